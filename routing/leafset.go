@@ -1,0 +1,235 @@
+package routing
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/pastrynet/pastry/core/id"
+)
+
+// LeafSet holds the L/2 nodes numerically closest to this node on each side
+// of the ring: Left (smaller ids, counter-clockwise) and Right (larger ids,
+// clockwise), each sorted closest first. In an overlay of fewer than L+1
+// nodes the two halves overlap: a node can be on both sides.
+type LeafSet struct {
+	self  Handle
+	selfU id.U128
+	half  int
+	snap  atomic.Pointer[leafSnap]
+}
+
+// leafSnap is an immutable leaf set.
+type leafSnap struct {
+	left, right []Entry
+	// members holds every distinct node with its id as a U128, for the
+	// routing scan.
+	members []member
+	// whole is true when the set covers the ring (a side is short, or the
+	// sides overlap): every key is then in range.
+	whole  bool
+	lo, hi id.U128 // farthest left and right ids, when !whole
+}
+
+type member struct {
+	u id.U128
+	e Entry
+}
+
+// NewLeafSet returns an empty leaf set of size l (l/2 each side) for self.
+func NewLeafSet(self Handle, l int) (*LeafSet, error) {
+	if l < 2 || l%2 != 0 || l > 256 {
+		return nil, fmt.Errorf("routing: leaf set size %d, want an even number from 2 to 256", l)
+	}
+	s := &LeafSet{self: self, selfU: self.ID.U128(), half: l / 2}
+	s.publish(nil, nil)
+	return s, nil
+}
+
+// Half is L/2, the capacity of each side.
+func (s *LeafSet) Half() int { return s.half }
+
+// Left returns the counter-clockwise side, closest first. Shared; read only.
+func (s *LeafSet) Left() []Entry { return s.snap.Load().left }
+
+// Right returns the clockwise side, closest first. Shared; read only.
+func (s *LeafSet) Right() []Entry { return s.snap.Load().right }
+
+// Len is the number of distinct members.
+func (s *LeafSet) Len() int { return len(s.snap.Load().members) }
+
+// Members appends every distinct member to dst.
+func (s *LeafSet) Members(dst []Entry) []Entry {
+	for _, m := range s.snap.Load().members {
+		dst = append(dst, m.e)
+	}
+	return dst
+}
+
+// Contains reports whether x is a member.
+func (s *LeafSet) Contains(x id.ID) bool {
+	for _, m := range s.snap.Load().members {
+		if m.e.ID == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Complete reports whether both sides are full. A node whose leaf set is not
+// complete believes the overlay has fewer than L+1 nodes.
+func (s *LeafSet) Complete() bool {
+	p := s.snap.Load()
+	return len(p.left) == s.half && len(p.right) == s.half
+}
+
+// Covers reports whether key lies within the leaf set's range: between the
+// farthest left and farthest right members, or anywhere if the set covers
+// the ring.
+func (s *LeafSet) Covers(key id.ID) bool {
+	p := s.snap.Load()
+	return p.whole || id.Between(p.lo, key.U128(), p.hi)
+}
+
+// Wants reports whether x would enter the set if offered: it is not self,
+// not a member, and is closer than the farthest node on a side (or a side
+// has room).
+func (s *LeafSet) Wants(x id.ID) bool {
+	if x == s.self.ID || s.Contains(x) {
+		return false
+	}
+	p := s.snap.Load()
+	u := x.U128()
+	return s.fits(p.right, u.Sub(s.selfU), true) || s.fits(p.left, s.selfU.Sub(u), false)
+}
+
+func (s *LeafSet) fits(side []Entry, d id.U128, cw bool) bool {
+	if len(side) < s.half {
+		return true
+	}
+	return d.Less(s.dist(side[len(side)-1].ID, cw))
+}
+
+func (s *LeafSet) dist(x id.ID, cw bool) id.U128 {
+	if cw {
+		return x.U128().Sub(s.selfU)
+	}
+	return s.selfU.Sub(x.U128())
+}
+
+// Consider offers e to the set. It reports whether e was added (to either
+// side) and, if the set was full, the nodes pushed out of it entirely.
+// Offering a member refreshes its entry. Writer only.
+func (s *LeafSet) Consider(e Entry) (added bool, evicted []Entry) {
+	if e.ID == s.self.ID {
+		return false, nil
+	}
+	p := s.snap.Load()
+	right, addR, outR := s.insert(p.right, e, true)
+	left, addL, outL := s.insert(p.left, e, false)
+	if !addR && !addL {
+		return false, nil
+	}
+	wasMember := s.Contains(e.ID)
+	s.publish(left, right)
+	for _, o := range []*Entry{outR, outL} {
+		if o != nil && !s.Contains(o.ID) && !containsEntry(evicted, o.ID) {
+			evicted = append(evicted, *o)
+		}
+	}
+	return !wasMember, evicted
+}
+
+func containsEntry(es []Entry, x id.ID) bool {
+	for _, e := range es {
+		if e.ID == x {
+			return true
+		}
+	}
+	return false
+}
+
+// insert returns side with e placed by distance, whether side changed, and
+// the entry that fell off the end, if any.
+func (s *LeafSet) insert(side []Entry, e Entry, cw bool) ([]Entry, bool, *Entry) {
+	d := s.dist(e.ID, cw)
+	pos := len(side)
+	for i, x := range side {
+		if x.ID == e.ID {
+			if x == e {
+				return side, false, nil
+			}
+			out := append([]Entry(nil), side...)
+			out[i] = e
+			return out, true, nil
+		}
+		if pos == len(side) && d.Less(s.dist(x.ID, cw)) {
+			pos = i
+		}
+	}
+	if pos == s.half {
+		return side, false, nil
+	}
+	out := make([]Entry, 0, min(len(side)+1, s.half))
+	out = append(out, side[:pos]...)
+	out = append(out, e)
+	out = append(out, side[pos:]...)
+	var dropped *Entry
+	if len(out) > s.half {
+		d := out[s.half]
+		dropped = &d
+		out = out[:s.half]
+	}
+	return out, true, dropped
+}
+
+// Remove deletes x from both sides and reports whether it was a member.
+// Writer only.
+func (s *LeafSet) Remove(x id.ID) bool {
+	p := s.snap.Load()
+	left, l := without(p.left, x)
+	right, r := without(p.right, x)
+	if !l && !r {
+		return false
+	}
+	s.publish(left, right)
+	return true
+}
+
+func without(side []Entry, x id.ID) ([]Entry, bool) {
+	for i, e := range side {
+		if e.ID == x {
+			out := make([]Entry, 0, len(side)-1)
+			out = append(out, side[:i]...)
+			return append(out, side[i+1:]...), true
+		}
+	}
+	return side, false
+}
+
+func (s *LeafSet) publish(left, right []Entry) {
+	p := &leafSnap{left: left, right: right}
+	seen := func(x id.ID) bool {
+		for _, m := range p.members {
+			if m.e.ID == x {
+				return true
+			}
+		}
+		return false
+	}
+	overlap := false
+	for _, side := range [][]Entry{right, left} {
+		for _, e := range side {
+			if seen(e.ID) {
+				overlap = true
+				continue
+			}
+			p.members = append(p.members, member{u: e.ID.U128(), e: e})
+		}
+	}
+	p.whole = overlap || len(left) < s.half || len(right) < s.half
+	if !p.whole {
+		p.lo = left[len(left)-1].ID.U128()
+		p.hi = right[len(right)-1].ID.U128()
+	}
+	s.snap.Store(p)
+}

@@ -1,0 +1,84 @@
+package routing
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/pastrynet/pastry/core/id"
+)
+
+// NeighborhoodSet holds the M nodes closest to this node by proximity,
+// sorted closest first. Pastry uses it to seed a joining node's routing
+// table with nearby nodes and to keep locality when the table is repaired.
+type NeighborhoodSet struct {
+	self id.ID
+	max  int
+	snap atomic.Pointer[[]Entry]
+}
+
+// NewNeighborhoodSet returns an empty set of capacity m.
+func NewNeighborhoodSet(self id.ID, m int) (*NeighborhoodSet, error) {
+	if m < 0 || m > 1024 {
+		return nil, fmt.Errorf("routing: neighbourhood set size %d, want 0 to 1024", m)
+	}
+	s := &NeighborhoodSet{self: self, max: m}
+	s.snap.Store(&[]Entry{})
+	return s, nil
+}
+
+// Members returns the set, closest first. Shared; read only.
+func (s *NeighborhoodSet) Members() []Entry { return *s.snap.Load() }
+
+// Contains reports whether x is a member.
+func (s *NeighborhoodSet) Contains(x id.ID) bool {
+	for _, e := range *s.snap.Load() {
+		if e.ID == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Consider offers e; nodes of unknown proximity are not admitted. It reports
+// whether the set changed. Writer only.
+func (s *NeighborhoodSet) Consider(e Entry) bool {
+	if e.ID == s.self || e.Prox == UnknownProximity || s.max == 0 {
+		return false
+	}
+	cur := *s.snap.Load()
+	out := make([]Entry, 0, min(len(cur)+1, s.max))
+	placed := false
+	for _, x := range cur {
+		if x.ID == e.ID {
+			if x == e {
+				return false
+			}
+			continue // re-placed below by its new proximity
+		}
+		if !placed && e.Prox < x.Prox {
+			out = append(out, e)
+			placed = true
+		}
+		out = append(out, x)
+	}
+	if !placed {
+		out = append(out, e)
+	}
+	if len(out) > s.max {
+		if out[s.max].ID == e.ID {
+			return false
+		}
+		out = out[:s.max]
+	}
+	s.snap.Store(&out)
+	return true
+}
+
+// Remove deletes x and reports whether it was a member. Writer only.
+func (s *NeighborhoodSet) Remove(x id.ID) bool {
+	out, ok := without(*s.snap.Load(), x)
+	if ok {
+		s.snap.Store(&out)
+	}
+	return ok
+}

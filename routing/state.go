@@ -1,0 +1,233 @@
+package routing
+
+import (
+	"fmt"
+
+	"github.com/pastrynet/pastry/core/id"
+)
+
+// State is one node's whole routing state.
+type State struct {
+	Self      Handle
+	Table     *RoutingTable
+	Leaves    *LeafSet
+	Neighbors *NeighborhoodSet
+	b         int
+}
+
+// NewState returns empty routing state for self: digits of b bits, a leaf
+// set of size l and a neighbourhood set of size m.
+func NewState(self Handle, b, l, m int) (*State, error) {
+	t, err := NewRoutingTable(self.ID, b)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := NewLeafSet(self, l)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := NewNeighborhoodSet(self.ID, m)
+	if err != nil {
+		return nil, err
+	}
+	return &State{Self: self, Table: t, Leaves: ls, Neighbors: ns, b: b}, nil
+}
+
+// B is the digit width.
+func (s *State) B() int { return s.b }
+
+// Knows reports whether x is anywhere in the state.
+func (s *State) Knows(x id.ID) bool {
+	return s.Leaves.Contains(x) || s.Table.Contains(x) || s.Neighbors.Contains(x)
+}
+
+// SkipFunc marks nodes that routing must avoid (suspected failed). Nil
+// skips nothing.
+type SkipFunc func(id.ID) bool
+
+// NextHop is Pastry's routing procedure (Rowstron & Druschel 2001, Table 1).
+// It returns the node to forward a message for key to and true, or false
+// when this node is the key's root and the message is delivered here.
+//
+//  1. If key is within the leaf set's range, the numerically closest of the
+//     leaf set and this node is the root.
+//  2. Otherwise, with l the length of the prefix key shares with this node,
+//     forward to routing-table entry (l, digit l of key), if any.
+//  3. Otherwise (the rare case) forward to any known node that shares at
+//     least l digits with key and is numerically closer to it than this
+//     node; this picks the closest such node.
+//
+// Nodes for which skip returns true are treated as absent. Safe for
+// concurrent readers; it neither locks nor allocates.
+func (s *State) NextHop(key id.ID, skip SkipFunc) (Handle, bool) {
+	k := key.U128()
+	self := s.Self.ID.U128()
+	ls := s.Leaves.snap.Load()
+	if ls.whole || id.Between(ls.lo, k, ls.hi) {
+		best, bestU, found := Handle{}, self, false
+		for i := range ls.members {
+			m := &ls.members[i]
+			if k.Closer(m.u, bestU) && (skip == nil || !skip(m.e.ID)) {
+				best, bestU, found = m.e.Handle, m.u, true
+			}
+		}
+		return best, found
+	}
+	l := self.SharedPrefixLen(k, s.b)
+	if row := s.Table.rows[l].Load(); row != nil {
+		if c := &(*row)[k.Digit(l, s.b)]; c.ok && (skip == nil || !skip(c.ID)) {
+			return c.Handle, true
+		}
+	}
+	return s.rareCase(k, self, l, ls, skip)
+}
+
+// rareCase scans every known node for one with a prefix at least l long that
+// is numerically closer to k than this node, and returns the closest.
+func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (Handle, bool) {
+	best, bestU, found := Handle{}, self, false
+	consider := func(e *Entry) {
+		u := e.ID.U128()
+		if u.SharedPrefixLen(k, s.b) >= l && k.Closer(u, bestU) && (skip == nil || !skip(e.ID)) {
+			best, bestU, found = e.Handle, u, true
+		}
+	}
+	for i := range ls.members {
+		consider(&ls.members[i].e)
+	}
+	for r := l; r < len(s.Table.rows); r++ { // rows above l share fewer than l digits with k
+		if row := s.Table.rows[r].Load(); row != nil {
+			for c := range *row {
+				if (*row)[c].ok {
+					consider(&(*row)[c].Entry)
+				}
+			}
+		}
+	}
+	for _, e := range *s.Neighbors.snap.Load() {
+		consider(&e)
+	}
+	return best, found
+}
+
+// ReplicaSet returns up to k nodes, this one included, from the leaf set,
+// ordered by numeric closeness to key (the Common API's replicaSet). It is
+// exact when key is within the leaf set's range and k <= L/2+1.
+func (s *State) ReplicaSet(key id.ID, k int) []Handle {
+	if k <= 0 {
+		return nil
+	}
+	cands := append(s.Leaves.Members(make([]Entry, 0, 2*s.Leaves.half+1)), Entry{Handle: s.Self})
+	// Selection sort of the k closest: k and the set are small.
+	out := make([]Handle, 0, min(k, len(cands)))
+	for len(out) < cap(out) {
+		bi := 0
+		for i := 1; i < len(cands); i++ {
+			if id.Closer(key, cands[i].ID, cands[bi].ID) {
+				bi = i
+			}
+		}
+		out = append(out, cands[bi].Handle)
+		cands[bi] = cands[len(cands)-1]
+		cands = cands[:len(cands)-1]
+	}
+	return out
+}
+
+// Range returns the arc of keys [lo, hi] (clockwise, both included up to the
+// tie-break) for which node x is among the rank+1 numerically closest nodes,
+// as far as this node's leaf set can tell (the Common API's range). ok is
+// false when x is not self or a leaf, or the leaf set does not reach far
+// enough on either side.
+func (s *State) Range(x id.ID, rank int) (lo, hi id.ID, ok bool) {
+	if rank < 0 {
+		return lo, hi, false
+	}
+	// The ring as this node sees it: left side reversed, self, right side.
+	p := s.Leaves.snap.Load()
+	if p.whole {
+		return s.rangeWhole(x, rank, p)
+	}
+	ring := make([]id.ID, 0, len(p.left)+len(p.right)+1)
+	for i := len(p.left) - 1; i >= 0; i-- {
+		ring = append(ring, p.left[i].ID)
+	}
+	ring = append(ring, s.Self.ID)
+	for _, e := range p.right {
+		ring = append(ring, e.ID)
+	}
+	i := indexOf(ring, x)
+	if i < 0 || i-rank-1 < 0 || i+rank+1 >= len(ring) {
+		return lo, hi, false
+	}
+	return midpoint(ring[i-rank-1], ring[i]), midpoint(ring[i], ring[i+rank+1]), true
+}
+
+// rangeWhole handles an overlay small enough that the leaf set holds every
+// node: the ring is the sorted member list.
+func (s *State) rangeWhole(x id.ID, rank int, p *leafSnap) (lo, hi id.ID, ok bool) {
+	ring := []id.ID{s.Self.ID}
+	for _, m := range p.members {
+		ring = append(ring, m.e.ID)
+	}
+	sortRing(ring, s.Self.ID)
+	n := len(ring)
+	i := indexOf(ring, x)
+	if i < 0 {
+		return lo, hi, false
+	}
+	if rank+1 >= n { // x is among the rank+1 closest to every key
+		full := s.Self.ID.U128().Sub(id.U128{Lo: 1}).ID()
+		return s.Self.ID, full, true
+	}
+	prev, next := ring[(i-rank-1+n)%n], ring[(i+rank+1)%n]
+	return midpoint(prev, ring[i]), midpoint(ring[i], next), true
+}
+
+func indexOf(ring []id.ID, x id.ID) int {
+	for i, y := range ring {
+		if y == x {
+			return i
+		}
+	}
+	return -1
+}
+
+// sortRing orders ids clockwise starting at start (insertion sort; small).
+func sortRing(ring []id.ID, start id.ID) {
+	su := start.U128()
+	for i := 1; i < len(ring); i++ {
+		for j := i; j > 0 && ring[j].U128().Sub(su).Less(ring[j-1].U128().Sub(su)); j-- {
+			ring[j], ring[j-1] = ring[j-1], ring[j]
+		}
+	}
+}
+
+// midpoint is the id halfway clockwise from a to b.
+func midpoint(a, b id.ID) id.ID {
+	au := a.U128()
+	return au.Add(b.U128().Sub(au).Rsh1()).ID()
+}
+
+// Consider offers e to all three structures and reports what changed in the
+// leaf set (for Update upcalls). Writer only.
+func (s *State) Consider(e Entry) (leafAdded bool, leafEvicted []Entry) {
+	if e.ID == s.Self.ID {
+		return false, nil
+	}
+	s.Table.Consider(e)
+	s.Neighbors.Consider(e)
+	return s.Leaves.Consider(e)
+}
+
+// Remove deletes x everywhere and reports whether it was a leaf.
+func (s *State) Remove(x id.ID) (wasLeaf bool) {
+	s.Table.Remove(x)
+	s.Neighbors.Remove(x)
+	return s.Leaves.Remove(x)
+}
+
+// String summarises the state, for logs and tests.
+func (s *State) String() string {
+	return fmt.Sprintf("%s: leaves %d table %d neighbours %d", s.Self, s.Leaves.Len(), s.Table.Size(), len(s.Neighbors.Members()))
+}

@@ -1,0 +1,5 @@
+package routing
+
+import "runtime"
+
+func yield() { runtime.Gosched() }
