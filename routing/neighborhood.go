@@ -46,6 +46,15 @@ func (s *NeighborhoodSet) Consider(e Entry) bool {
 		return false
 	}
 	cur := *s.snap.Load()
+	// Fast refusals first: this runs for every message a node receives.
+	if len(cur) == s.max && e.Prox >= cur[len(cur)-1].Prox && !s.Contains(e.ID) {
+		return false
+	}
+	for _, x := range cur {
+		if x == e {
+			return false
+		}
+	}
 	out := make([]Entry, 0, min(len(cur)+1, s.max))
 	placed := false
 	for _, x := range cur {

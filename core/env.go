@@ -1,0 +1,69 @@
+package core
+
+import "time"
+
+// Environment is what a node needs from the world besides messages and
+// time. The simulator derives both from its seed and topology; the runtime
+// from a crypto-seeded generator and measured round-trip times. Methods are
+// called only from inside the node's inputs, never concurrently.
+type Environment interface {
+	// Uint64 returns a uniformly random value.
+	Uint64() uint64
+	// Proximity returns the round-trip time to h in microseconds (smaller is
+	// closer), or routing.UnknownProximity if it has not been measured.
+	Proximity(h Handle) uint32
+}
+
+// Application is an overlay application (the Common API's upcalls). The
+// node never calls these concurrently; they must not block.
+type Application interface {
+	// Deliver is called at the key's root for a message routed with Route.
+	Deliver(msg *Message)
+	// Forward is called at every node that forwards msg (the origin
+	// included) with the chosen next hop. The application may change
+	// msg.Payload, msg.Key or *next, or return false to stop the message
+	// here.
+	Forward(msg *Message, next *Handle) bool
+	// Update reports a node joining (joined=true) or leaving this node's
+	// leaf set.
+	Update(h Handle, joined bool)
+}
+
+// Ready is what a node asks its driver to do after an input.
+type Ready struct {
+	// Messages to send, each to its To handle, in this order. The slice is
+	// valid until the next input to the node.
+	Messages []Message
+	// WakeAt is when to call Tick next (absolute, on the driver's clock);
+	// zero means no timer is armed.
+	WakeAt time.Duration
+}
+
+// Status is a node's place in the overlay's life cycle.
+type Status uint8
+
+const (
+	StatusIdle    Status = iota // created; Bootstrap or Join not yet called
+	StatusJoining               // join in progress
+	StatusJoined                // member of the overlay
+	StatusLeft                  // left gracefully or gave up joining
+)
+
+func (s Status) String() string {
+	return [...]string{"idle", "joining", "joined", "left"}[s]
+}
+
+// Stats counts what a node did. Read with Node.Stats.
+type Stats struct {
+	Sent, Received     [msgTypeCount]uint64
+	Rejected           uint64 // invalid messages refused by Step
+	Delivered          uint64 // routed messages delivered here
+	Forwarded          uint64 // routed messages forwarded by this node
+	HopTimeouts        uint64 // next hops that did not acknowledge in time
+	Reroutes           uint64
+	Dropped            uint64 // routed messages given up (reroutes or hops exhausted)
+	Suspected          uint64
+	DeclaredDead       uint64
+	JoinRetries        uint64
+	LeafRepairRequests uint64
+}

@@ -1,0 +1,375 @@
+package core
+
+import (
+	"time"
+
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/routing"
+)
+
+// probe is a liveness check in flight.
+type probe struct {
+	h     Handle
+	seq   uint64
+	tries int
+	// suspect: routing avoids the node until it answers.
+	suspect bool
+	// candidate: the node is not in our state; admit it if it answers,
+	// forget it if not (second-hand leaf-set candidates).
+	candidate bool
+	// notify: on failure, tell the leaf set (we detected it ourselves).
+	notify bool
+}
+
+// heard handles first-hand evidence that msg.From is alive: settle a probe,
+// forget a failure verdict, admit the node to routing state, refresh the
+// neighbour watch. Joining senders are not admitted (they cannot route
+// yet); a leaving one is about to be removed.
+func (n *Node) heard(m *Message) {
+	x := m.From
+	if p := n.probes[x.ID]; p != nil {
+		n.endProbe(p)
+	}
+	if m.Flags&FlagJoining != 0 || m.Type == MsgLeave {
+		return
+	}
+	delete(n.dead, x.ID)
+	n.admit(x)
+	switch x.ID {
+	case n.left:
+		n.leftAt = n.now
+	case n.right:
+		n.rightAt = n.now
+	}
+}
+
+// admit puts h into the routing state with its measured proximity and
+// raises Update upcalls for leaf-set changes.
+func (n *Node) admit(h Handle) {
+	if h.ID == n.self.ID {
+		return
+	}
+	added, evicted := n.state.Consider(routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
+	if added {
+		n.notifyLeaf(h, true)
+	}
+	for _, e := range evicted {
+		n.notifyLeaf(e.Handle, false)
+	}
+	if added || len(evicted) > 0 {
+		n.watchNeighbors()
+	}
+}
+
+// learnAll takes second-hand handles: the routing table and neighbourhood
+// set take them as they are (a dead entry costs one hop timeout); a would-be
+// leaf is probed first, and admitted when it answers.
+func (n *Node) learnAll(hs []Handle) {
+	for _, h := range hs {
+		if h.ID == n.self.ID || n.recentlyDead(h.ID) {
+			continue
+		}
+		if n.state.Leaves.Wants(h.ID) {
+			if n.probes[h.ID] == nil {
+				n.startProbe(h, probe{candidate: true})
+			}
+			continue
+		}
+		e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
+		n.state.Table.Consider(e)
+		n.state.Neighbors.Consider(e)
+	}
+}
+
+func (n *Node) recentlyDead(x id.ID) bool {
+	at, ok := n.dead[x]
+	return ok && n.now-at < n.cfg.DeadRetention
+}
+
+// watchNeighbors tracks the immediate neighbours on each side, restarting
+// the silence clock when one changes.
+func (n *Node) watchNeighbors() {
+	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
+	n.hasLeft, n.hasRight = len(l) > 0, len(r) > 0
+	if n.hasLeft && l[0].ID != n.left {
+		n.left, n.leftAt = l[0].ID, n.now
+	}
+	if n.hasRight && r[0].ID != n.right {
+		n.right, n.rightAt = r[0].ID, n.now
+	}
+}
+
+// startProbe sends a probe to h and arms its timeout.
+func (n *Node) startProbe(h Handle, p probe) {
+	p.h = h
+	pp := &p
+	if n.probes == nil {
+		n.probes, n.probeSeq = map[id.ID]*probe{}, map[uint64]id.ID{}
+	}
+	n.probes[h.ID] = pp
+	n.sendProbe(pp)
+}
+
+func (n *Node) sendProbe(p *probe) {
+	p.seq = n.nextSeq()
+	n.probeSeq[p.seq] = p.h.ID
+	n.send(Message{Type: MsgProbe, To: p.h, Seq: p.seq, Sent: int64(n.now)})
+	n.arm(n.now+n.cfg.ProbeTimeout, timerProbe, p.seq)
+}
+
+// expectReply watches a leaf we just sent a reply-wanted message to, as if
+// it were probed.
+func (n *Node) expectReply(h Handle) {
+	if n.probes[h.ID] != nil {
+		return
+	}
+	if n.probes == nil {
+		n.probes, n.probeSeq = map[id.ID]*probe{}, map[uint64]id.ID{}
+	}
+	p := &probe{h: h, seq: n.nextSeq()}
+	n.probes[h.ID] = p
+	n.probeSeq[p.seq] = h.ID
+	n.arm(n.now+n.cfg.ProbeTimeout, timerProbe, p.seq)
+}
+
+// endProbe settles a probe: the node answered.
+func (n *Node) endProbe(p *probe) {
+	delete(n.probes, p.h.ID)
+	delete(n.probeSeq, p.seq)
+}
+
+// suspect starts probing h: until it answers, routing avoids it; if it
+// never does, it is declared failed. notify says whether the failure was
+// detected here first-hand (and is worth telling the leaf set).
+func (n *Node) suspect(h Handle, notify bool) {
+	if p := n.probes[h.ID]; p != nil {
+		if !p.candidate {
+			p.suspect = true
+			p.notify = p.notify || notify
+		}
+		return
+	}
+	n.stats.Suspected++
+	n.startProbe(h, probe{suspect: true, notify: notify})
+}
+
+func (n *Node) onProbeTimeout(seq uint64) {
+	x, ok := n.probeSeq[seq]
+	if !ok {
+		return
+	}
+	delete(n.probeSeq, seq)
+	p := n.probes[x]
+	if p == nil || p.seq != seq {
+		return
+	}
+	if p.candidate {
+		delete(n.probes, x)
+		return
+	}
+	p.tries++
+	if !p.suspect {
+		p.suspect = true
+		n.stats.Suspected++
+	}
+	if p.tries > n.cfg.ProbeRetries {
+		delete(n.probes, x)
+		n.declareDead(p.h, p.notify)
+		return
+	}
+	n.sendProbe(p)
+}
+
+// declareDead removes a failed node from all state and starts repairs.
+func (n *Node) declareDead(h Handle, notify bool) {
+	n.stats.DeclaredDead++
+	if n.dead == nil {
+		n.dead = map[id.ID]time.Duration{}
+	}
+	n.dead[h.ID] = n.now
+	n.remove(h)
+	if notify {
+		for _, e := range n.state.Leaves.Members(nil) {
+			n.send(Message{Type: MsgSuspect, To: e.Handle, Subject: h})
+		}
+	}
+}
+
+// remove deletes h from all state and repairs what it leaves behind: the
+// leaf set from the farthest live leaves, a routing-table hole from the
+// same row (or later rows).
+func (n *Node) remove(h Handle) {
+	row, _, inTable := n.state.Table.Position(h.ID)
+	inTable = inTable && n.state.Table.Contains(h.ID)
+	if n.state.Remove(h.ID) {
+		n.notifyLeaf(h, false)
+		n.watchNeighbors()
+		n.repairLeaves()
+	}
+	if inTable {
+		n.repairHole(row)
+	}
+}
+
+// repairLeaves asks the farthest leaf on each side for its leaf set.
+func (n *Node) repairLeaves() {
+	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
+	var asked id.ID
+	for i, side := range [][]routing.Entry{l, r} {
+		if len(side) == 0 {
+			continue
+		}
+		far := side[len(side)-1].Handle
+		if i == 1 && far.ID == asked && len(l) > 0 {
+			continue
+		}
+		asked = far.ID
+		n.stats.LeafRepairRequests++
+		n.send(Message{Type: MsgLeafRequest, To: far})
+	}
+}
+
+// repairHole asks a random entry of the same row for that row; failing
+// that, an entry of a later row (whose row r also fits ours).
+func (n *Node) repairHole(row int) {
+	for r := row; r < n.state.Table.Rows(); r++ {
+		es := n.state.Table.Row(r, nil)
+		if len(es) == 0 {
+			if r > row+1 {
+				return
+			}
+			continue
+		}
+		n.send(Message{Type: MsgRowRequest, To: es[n.randIndex(len(es))].Handle, Row: int16(row)})
+		return
+	}
+}
+
+// onHeartbeatTimer sends the leaf set to both immediate neighbours and
+// probes a neighbour that has gone silent.
+func (n *Node) onHeartbeatTimer() {
+	if n.status != StatusJoined {
+		return
+	}
+	n.arm(n.now+n.cfg.HeartbeatInterval, timerHeartbeat, 0)
+	for x, at := range n.dead {
+		if n.now-at >= n.cfg.DeadRetention {
+			delete(n.dead, x)
+		}
+	}
+	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
+	if len(l) == 0 && len(r) == 0 {
+		return
+	}
+	hs := n.leafHandles(false)
+	if len(l) > 0 {
+		n.send(Message{Type: MsgHeartbeat, To: l[0].Handle, Handles: hs})
+		if n.now-n.leftAt > n.cfg.NeighborSilence {
+			n.suspect(l[0].Handle, true)
+		}
+	}
+	if len(r) > 0 && (len(l) == 0 || r[0].ID != l[0].ID) {
+		n.send(Message{Type: MsgHeartbeat, To: r[0].Handle, Handles: hs})
+		if n.now-n.rightAt > n.cfg.NeighborSilence {
+			n.suspect(r[0].Handle, true)
+		}
+	}
+}
+
+// onRowExchangeTimer asks a random entry of every non-empty row for its
+// copy of that row: better-proximity entries replace ours, holes fill.
+func (n *Node) onRowExchangeTimer() {
+	if n.status != StatusJoined {
+		return
+	}
+	n.arm(n.now+n.cfg.RowExchangeInterval, timerRowExchange, 0)
+	var es []routing.Entry
+	for r := 0; r < n.state.Table.Rows(); r++ {
+		es = n.state.Table.Row(r, es[:0])
+		if len(es) > 0 {
+			n.send(Message{Type: MsgRowRequest, To: es[n.randIndex(len(es))].Handle, Row: int16(r)})
+		}
+	}
+}
+
+// onSuspect checks a failure another node reported, by probing the
+// subject; reports are never trusted on their own.
+func (n *Node) onSuspect(subject Handle) {
+	if subject.ID == n.self.ID || !n.state.Knows(subject.ID) {
+		return
+	}
+	n.suspect(subject, false)
+}
+
+// onLeave removes a node that said it is leaving (the transport vouches
+// that the message is from that node).
+func (n *Node) onLeave(h Handle) {
+	if n.dead == nil {
+		n.dead = map[id.ID]time.Duration{}
+	}
+	n.dead[h.ID] = n.now
+	if p := n.probes[h.ID]; p != nil {
+		n.endProbe(p)
+	}
+	n.remove(h)
+}
+
+// Leave tells the leaf set and neighbourhood set that this node is leaving,
+// and stops the node.
+func (n *Node) Leave(now time.Duration) error {
+	if n.status != StatusJoined {
+		return ErrNotJoined
+	}
+	n.advance(now)
+	seen := map[id.ID]bool{}
+	for _, es := range [][]routing.Entry{n.state.Leaves.Members(nil), n.state.Neighbors.Members()} {
+		for _, e := range es {
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				n.send(Message{Type: MsgLeave, To: e.Handle})
+			}
+		}
+	}
+	n.status = StatusLeft
+	n.timers = n.timers[:0]
+	n.pending, n.probes, n.probeSeq = nil, nil, nil
+	return nil
+}
+
+// crossCheck compares a neighbour's leaf set with ours: a leaf of ours that
+// lies within the neighbour's range on one side but that it does not list
+// has probably failed without our hearing of it (the failure notice went to
+// a leaf set we were not in). Probe it; the omission alone proves nothing.
+func (n *Node) crossCheck(from Handle, hs []Handle) {
+	y := from.ID.U128()
+	var rightMax, leftMax id.U128
+	for _, h := range hs {
+		cw, ccw := h.ID.U128().Sub(y), y.Sub(h.ID.U128())
+		if cw.Less(ccw) {
+			if rightMax.Less(cw) {
+				rightMax = cw
+			}
+		} else if leftMax.Less(ccw) {
+			leftMax = ccw
+		}
+	}
+	listed := func(x id.ID) bool {
+		for _, h := range hs {
+			if h.ID == x {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range n.state.Leaves.Members(nil) {
+		if e.ID == from.ID || n.probes[e.ID] != nil {
+			continue
+		}
+		u := e.ID.U128()
+		cw, ccw := u.Sub(y), y.Sub(u)
+		inside := cw.Less(ccw) && cw.Less(rightMax) || !cw.Less(ccw) && ccw.Less(leftMax)
+		if inside && !listed(e.ID) {
+			n.suspect(e.Handle, false)
+		}
+	}
+}

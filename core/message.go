@@ -1,0 +1,100 @@
+package core
+
+import (
+	"fmt"
+
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/routing"
+)
+
+// Handle names a node (its nodeId and transport address).
+type Handle = routing.Handle
+
+// MsgType is a message's kind. Wire values: append only, never renumber.
+type MsgType uint8
+
+const (
+	MsgInvalid     MsgType = iota
+	MsgRoute               // a routed application message (Key, App, Payload)
+	MsgRouteAck            // per-hop acknowledgement of Seq
+	MsgJoin                // a routed join for Key = Origin.ID
+	MsgJoinRows            // to a joiner: routing-table rows (Handles)
+	MsgJoinReply           // to a joiner, from the root: its leaf set (Handles)
+	MsgAnnounce            // a new node announcing itself
+	MsgAnnounceAck         // reply to an announcement: the leaf set (Handles)
+	MsgHeartbeat           // to an immediate neighbour: the leaf set (Handles)
+	MsgProbe               // liveness probe, nonce Seq
+	MsgProbeReply          // reply to a probe, nonce Seq
+	MsgLeafRequest         // ask for the leaf set
+	MsgLeafReply           // the leaf set (Handles)
+	MsgRowRequest          // ask for routing-table row Row
+	MsgRowReply            // routing-table row Row (Handles)
+	MsgLeave               // the sender is leaving the overlay
+	MsgSuspect             // the sender found Subject failed; check it yourself
+	msgTypeCount
+)
+
+var msgNames = [...]string{"invalid", "route", "route-ack", "join", "join-rows", "join-reply",
+	"announce", "announce-ack", "heartbeat", "probe", "probe-reply", "leaf-request",
+	"leaf-reply", "row-request", "row-reply", "leave", "suspect"}
+
+func (t MsgType) String() string {
+	if t < msgTypeCount {
+		return msgNames[t]
+	}
+	return fmt.Sprintf("msg(%d)", uint8(t))
+}
+
+// Valid reports whether t is a known type.
+func (t MsgType) Valid() bool { return t > MsgInvalid && t < msgTypeCount }
+
+// Flags qualify a message.
+type Flags uint8
+
+const (
+	// FlagJoining marks a sender that has not finished joining: receivers
+	// do not admit it to their routing state yet.
+	FlagJoining Flags = 1 << iota
+	// FlagWantReply asks an announcement's receiver to reply, so that the
+	// sender learns it is alive.
+	FlagWantReply
+	// FlagTrace asks every hop of a routed message to append itself to Path.
+	FlagTrace
+)
+
+// AppID names an application multiplexed over one node.
+type AppID uint32
+
+// Message is everything nodes say to each other: one flat struct, as in
+// etcd's raftpb.Message, so the simulator passes it by value and the wire
+// codec has one shape. Which fields matter depends on Type.
+//
+// Ownership: slices in a message handed to Step, or taken from Ready, are
+// shared and must not be modified by the receiver.
+type Message struct {
+	Type  MsgType
+	Flags Flags
+	From  Handle // the sender of this hop; the transport vouches for it
+	To    Handle // the receiver of this hop
+	Seq   uint64 // per-hop ack id (Route, Join), probe nonce (Probe)
+
+	// Routed messages (Route, Join).
+	Key     id.ID
+	Origin  Handle // the node that first sent it
+	App     AppID
+	Payload []byte
+	Hops    uint16   // overlay hops taken so far
+	Path    []Handle // hops so far, with FlagTrace
+	// Sent is the origin's clock when the message was routed, echoed back by
+	// probe replies; drivers may use it for latency figures.
+	Sent int64
+
+	// State exchange.
+	Row     int16    // RowRequest, RowReply
+	Handles []Handle // JoinRows, JoinReply, AnnounceAck, Heartbeat, LeafReply, RowReply
+	Subject Handle   // Suspect
+}
+
+func (m *Message) String() string {
+	return fmt.Sprintf("%s %s->%s seq=%d key=%s hops=%d handles=%d", m.Type, m.From, m.To, m.Seq, m.Key.Short(), m.Hops, len(m.Handles))
+}

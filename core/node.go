@@ -1,0 +1,347 @@
+package core
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/routing"
+)
+
+// Errors returned by a Node's inputs.
+var (
+	ErrNotJoined  = errors.New("core: node has not joined an overlay")
+	ErrBadMessage = errors.New("core: invalid message")
+	ErrState      = errors.New("core: operation not allowed in this state")
+	ErrDuplicate  = errors.New("core: application id already registered")
+)
+
+// Node is one Pastry node's protocol state. It is not safe for concurrent
+// use: one driver goroutine makes every call. Routing state (State) may be
+// read from other goroutines through its lock-free snapshots.
+type Node struct {
+	cfg    Config
+	env    Environment
+	self   Handle
+	state  *routing.State
+	status Status
+	now    time.Duration
+
+	apps    map[AppID]Application
+	upcalls []upcall
+	out     []Message
+	timers  timerHeap
+	seq     uint64
+	stats   Stats
+
+	// Routed messages awaiting a next hop's acknowledgement, by seq.
+	pending map[uint64]*pendingHop
+	// Probes in flight, by node; probeSeq maps a probe's nonce to its node.
+	probes   map[id.ID]*probe
+	probeSeq map[uint64]id.ID
+	// dead remembers nodes declared failed, with when, for DeadRetention.
+	dead map[id.ID]time.Duration
+	// Immediate neighbours and when each was last heard from.
+	left, right       id.ID
+	leftAt, rightAt   time.Duration
+	hasLeft, hasRight bool
+
+	// Join progress.
+	bootstrap   Handle
+	joinAttempt uint64
+	// joiner is excluded from NextHop while a join for it is routed here.
+	joiner    id.ID
+	hasJoiner bool
+	skip      routing.SkipFunc
+}
+
+type upcall struct {
+	app    Application
+	msg    *Message // Deliver
+	h      Handle   // Update
+	joined bool
+}
+
+// NewNode returns a node for self with cfg, or an error naming the invalid
+// config field. env must not be nil.
+func NewNode(cfg Config, self Handle, env Environment) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if env == nil {
+		return nil, fmt.Errorf("%w: nil Environment", ErrConfig)
+	}
+	st, err := routing.NewState(self, cfg.B, cfg.LeafSetSize, cfg.NeighborhoodSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	n := &Node{cfg: cfg, env: env, self: self, state: st}
+	n.skip = n.skipped
+	return n, nil
+}
+
+// Self is this node's handle.
+func (n *Node) Self() Handle { return n.self }
+
+// Config is the node's configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// State is the node's routing state. Readers on other goroutines may use
+// its snapshot methods; only the node writes.
+func (n *Node) State() *routing.State { return n.state }
+
+// Status is where the node is in its life cycle.
+func (n *Node) Status() Status { return n.status }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return n.stats }
+
+// RegisterApplication multiplexes app over this node under appID.
+func (n *Node) RegisterApplication(appID AppID, app Application) error {
+	if app == nil {
+		return fmt.Errorf("core: register application %d: nil", appID)
+	}
+	if _, ok := n.apps[appID]; ok {
+		return fmt.Errorf("%w: %d", ErrDuplicate, appID)
+	}
+	if n.apps == nil {
+		n.apps = map[AppID]Application{}
+	}
+	n.apps[appID] = app
+	return nil
+}
+
+// Ready returns what the node wants done after the last input. Call it
+// after every input; the returned slices are valid until the next input.
+func (n *Node) Ready() Ready {
+	rd := Ready{Messages: n.out, WakeAt: n.wakeAt()}
+	n.out = n.out[:0:0]
+	return rd
+}
+
+// Bootstrap starts a new overlay with this node as its only member.
+func (n *Node) Bootstrap(now time.Duration) error {
+	if n.status != StatusIdle {
+		return fmt.Errorf("%w: bootstrap while %s", ErrState, n.status)
+	}
+	n.now = now
+	n.becomeJoined()
+	return nil
+}
+
+// Tick runs the timers that are due at now.
+func (n *Node) Tick(now time.Duration) {
+	n.advance(now)
+	for len(n.timers) > 0 && n.timers[0].at <= now {
+		t := heap.Pop(&n.timers).(timer)
+		n.fire(t)
+	}
+	n.flush()
+}
+
+func (n *Node) advance(now time.Duration) {
+	if now > n.now {
+		n.now = now
+	}
+}
+
+func (n *Node) fire(t timer) {
+	switch t.kind {
+	case timerHeartbeat:
+		n.onHeartbeatTimer()
+	case timerRowExchange:
+		n.onRowExchangeTimer()
+	case timerHopAck:
+		n.onHopTimeout(t.key)
+	case timerProbe:
+		n.onProbeTimeout(t.key)
+	case timerJoin:
+		n.onJoinTimeout(t.key)
+	}
+}
+
+// Step processes a message received from msg.From. An invalid message is
+// refused with an error wrapping ErrBadMessage and changes nothing.
+func (n *Node) Step(now time.Duration, msg *Message) error {
+	if err := n.validate(msg); err != nil {
+		n.stats.Rejected++
+		return err
+	}
+	n.advance(now)
+	if n.status == StatusLeft || n.status == StatusIdle {
+		return nil // not part of an overlay: ignore silently
+	}
+	n.stats.Received[msg.Type]++
+	n.heard(msg)
+	switch msg.Type {
+	case MsgRoute, MsgJoin:
+		n.onRouted(msg)
+	case MsgRouteAck:
+		n.onRouteAck(msg)
+	case MsgJoinRows:
+		n.onJoinRows(msg)
+	case MsgJoinReply:
+		n.onJoinReply(msg)
+	case MsgAnnounce:
+		n.onAnnounce(msg)
+	case MsgHeartbeat:
+		n.learnAll(msg.Handles)
+		n.crossCheck(msg.From, msg.Handles)
+	case MsgAnnounceAck, MsgLeafReply, MsgRowReply:
+		n.learnAll(msg.Handles)
+	case MsgProbe:
+		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent})
+	case MsgProbeReply:
+		// heard() already settled the probe.
+	case MsgLeafRequest:
+		n.send(Message{Type: MsgLeafReply, To: msg.From, Handles: n.leafHandles(true)})
+	case MsgRowRequest:
+		n.send(Message{Type: MsgRowReply, To: msg.From, Row: msg.Row, Handles: n.rowHandles(int(msg.Row), nil)})
+	case MsgLeave:
+		n.onLeave(msg.From)
+	case MsgSuspect:
+		n.onSuspect(msg.Subject)
+	}
+	n.flush()
+	return nil
+}
+
+// validate bounds everything an untrusted sender controls.
+func (n *Node) validate(m *Message) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s from %s: %s", ErrBadMessage, m.Type, m.From, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case m == nil:
+		return fmt.Errorf("%w: nil", ErrBadMessage)
+	case !m.Type.Valid():
+		return bad("unknown type %d", uint8(m.Type))
+	case m.From.ID == n.self.ID:
+		return bad("claims to be from this node")
+	case len(m.Handles) > n.cfg.MaxHandles:
+		return bad("%d handles, limit %d", len(m.Handles), n.cfg.MaxHandles)
+	case len(m.Payload) > n.cfg.MaxPayload:
+		return bad("payload %d bytes, limit %d", len(m.Payload), n.cfg.MaxPayload)
+	case int(m.Hops) > n.cfg.MaxHops || len(m.Path) > n.cfg.MaxHops:
+		return bad("%d hops, limit %d", m.Hops, n.cfg.MaxHops)
+	case (m.Type == MsgRowRequest || m.Type == MsgRowReply) && (m.Row < 0 || int(m.Row) >= id.Digits(n.cfg.B)):
+		return bad("row %d out of range", m.Row)
+	case m.Type == MsgJoin && m.Key != m.Origin.ID:
+		return bad("join key %s is not the joiner's id %s", m.Key.Short(), m.Origin)
+	}
+	return nil
+}
+
+// send queues m from this node.
+func (n *Node) send(m Message) {
+	m.From = n.self
+	if n.status != StatusJoined {
+		m.Flags |= FlagJoining
+	}
+	n.stats.Sent[m.Type]++
+	n.out = append(n.out, m)
+}
+
+func (n *Node) nextSeq() uint64 { n.seq++; return n.seq }
+
+// flush dispatches queued Deliver and Update upcalls; upcalls may queue more.
+func (n *Node) flush() {
+	for len(n.upcalls) > 0 {
+		u := n.upcalls[0]
+		n.upcalls = n.upcalls[1:]
+		if u.msg != nil {
+			u.app.Deliver(u.msg)
+		} else {
+			u.app.Update(u.h, u.joined)
+		}
+	}
+	n.upcalls = n.upcalls[:0:0]
+}
+
+// notifyLeaf queues Update upcalls to every application, in AppID order.
+func (n *Node) notifyLeaf(h Handle, joined bool) {
+	for _, a := range n.sortedApps() {
+		n.upcalls = append(n.upcalls, upcall{app: a, h: h, joined: joined})
+	}
+}
+
+func (n *Node) sortedApps() []Application {
+	if len(n.apps) == 0 {
+		return nil
+	}
+	ids := make([]AppID, 0, len(n.apps))
+	for k := range n.apps {
+		ids = append(ids, k)
+	}
+	for i := 1; i < len(ids); i++ { // insertion sort: few apps
+		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
+			ids[j], ids[j-1] = ids[j-1], ids[j]
+		}
+	}
+	out := make([]Application, len(ids))
+	for i, k := range ids {
+		out[i] = n.apps[k]
+	}
+	return out
+}
+
+// skipped is the NextHop filter: suspected nodes and a joiner being routed.
+func (n *Node) skipped(x id.ID) bool {
+	if n.hasJoiner && x == n.joiner {
+		return true
+	}
+	p := n.probes[x]
+	return p != nil && p.suspect
+}
+
+// nextHop wraps State.NextHop with the node's filter.
+func (n *Node) nextHop(key id.ID) (Handle, bool) {
+	if len(n.probes) == 0 && !n.hasJoiner {
+		return n.state.NextHop(key, nil)
+	}
+	return n.state.NextHop(key, n.skip)
+}
+
+// leafHandles lists the leaf set, and this node if withSelf.
+func (n *Node) leafHandles(withSelf bool) []Handle {
+	es := n.state.Leaves.Members(nil)
+	out := make([]Handle, 0, len(es)+1)
+	if withSelf {
+		out = append(out, n.self)
+	}
+	for _, e := range es {
+		out = append(out, e.Handle)
+	}
+	return out
+}
+
+// rowHandles appends row r of the routing table to dst.
+func (n *Node) rowHandles(r int, dst []Handle) []Handle {
+	for _, e := range n.state.Table.Row(r, nil) {
+		dst = append(dst, e.Handle)
+	}
+	return dst
+}
+
+// becomeJoined makes the node a member and starts maintenance.
+func (n *Node) becomeJoined() {
+	n.status = StatusJoined
+	n.arm(n.now+n.jitter(n.cfg.HeartbeatInterval), timerHeartbeat, 0)
+	if n.cfg.RowExchangeInterval > 0 {
+		n.arm(n.now+n.jitter(n.cfg.RowExchangeInterval), timerRowExchange, 0)
+	}
+}
+
+// jitter returns a duration uniform in [d/2, d), so that periodic work of
+// nodes that joined together spreads out.
+func (n *Node) jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + time.Duration(n.env.Uint64()%uint64(d/2))
+}
+
+// randIndex returns a uniform index below k (k > 0).
+func (n *Node) randIndex(k int) int { return int(n.env.Uint64() % uint64(k)) }

@@ -1,0 +1,166 @@
+package core
+
+import (
+	"time"
+
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/routing"
+)
+
+// pendingHop is a routed message sent to a next hop and not yet
+// acknowledged.
+type pendingHop struct {
+	msg      Message
+	next     Handle
+	reroutes int
+}
+
+// Route sends payload to the live node numerically closest to key, for the
+// application registered as app at every hop (the Common API's route). If
+// hint is not nil it is used as the first hop.
+func (n *Node) Route(now time.Duration, key id.ID, app AppID, payload []byte, hint *Handle) error {
+	return n.RouteMessage(now, Message{Key: key, App: app, Payload: payload}, hint)
+}
+
+// RouteMessage is Route for a message the caller built: Key, App, Payload
+// and Flags (FlagTrace to record the path) are taken from m.
+func (n *Node) RouteMessage(now time.Duration, m Message, hint *Handle) error {
+	if n.status != StatusJoined {
+		return ErrNotJoined
+	}
+	n.advance(now)
+	m.Type, m.Origin, m.Hops, m.Sent, m.Path = MsgRoute, n.self, 0, int64(n.now), nil
+	m.Flags &= FlagTrace
+	n.trace(&m)
+	if hint != nil && hint.ID != n.self.ID {
+		n.forwardTo(&m, *hint, 0)
+	} else {
+		n.forward(&m, 0)
+	}
+	n.flush()
+	return nil
+}
+
+// trace appends this node to a traced message's path, copying the shared
+// slice.
+func (n *Node) trace(m *Message) {
+	if m.Flags&FlagTrace != 0 {
+		m.Path = append(m.Path[:len(m.Path):len(m.Path)], n.self)
+	}
+}
+
+// onRouted handles a routed message (Route or Join) arriving from a hop.
+func (n *Node) onRouted(m *Message) {
+	n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
+	msg := *m
+	n.trace(&msg)
+	if msg.Type == MsgJoin {
+		n.onJoinHop(&msg)
+		return
+	}
+	n.forward(&msg, 0)
+}
+
+// route picks the next hop for m, keeping a joiner out of its own join's
+// path.
+func (n *Node) route(m *Message) (Handle, bool) {
+	if m.Type == MsgJoin {
+		n.joiner, n.hasJoiner = m.Origin.ID, true
+		defer func() { n.hasJoiner = false }()
+	}
+	return n.nextHop(m.Key)
+}
+
+// forward moves m one hop on, or delivers it here.
+func (n *Node) forward(m *Message, reroutes int) {
+	next, ok := n.route(m)
+	if !ok {
+		n.deliver(m)
+		return
+	}
+	n.forwardTo(m, next, reroutes)
+}
+
+func (n *Node) forwardTo(m *Message, next Handle, reroutes int) {
+	if int(m.Hops) >= n.cfg.MaxHops {
+		n.stats.Dropped++
+		return
+	}
+	if m.Type == MsgRoute && reroutes == 0 {
+		if app := n.apps[m.App]; app != nil {
+			if !app.Forward(m, &next) {
+				return
+			}
+			if next.ID == n.self.ID {
+				n.deliver(m)
+				return
+			}
+		}
+	}
+	if m.Origin.ID != n.self.ID || reroutes > 0 || m.Hops > 0 {
+		n.stats.Forwarded++
+	}
+	m.Hops++
+	seq := n.nextSeq()
+	m.To, m.Seq = next, seq
+	n.send(*m)
+	if n.pending == nil {
+		n.pending = map[uint64]*pendingHop{}
+	}
+	n.pending[seq] = &pendingHop{msg: *m, next: next, reroutes: reroutes}
+	n.arm(n.now+n.hopTimeout(next), timerHopAck, seq)
+}
+
+// hopTimeout is clamp(HopTimeoutFactor x RTT, min, max).
+func (n *Node) hopTimeout(h Handle) time.Duration {
+	rtt := n.env.Proximity(h)
+	if rtt == routing.UnknownProximity {
+		return n.cfg.HopTimeoutMax
+	}
+	d := time.Duration(n.cfg.HopTimeoutFactor) * time.Duration(rtt) * time.Microsecond
+	return min(max(d, n.cfg.HopTimeoutMin), n.cfg.HopTimeoutMax)
+}
+
+func (n *Node) deliver(m *Message) {
+	if m.Type == MsgJoin {
+		n.onJoinAtRoot(m)
+		return
+	}
+	app := n.apps[m.App]
+	if app == nil {
+		n.stats.Dropped++
+		return
+	}
+	n.stats.Delivered++
+	msg := *m
+	n.upcalls = append(n.upcalls, upcall{app: app, msg: &msg})
+}
+
+func (n *Node) onRouteAck(m *Message) {
+	if p := n.pending[m.Seq]; p != nil && p.next.ID == m.From.ID {
+		delete(n.pending, m.Seq)
+	}
+}
+
+// onHopTimeout suspects a next hop that did not acknowledge and re-routes
+// the message around it (MSPastry).
+func (n *Node) onHopTimeout(seq uint64) {
+	p := n.pending[seq]
+	if p == nil {
+		return
+	}
+	delete(n.pending, seq)
+	n.stats.HopTimeouts++
+	n.suspect(p.next, true)
+	m := p.msg
+	if m.Type == MsgJoin && m.Origin.ID == n.self.ID {
+		return // our own join: the join timer retries it
+	}
+	if p.reroutes >= n.cfg.MaxReroutes {
+		n.stats.Dropped++
+		return
+	}
+	n.stats.Reroutes++
+	m.Hops--
+	n.forward(&m, p.reroutes+1)
+}

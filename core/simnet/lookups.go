@@ -1,0 +1,114 @@
+package simnet
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+)
+
+// LookupAppID is the application id Lookups registers under.
+const LookupAppID core.AppID = 0xfeed
+
+// Lookups measures routing: it registers an application on nodes, routes
+// lookups for keys, and at each delivery records the hop count, the route's
+// delay, and whether the delivering node was the key's true root (the live
+// node numerically closest to the key at delivery time).
+type Lookups struct {
+	nw        *Network
+	next      uint64
+	inflight  map[uint64]lookup
+	Issued    int
+	Delivered int // first deliveries (duplicates from re-routing not counted)
+	Correct   int
+	Dups      int
+	// Hops[h] counts deliveries after h hops.
+	Hops []int
+	// Delay and Direct are per delivery: the route's delay and the direct
+	// delay from origin to the node it was delivered at.
+	Delay, Direct []time.Duration
+	// OnDeliver, if set, sees every first delivery.
+	OnDeliver func(at *Node, m *core.Message, correct bool)
+}
+
+type lookup struct {
+	key    id.ID
+	origin int
+	sent   time.Duration
+}
+
+// NewLookups returns a tracker for nw; call Attach for every node.
+func NewLookups(nw *Network) *Lookups {
+	return &Lookups{nw: nw, inflight: map[uint64]lookup{}}
+}
+
+// Attach registers the tracker's application on n.
+func (l *Lookups) Attach(n *Node) error {
+	return n.RegisterApplication(LookupAppID, &lookupApp{l: l, n: n})
+}
+
+// Lookup routes a lookup for key from node i.
+func (l *Lookups) Lookup(i int, key id.ID) error {
+	l.next++
+	p := make([]byte, 8)
+	binary.BigEndian.PutUint64(p, l.next)
+	// Record first: a lookup rooted at its origin is delivered inside Route.
+	l.inflight[l.next] = lookup{key: key, origin: i, sent: l.nw.now}
+	if err := l.nw.Route(i, core.Message{Key: key, App: LookupAppID, Payload: p}); err != nil {
+		delete(l.inflight, l.next)
+		return err
+	}
+	l.Issued++
+	return nil
+}
+
+// MeanHops is the mean hop count over deliveries.
+func (l *Lookups) MeanHops() float64 {
+	var sum, n int
+	for h, c := range l.Hops {
+		sum += h * c
+		n += c
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(sum) / float64(n)
+}
+
+type lookupApp struct {
+	l *Lookups
+	n *Node
+}
+
+func (a *lookupApp) Deliver(m *core.Message) {
+	l := a.l
+	if len(m.Payload) != 8 {
+		return
+	}
+	seq := binary.BigEndian.Uint64(m.Payload)
+	lk, ok := l.inflight[seq]
+	if !ok {
+		l.Dups++
+		return
+	}
+	delete(l.inflight, seq)
+	root, _ := l.nw.Root(m.Key)
+	correct := root != nil && root.Index == a.n.Index
+	l.Delivered++
+	if correct {
+		l.Correct++
+	}
+	for len(l.Hops) <= int(m.Hops) {
+		l.Hops = append(l.Hops, 0)
+	}
+	l.Hops[m.Hops]++
+	l.Delay = append(l.Delay, l.nw.now-lk.sent)
+	l.Direct = append(l.Direct, l.nw.opts.Topology.Delay(lk.origin, a.n.Index))
+	if l.OnDeliver != nil {
+		l.OnDeliver(a.n, m, correct)
+	}
+}
+
+func (a *lookupApp) Forward(*core.Message, *core.Handle) bool { return true }
+func (a *lookupApp) Update(core.Handle, bool)                 {}

@@ -1,0 +1,370 @@
+package simnet
+
+import (
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/routing"
+)
+
+// Options configure a Network.
+type Options struct {
+	Seed     uint64
+	Node     core.Config // every node's config
+	Topology Topology    // default Constant(10ms)
+	// DropRate is the probability that any one message is lost.
+	DropRate float64
+	// OnSend, if set, sees every message a node hands to the network, with
+	// the sender's index, before loss is applied.
+	OnSend func(from int, m *core.Message)
+}
+
+// Network is a set of simulated nodes and the messages between them.
+type Network struct {
+	opts  Options
+	rng   *rand.Rand
+	now   time.Duration
+	nodes []*Node
+	byID  map[id.ID]int32
+	q     eventHeap
+	seq   uint64
+	slab  []core.Message
+	free  []int32
+	group []int // partition group per node; nil when healed
+
+	live      []id.ID // sorted live joined ids, rebuilt lazily
+	liveDirty bool
+
+	// Counters.
+	Events, Sent, Lost, Rejected uint64
+}
+
+// Node is one simulated node.
+type Node struct {
+	*core.Node
+	Index int
+	alive bool
+	wake  time.Duration // earliest wake event in the queue, 0 if none
+	env   *env
+}
+
+// Alive reports whether the node is running (not crashed or left).
+func (n *Node) Alive() bool { return n.alive }
+
+type env struct {
+	net *Network
+	idx int
+}
+
+func (e *env) Uint64() uint64 { return e.net.rng.Uint64() }
+
+func (e *env) Proximity(h core.Handle) uint32 {
+	j, ok := e.net.byID[h.ID]
+	if !ok {
+		return routing.UnknownProximity
+	}
+	rtt := 2 * e.net.opts.Topology.Delay(e.idx, int(j))
+	return uint32(min(rtt.Microseconds(), routing.UnknownProximity-1))
+}
+
+// New returns an empty network.
+func New(opts Options) (*Network, error) {
+	if err := opts.Node.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Topology == nil {
+		opts.Topology = Constant(10 * time.Millisecond)
+	}
+	if opts.DropRate < 0 || opts.DropRate >= 1 {
+		return nil, fmt.Errorf("simnet: drop rate %v, want [0, 1)", opts.DropRate)
+	}
+	return &Network{
+		opts: opts,
+		rng:  rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
+		byID: map[id.ID]int32{},
+	}, nil
+}
+
+// Rand is the network's generator, for workloads that must share its seed.
+func (nw *Network) Rand() *rand.Rand { return nw.rng }
+
+// Now is the virtual time.
+func (nw *Network) Now() time.Duration { return nw.now }
+
+// Nodes returns every node ever added, by index.
+func (nw *Network) Nodes() []*Node { return nw.nodes }
+
+// Node returns node i.
+func (nw *Network) Node(i int) *Node { return nw.nodes[i] }
+
+// Lookup returns the node with id x.
+func (nw *Network) Lookup(x id.ID) (*Node, bool) {
+	i, ok := nw.byID[x]
+	if !ok {
+		return nil, false
+	}
+	return nw.nodes[i], true
+}
+
+// Topology is the network's topology.
+func (nw *Network) Topology() Topology { return nw.opts.Topology }
+
+// AddNode creates a node with a random id (not yet joined) and places it.
+func (nw *Network) AddNode() *Node {
+	for {
+		x := id.Random(nw.rng)
+		if _, dup := nw.byID[x]; !dup {
+			return nw.AddNodeWithID(x)
+		}
+	}
+}
+
+// AddNodeWithID creates a node with id x. It panics if x is taken: ids are
+// the caller's to choose in tests.
+func (nw *Network) AddNodeWithID(x id.ID) *Node {
+	if _, dup := nw.byID[x]; dup {
+		panic(fmt.Sprintf("simnet: id %s added twice", x))
+	}
+	i := len(nw.nodes)
+	e := &env{net: nw, idx: i}
+	cn, err := core.NewNode(nw.opts.Node, core.Handle{ID: x}, e)
+	if err != nil {
+		panic(err) // config validated in New
+	}
+	nw.opts.Topology.Place(i, nw.rng)
+	n := &Node{Node: cn, Index: i, alive: true, env: e}
+	nw.nodes = append(nw.nodes, n)
+	nw.byID[x] = int32(i)
+	return n
+}
+
+// Bootstrap makes node i the first member of a new overlay.
+func (nw *Network) Bootstrap(i int) error {
+	n := nw.nodes[i]
+	if err := n.Bootstrap(nw.now); err != nil {
+		return err
+	}
+	nw.liveDirty = true
+	nw.collect(n)
+	return nil
+}
+
+// Join starts node i joining through node via.
+func (nw *Network) Join(i, via int) error {
+	n := nw.nodes[i]
+	if err := n.Join(nw.now, nw.nodes[via].Self()); err != nil {
+		return err
+	}
+	nw.collect(n)
+	return nil
+}
+
+// Route has node i route a message.
+func (nw *Network) Route(i int, m core.Message) error {
+	n := nw.nodes[i]
+	if !n.alive {
+		return fmt.Errorf("simnet: node %d is down", i)
+	}
+	if err := n.RouteMessage(nw.now, m, nil); err != nil {
+		return err
+	}
+	nw.collect(n)
+	return nil
+}
+
+// Crash stops node i silently.
+func (nw *Network) Crash(i int) {
+	nw.nodes[i].alive = false
+	nw.liveDirty = true
+}
+
+// Leave has node i leave gracefully, then stops it.
+func (nw *Network) Leave(i int) error {
+	n := nw.nodes[i]
+	if err := n.Leave(nw.now); err != nil {
+		return err
+	}
+	nw.collect(n)
+	n.alive = false
+	nw.liveDirty = true
+	return nil
+}
+
+// Partition splits the network: messages between nodes of different groups
+// are lost. Nodes not named form one more group.
+func (nw *Network) Partition(groups ...[]int) {
+	nw.group = make([]int, len(nw.nodes))
+	for g, members := range groups {
+		for _, i := range members {
+			nw.group[i] = g + 1
+		}
+	}
+}
+
+// Heal removes any partition.
+func (nw *Network) Heal() { nw.group = nil }
+
+// collect takes a node's Ready: queue its messages and its wake-up.
+func (nw *Network) collect(n *Node) {
+	rd := n.Ready()
+	if n.Status() == core.StatusJoined && !nw.liveDirty {
+		if _, found := slices.BinarySearchFunc(nw.live, n.Self().ID, func(a, b id.ID) int { return a.Cmp(b) }); !found {
+			nw.liveDirty = true
+		}
+	}
+	for k := range rd.Messages {
+		m := &rd.Messages[k]
+		nw.Sent++
+		if nw.opts.OnSend != nil {
+			nw.opts.OnSend(n.Index, m)
+		}
+		to, ok := nw.byID[m.To.ID]
+		if !ok || nw.lost(n.Index, int(to)) {
+			nw.Lost++
+			continue
+		}
+		slot := nw.alloc(m)
+		nw.push(event{at: nw.now + nw.opts.Topology.Delay(n.Index, int(to)), node: to, msg: slot})
+	}
+	if rd.WakeAt != 0 && (n.wake == 0 || rd.WakeAt < n.wake) {
+		n.wake = rd.WakeAt
+		nw.push(event{at: rd.WakeAt, node: int32(n.Index), msg: -1})
+	}
+}
+
+func (nw *Network) lost(a, b int) bool {
+	if nw.group != nil && groupOf(nw.group, a) != groupOf(nw.group, b) {
+		return true
+	}
+	return nw.opts.DropRate > 0 && nw.rng.Float64() < nw.opts.DropRate
+}
+
+func groupOf(g []int, i int) int {
+	if i < len(g) {
+		return g[i]
+	}
+	return 0
+}
+
+func (nw *Network) alloc(m *core.Message) int32 {
+	if k := len(nw.free); k > 0 {
+		s := nw.free[k-1]
+		nw.free = nw.free[:k-1]
+		nw.slab[s] = *m
+		return s
+	}
+	nw.slab = append(nw.slab, *m)
+	return int32(len(nw.slab) - 1)
+}
+
+// RunUntil processes every event due at or before t, then sets the clock
+// to t.
+func (nw *Network) RunUntil(t time.Duration) {
+	for len(nw.q) > 0 && nw.q[0].at <= t {
+		nw.step()
+	}
+	if t > nw.now {
+		nw.now = t
+	}
+}
+
+// RunFor runs the network for d of virtual time.
+func (nw *Network) RunFor(d time.Duration) { nw.RunUntil(nw.now + d) }
+
+// Pending is the number of queued events.
+func (nw *Network) Pending() int { return len(nw.q) }
+
+// step processes one event.
+func (nw *Network) step() {
+	ev := heap.Pop(&nw.q).(event)
+	nw.now = ev.at
+	nw.Events++
+	n := nw.nodes[ev.node]
+	if ev.msg < 0 { // wake-up
+		if ev.at != n.wake {
+			return // superseded by an earlier one
+		}
+		n.wake = 0
+		if n.alive {
+			n.Tick(nw.now)
+			nw.collect(n)
+		}
+		return
+	}
+	m := nw.slab[ev.msg]
+	nw.slab[ev.msg] = core.Message{}
+	nw.free = append(nw.free, ev.msg)
+	if !n.alive {
+		nw.Lost++
+		return
+	}
+	if err := n.Step(nw.now, &m); err != nil {
+		nw.Rejected++
+	}
+	nw.collect(n)
+}
+
+// Root returns the live joined node numerically closest to key: where a
+// message for key should be delivered.
+func (nw *Network) Root(key id.ID) (*Node, bool) {
+	live := nw.Live()
+	if len(live) == 0 {
+		return nil, false
+	}
+	i, _ := slices.BinarySearchFunc(live, key, func(a, b id.ID) int { return a.Cmp(b) })
+	a, b := live[(i-1+len(live))%len(live)], live[i%len(live)]
+	best := a
+	if id.Closer(key, b, a) {
+		best = b
+	}
+	n, _ := nw.Lookup(best)
+	return n, true
+}
+
+// Live returns the sorted ids of live joined nodes. Shared; read only.
+func (nw *Network) Live() []id.ID {
+	if nw.liveDirty {
+		nw.live = nw.live[:0]
+		for _, n := range nw.nodes {
+			if n.alive && n.Status() == core.StatusJoined {
+				nw.live = append(nw.live, n.Self().ID)
+			}
+		}
+		slices.SortFunc(nw.live, func(a, b id.ID) int { return a.Cmp(b) })
+		nw.liveDirty = false
+	}
+	return nw.live
+}
+
+type event struct {
+	at   time.Duration
+	seq  uint64
+	node int32
+	msg  int32 // slab index, or -1 for a wake-up
+}
+
+type eventHeap []event
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	return h[i].at < h[j].at || h[i].at == h[j].at && h[i].seq < h[j].seq
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func (nw *Network) push(e event) {
+	nw.seq++
+	e.seq = nw.seq
+	heap.Push(&nw.q, e)
+}
