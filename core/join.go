@@ -97,10 +97,7 @@ func (n *Node) onJoinRows(m *Message) {
 		n.learnAll(m.Handles)
 		return
 	}
-	n.admit(m.From)
-	for _, h := range m.Handles {
-		n.admit(h)
-	}
+	n.admitAll(append(m.Handles[:len(m.Handles):len(m.Handles)], m.From))
 }
 
 // onJoinReply completes the join: take the root's leaf set, then announce
@@ -111,10 +108,7 @@ func (n *Node) onJoinReply(m *Message) {
 		n.learnAll(m.Handles)
 		return
 	}
-	n.admit(m.From)
-	for _, h := range m.Handles {
-		n.admit(h)
-	}
+	n.admitAll(append(m.Handles[:len(m.Handles):len(m.Handles)], m.From))
 	n.becomeJoined()
 	n.announce()
 }

@@ -61,10 +61,31 @@ func (n *Node) admit(h Handle) {
 	}
 }
 
+// admitAll is admit for many handles, publishing routing state once.
+func (n *Node) admitAll(hs []Handle) {
+	es := make([]routing.Entry, 0, len(hs))
+	for _, h := range hs {
+		if h.ID != n.self.ID {
+			es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
+		}
+	}
+	added, evicted := n.state.ConsiderAll(es)
+	for _, e := range added {
+		n.notifyLeaf(e.Handle, true)
+	}
+	for _, e := range evicted {
+		n.notifyLeaf(e.Handle, false)
+	}
+	if len(added) > 0 || len(evicted) > 0 {
+		n.watchNeighbors()
+	}
+}
+
 // learnAll takes second-hand handles: the routing table and neighbourhood
 // set take them as they are (a dead entry costs one hop timeout); a would-be
 // leaf is probed first, and admitted when it answers.
 func (n *Node) learnAll(hs []Handle) {
+	var es []routing.Entry
 	for _, h := range hs {
 		if h.ID == n.self.ID || n.recentlyDead(h.ID) {
 			continue
@@ -75,9 +96,11 @@ func (n *Node) learnAll(hs []Handle) {
 			}
 			continue
 		}
-		e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
-		n.state.Table.Consider(e)
-		n.state.Neighbors.Consider(e)
+		es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
+	}
+	if len(es) > 0 {
+		n.state.Table.ConsiderAll(es)
+		n.state.Neighbors.ConsiderAll(es)
 	}
 }
 

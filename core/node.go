@@ -177,6 +177,13 @@ func (n *Node) Step(now time.Duration, msg *Message) error {
 	n.heard(msg)
 	switch msg.Type {
 	case MsgRoute, MsgJoin:
+		if n.status != StatusJoined {
+			// Without a complete state we would deliver or answer joins as
+			// a false root. Stay silent: the sender's hop times out and it
+			// re-routes (or, for a join, retries).
+			n.stats.RefusedWhileJoining++
+			break
+		}
 		n.onRouted(msg)
 	case MsgRouteAck:
 		n.onRouteAck(msg)
