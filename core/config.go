@@ -45,11 +45,19 @@ type Config struct {
 	HopTimeoutMin    time.Duration
 	HopTimeoutMax    time.Duration
 	// MaxReroutes bounds how often one message is re-routed at one node
-	// before it is dropped. Default 4.
+	// before it is dropped. Default 16.
 	MaxReroutes int
 	// MaxHops drops a routed message that has taken this many hops (a loop
 	// or an attack). Default 64.
 	MaxHops int
+
+	// StateProbeInterval is how often, on average, each routing-table and
+	// neighbourhood-set entry is probed for liveness (the paper's periodic
+	// contact of the neighbourhood set; MSPastry's table probing). Entries
+	// are also checked whenever a routed message times out on them. Costs
+	// about 2 x (entries) / StateProbeInterval messages per node per
+	// second. 0 disables. Default 20 min.
+	StateProbeInterval time.Duration
 
 	// RowExchangeInterval is how often a node asks a random entry of each
 	// routing-table row for its row, to improve proximity and fill holes.
@@ -80,9 +88,9 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 30 * time.Second, NeighborSilence: 75 * time.Second,
 		ProbeTimeout: 3 * time.Second, ProbeRetries: 2,
 		HopTimeoutFactor: 3, HopTimeoutMin: 50 * time.Millisecond, HopTimeoutMax: 2 * time.Second,
-		MaxReroutes: 4, MaxHops: 64,
-		RowExchangeInterval: 10 * time.Minute,
-		JoinTimeout:         10 * time.Second, JoinRetries: 3,
+		MaxReroutes: 16, MaxHops: 64,
+		RowExchangeInterval: 10 * time.Minute, StateProbeInterval: 20 * time.Minute,
+		JoinTimeout: 10 * time.Second, JoinRetries: 3,
 		DeadRetention: 5 * time.Minute,
 		MaxHandles:    512, MaxPayload: 1 << 20,
 	}
@@ -131,6 +139,8 @@ func (c Config) Validate() error {
 		return bad("MaxHops", c.MaxHops, "1 to 1024")
 	case c.RowExchangeInterval < 0:
 		return bad("RowExchangeInterval", c.RowExchangeInterval, ">= 0")
+	case c.StateProbeInterval < 0:
+		return bad("StateProbeInterval", c.StateProbeInterval, ">= 0")
 	case c.JoinTimeout <= 0:
 		return bad("JoinTimeout", c.JoinTimeout, "> 0")
 	case c.JoinRetries < 0:

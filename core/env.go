@@ -55,16 +55,17 @@ func (s Status) String() string {
 
 // Stats counts what a node did. Read with Node.Stats.
 type Stats struct {
-	Sent, Received [msgTypeCount]uint64
-	Rejected       uint64 // invalid messages refused by Step
-	Delivered      uint64 // routed messages delivered here
-	Forwarded      uint64 // routed messages forwarded by this node
-	HopTimeouts    uint64 // next hops that did not acknowledge in time
-	Reroutes       uint64
-	Dropped        uint64 // routed messages given up (reroutes or hops exhausted)
-	Suspected      uint64
-	DeclaredDead   uint64
-	JoinRetries    uint64
+	Sent, Received  [msgTypeCount]uint64
+	Rejected        uint64 // invalid messages refused by Step
+	Delivered       uint64 // routed messages delivered here
+	Forwarded       uint64 // routed messages forwarded by this node
+	HopTimeouts     uint64 // next hops that did not acknowledge in time
+	Reroutes        uint64
+	Dropped         uint64 // routed messages given up (reroutes or hops exhausted)
+	Suspected       uint64
+	CandidateProbes uint64 // second-hand would-be leaves probed before admission
+	DeclaredDead    uint64
+	JoinRetries     uint64
 	// RefusedWhileJoining counts routed messages dropped because this node
 	// had not finished joining.
 	RefusedWhileJoining uint64

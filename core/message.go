@@ -60,6 +60,9 @@ const (
 	FlagWantReply
 	// FlagTrace asks every hop of a routed message to append itself to Path.
 	FlagTrace
+	// FlagWantRow asks an announcement's receiver for its routing-table row
+	// Row: the joiner's locality pass (Pastry paper 2.5, PNS).
+	FlagWantRow
 )
 
 // AppID names an application multiplexed over one node.

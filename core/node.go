@@ -43,6 +43,11 @@ type Node struct {
 	probeSeq map[uint64]id.ID
 	// dead remembers nodes declared failed, with when, for DeadRetention.
 	dead map[id.ID]time.Duration
+	// holes are routing-table slots emptied by a failure and being
+	// refilled, with the number of further requests allowed.
+	holes map[[2]int]uint8
+	// probeCursor walks the routing state for periodic liveness probes.
+	probeCursor int
 	// Immediate neighbours and when each was last heard from.
 	left, right       id.ID
 	leftAt, rightAt   time.Duration
@@ -196,8 +201,10 @@ func (n *Node) Step(now time.Duration, msg *Message) error {
 	case MsgHeartbeat:
 		n.learnAll(msg.Handles)
 		n.crossCheck(msg.From, msg.Handles)
-	case MsgAnnounceAck, MsgLeafReply, MsgRowReply:
+	case MsgAnnounceAck, MsgLeafReply:
 		n.learnAll(msg.Handles)
+	case MsgRowReply:
+		n.onRowReply(msg)
 	case MsgProbe:
 		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent})
 	case MsgProbeReply:

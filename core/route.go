@@ -13,6 +13,7 @@ type pendingHop struct {
 	msg      Message
 	next     Handle
 	reroutes int
+	resent   bool
 }
 
 // Route sends payload to the live node numerically closest to key, for the
@@ -100,6 +101,11 @@ func (n *Node) forwardTo(m *Message, next Handle, reroutes int) {
 	if m.Origin.ID != n.self.ID || reroutes > 0 || m.Hops > 0 {
 		n.stats.Forwarded++
 	}
+	n.sendHop(m, next, reroutes, false)
+}
+
+// sendHop sends m to next and waits for its acknowledgement.
+func (n *Node) sendHop(m *Message, next Handle, reroutes int, resent bool) {
 	m.Hops++
 	seq := n.nextSeq()
 	m.To, m.Seq = next, seq
@@ -107,7 +113,7 @@ func (n *Node) forwardTo(m *Message, next Handle, reroutes int) {
 	if n.pending == nil {
 		n.pending = map[uint64]*pendingHop{}
 	}
-	n.pending[seq] = &pendingHop{msg: *m, next: next, reroutes: reroutes}
+	n.pending[seq] = &pendingHop{msg: *m, next: next, reroutes: reroutes, resent: resent}
 	n.arm(n.now+n.hopTimeout(next), timerHopAck, seq)
 }
 
@@ -151,8 +157,16 @@ func (n *Node) onHopTimeout(seq uint64) {
 	}
 	delete(n.pending, seq)
 	n.stats.HopTimeouts++
-	n.suspect(p.next, true)
 	m := p.msg
+	// A leaf-set next hop is likely the key's root: re-routing around it
+	// would deliver at the wrong node if only the message (or its ack) was
+	// lost. Send it once more first.
+	if !p.resent && n.state.Leaves.Contains(p.next.ID) {
+		m.Hops--
+		n.sendHop(&m, p.next, p.reroutes, true)
+		return
+	}
+	n.suspect(p.next, true)
 	if m.Type == MsgJoin && m.Origin.ID == n.self.ID {
 		return // our own join: the join timer retries it
 	}

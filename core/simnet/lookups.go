@@ -25,11 +25,19 @@ type Lookups struct {
 	Dups      int
 	// Hops[h] counts deliveries after h hops.
 	Hops []int
-	// Delay and Direct are per delivery: the route's delay and the direct
-	// delay from origin to the node it was delivered at.
-	Delay, Direct []time.Duration
+	// Deliveries records every first delivery, in order.
+	Deliveries []Delivery
 	// OnDeliver, if set, sees every first delivery.
 	OnDeliver func(at *Node, m *core.Message, correct bool)
+}
+
+// Delivery is one lookup's outcome.
+type Delivery struct {
+	Hops    uint16
+	Correct bool
+	// Delay is the route's delay; Direct the delay from the origin straight
+	// to the node the lookup was delivered at (zero if it was the origin).
+	Delay, Direct time.Duration
 }
 
 type lookup struct {
@@ -62,6 +70,9 @@ func (l *Lookups) Lookup(i int, key id.ID) error {
 	l.Issued++
 	return nil
 }
+
+// Outstanding is the number of lookups issued and not yet delivered.
+func (l *Lookups) Outstanding() int { return len(l.inflight) }
 
 // MeanHops is the mean hop count over deliveries.
 func (l *Lookups) MeanHops() float64 {
@@ -103,8 +114,11 @@ func (a *lookupApp) Deliver(m *core.Message) {
 		l.Hops = append(l.Hops, 0)
 	}
 	l.Hops[m.Hops]++
-	l.Delay = append(l.Delay, l.nw.now-lk.sent)
-	l.Direct = append(l.Direct, l.nw.opts.Topology.Delay(lk.origin, a.n.Index))
+	var direct time.Duration
+	if lk.origin != a.n.Index {
+		direct = l.nw.opts.Topology.Delay(lk.origin, a.n.Index)
+	}
+	l.Deliveries = append(l.Deliveries, Delivery{Hops: m.Hops, Correct: correct, Delay: l.nw.now - lk.sent, Direct: direct})
 	if l.OnDeliver != nil {
 		l.OnDeliver(a.n, m, correct)
 	}

@@ -43,6 +43,9 @@ func (p *Plane) Place(i int, rng *rand.Rand) {
 	p.xy[i] = [2]float32{float32(rng.Float64() * p.Size), float32(rng.Float64() * p.Size)}
 }
 
+// XY is node i's position.
+func (p *Plane) XY(i int) [2]float64 { return [2]float64{float64(p.xy[i][0]), float64(p.xy[i][1])} }
+
 // Distance is the Euclidean distance between a and b.
 func (p *Plane) Distance(a, b int) float64 {
 	dx, dy := float64(p.xy[a][0]-p.xy[b][0]), float64(p.xy[a][1]-p.xy[b][1])

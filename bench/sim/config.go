@@ -1,0 +1,99 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config describes one simulation run. Zero values take the defaults noted.
+type Config struct {
+	Nodes    int    // overlay size built by sequential joins (required)
+	Lookups  int    // lookups of random keys from random live nodes
+	B        int    // digit width; default 4
+	Leaf     int    // leaf set size L; default 16
+	Topology string // plane (default), sphere or transit-stub
+	Seed     uint64
+	// Loss is the probability that any one message is lost.
+	Loss float64
+
+	// Fail, if > 0, crashes this fraction of the nodes at once after the
+	// lookup phase and measures routing right after the failure and again
+	// after RepairTime (default 10 min).
+	Fail       float64
+	RepairTime time.Duration
+
+	// ChurnMedian, if > 0, runs churn for Duration after the overlay is
+	// built: sessions with this median (exponential, or Weibull with shape
+	// SessionShape when it is not 0 or 1), Poisson arrivals that keep the
+	// population near Nodes, and LookupRate lookups per node per minute
+	// (default 1).
+	ChurnMedian  time.Duration
+	Duration     time.Duration
+	SessionShape float64
+	LookupRate   float64
+
+	// JoinGap is the virtual time between successive joins (default 20 ms);
+	// Settle the quiet time after the last join (default 2 min);
+	// LookupWindow the time the lookups are spread over (default 60 s).
+	JoinGap, Settle, LookupWindow time.Duration
+
+	// Progress, if set, is told how far each long phase has got.
+	Progress func(phase string, done, total int)
+}
+
+func (c *Config) defaults() {
+	if c.B == 0 {
+		c.B = 4
+	}
+	if c.Leaf == 0 {
+		c.Leaf = 16
+	}
+	if c.Topology == "" {
+		c.Topology = "plane"
+	}
+	if c.RepairTime == 0 {
+		c.RepairTime = 10 * time.Minute
+	}
+	if c.LookupRate == 0 {
+		c.LookupRate = 1
+	}
+	if c.JoinGap == 0 {
+		c.JoinGap = 20 * time.Millisecond
+	}
+	if c.Settle == 0 {
+		c.Settle = 2 * time.Minute
+	}
+	if c.LookupWindow == 0 {
+		c.LookupWindow = time.Minute
+	}
+}
+
+// Validate reports the first bad field, by its command-line name.
+func (c *Config) Validate() error {
+	bad := func(flag string, v any, want string) error {
+		return fmt.Errorf("--%s %v: want %s", flag, v, want)
+	}
+	switch {
+	case c.Nodes < 1 || c.Nodes > 2_000_000:
+		return bad("nodes", c.Nodes, "1 to 2,000,000")
+	case c.Lookups < 0 || c.Lookups > 100_000_000:
+		return bad("lookups", c.Lookups, "0 to 100,000,000")
+	case c.Fail < 0 || c.Fail >= 1:
+		return bad("fail", c.Fail, "a fraction in [0, 1)")
+	case c.Loss < 0 || c.Loss >= 1:
+		return bad("loss", c.Loss, "a probability in [0, 1)")
+	case c.ChurnMedian < 0:
+		return bad("churn-median", c.ChurnMedian, "a positive duration")
+	case c.ChurnMedian > 0 && c.Duration <= 0:
+		return bad("duration", c.Duration, "a positive duration with --churn-median")
+	case c.ChurnMedian > 0 && c.Fail > 0:
+		return fmt.Errorf("--fail and --churn-median are separate experiments: give one")
+	case c.SessionShape < 0 || c.SessionShape > 10:
+		return bad("session-shape", c.SessionShape, "a Weibull shape in (0, 10], or 0 for exponential")
+	case c.LookupRate < 0:
+		return bad("lookup-rate", c.LookupRate, ">= 0 lookups per node per minute")
+	case c.JoinGap < 0 || c.Settle < 0 || c.LookupWindow < 0 || c.RepairTime < 0:
+		return fmt.Errorf("phase durations must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/pastrynet/pastry/bench/sim"
+)
+
+func runSim(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "report" {
+		return runSimReport(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c sim.Config
+	fs.IntVar(&c.Nodes, "nodes", 1000, "overlay size, built by sequential joins")
+	fs.IntVar(&c.Lookups, "lookups", 10000, "lookups of random keys from random live nodes")
+	fs.IntVar(&c.B, "b", 4, "digit width in bits (1, 2, 4 or 8)")
+	fs.IntVar(&c.Leaf, "leaf", 16, "leaf set size L")
+	fs.StringVar(&c.Topology, "topology", "plane", "network model: plane, sphere or transit-stub")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed for everything random in the run")
+	fs.Float64Var(&c.Loss, "loss", 0, "probability that any one message is lost")
+	fs.Float64Var(&c.Fail, "fail", 0, "crash this fraction of nodes at once after the lookups, then measure repair")
+	fs.DurationVar(&c.RepairTime, "repair-time", 10*time.Minute, "with --fail: time allowed for repair")
+	fs.DurationVar(&c.ChurnMedian, "churn-median", 0, "run churn with this median session time")
+	fs.DurationVar(&c.Duration, "duration", 0, "with --churn-median: how long to run churn")
+	fs.Float64Var(&c.SessionShape, "session-shape", 0, "Weibull shape of session times (0: exponential)")
+	fs.Float64Var(&c.LookupRate, "lookup-rate", 1, "with --churn-median: lookups per node per minute")
+	fs.DurationVar(&c.JoinGap, "join-gap", 20*time.Millisecond, "virtual time between successive joins")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: pastry sim [flags]\n       pastry sim report --out DIR\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	// A batch run: trade memory for less GC work, within a soft cap (the
+	// 100k-node run's live heap is about 1 GiB).
+	debug.SetGCPercent(200)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(3 << 30)
+	}
+	if !*asJSON {
+		c.Progress = progressBar(stderr)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := sim.Run(c)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(res)
+	}
+	printSummary(stdout, res)
+	return nil
+}
+
+// progressBar draws one line per phase on w, redrawn in place when w is a
+// terminal and printed at 25% steps otherwise.
+func progressBar(w io.Writer) func(phase string, done, total int) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	start := time.Now()
+	lastPhase, lastQuarter := "", -1
+	return func(phase string, done, total int) {
+		if phase != lastPhase {
+			lastPhase, lastQuarter, start = phase, -1, time.Now()
+		}
+		frac := float64(done) / float64(max(total, 1))
+		if tty {
+			const width = 40
+			n := int(frac * width)
+			fmt.Fprintf(w, "\r%-14s [%s%s] %5.1f%% %6.1fs", phase, strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac, time.Since(start).Seconds())
+			if done >= total {
+				fmt.Fprintln(w)
+			}
+			return
+		}
+		if q := int(frac * 4); q != lastQuarter {
+			lastQuarter = q
+			fmt.Fprintf(w, "%s: %d/%d (%.1fs)\n", phase, done, total, time.Since(start).Seconds())
+		}
+	}
+}
+
+func printSummary(w io.Writer, r *sim.Result) {
+	fmt.Fprintf(w, "overlay     %d nodes, b=%d, L=%d, %s topology, seed %d\n", r.Nodes, r.B, r.Leaf, r.Topology, r.Seed)
+	fmt.Fprintf(w, "join        %.1f messages per node; table fill per row %v\n", r.JoinMsgsPerNode, r.TableFill)
+	fmt.Fprintf(w, "control     %.4f messages and %.1f bytes per node per second (steady state)\n", r.ControlMsgsPerNodeS, r.ControlBytesPerNodeS)
+	if r.Lookups > 0 {
+		printLookups(w, "lookups", r.Lookups, r.LookupStats)
+	}
+	if f := r.Fail; f != nil {
+		fmt.Fprintf(w, "failure     %d nodes crashed at once\n", f.Failed)
+		printLookups(w, "  no repair", f.NoRepair.Delivered, f.NoRepair)
+		printLookups(w, "  repaired", f.AfterRepair.Delivered, f.AfterRepair)
+		fmt.Fprintf(w, "  repair    %d messages in %.0fs above baseline: %.1f per failed node\n", f.RepairMsgs, f.RepairS, f.RepairPerDead)
+	}
+	if c := r.Churn; c != nil {
+		fmt.Fprintf(w, "churn       median session %.0fs for %.0fs: %d arrivals, %d departures, mean %.0f live\n",
+			c.MedianSessionS, c.DurationS, c.Arrivals, c.Departures, c.MeanLive)
+		printLookups(w, "  lookups", c.Issued, c.Stats)
+		fmt.Fprintf(w, "  lost      %d (%.2f per 100,000)\n", c.Lost, c.LossPer100k)
+		fmt.Fprintf(w, "  control   %.4f messages and %.1f bytes per node per second\n", c.ControlMsgsNS, c.ControlBytesNS)
+	}
+	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB\n",
+		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20))
+}
+
+func printLookups(w io.Writer, label string, issued int, s sim.LookupStats) {
+	fmt.Fprintf(w, "%-11s %d issued, %.4f delivered, %.4f correct; hops mean %.3f p50 %d p99 %d max %d %v; RDP mean %.3f p50 %.3f p99 %.3f; route/direct distance %.3f\n",
+		label, issued, s.DeliveredFraction, s.CorrectFraction, s.MeanHops, s.P50Hops, s.P99Hops, s.MaxHops, s.HopHistogram, s.RDPMean, s.RDPP50, s.RDPP99, s.DistanceRatio)
+}
+
+func runSimReport(args []string, stdout, stderr io.Writer) error {
+	return fmt.Errorf("report: not built yet")
+}
