@@ -30,6 +30,7 @@ type Network struct {
 	rng   *rand.Rand
 	now   time.Duration
 	nodes []*Node
+	ids   []id.ID // ids[i] is node i's id: one cache line, not two pointer hops
 	byID  map[id.ID]int32
 	q     eventHeap
 	seq   uint64
@@ -82,7 +83,7 @@ func addrOf(i int) string {
 func (nw *Network) index(h core.Handle) (int32, bool) {
 	if a := h.Addr; len(a) == 4 {
 		i := int32(a[0])<<24 | int32(a[1])<<16 | int32(a[2])<<8 | int32(a[3])
-		if int(i) < len(nw.nodes) && nw.nodes[i].Self().ID == h.ID {
+		if int(i) < len(nw.ids) && nw.ids[i] == h.ID {
 			return i, true
 		}
 	}
@@ -157,6 +158,7 @@ func (nw *Network) AddNodeWithID(x id.ID) *Node {
 	nw.opts.Topology.Place(i, nw.rng)
 	n := &Node{Node: cn, Index: i, alive: true, env: e}
 	nw.nodes = append(nw.nodes, n)
+	nw.ids = append(nw.ids, x)
 	nw.byID[x] = int32(i)
 	return n
 }
