@@ -1,0 +1,152 @@
+package pastry
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+)
+
+// lookupAppID is the runtime's own application: traced lookups whose root
+// answers the origin. Application ids from 0xffff0000 are reserved.
+const lookupAppID core.AppID = 0xffff0001
+
+// LookupResult is where a key's lookup ended.
+type LookupResult struct {
+	Key  id.ID
+	Root id.ID
+	// Hops is the number of overlay hops the request took; Path the nodes
+	// it visited, origin first, root last.
+	Hops int
+	Path []id.ID
+	// Latency is the round trip: request routed to the root, reply sent
+	// back directly.
+	Latency time.Duration
+}
+
+type lookupReply struct {
+	root id.ID
+	hops int
+	path []id.ID
+}
+
+// Lookup routes a traced request for key to its root and waits for the
+// root's answer.
+func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
+	ch := make(chan lookupReply, 1)
+	var req uint64
+	var err error
+	start := time.Now()
+	cerr := n.call(ctx, func() {
+		n.nextReq++
+		req = n.nextReq
+		n.lookups[req] = ch
+		p := putUint64([]byte{lookupRequest}, req)
+		err = n.c.RouteMessage(n.now(), core.Message{Key: key, App: lookupAppID, Flags: core.FlagTrace, Payload: p}, nil)
+		if err != nil {
+			delete(n.lookups, req)
+		}
+	})
+	if cerr != nil {
+		return LookupResult{}, cerr
+	}
+	if err != nil {
+		return LookupResult{}, err
+	}
+	select {
+	case r := <-ch:
+		return LookupResult{Key: key, Root: r.root, Hops: r.hops, Path: r.path, Latency: time.Since(start)}, nil
+	case <-ctx.Done():
+		n.call(context.Background(), func() { delete(n.lookups, req) })
+		return LookupResult{}, fmt.Errorf("lookup %s: %w", key.Short(), ctx.Err())
+	case <-n.quit:
+		return LookupResult{}, ErrClosed
+	}
+}
+
+const (
+	lookupRequest = 1
+	lookupAnswer  = 2
+)
+
+// lookupApp answers lookups at the root and completes them at the origin;
+// it also keeps leaf-set peers protected in the connection manager.
+type lookupApp struct{ n *Node }
+
+func (a *lookupApp) Forward(*core.Message, *core.Handle) bool { return true }
+
+func (a *lookupApp) Update(h core.Handle, joined bool) {
+	if a.n.lp == nil {
+		return
+	}
+	if joined {
+		a.n.lp.Protect(peer.ID(h.Addr))
+	} else {
+		a.n.lp.Unprotect(peer.ID(h.Addr))
+	}
+}
+
+func (a *lookupApp) Deliver(m *core.Message) {
+	n := a.n
+	if len(m.Payload) < 9 {
+		return
+	}
+	req := binary.BigEndian.Uint64(m.Payload[1:9])
+	switch m.Payload[0] {
+	case lookupRequest:
+		// Answer: [2][req][hops u16][root 16][path: count u8, 16 each].
+		ans := putUint64([]byte{lookupAnswer}, req)
+		ans = binary.BigEndian.AppendUint16(ans, m.Hops)
+		ans = append(ans, n.self.ID[:]...)
+		path := m.Path
+		if len(path) > 255 {
+			path = path[:255]
+		}
+		ans = append(ans, byte(len(path)))
+		for _, h := range path {
+			ans = append(ans, h.ID[:]...)
+		}
+		origin := m.Origin
+		if err := n.c.Route(n.now(), origin.ID, lookupAppID, ans, &origin); err != nil {
+			n.log.Debug("lookup answer", "err", err)
+		}
+	case lookupAnswer:
+		r, err := parseAnswer(m.Payload[9:])
+		if err != nil {
+			n.log.Debug("lookup answer", "err", err)
+			return
+		}
+		if ch := n.lookups[req]; ch != nil {
+			delete(n.lookups, req)
+			ch <- r
+		}
+	}
+}
+
+var errAnswer = errors.New("pastry: malformed lookup answer")
+
+func parseAnswer(b []byte) (lookupReply, error) {
+	var r lookupReply
+	if len(b) < 2+16+1 {
+		return r, errAnswer
+	}
+	r.hops = int(binary.BigEndian.Uint16(b))
+	copy(r.root[:], b[2:18])
+	k := int(b[18])
+	b = b[19:]
+	if len(b) != 16*k {
+		return r, errAnswer
+	}
+	for i := range k {
+		var x id.ID
+		copy(x[:], b[16*i:])
+		r.path = append(r.path, x)
+	}
+	return r, nil
+}

@@ -1,0 +1,307 @@
+package pastry
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
+)
+
+// fastConfig detects failures in seconds rather than minutes, for tests.
+func fastConfig() core.Config {
+	c := core.DefaultConfig()
+	c.HeartbeatInterval = 500 * time.Millisecond
+	c.NeighborSilence = 1500 * time.Millisecond
+	c.ProbeTimeout = 300 * time.Millisecond
+	c.ProbeRetries = 2
+	c.HopTimeoutMax = 500 * time.Millisecond
+	c.JoinTimeout = 3 * time.Second
+	return c
+}
+
+// detection bounds how long fastConfig takes to notice and repair a
+// failure: silence, then every probe timing out, then a repair round trip.
+func detection(c core.Config) time.Duration {
+	return c.NeighborSilence + c.HeartbeatInterval + time.Duration(c.ProbeRetries+1)*c.ProbeTimeout + 2*time.Second
+}
+
+func keyHandle(t testing.TB, r *rand.Rand) (core.Handle, peer.ID) {
+	t.Helper()
+	k, err := secure.GenerateKey(chachaReader{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := secure.HandleFromPeer(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+type chachaReader struct{ r *rand.Rand }
+
+func (c chachaReader) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = byte(c.r.Uint32())
+	}
+	return len(b), nil
+}
+
+// overlay is a set of running nodes and a way to check them against the
+// truth.
+type overlay struct {
+	t     testing.TB
+	nodes []*Node
+	dead  map[int]bool
+}
+
+func (o *overlay) live() []id.ID {
+	var ids []id.ID
+	for i, n := range o.nodes {
+		if !o.dead[i] {
+			ids = append(ids, n.ID())
+		}
+	}
+	slices.SortFunc(ids, func(a, b id.ID) int { return a.Cmp(b) })
+	return ids
+}
+
+// leafErrors counts live nodes whose leaf set is not the true one.
+func (o *overlay) leafErrors() int {
+	live := o.live()
+	bad := 0
+	for i, n := range o.nodes {
+		if o.dead[i] {
+			continue
+		}
+		half := n.opts.core.LeafSetSize / 2
+		self := n.ID()
+		var others []id.ID
+		for _, x := range live {
+			if x != self {
+				others = append(others, x)
+			}
+		}
+		cw := slices.Clone(others)
+		slices.SortFunc(cw, func(a, b id.ID) int { return id.Clockwise(self, a).Cmp(id.Clockwise(self, b)) })
+		ccw := slices.Clone(others)
+		slices.SortFunc(ccw, func(a, b id.ID) int { return id.Clockwise(a, self).Cmp(id.Clockwise(b, self)) })
+		k := min(half, len(others))
+		ids := func(es []routing.Entry) []id.ID {
+			var out []id.ID
+			for _, e := range es {
+				out = append(out, e.ID)
+			}
+			return out
+		}
+		if !slices.Equal(ids(n.State().Leaves.Right()), cw[:k]) || !slices.Equal(ids(n.State().Leaves.Left()), ccw[:k]) {
+			bad++
+		}
+	}
+	return bad
+}
+
+// waitLeaves polls until every leaf set is exact or the deadline passes.
+func (o *overlay) waitLeaves(within time.Duration) {
+	o.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		bad := o.leafErrors()
+		if bad == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			o.t.Fatalf("%d leaf sets still wrong after %v", bad, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// lookups routes count random keys from random live nodes and checks each
+// ends at the numerically closest live node.
+func (o *overlay) lookups(count int, r *rand.Rand) (meanHops float64, lat []time.Duration) {
+	o.t.Helper()
+	live := o.live()
+	var hops int
+	for range count {
+		i := r.IntN(len(o.nodes))
+		for o.dead[i] {
+			i = r.IntN(len(o.nodes))
+		}
+		key := id.Random(r)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := o.nodes[i].Lookup(ctx, key)
+		cancel()
+		if err != nil {
+			o.t.Fatalf("lookup %s from node %d: %v", key.Short(), i, err)
+		}
+		want := live[0]
+		for _, x := range live[1:] {
+			if id.Closer(key, x, want) {
+				want = x
+			}
+		}
+		if res.Root != want {
+			o.t.Fatalf("lookup %s ended at %s, root is %s (path %v)", key.Short(), res.Root.Short(), want.Short(), res.Path)
+		}
+		hops += res.Hops
+		lat = append(lat, res.Latency)
+	}
+	return float64(hops) / float64(count), lat
+}
+
+func (o *overlay) close() {
+	for i, n := range o.nodes {
+		if !o.dead[i] {
+			n.Close()
+		}
+	}
+}
+
+func TestMemOverlay(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	hub := transport.NewHub(transport.HubLatency(func(a, b peer.ID) time.Duration { return 200 * time.Microsecond }))
+	defer hub.Close()
+	o := &overlay{t: t, dead: map[int]bool{}}
+	defer o.close()
+	ctx := context.Background()
+	for i := range 24 {
+		self, _ := keyHandle(t, r)
+		n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) }, WithConfig(fastConfig()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.nodes = append(o.nodes, n)
+		var boot []peer.AddrInfo
+		if i > 0 {
+			boot = []peer.AddrInfo{{ID: peer.ID(o.nodes[r.IntN(i)].Self().Addr)}}
+		}
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := n.Join(jctx, boot...); err != nil {
+			t.Fatalf("node %d join: %v", i, err)
+		}
+		cancel()
+	}
+	o.waitLeaves(10 * time.Second)
+	mh, _ := o.lookups(500, r)
+	t.Logf("24 nodes in memory: mean hops %.2f", mh)
+}
+
+// newHostNode starts a libp2p host on loopback and a node on it.
+func newHostNode(t testing.TB, r *rand.Rand, cfg core.Config) (*Node, host.Host) {
+	t.Helper()
+	k, err := secure.GenerateKey(chachaReader{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := transport.NewHost(transport.DefaultHostConfig(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(h, WithConfig(cfg))
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	return n, h
+}
+
+func addrInfo(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
+
+func testLibp2pOverlay(t *testing.T, size, kill int) {
+	r := rand.New(rand.NewPCG(uint64(size), 7))
+	cfg := fastConfig()
+	o := &overlay{t: t, dead: map[int]bool{}}
+	var hosts []host.Host
+	defer func() {
+		o.close()
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
+	for i := range size {
+		n, h := newHostNode(t, r, cfg)
+		o.nodes, hosts = append(o.nodes, n), append(hosts, h)
+		var boot []peer.AddrInfo
+		if i > 0 {
+			boot = []peer.AddrInfo{addrInfo(hosts[r.IntN(i)])}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := n.Join(ctx, boot...); err != nil {
+			t.Fatalf("node %d join: %v", i, err)
+		}
+		cancel()
+	}
+	o.waitLeaves(15 * time.Second)
+	mh, lat := o.lookups(1000, r)
+	slices.Sort(lat)
+	t.Logf("%d nodes over libp2p: 1000 lookups at the root, mean hops %.2f, round trip p50 %v p99 %v",
+		size, mh, lat[len(lat)/2], lat[len(lat)*99/100])
+	if kill == 0 {
+		return
+	}
+	start := time.Now()
+	for _, i := range r.Perm(size)[:kill] {
+		o.nodes[i].Close()
+		hosts[i].Close()
+		o.dead[i] = true
+	}
+	o.waitLeaves(detection(cfg))
+	t.Logf("%d nodes killed: leaf sets repaired in %v (bound %v)", kill, time.Since(start).Round(10*time.Millisecond), detection(cfg))
+	o.lookups(200, r)
+}
+
+func TestLibp2pThreeNodes(t *testing.T) { testLibp2pOverlay(t, 3, 0) }
+
+func TestLibp2pThirtyTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("32 libp2p hosts")
+	}
+	testLibp2pOverlay(t, 32, 3)
+}
+
+func TestRestartReusesIdentity(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/key"
+	k1, created, err := secure.LoadOrCreateKey(path)
+	if err != nil || !created {
+		t.Fatalf("first start: created=%v err=%v", created, err)
+	}
+	k2, created, err := secure.LoadOrCreateKey(path)
+	if err != nil || created {
+		t.Fatalf("restart: created=%v err=%v", created, err)
+	}
+	p1, _ := peer.IDFromPrivateKey(k1)
+	p2, _ := peer.IDFromPrivateKey(k2)
+	if p1 != p2 {
+		t.Fatalf("restart changed the peer ID: %s -> %s", p1, p2)
+	}
+	h, err := transport.NewHost(transport.DefaultHostConfig(k2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	n, err := New(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	want, _ := secure.NodeIDFromPeer(p1)
+	if n.ID() != want {
+		t.Fatalf("node id %s after restart, want %s", n.ID(), want)
+	}
+}

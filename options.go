@@ -1,0 +1,82 @@
+package pastry
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/transport"
+)
+
+// options is the runtime's configuration; see the Option functions.
+type options struct {
+	core      core.Config
+	prefix    protocol.ID
+	logger    *slog.Logger
+	inbox     int
+	pings     int
+	transport []transport.Option
+}
+
+func defaultOptions() options {
+	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, pings: 16}
+}
+
+// Option configures New. An invalid option makes New fail with an error
+// naming it.
+type Option func(*options) error
+
+// WithConfig sets the protocol parameters (core.DefaultConfig otherwise).
+func WithConfig(c core.Config) Option {
+	return func(o *options) error {
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("pastry: option WithConfig: %w", err)
+		}
+		o.core = c
+		return nil
+	}
+}
+
+// WithProtocolPrefix runs the protocol as PREFIX/pastry/1.0.0, so that
+// private networks do not talk to each other (see transport.ProtocolID).
+func WithProtocolPrefix(p protocol.ID) Option {
+	return func(o *options) error {
+		o.prefix = p
+		o.transport = append(o.transport, transport.ProtocolPrefix(p))
+		return nil
+	}
+}
+
+// WithLogger sets the logger (slog.Default otherwise).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("pastry: option WithLogger: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithInbox bounds the queue of received messages waiting for the event
+// loop; beyond it messages are dropped (and counted), which the protocol's
+// acks and probes recover from. Default 4096.
+func WithInbox(n int) Option {
+	return func(o *options) error {
+		if n < 16 || n > 1<<20 {
+			return fmt.Errorf("pastry: option WithInbox: %d, want 16 to 1048576", n)
+		}
+		o.inbox = n
+		return nil
+	}
+}
+
+// WithTransportOptions passes options to the libp2p transport.
+func WithTransportOptions(opts ...transport.Option) Option {
+	return func(o *options) error {
+		o.transport = append(o.transport, opts...)
+		return nil
+	}
+}

@@ -1,0 +1,204 @@
+package secure
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
+
+// ErrKeyFile wraps every problem with an existing key file; the message
+// says what is wrong and what to do.
+var ErrKeyFile = errors.New("secure: bad key file")
+
+// maxKeyFile bounds how much of a key file is read. An Ed25519 key file is
+// 68 bytes; anything much larger is not ours.
+const maxKeyFile = 4096
+
+// LoadOrCreateKey returns the Ed25519 private key stored at path, creating
+// it (and its directory, mode 0700) if the file does not exist. created
+// reports whether a new key was generated.
+//
+// A new key is written atomically: to a temporary file in the same
+// directory, synced, then linked into place, so a crash leaves either no
+// file or a complete one. An existing file is never overwritten, even if
+// another process creates it concurrently (that process's key wins and is
+// returned).
+//
+// An existing file must be a regular file, not readable or writable by
+// group or others, and hold exactly one canonically encoded Ed25519 private
+// key whose public half matches its seed. Anything else is an error
+// wrapping ErrKeyFile that says what is wrong; the file is left untouched.
+func LoadOrCreateKey(path string) (priv crypto.PrivKey, created bool, err error) {
+	priv, err = loadKey(path)
+	if err == nil {
+		return priv, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	priv, err = GenerateKey(nil)
+	if err != nil {
+		return nil, false, err
+	}
+	won, err := createKeyFile(path, priv)
+	if err != nil {
+		return nil, false, err
+	}
+	if !won { // someone else created the file first: use theirs
+		priv, err = loadKey(path)
+		return priv, false, err
+	}
+	return priv, true, nil
+}
+
+// loadKey reads and checks an existing key file. A missing file is an
+// error wrapping fs.ErrNotExist.
+func loadKey(path string) (crypto.PrivKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrKeyFile, path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrKeyFile, path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file (%s); point the key path at a file", ErrKeyFile, path, st.Mode().Type())
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s is accessible by group or others (mode %04o); the private key may have leaked: run chmod 600 %s, or create a new identity if others could read it",
+			ErrKeyFile, path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrKeyFile, path, err)
+	}
+	priv, err := parseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w; restore the file from a backup, or move it aside to create a new identity (the node's id will change)", ErrKeyFile, path, err)
+	}
+	return priv, nil
+}
+
+// ParseKey decodes the contents of a key file. It is LoadOrCreateKey's
+// parser without the file system, for tests and fuzzing.
+func ParseKey(data []byte) (crypto.PrivKey, error) {
+	priv, err := parseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyFile, err)
+	}
+	return priv, nil
+}
+
+func parseKey(data []byte) (crypto.PrivKey, error) {
+	switch {
+	case len(data) == 0:
+		return nil, errors.New("file is empty")
+	case len(data) > maxKeyFile:
+		return nil, fmt.Errorf("file is larger than %d bytes, not a key file", maxKeyFile)
+	}
+	priv, err := crypto.UnmarshalPrivateKey(data)
+	if err != nil {
+		if errors.Is(err, crypto.ErrBadKeyType) {
+			return nil, fmt.Errorf("%w: unknown key type", ErrKeyType)
+		}
+		return nil, fmt.Errorf("corrupt or truncated key: %v", err)
+	}
+	if priv.Type() != crypto.Ed25519 {
+		return nil, fmt.Errorf("%w: file holds a %s key", ErrKeyType, priv.Type())
+	}
+	raw, err := priv.Raw()
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("corrupt key: %d-byte Ed25519 key", len(raw))
+	}
+	// The encoding stores seed and public key; a flipped bit in the public
+	// half would give a key that signs under one key and advertises another.
+	if !bytes.Equal(ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize]), raw) {
+		return nil, errors.New("corrupt key: public key does not match private key")
+	}
+	canon, err := crypto.MarshalPrivateKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode key: %v", err)
+	}
+	if !bytes.Equal(canon, data) {
+		return nil, errors.New("corrupt key: not in canonical encoding (extra or reordered bytes)")
+	}
+	return priv, nil
+}
+
+// createKeyFile writes priv to path unless path exists. won is false when
+// another file appeared at path first.
+func createKeyFile(path string, priv crypto.PrivKey) (won bool, err error) {
+	data, err := crypto.MarshalPrivateKey(priv)
+	if err != nil {
+		return false, fmt.Errorf("secure: encode key: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("secure: create key directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".pastry-key-*.tmp")
+	if err != nil {
+		return false, fmt.Errorf("secure: create key file: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName) // after a successful link this removes only the temporary name
+	if err := writeSynced(tmp, data); err != nil {
+		return false, fmt.Errorf("secure: write key file %s: %w", tmpName, err)
+	}
+	// Link, unlike rename, fails if path exists: an existing key is never
+	// replaced, even one created a moment ago by another process.
+	if err := os.Link(tmpName, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		// File systems without hard links: check, then rename (atomic, but
+		// no longer safe against a concurrent creator).
+		if _, serr := os.Lstat(path); serr == nil {
+			return false, nil
+		}
+		if rerr := os.Rename(tmpName, path); rerr != nil {
+			return false, fmt.Errorf("secure: install key file %s: %w", path, rerr)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return false, fmt.Errorf("secure: sync key directory: %w", err)
+	}
+	return true, nil
+}
+
+func writeSynced(f *os.File, data []byte) error {
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,520 @@
+package transport
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/secure"
+)
+
+// Limits bound what a decoder accepts (and what an encoder produces).
+type Limits struct {
+	// MaxFrame bounds a frame in bytes, without its length prefix.
+	// Default DefaultMaxFrame (1 MiB + 256 KiB).
+	MaxFrame int
+	// MaxPayload bounds Message.payload in bytes. Default 1 MiB, as
+	// core.DefaultConfig's MaxPayload.
+	MaxPayload int
+	// MaxHandles bounds Message.handles. Default 512, as core's MaxHandles.
+	MaxHandles int
+	// MaxPath bounds Message.path. Default 256 (core drops a message after
+	// MaxHops, default 64).
+	MaxPath int
+	// MaxAddrs bounds the addresses of one handle. Default 8. The encoder
+	// sends at most this many and skips longer ones.
+	MaxAddrs int
+	// MaxAddrLen bounds one binary multiaddr. Default 256 bytes (room for
+	// a /dns name of 253 characters).
+	MaxAddrLen int
+}
+
+// DefaultLimits returns the limits described on Limits' fields. A handle
+// with 8 addresses of 256 bytes takes at most 2.2 KB, so 512+256+4 such
+// handles and a full payload would exceed MaxFrame; real handles carry a
+// few addresses of about 10-30 bytes (about 100-200 bytes a handle).
+func DefaultLimits() Limits {
+	return Limits{
+		MaxFrame: DefaultMaxFrame, MaxPayload: 1 << 20, MaxHandles: 512,
+		MaxPath: 256, MaxAddrs: 8, MaxAddrLen: 256,
+	}
+}
+
+func (l Limits) validate() error {
+	switch {
+	case l.MaxFrame < 64 || l.MaxFrame > maxFrameLimit:
+		return fmt.Errorf("MaxFrame = %d, want 64 to %d", l.MaxFrame, maxFrameLimit)
+	case l.MaxPayload < 0 || l.MaxPayload > l.MaxFrame:
+		return fmt.Errorf("MaxPayload = %d, want 0 to MaxFrame (%d)", l.MaxPayload, l.MaxFrame)
+	case l.MaxHandles < 0 || l.MaxPath < 0 || l.MaxAddrs < 0:
+		return fmt.Errorf("MaxHandles, MaxPath, MaxAddrs = %d, %d, %d, want >= 0", l.MaxHandles, l.MaxPath, l.MaxAddrs)
+	case l.MaxAddrLen < 0 || l.MaxAddrLen > 4096:
+		return fmt.Errorf("MaxAddrLen = %d, want 0 to 4096", l.MaxAddrLen)
+	}
+	return nil
+}
+
+// AddrFunc returns the addresses to advertise with a handle for peer p.
+// It may return nil. It must be safe for concurrent use.
+type AddrFunc func(p peer.ID) []ma.Multiaddr
+
+// Codec encodes core messages into frames and decodes frames back,
+// strictly: every count and length is checked before anything is
+// allocated for it, and every handle's node id is recomputed from its
+// peer ID. A Codec is safe for concurrent use.
+type Codec struct {
+	lim   Limits
+	addrs AddrFunc
+	ids   idCache
+}
+
+// NewCodec returns a codec with limits lim (DefaultLimits for the zero
+// value) that advertises addresses from addrs (none if nil).
+func NewCodec(lim Limits, addrs AddrFunc) (*Codec, error) {
+	if lim == (Limits{}) {
+		lim = DefaultLimits()
+	}
+	if err := lim.validate(); err != nil {
+		return nil, fmt.Errorf("transport: codec limits: %w", err)
+	}
+	return &Codec{lim: lim, addrs: addrs}, nil
+}
+
+// Limits returns the codec's limits.
+func (c *Codec) Limits() Limits { return c.lim }
+
+// FrameKind says what a frame carries.
+type FrameKind uint8
+
+const (
+	FrameInvalid FrameKind = iota
+	FrameMessage
+	FramePing
+	FramePong
+)
+
+// Frame is a decoded frame.
+type Frame struct {
+	Kind FrameKind
+	// Msg is the message of a FrameMessage. Every handle in it has been
+	// verified; Msg.Payload does not alias the input.
+	Msg *core.Message
+	// Addrs holds the addresses learned from the message, per peer (the
+	// first handle of a peer that carried any wins). Nil if none.
+	Addrs map[peer.ID][]ma.Multiaddr
+	// Nonce is the nonce of a ping or pong.
+	Nonce uint64
+}
+
+// Field numbers of pastry.proto.
+const (
+	fFrameMessage = 1
+	fFramePing    = 2
+	fFramePong    = 3
+
+	fNonce = 1
+
+	fHandleNodeID = 1
+	fHandlePeerID = 2
+	fHandleAddrs  = 3
+
+	fMsgType    = 1
+	fMsgFlags   = 2
+	fMsgFrom    = 3
+	fMsgTo      = 4
+	fMsgSeq     = 5
+	fMsgKey     = 6
+	fMsgOrigin  = 7
+	fMsgApp     = 8
+	fMsgPayload = 9
+	fMsgHops    = 10
+	fMsgPath    = 11
+	fMsgSent    = 12
+	fMsgRow     = 13
+	fMsgHandles = 14
+	fMsgSubject = 15
+)
+
+// maxPeerIDLen bounds a peer_id before it is parsed; a canonical Ed25519
+// peer ID is 38 bytes.
+const maxPeerIDLen = 64
+
+// Decode decodes one frame (without its length prefix). It does not
+// retain b. Errors wrap the sentinel for their Reason.
+func (c *Codec) Decode(b []byte) (Frame, error) {
+	var f Frame
+	if len(b) > c.lim.MaxFrame {
+		return f, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(b), c.lim.MaxFrame)
+	}
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return Frame{}, malformed("frame", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num < fFrameMessage || num > fFramePong {
+			if b, n = skipField(num, typ, b); n < 0 {
+				return Frame{}, malformed("frame", protowire.ParseError(n))
+			}
+			continue
+		}
+		if typ != protowire.BytesType {
+			return Frame{}, malformed("frame", fmt.Errorf("field %d has wire type %d", num, typ))
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return Frame{}, malformed("frame", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if f.Kind != FrameInvalid {
+			return Frame{}, malformed("frame", fmt.Errorf("more than one body"))
+		}
+		var err error
+		switch num {
+		case fFrameMessage:
+			f.Kind = FrameMessage
+			f.Msg, f.Addrs, err = c.decodeMessage(v)
+		case fFramePing:
+			f.Kind = FramePing
+			f.Nonce, err = decodeNonce(v)
+		case fFramePong:
+			f.Kind = FramePong
+			f.Nonce, err = decodeNonce(v)
+		}
+		if err != nil {
+			return Frame{}, err
+		}
+	}
+	if f.Kind == FrameInvalid {
+		return Frame{}, malformed("frame", fmt.Errorf("no body"))
+	}
+	return f, nil
+}
+
+func malformed(what string, err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+}
+
+// consumeTag is protowire.ConsumeTag that also refuses field numbers
+// above 2^29-1, the protobuf maximum (ConsumeTag accepts up to 2^31-1).
+// Found by FuzzDecode: without it the codec skipped, as unknown, fields
+// that protobuf decoders reject.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && !num.IsValid() {
+		return 0, 0, -2 // protowire.ParseError(-2): "invalid field number"
+	}
+	return num, typ, n
+}
+
+// skipField skips an unknown field's value. Groups (deprecated, and
+// recursive) are refused.
+func skipField(num protowire.Number, typ protowire.Type, b []byte) ([]byte, int) {
+	if typ == protowire.StartGroupType || typ == protowire.EndGroupType {
+		return b, -1
+	}
+	n := protowire.ConsumeFieldValue(num, typ, b)
+	if n < 0 {
+		return b, n
+	}
+	return b[n:], n
+}
+
+func decodeNonce(b []byte) (uint64, error) {
+	var nonce uint64
+	seen := false
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return 0, malformed("ping", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num != fNonce {
+			if b, n = skipField(num, typ, b); n < 0 {
+				return 0, malformed("ping", protowire.ParseError(n))
+			}
+			continue
+		}
+		if typ != protowire.VarintType || seen {
+			return 0, malformed("ping", fmt.Errorf("bad or repeated nonce"))
+		}
+		seen = true
+		if nonce, n = protowire.ConsumeVarint(b); n < 0 {
+			return 0, malformed("ping", protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return nonce, nil
+}
+
+// msgDecoder is the state of one message decode.
+type msgDecoder struct {
+	c     *Codec
+	m     *core.Message
+	addrs map[peer.ID][]ma.Multiaddr
+}
+
+func (c *Codec) decodeMessage(b []byte) (*core.Message, map[peer.ID][]ma.Multiaddr, error) {
+	d := msgDecoder{c: c, m: new(core.Message)}
+	m := d.m
+	var seen uint32 // singular fields seen, by field number
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return nil, nil, malformed("message", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num > fMsgSubject {
+			if b, n = skipField(num, typ, b); n < 0 {
+				return nil, nil, malformed("message", protowire.ParseError(n))
+			}
+			continue
+		}
+		if num != fMsgPath && num != fMsgHandles {
+			if seen&(1<<num) != 0 {
+				return nil, nil, malformed("message", fmt.Errorf("field %d repeated", num))
+			}
+			seen |= 1 << num
+		}
+		var (
+			u   uint64
+			v   []byte
+			err error
+		)
+		switch num {
+		case fMsgType, fMsgFlags, fMsgSeq, fMsgApp, fMsgHops, fMsgSent, fMsgRow:
+			if typ != protowire.VarintType {
+				return nil, nil, malformed("message", fmt.Errorf("field %d has wire type %d", num, typ))
+			}
+			u, n = protowire.ConsumeVarint(b)
+		default:
+			if typ != protowire.BytesType {
+				return nil, nil, malformed("message", fmt.Errorf("field %d has wire type %d", num, typ))
+			}
+			v, n = protowire.ConsumeBytes(b)
+		}
+		if n < 0 {
+			return nil, nil, malformed("message", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch num {
+		case fMsgType:
+			if u > math.MaxUint8 || !core.MsgType(u).Valid() {
+				return nil, nil, fmt.Errorf("%w: %d", ErrBadType, u)
+			}
+			m.Type = core.MsgType(u)
+		case fMsgFlags:
+			if u > math.MaxUint8 {
+				return nil, nil, fmt.Errorf("%w: flags %#x do not fit 8 bits", ErrLimit, u)
+			}
+			m.Flags = core.Flags(u)
+		case fMsgSeq:
+			m.Seq = u
+		case fMsgApp:
+			if u > math.MaxUint32 {
+				return nil, nil, fmt.Errorf("%w: app %d does not fit 32 bits", ErrLimit, u)
+			}
+			m.App = core.AppID(u)
+		case fMsgHops:
+			if u > math.MaxUint16 {
+				return nil, nil, fmt.Errorf("%w: hops %d do not fit 16 bits", ErrLimit, u)
+			}
+			m.Hops = uint16(u)
+		case fMsgSent:
+			m.Sent = int64(u)
+		case fMsgRow:
+			if r := int64(u); r < math.MinInt16 || r > math.MaxInt16 {
+				return nil, nil, fmt.Errorf("%w: row %d does not fit 16 bits", ErrLimit, r)
+			}
+			m.Row = int16(int64(u))
+		case fMsgKey:
+			if len(v) != 0 {
+				if m.Key, err = id.FromBytes(v); err != nil {
+					return nil, nil, fmt.Errorf("%w: key: %v", ErrBadID, err)
+				}
+			}
+		case fMsgPayload:
+			if len(v) > c.lim.MaxPayload {
+				return nil, nil, fmt.Errorf("%w: payload %d bytes, limit %d", ErrLimit, len(v), c.lim.MaxPayload)
+			}
+			if len(v) > 0 {
+				m.Payload = append([]byte(nil), v...)
+			}
+		case fMsgFrom:
+			m.From, err = d.handle("from", v)
+		case fMsgTo:
+			m.To, err = d.handle("to", v)
+		case fMsgOrigin:
+			m.Origin, err = d.handle("origin", v)
+		case fMsgSubject:
+			m.Subject, err = d.handle("subject", v)
+		case fMsgPath:
+			if len(m.Path) >= c.lim.MaxPath {
+				return nil, nil, fmt.Errorf("%w: more than %d path entries", ErrLimit, c.lim.MaxPath)
+			}
+			var h core.Handle
+			h, err = d.handle("path", v)
+			m.Path = append(m.Path, h)
+		case fMsgHandles:
+			if len(m.Handles) >= c.lim.MaxHandles {
+				return nil, nil, fmt.Errorf("%w: more than %d handles", ErrLimit, c.lim.MaxHandles)
+			}
+			var h core.Handle
+			h, err = d.handle("handles", v)
+			m.Handles = append(m.Handles, h)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	switch {
+	case !m.Type.Valid():
+		return nil, nil, fmt.Errorf("%w: type missing", ErrBadType)
+	case seen&(1<<fMsgFrom) == 0:
+		return nil, nil, fmt.Errorf("%w: from", ErrMissingHandle)
+	case seen&(1<<fMsgTo) == 0:
+		return nil, nil, fmt.Errorf("%w: to", ErrMissingHandle)
+	}
+	return m, d.addrs, nil
+}
+
+// handle decodes and verifies one NodeHandle.
+func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
+	lim := &d.c.lim
+	var (
+		nodeID, pid []byte
+		haveID      bool
+		havePID     bool
+		rawBuf      [8][]byte
+		raw         = rawBuf[:0]
+	)
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return core.Handle{}, malformed(field, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num > fHandleAddrs {
+			if b, n = skipField(num, typ, b); n < 0 {
+				return core.Handle{}, malformed(field, protowire.ParseError(n))
+			}
+			continue
+		}
+		if typ != protowire.BytesType {
+			return core.Handle{}, malformed(field, fmt.Errorf("handle field %d has wire type %d", num, typ))
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return core.Handle{}, malformed(field, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch num {
+		case fHandleNodeID:
+			if haveID {
+				return core.Handle{}, malformed(field, fmt.Errorf("node_id repeated"))
+			}
+			nodeID, haveID = v, true
+		case fHandlePeerID:
+			if havePID {
+				return core.Handle{}, malformed(field, fmt.Errorf("peer_id repeated"))
+			}
+			pid, havePID = v, true
+		case fHandleAddrs:
+			if len(raw) >= lim.MaxAddrs {
+				return core.Handle{}, fmt.Errorf("%w: %s: more than %d addresses", ErrLimit, field, lim.MaxAddrs)
+			}
+			if len(v) > lim.MaxAddrLen {
+				return core.Handle{}, fmt.Errorf("%w: %s: %d-byte address, limit %d", ErrLimit, field, len(v), lim.MaxAddrLen)
+			}
+			raw = append(raw, v)
+		}
+	}
+	if len(nodeID) != id.Len {
+		return core.Handle{}, fmt.Errorf("%w: %s: node_id has %d bytes, want %d", ErrBadID, field, len(nodeID), id.Len)
+	}
+	if len(pid) == 0 || len(pid) > maxPeerIDLen {
+		return core.Handle{}, fmt.Errorf("%w: %s: %d-byte peer_id", ErrBadPeerID, field, len(pid))
+	}
+	p, x, err := d.c.ids.nodeID(pid)
+	if err != nil {
+		return core.Handle{}, fmt.Errorf("%w: %s: %v", ErrBadPeerID, field, err)
+	}
+	if id.ID(nodeID) != x {
+		return core.Handle{}, fmt.Errorf("%w: %s: claims %x, peer's key gives %s", ErrNodeIDMismatch, field, nodeID, x)
+	}
+	if len(raw) > 0 {
+		if _, dup := d.addrs[p]; !dup {
+			addrs := make([]ma.Multiaddr, 0, len(raw))
+			for _, r := range raw {
+				a, err := ma.NewMultiaddrBytes(r)
+				if err != nil || len(a) == 0 {
+					return core.Handle{}, fmt.Errorf("%w: %s: %x: %v", ErrBadAddr, field, r, err)
+				}
+				addrs = append(addrs, a)
+			}
+			if d.addrs == nil {
+				d.addrs = make(map[peer.ID][]ma.Multiaddr)
+			}
+			d.addrs[p] = addrs
+		}
+	}
+	return core.Handle{ID: x, Addr: string(p)}, nil
+}
+
+// idCache remembers verified peer ID -> node id derivations, so a handle
+// seen again costs a map lookup instead of a key parse and a hash. The
+// derivation is a pure function of the peer ID bytes, so caching is exact.
+// It holds at most idCacheSize entries and starts over when full.
+type idCache struct {
+	mu sync.RWMutex
+	m  map[string]cachedID
+}
+
+type cachedID struct {
+	p peer.ID // the interned peer ID, shared by every handle decoded
+	x id.ID
+}
+
+const idCacheSize = 8192
+
+// nodeID derives the node id of the peer ID in b (not retained).
+func (c *idCache) nodeID(b []byte) (peer.ID, id.ID, error) {
+	c.mu.RLock()
+	e, ok := c.m[string(b)]
+	c.mu.RUnlock()
+	if ok {
+		return e.p, e.x, nil
+	}
+	return c.derive(peer.ID(b))
+}
+
+// nodeIDString is nodeID for a peer ID held in a string.
+func (c *idCache) nodeIDString(s string) (peer.ID, id.ID, error) {
+	c.mu.RLock()
+	e, ok := c.m[s]
+	c.mu.RUnlock()
+	if ok {
+		return e.p, e.x, nil
+	}
+	return c.derive(peer.ID(s))
+}
+
+func (c *idCache) derive(p peer.ID) (peer.ID, id.ID, error) {
+	x, err := secure.NodeIDFromPeer(p)
+	if err != nil {
+		return "", id.ID{}, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= idCacheSize {
+		c.m = make(map[string]cachedID)
+	}
+	c.m[string(p)] = cachedID{p, x}
+	c.mu.Unlock()
+	return p, x, nil
+}

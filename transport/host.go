@@ -1,0 +1,156 @@
+package transport
+
+import (
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+// HostConfig describes a libp2p host for a Pastry node.
+type HostConfig struct {
+	// Key is the node's Ed25519 identity (secure.LoadOrCreateKey). Required.
+	Key crypto.PrivKey
+	// ListenAddrs are multiaddr strings. Default: TCP on 127.0.0.1, random
+	// port. TCP and QUIC transports are available; an address picks one.
+	ListenAddrs []string
+	// ProtocolPrefix must match the transport's ProtocolPrefix option, so
+	// the resource limits below apply to the protocol actually spoken.
+	ProtocolPrefix protocol.ID
+	// ConnsLow and ConnsHigh are the connection manager's watermarks: above
+	// High it trims unprotected connections down to Low. Pastry's state is
+	// about L + M + (2^b - 1) x log_{2^b} N peers (16 + 32 + 75 for b=4 at a
+	// million nodes), all protected through Libp2p.Protect; the rest is
+	// headroom for joins and replies. Defaults 256 and 384.
+	ConnsLow, ConnsHigh int
+	// GracePeriod protects new connections from trimming. Default 1 min.
+	GracePeriod time.Duration
+	// Limits are the resource manager's limits; the zero value means
+	// DefaultResourceLimits(ProtocolID(ProtocolPrefix)), scaled to the
+	// machine.
+	Limits *rcmgr.ConcreteLimitConfig
+}
+
+// DefaultHostConfig returns the defaults described on HostConfig.
+func DefaultHostConfig(key crypto.PrivKey) HostConfig {
+	return HostConfig{
+		Key:         key,
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		ConnsLow:    256, ConnsHigh: 384, GracePeriod: time.Minute,
+	}
+}
+
+// Resource limits for the Pastry protocol. Every neighbour has one
+// long-lived stream in each direction; a re-open may briefly overlap the
+// old stream, hence 2 per peer and direction. The totals allow 1024
+// concurrent neighbours each way, several times the state of a node in a
+// million-node overlay (see HostConfig.ConnsLow), and grow with memory as
+// libp2p's autoscaling grants it (per GiB: +256 streams each way).
+// Stream memory (yamux windows) is charged to connections, not to the
+// protocol, so the protocol's memory limit is only a backstop.
+var (
+	ProtocolBaseLimit = rcmgr.BaseLimit{
+		StreamsInbound: 1024, StreamsOutbound: 1024, Streams: 2048,
+		Memory: 64 << 20,
+	}
+	ProtocolLimitIncrease = rcmgr.BaseLimitIncrease{
+		StreamsInbound: 256, StreamsOutbound: 256, Streams: 512,
+		Memory: 64 << 20,
+	}
+	ProtocolPeerBaseLimit = rcmgr.BaseLimit{
+		StreamsInbound: 2, StreamsOutbound: 2, Streams: 4,
+		Memory: 16 << 20,
+	}
+)
+
+// DefaultResourceLimits are libp2p's default scaling limits with explicit
+// limits for proto (ProtocolBaseLimit, ProtocolLimitIncrease per GiB,
+// ProtocolPeerBaseLimit per peer), scaled to this machine's memory and
+// file descriptors. libp2p's per-IP connection caps (8 per IPv4 /32,
+// WithLimitPerSubnet) stay in force; loopback is exempt from them, so a
+// devnet on one machine works and a test there proves nothing about them.
+func DefaultResourceLimits(proto protocol.ID) rcmgr.ConcreteLimitConfig {
+	sc := rcmgr.DefaultLimits
+	// The struct copy shares its maps with the package default: clone
+	// them before adding to them.
+	sc.ServiceLimits = maps.Clone(sc.ServiceLimits)
+	sc.ServicePeerLimits = maps.Clone(sc.ServicePeerLimits)
+	sc.ProtocolLimits = maps.Clone(sc.ProtocolLimits)
+	sc.ProtocolPeerLimits = maps.Clone(sc.ProtocolPeerLimits)
+	sc.PeerLimits = maps.Clone(sc.PeerLimits)
+	sc.AddProtocolLimit(proto, ProtocolBaseLimit, ProtocolLimitIncrease)
+	sc.AddProtocolPeerLimit(proto, ProtocolPeerBaseLimit, rcmgr.BaseLimitIncrease{})
+	libp2p.SetDefaultServiceLimits(&sc)
+	return sc.AutoScale()
+}
+
+// HostOptions returns libp2p options for a Pastry node's host: the given
+// identity and listen addresses; TCP and QUIC; Noise (preferred) and TLS;
+// yamux; the resource manager with our limits and its metrics disabled (they
+// cost ~40% of stream throughput and our metrics come from Stats); a
+// connection manager sized for the overlay. Relays, NAT port mapping,
+// hole punching and libp2p's own ping service are off, and mDNS is never
+// started: nothing reaches outside the listen addresses unless asked to.
+func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
+	if cfg.Key == nil {
+		return nil, fmt.Errorf("transport: HostConfig.Key is required")
+	}
+	if len(cfg.ListenAddrs) == 0 {
+		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	if cfg.ConnsLow <= 0 || cfg.ConnsHigh < cfg.ConnsLow {
+		return nil, fmt.Errorf("transport: HostConfig ConnsLow=%d ConnsHigh=%d, want 0 < low <= high", cfg.ConnsLow, cfg.ConnsHigh)
+	}
+	limits := cfg.Limits
+	if limits == nil {
+		l := DefaultResourceLimits(ProtocolID(cfg.ProtocolPrefix))
+		limits = &l
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(*limits), rcmgr.WithMetricsDisabled())
+	if err != nil {
+		return nil, fmt.Errorf("transport: resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(cfg.ConnsLow, cfg.ConnsHigh, connmgr.WithGracePeriod(cfg.GracePeriod))
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("transport: connection manager: %w", err)
+	}
+	return []libp2p.Option{
+		libp2p.Identity(cfg.Key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.Ping(false),
+	}, nil
+}
+
+// NewHost builds a host with HostOptions.
+func NewHost(cfg HostConfig) (host.Host, error) {
+	opts, err := HostOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("transport: new host: %w", err)
+	}
+	return h, nil
+}

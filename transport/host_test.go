@@ -1,0 +1,82 @@
+package transport
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+func TestHostListensOnLoopbackOnly(t *testing.T) {
+	id := newIdentity(t, 1)
+	h, err := NewHost(DefaultHostConfig(id.priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.ID() != id.pid {
+		t.Fatalf("host id %s, want %s", h.ID(), id.pid)
+	}
+	if len(h.Addrs()) == 0 {
+		t.Fatal("no listen addresses")
+	}
+	for _, a := range h.Addrs() {
+		if !manet.IsIPLoopback(a) {
+			t.Fatalf("listening on %s", a)
+		}
+	}
+	for _, p := range h.Mux().Protocols() {
+		if strings.Contains(string(p), "/ipfs/ping") || strings.Contains(string(p), "relay") {
+			t.Fatalf("host speaks %s", p)
+		}
+	}
+}
+
+func TestResourceLimitsCoverOurProtocol(t *testing.T) {
+	proto := ProtocolID("/test")
+	before := len(rcmgr.DefaultLimits.ProtocolLimits)
+	lim := DefaultResourceLimits(proto).ToPartialLimitConfig()
+	if len(rcmgr.DefaultLimits.ProtocolLimits) != before {
+		t.Fatal("DefaultResourceLimits changed libp2p's package defaults")
+	}
+	pl, ok := lim.Protocol[proto]
+	if !ok {
+		t.Fatal("no protocol limits for our protocol")
+	}
+	if pl.StreamsInbound < rcmgr.LimitVal(ProtocolBaseLimit.StreamsInbound) || pl.StreamsInbound == rcmgr.Unlimited {
+		t.Fatalf("protocol inbound streams %v", pl.StreamsInbound)
+	}
+	pp, ok := lim.ProtocolPeer[proto]
+	if !ok || pp.StreamsInbound != 2 || pp.StreamsOutbound != 2 {
+		t.Fatalf("per-peer limits %+v", pp)
+	}
+
+	// A host built by NewHost runs with them.
+	a := newNode(t, 1)
+	err := a.h.Network().ResourceManager().ViewProtocol(a.t.Protocol(), func(s network.ProtocolScope) error {
+		l, ok := s.(rcmgr.ResourceScopeLimiter)
+		if !ok {
+			t.Fatalf("scope %T has no limits", s)
+		}
+		if got := l.Limit().GetStreamLimit(network.DirInbound); got < ProtocolBaseLimit.StreamsInbound || got > 1<<20 {
+			t.Fatalf("host's protocol inbound stream limit %d", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHostOptionsValidate(t *testing.T) {
+	if _, err := HostOptions(HostConfig{}); err == nil || !strings.Contains(err.Error(), "Key") {
+		t.Fatalf("no key: %v", err)
+	}
+	cfg := DefaultHostConfig(newIdentity(t, 1).priv)
+	cfg.ConnsHigh = cfg.ConnsLow - 1
+	if _, err := HostOptions(cfg); err == nil || !strings.Contains(err.Error(), "ConnsHigh") {
+		t.Fatalf("bad watermarks: %v", err)
+	}
+}

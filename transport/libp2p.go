@@ -1,0 +1,340 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/secure"
+)
+
+// Libp2p is the Transport over libp2p streams.
+//
+// Each peer we send to gets one long-lived outbound stream, opened lazily
+// by that peer's writer goroutine on the first message, carrying many
+// frames, and re-opened after an error; it is closed after IdleTimeout
+// without traffic. The writer drains the peer's bounded queue in batches
+// and writes them under a deadline. A reader on the same stream takes the
+// peer's pongs. Inbound streams are read in a loop by the goroutine libp2p
+// starts for them; they carry messages and pings and answer pongs. Only
+// the newest inbound stream of a peer is kept.
+//
+// Every received message is checked before the handler sees it: each
+// handle's node id is recomputed from its peer ID (by the Codec), From
+// must be the authenticated remote peer and To this node. Framing errors
+// and undecodable frames reset the stream; a well-framed message that
+// fails a check is dropped and counted, and the stream goes on.
+type Libp2p struct {
+	h       host.Host
+	cfg     config
+	proto   protocol.ID
+	codec   *Codec
+	handler Handler
+	self    core.Handle
+	log     *slog.Logger
+	ctr     counters
+	rtt     *rttTable
+	epoch   time.Time
+	nonce   atomic.Uint64
+	ctx     context.Context // canceled by Close
+	cancel  context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	peers  map[peer.ID]*peerState
+	pings  map[uint64]*pingWait
+	live   map[network.Stream]struct{} // every stream not yet finished, for Close
+	wg     sync.WaitGroup
+}
+
+var _ Transport = (*Libp2p)(nil)
+
+// peerState is what the transport keeps per remote peer while it has a
+// writer or an inbound stream. Fields marked (mu) are guarded by Libp2p.mu.
+type peerState struct {
+	id      peer.ID
+	queue   chan outFrame
+	pings   chan *pingWait
+	qbytes  atomic.Int64
+	running bool           // (mu) a writer goroutine is live
+	refs    int            // (mu) live writer + inbound streams
+	in      network.Stream // (mu) the newest inbound stream
+	deliver sync.Mutex     // held while calling the handler
+}
+
+// outFrame is an encoded frame, length prefix included, in a pooled buffer.
+type outFrame struct {
+	buf *[]byte
+	typ core.MsgType
+}
+
+type pingWait struct {
+	peer  peer.ID
+	nonce uint64
+	sent  atomic.Int64 // ns since epoch, set when written
+	done  chan struct{}
+	rtt   time.Duration
+	err   error
+}
+
+// NewLibp2p starts the transport on h: it registers the stream handler for
+// the protocol and delivers received messages to handler. h's identity
+// must be an Ed25519 key. Close the transport before the host.
+func NewLibp2p(h host.Host, handler Handler, opts ...Option) (*Libp2p, error) {
+	if h == nil || handler == nil {
+		return nil, errors.New("transport: NewLibp2p needs a host and a handler")
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	self, err := secure.HandleFromPeer(h.ID())
+	if err != nil {
+		return nil, fmt.Errorf("transport: host identity: %w", err)
+	}
+	t := &Libp2p{
+		h: h, cfg: cfg, proto: ProtocolID(cfg.prefix), handler: handler, self: self,
+		log: cfg.logger.With("component", "transport", "self", self.ID.Short()),
+		rtt: newRTTTable(cfg.rttPeers), epoch: time.Now(),
+		peers: make(map[peer.ID]*peerState), pings: make(map[uint64]*pingWait),
+		live: make(map[network.Stream]struct{}),
+	}
+	t.codec, err = NewCodec(cfg.limits, t.addrsOf)
+	if err != nil {
+		return nil, err
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	h.SetStreamHandler(t.proto, t.handleStream)
+	return t, nil
+}
+
+// addrsOf supplies the addresses advertised with a handle.
+func (t *Libp2p) addrsOf(p peer.ID) []ma.Multiaddr {
+	if p == t.h.ID() {
+		return t.h.Addrs()
+	}
+	return t.h.Peerstore().Addrs(p)
+}
+
+// Local returns this node's handle.
+func (t *Libp2p) Local() core.Handle { return t.self }
+
+// Protocol returns the protocol ID in use.
+func (t *Libp2p) Protocol() protocol.ID { return t.proto }
+
+// Host returns the libp2p host.
+func (t *Libp2p) Host() host.Host { return t.h }
+
+// protectTag marks connections the overlay needs in the connection manager.
+const protectTag = "pastry"
+
+// Protect asks the connection manager never to trim connections to p. Call
+// it for leaf-set and routing-table members (core's Update upcall).
+func (t *Libp2p) Protect(p peer.ID) { t.h.ConnManager().Protect(p, protectTag) }
+
+// Unprotect undoes Protect; it reports whether p is still protected by
+// another tag.
+func (t *Libp2p) Unprotect(p peer.ID) bool { return t.h.ConnManager().Unprotect(p, protectTag) }
+
+// Stats implements Transport.
+func (t *Libp2p) Stats() Stats { return t.ctr.snapshot() }
+
+// RTT implements Transport.
+func (t *Libp2p) RTT(p peer.ID) (time.Duration, bool) { return t.rtt.get(p) }
+
+// Send implements Transport.
+func (t *Libp2p) Send(m *core.Message) error {
+	p, err := t.target(m)
+	if err != nil {
+		t.ctr.drop(DropEncode)
+		return err
+	}
+	b := getBuf(512)
+	*b, err = t.codec.AppendMessageFrame((*b)[:0], m)
+	if err != nil {
+		putBuf(b)
+		t.ctr.drop(DropEncode)
+		return fmt.Errorf("transport: send %s to %s: %w", m.Type, m.To, err)
+	}
+	n := int64(len(*b))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		putBuf(b)
+		return ErrClosed
+	}
+	ps := t.peerLocked(p)
+	if ps.qbytes.Load()+n > int64(t.cfg.queueBytes) {
+		putBuf(b)
+		t.ctr.drop(DropQueueFull)
+		return fmt.Errorf("%w: %s bytes to %s", ErrQueueFull, m.Type, m.To)
+	}
+	select {
+	case ps.queue <- outFrame{b, m.Type}:
+		ps.qbytes.Add(n)
+	default:
+		putBuf(b)
+		t.ctr.drop(DropQueueFull)
+		return fmt.Errorf("%w: %s to %s", ErrQueueFull, m.Type, m.To)
+	}
+	t.startWriterLocked(ps)
+	return nil
+}
+
+func (t *Libp2p) target(m *core.Message) (peer.ID, error) {
+	if m == nil {
+		return "", fmt.Errorf("%w: nil message", ErrBadType)
+	}
+	// The encoder checks the peer ID (against To's node id).
+	p := peer.ID(m.To.Addr)
+	if p == "" {
+		return "", fmt.Errorf("%w: send %s: handle %s has no peer ID", ErrBadPeerID, m.Type, m.To)
+	}
+	if p == t.h.ID() {
+		return "", fmt.Errorf("%w: %s addressed to this node", ErrUnreachable, m.Type)
+	}
+	return p, nil
+}
+
+// Ping implements Transport.
+func (t *Libp2p) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
+	if p == t.h.ID() || p == "" {
+		return 0, fmt.Errorf("%w: cannot ping %q", ErrUnreachable, p)
+	}
+	w := &pingWait{peer: p, nonce: t.nonce.Add(1), done: make(chan struct{})}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return 0, ErrClosed
+	}
+	ps := t.peerLocked(p)
+	select {
+	case ps.pings <- w:
+		t.pings[w.nonce] = w
+	default:
+		t.mu.Unlock()
+		return 0, fmt.Errorf("%w: pings to %s", ErrQueueFull, p)
+	}
+	t.startWriterLocked(ps)
+	t.mu.Unlock()
+
+	select {
+	case <-w.done:
+		return w.rtt, w.err
+	case <-ctx.Done():
+		t.finishPing(w.nonce, 0, ctx.Err())
+		<-w.done // finished by us or, just before, by the pong
+		return w.rtt, w.err
+	}
+}
+
+// finishPing completes the ping with this nonce, once; it reports whether
+// it was still waiting.
+func (t *Libp2p) finishPing(nonce uint64, rtt time.Duration, err error) (*pingWait, bool) {
+	t.mu.Lock()
+	w, ok := t.pings[nonce]
+	delete(t.pings, nonce)
+	t.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	w.rtt, w.err = rtt, err
+	if err == nil {
+		t.rtt.update(w.peer, rtt) // before Ping returns, so RTT reflects it
+	}
+	close(w.done)
+	return w, true
+}
+
+// now is the transport's monotonic clock for ping timestamps.
+func (t *Libp2p) now() int64 { return int64(time.Since(t.epoch)) }
+
+// pong settles a ping answered by p.
+func (t *Libp2p) pong(p peer.ID, nonce uint64) {
+	t.mu.Lock()
+	w, ok := t.pings[nonce]
+	t.mu.Unlock()
+	if !ok || w.peer != p || w.sent.Load() == 0 {
+		t.ctr.pongsLate.Add(1)
+		return
+	}
+	rtt := time.Duration(t.now() - w.sent.Load())
+	if _, ok := t.finishPing(nonce, rtt, nil); !ok {
+		t.ctr.pongsLate.Add(1)
+		return
+	}
+	t.ctr.pongsReceived.Add(1)
+}
+
+// peerLocked returns p's state, creating it. Callers hold t.mu and must
+// take a reference (start the writer or register a stream) before
+// unlocking.
+func (t *Libp2p) peerLocked(p peer.ID) *peerState {
+	ps := t.peers[p]
+	if ps == nil {
+		ps = &peerState{id: p, queue: make(chan outFrame, t.cfg.queueLen), pings: make(chan *pingWait, 16)}
+		t.peers[p] = ps
+	}
+	return ps
+}
+
+// releaseLocked drops a reference to ps, forgetting it when none is left.
+func (t *Libp2p) releaseLocked(ps *peerState) {
+	ps.refs--
+	if ps.refs == 0 && !ps.running && t.peers[ps.id] == ps {
+		delete(t.peers, ps.id)
+	}
+}
+
+func (t *Libp2p) startWriterLocked(ps *peerState) {
+	if ps.running {
+		return
+	}
+	ps.running = true
+	ps.refs++
+	t.wg.Add(1)
+	go t.writeLoop(ps)
+}
+
+// Close implements Transport.
+func (t *Libp2p) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	streams := make([]network.Stream, 0, len(t.live))
+	for s := range t.live {
+		streams = append(streams, s)
+	}
+	var pending []uint64
+	for n := range t.pings {
+		pending = append(pending, n)
+	}
+	t.mu.Unlock()
+
+	t.h.RemoveStreamHandler(t.proto)
+	t.cancel()
+	for _, s := range streams {
+		s.Reset()
+	}
+	for _, n := range pending {
+		t.finishPing(n, 0, ErrClosed)
+	}
+	t.wg.Wait()
+	return nil
+}

@@ -1,0 +1,145 @@
+package transport
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ProtocolName is the Pastry protocol's libp2p name, version 1 of the
+// schema in pb/pastry.proto.
+const ProtocolName = "/pastry/1.0.0"
+
+// ProtocolID returns the protocol ID under a network prefix: "" gives
+// "/pastry/1.0.0", "/mynet" gives "/mynet/pastry/1.0.0". Nodes with
+// different prefixes do not talk to each other, which keeps private
+// networks apart (as go-libp2p-kad-dht's ProtocolPrefix does).
+func ProtocolID(prefix protocol.ID) protocol.ID { return prefix + ProtocolName }
+
+// config is the libp2p transport's configuration; see the options.
+type config struct {
+	prefix       protocol.ID
+	limits       Limits
+	queueLen     int
+	queueBytes   int
+	dialTimeout  time.Duration
+	writeTimeout time.Duration
+	idleTimeout  time.Duration
+	addrTTL      time.Duration
+	addrFilter   func(peer.ID, ma.Multiaddr) bool
+	rttPeers     int
+	logger       *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		limits:       DefaultLimits(),
+		queueLen:     256,
+		queueBytes:   8 << 20,
+		dialTimeout:  10 * time.Second,
+		writeTimeout: 10 * time.Second,
+		idleTimeout:  2 * time.Minute,
+		addrTTL:      30 * time.Minute,
+		rttPeers:     4096,
+		logger:       slog.Default(),
+	}
+}
+
+// Option configures NewLibp2p. An invalid option makes NewLibp2p fail with
+// an error naming it.
+type Option func(*config) error
+
+func optErr(name, format string, args ...any) error {
+	return fmt.Errorf("transport: option %s: %s", name, fmt.Sprintf(format, args...))
+}
+
+// ProtocolPrefix puts the protocol under a network prefix (see ProtocolID).
+// The prefix must start with "/" and not end with one. Default: none.
+func ProtocolPrefix(prefix protocol.ID) Option {
+	return func(c *config) error {
+		s := string(prefix)
+		if s != "" && (!strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || strings.ContainsAny(s, " \t\n")) {
+			return optErr("ProtocolPrefix", "%q must start with '/', not end with '/' and hold no spaces", s)
+		}
+		c.prefix = prefix
+		return nil
+	}
+}
+
+// WithLimits sets the codec's size limits (DefaultLimits otherwise). Both
+// ends should agree; a receiver rejects what exceeds its own limits.
+func WithLimits(l Limits) Option {
+	return func(c *config) error {
+		if err := l.validate(); err != nil {
+			return optErr("WithLimits", "%v", err)
+		}
+		c.limits = l
+		return nil
+	}
+}
+
+// QueueLimits bounds each peer's send queue to frames messages and bytes
+// bytes of encoded frames, whichever is reached first; Send drops beyond
+// them. Memory for queues is at most peers x bytes. Default 256 frames,
+// 8 MiB.
+func QueueLimits(frames, bytes int) Option {
+	return func(c *config) error {
+		if frames < 1 || bytes < 1 {
+			return optErr("QueueLimits", "frames=%d bytes=%d, want both >= 1", frames, bytes)
+		}
+		c.queueLen, c.queueBytes = frames, bytes
+		return nil
+	}
+}
+
+// Timeouts sets how long opening a stream (including the dial) and writing
+// a batch of frames may take, and how long an outbound stream may stay
+// idle before it is closed (inbound streams idle for twice that are
+// reset). Defaults 10 s, 10 s, 2 min.
+func Timeouts(dial, write, idle time.Duration) Option {
+	return func(c *config) error {
+		if dial <= 0 || write <= 0 || idle <= 0 {
+			return optErr("Timeouts", "dial=%s write=%s idle=%s, want all > 0", dial, write, idle)
+		}
+		c.dialTimeout, c.writeTimeout, c.idleTimeout = dial, write, idle
+		return nil
+	}
+}
+
+// AddrTTL is how long addresses learned from received handles stay in the
+// peerstore. Default 30 min.
+func AddrTTL(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optErr("AddrTTL", "%s, want > 0", d)
+		}
+		c.addrTTL = d
+		return nil
+	}
+}
+
+// AddrFilter decides which learned addresses enter the peerstore (all, by
+// default). Use it to refuse private or loopback addresses on a public
+// network. It is called from transport goroutines.
+func AddrFilter(f func(p peer.ID, a ma.Multiaddr) bool) Option {
+	return func(c *config) error {
+		c.addrFilter = f
+		return nil
+	}
+}
+
+// Logger sets the logger (slog.Default otherwise).
+func Logger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return optErr("Logger", "nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}

@@ -1,0 +1,416 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/secure"
+)
+
+// Batching: the writer keeps taking queued frames into one flush until it
+// has this many frames or bytes buffered.
+const (
+	maxBatchFrames = 64
+	maxBatchBytes  = 64 << 10
+	// closeGrace is how long a closed outbound stream waits for the remote
+	// to close its side before it is reset.
+	closeGrace = 10 * time.Second
+)
+
+// outStream is an open outbound stream and its pong reader's exit signal.
+type outStream struct {
+	s        network.Stream
+	fw       *FrameWriter
+	dead     chan struct{} // closed when the reader stops: the stream is unusable
+	deadline time.Time     // the write deadline set on s
+}
+
+// armWrite makes sure the next write has at least half of d before its
+// deadline. Setting a yamux deadline allocates a timer, so it is not done
+// for every batch.
+func (o *outStream) armWrite(d time.Duration) {
+	now := time.Now()
+	if o.deadline.Sub(now) < d/2 {
+		o.deadline = now.Add(d)
+		o.s.SetWriteDeadline(o.deadline)
+	}
+}
+
+// writeLoop is a peer's writer: it owns the outbound stream.
+func (t *Libp2p) writeLoop(ps *peerState) {
+	defer t.wg.Done()
+	var out *outStream
+	idle := time.NewTimer(t.cfg.idleTimeout)
+	defer idle.Stop()
+	var batch []outFrame
+	for {
+		select {
+		case <-t.ctx.Done():
+			t.shutdownWriter(ps, out)
+			return
+		case w := <-ps.pings:
+			out = t.writePing(ps, out, w)
+		case f := <-ps.queue:
+			batch = append(batch[:0], f)
+			out = t.writeBatch(ps, out, batch)
+		case <-idle.C:
+			t.mu.Lock()
+			if len(ps.queue) == 0 && len(ps.pings) == 0 {
+				ps.running = false
+				t.releaseLocked(ps)
+				t.mu.Unlock()
+				if out != nil {
+					out.s.CloseWrite()
+					out.s.SetReadDeadline(time.Now().Add(closeGrace)) // the reader ends the stream
+				}
+				return
+			}
+			t.mu.Unlock()
+		}
+		idle.Reset(t.cfg.idleTimeout)
+	}
+}
+
+// shutdownWriter ends a writer on Close.
+func (t *Libp2p) shutdownWriter(ps *peerState, out *outStream) {
+	if out != nil {
+		out.s.Reset()
+	}
+	for {
+		select {
+		case f := <-ps.queue:
+			putBuf(f.buf)
+			t.ctr.drop(DropClosed)
+		case w := <-ps.pings:
+			t.finishPing(w.nonce, 0, ErrClosed)
+		default:
+			t.mu.Lock()
+			ps.running = false
+			t.releaseLocked(ps)
+			t.mu.Unlock()
+			return
+		}
+	}
+}
+
+// stream returns a usable outbound stream, opening one if needed; nil if
+// that failed (the failure is logged).
+func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
+	if out != nil {
+		select {
+		case <-out.dead:
+			out = nil // the reader saw it fail and reset it
+		default:
+			return out
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.dialTimeout)
+	defer cancel()
+	s, err := t.h.NewStream(ctx, ps.id, t.proto)
+	if err != nil {
+		t.log.Debug("open stream failed", "peer", ps.id, "err", err)
+		return nil
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		s.Reset()
+		return nil
+	}
+	t.live[s] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	t.ctr.streamsOpened.Add(1)
+	out = &outStream{s: s, fw: NewFrameWriter(s, t.cfg.limits.MaxFrame), dead: make(chan struct{})}
+	go t.readPongs(ps, out)
+	return out
+}
+
+// forget removes a finished stream from the live set.
+func (t *Libp2p) forget(s network.Stream) {
+	t.mu.Lock()
+	delete(t.live, s)
+	t.mu.Unlock()
+}
+
+// fail resets a broken outbound stream.
+func (t *Libp2p) fail(ps *peerState, out *outStream, err error) {
+	t.log.Debug("write failed, resetting stream", "peer", ps.id, "err", err)
+	out.s.Reset() // the reader sees it, closes out.dead and forgets the stream
+	t.ctr.streamResets.Add(1)
+}
+
+// writeBatch writes batch[0] and whatever else is queued (up to the batch
+// limits) in one flush. It returns the stream to use next (nil if broken).
+func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []outFrame) *outStream {
+	for len(batch) < maxBatchFrames {
+		select {
+		case f := <-ps.queue:
+			batch = append(batch, f)
+			continue
+		default:
+		}
+		break
+	}
+	var size int64
+	for _, f := range batch {
+		size += int64(len(*f.buf))
+	}
+	ps.qbytes.Add(-size)
+	defer func() {
+		for i := range batch {
+			if batch[i].buf != nil {
+				putBuf(batch[i].buf)
+			}
+			batch[i] = outFrame{}
+		}
+	}()
+
+	if out = t.stream(ps, out); out == nil {
+		// The peer is unreachable now: drop what is queued for it too,
+		// rather than dial once per message.
+		for range batch {
+			t.ctr.drop(DropOpen)
+		}
+		t.dropQueued(ps, DropOpen)
+		return nil
+	}
+	out.armWrite(t.cfg.writeTimeout)
+	var err error
+	flushed := 0 // frames known to have left the buffer
+	for i := 0; i < len(batch) && err == nil; i++ {
+		if err = out.fw.WriteRaw(*batch[i].buf); err == nil && out.fw.Buffered() >= maxBatchBytes {
+			if err = out.fw.Flush(); err == nil {
+				flushed = i + 1
+			}
+		}
+	}
+	if err == nil {
+		if err = out.fw.Flush(); err == nil {
+			flushed = len(batch)
+		}
+	}
+	for _, f := range batch[:flushed] {
+		t.ctr.sent(f.typ, len(*f.buf))
+	}
+	if err != nil {
+		t.fail(ps, out, err)
+		for range batch[flushed:] {
+			t.ctr.drop(DropWrite)
+		}
+		return nil
+	}
+	return out
+}
+
+func (t *Libp2p) dropQueued(ps *peerState, why Drop) {
+	for {
+		select {
+		case f := <-ps.queue:
+			ps.qbytes.Add(-int64(len(*f.buf)))
+			putBuf(f.buf)
+			t.ctr.drop(why)
+		default:
+			return
+		}
+	}
+}
+
+// writePing writes a ping frame; the RTT clock starts when it is written.
+func (t *Libp2p) writePing(ps *peerState, out *outStream, w *pingWait) *outStream {
+	if out = t.stream(ps, out); out == nil {
+		t.finishPing(w.nonce, 0, ErrUnreachable)
+		return nil
+	}
+	var buf [16]byte
+	out.armWrite(t.cfg.writeTimeout)
+	w.sent.Store(t.now())
+	err := out.fw.WriteRaw(appendNonceFrame(buf[:0], fFramePing, w.nonce))
+	if err == nil {
+		err = out.fw.Flush()
+	}
+	if err != nil {
+		t.fail(ps, out, err)
+		t.finishPing(w.nonce, 0, err)
+		return nil
+	}
+	t.ctr.pingsSent.Add(1)
+	return out
+}
+
+// readPongs reads an outbound stream, on which the remote sends only pongs.
+// It owns the end of the stream: it closes it when the remote has closed
+// its side, and resets it on anything else.
+func (t *Libp2p) readPongs(ps *peerState, out *outStream) {
+	defer t.wg.Done()
+	defer close(out.dead)
+	defer t.forget(out.s)
+	fr := NewFrameReader(out.s, 64)
+	defer fr.Release()
+	for {
+		p, err := fr.ReadFrame()
+		if err == nil {
+			var f Frame
+			if f, err = t.codec.Decode(p); err == nil && f.Kind != FramePong {
+				err = ErrUnexpectedFrame
+			}
+			if err == nil {
+				t.pong(ps.id, f.Nonce)
+				continue
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			out.s.Close()
+			return
+		}
+		if ReasonOf(err) != ReasonOther {
+			t.ctr.reject(err)
+			t.log.Debug("bad frame from peer on outbound stream", "peer", ps.id, "err", err)
+		}
+		out.s.Reset()
+		return
+	}
+}
+
+// handleStream serves an inbound stream until it ends.
+func (t *Libp2p) handleStream(s network.Stream) {
+	remote := s.Conn().RemotePeer()
+	from, err := secure.HandleFromPeer(remote)
+	if err != nil {
+		t.ctr.reject(errors.Join(ErrBadRemote, err))
+		s.Reset()
+		return
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		s.Reset()
+		return
+	}
+	ps := t.peerLocked(remote)
+	ps.refs++
+	old := ps.in
+	ps.in = s
+	t.live[s] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	defer t.wg.Done()
+	if old != nil {
+		old.Reset() // a peer has one inbound stream: the newest
+	}
+	t.ctr.streamsAccepted.Add(1)
+	defer func() {
+		t.mu.Lock()
+		if ps.in == s {
+			ps.in = nil
+		}
+		delete(t.live, s)
+		t.releaseLocked(ps)
+		t.mu.Unlock()
+	}()
+	t.readLoop(ps, s, from)
+}
+
+// readLoop reads frames from an inbound stream: messages for the handler,
+// pings to answer.
+func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from core.Handle) {
+	fr := NewFrameReader(s, t.cfg.limits.MaxFrame)
+	defer fr.Release()
+	var pong [16]byte
+	var readDeadline time.Time // re-armed when less than idleTimeout is left
+	for {
+		if now := time.Now(); readDeadline.Sub(now) < t.cfg.idleTimeout {
+			readDeadline = now.Add(2 * t.cfg.idleTimeout)
+			s.SetReadDeadline(readDeadline)
+		}
+		p, err := fr.ReadFrame()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				s.Close()
+				return
+			}
+			if ReasonOf(err) != ReasonOther {
+				t.ctr.reject(err)
+				t.ctr.streamResets.Add(1)
+				t.log.Debug("bad frame, resetting stream", "peer", ps.id, "err", err)
+			}
+			s.Reset()
+			return
+		}
+		f, err := t.codec.Decode(p)
+		if err != nil {
+			t.ctr.reject(err)
+			t.log.Debug("rejected frame", "peer", ps.id, "reason", ReasonOf(err), "err", err)
+			if errors.Is(err, ErrMalformed) { // garbage: the peer is broken or hostile
+				t.ctr.streamResets.Add(1)
+				s.Reset()
+				return
+			}
+			continue
+		}
+		switch f.Kind {
+		case FramePing:
+			s.SetWriteDeadline(time.Now().Add(t.cfg.writeTimeout))
+			if _, err := s.Write(appendNonceFrame(pong[:0], fFramePong, f.Nonce)); err != nil {
+				s.Reset()
+				return
+			}
+		case FramePong: // pongs travel only on the pinger's own stream
+			t.ctr.reject(ErrUnexpectedFrame)
+			t.ctr.streamResets.Add(1)
+			s.Reset()
+			return
+		case FrameMessage:
+			t.deliver(ps, f, from, frameHeaderLen(len(p))+len(p))
+		}
+	}
+}
+
+// deliver checks a decoded message against the stream it came on and hands
+// it to the handler.
+func (t *Libp2p) deliver(ps *peerState, f Frame, from core.Handle, size int) {
+	m := f.Msg
+	switch {
+	case m.From != from:
+		t.ctr.reject(ErrFromMismatch)
+		t.log.Debug("rejected message", "peer", ps.id, "reason", ReasonFromMismatch, "claimed", m.From)
+		return
+	case m.To != t.self:
+		t.ctr.reject(ErrMisdirected)
+		t.log.Debug("rejected message", "peer", ps.id, "reason", ReasonMisdirected, "to", m.To)
+		return
+	}
+	ttl := t.cfg.addrTTL
+	for p, addrs := range f.Addrs {
+		if string(p) == t.self.Addr {
+			continue
+		}
+		if t.cfg.addrFilter != nil {
+			addrs = filterAddrs(p, addrs, t.cfg.addrFilter)
+		}
+		t.h.Peerstore().AddAddrs(p, addrs, ttl)
+	}
+	t.ctr.received(m.Type, size)
+	ps.deliver.Lock()
+	defer ps.deliver.Unlock()
+	if t.ctx.Err() == nil {
+		t.handler(m)
+	}
+}
+
+func filterAddrs(p peer.ID, as []ma.Multiaddr, keep func(peer.ID, ma.Multiaddr) bool) []ma.Multiaddr {
+	out := as[:0:0]
+	for _, a := range as {
+		if keep(p, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,193 @@
+package transport
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pastrynet/pastry/core"
+)
+
+// Transport carries core messages between Pastry nodes.
+//
+// Semantics:
+//   - Best-effort: a message may be lost (queue full, stream reset, peer
+//     gone) without an error; the protocol's per-hop acks and probes
+//     recover. Send returns an error only when it knows at once that the
+//     message will not go out.
+//   - Ordered per peer: messages sent to one peer that arrive, arrive in the
+//     order Send was called.
+//   - Send never blocks: each peer has a bounded queue; when it is full the
+//     message is dropped (counted) and ErrQueueFull returned. Send encodes
+//     or copies the message before returning, so the caller may reuse it.
+//   - Received messages go to the Handler given at construction, called
+//     from transport goroutines: concurrently for different peers, never
+//     concurrently for the same peer, in arrival order. From is the
+//     authenticated sender; every handle in the message has been checked.
+//   - Liveness and proximity come from Ping and RTT, measured over the same
+//     path as the messages, never from connection state.
+//
+// All methods are safe for concurrent use.
+type Transport interface {
+	// Send queues m for m.To (m.To.Addr holds the peer ID).
+	Send(m *core.Message) error
+	// Ping sends a transport-level ping to p and waits for its pong or
+	// ctx's end. The round trip also updates RTT(p).
+	Ping(ctx context.Context, p peer.ID) (time.Duration, error)
+	// RTT returns the smoothed round-trip time to p measured by pings
+	// (EWMA, weight 1/8 on the newest sample); false if none answered yet.
+	RTT(p peer.ID) (time.Duration, bool)
+	// Stats returns a snapshot of the counters.
+	Stats() Stats
+	// Close stops the transport: queued messages are dropped, streams
+	// closed, goroutines ended. The handler is not called after Close
+	// returns.
+	Close() error
+}
+
+// Handler receives messages. It must not block for long: it holds up
+// further messages from the same peer. It owns m.
+type Handler func(m *core.Message)
+
+// MsgTypeSlots is the size of per-type counter arrays, indexed by
+// core.MsgType; types beyond it are counted in slot 0.
+const MsgTypeSlots = 32
+
+// Stats are the transport's counters since it started. Bytes count whole
+// frames including the length prefix.
+type Stats struct {
+	SentMsgs, SentBytes [MsgTypeSlots]uint64
+	RecvMsgs, RecvBytes [MsgTypeSlots]uint64
+	// Rejected counts received frames refused as invalid, by Reason.
+	Rejected [NumReasons]uint64
+	// Dropped counts outgoing messages that were not sent, by Drop.
+	Dropped [NumDrops]uint64
+	// StreamsOpened and StreamsAccepted count outbound and inbound
+	// streams; StreamResets those reset because of an error.
+	StreamsOpened, StreamsAccepted, StreamResets uint64
+	// PingsSent, PongsReceived; PongsLate answered no waiting Ping.
+	PingsSent, PongsReceived, PongsLate uint64
+}
+
+// TotalRejected sums Rejected.
+func (s Stats) TotalRejected() uint64 {
+	var n uint64
+	for _, v := range s.Rejected {
+		n += v
+	}
+	return n
+}
+
+// TotalDropped sums Dropped.
+func (s Stats) TotalDropped() uint64 {
+	var n uint64
+	for _, v := range s.Dropped {
+		n += v
+	}
+	return n
+}
+
+// counters are Stats, updated atomically.
+type counters struct {
+	sentMsgs, sentBytes [MsgTypeSlots]atomic.Uint64
+	recvMsgs, recvBytes [MsgTypeSlots]atomic.Uint64
+	rejected            [NumReasons]atomic.Uint64
+	dropped             [NumDrops]atomic.Uint64
+	streamsOpened       atomic.Uint64
+	streamsAccepted     atomic.Uint64
+	streamResets        atomic.Uint64
+	pingsSent           atomic.Uint64
+	pongsReceived       atomic.Uint64
+	pongsLate           atomic.Uint64
+}
+
+func slot(t core.MsgType) int {
+	if int(t) < MsgTypeSlots {
+		return int(t)
+	}
+	return 0
+}
+
+func (c *counters) sent(t core.MsgType, n int) {
+	c.sentMsgs[slot(t)].Add(1)
+	c.sentBytes[slot(t)].Add(uint64(n))
+}
+
+func (c *counters) received(t core.MsgType, n int) {
+	c.recvMsgs[slot(t)].Add(1)
+	c.recvBytes[slot(t)].Add(uint64(n))
+}
+
+func (c *counters) reject(err error) Reason {
+	r := ReasonOf(err)
+	c.rejected[r].Add(1)
+	return r
+}
+
+func (c *counters) drop(d Drop) { c.dropped[d].Add(1) }
+
+func (c *counters) snapshot() Stats {
+	var s Stats
+	for i := range MsgTypeSlots {
+		s.SentMsgs[i] = c.sentMsgs[i].Load()
+		s.SentBytes[i] = c.sentBytes[i].Load()
+		s.RecvMsgs[i] = c.recvMsgs[i].Load()
+		s.RecvBytes[i] = c.recvBytes[i].Load()
+	}
+	for i := range s.Rejected {
+		s.Rejected[i] = c.rejected[i].Load()
+	}
+	for i := range s.Dropped {
+		s.Dropped[i] = c.dropped[i].Load()
+	}
+	s.StreamsOpened = c.streamsOpened.Load()
+	s.StreamsAccepted = c.streamsAccepted.Load()
+	s.StreamResets = c.streamResets.Load()
+	s.PingsSent = c.pingsSent.Load()
+	s.PongsReceived = c.pongsReceived.Load()
+	s.PongsLate = c.pongsLate.Load()
+	return s
+}
+
+// rttTable keeps a smoothed RTT per peer, bounded in size: when full, an
+// arbitrary entry is forgotten (it is re-measured on the next ping).
+type rttTable struct {
+	mu  sync.Mutex
+	m   map[peer.ID]time.Duration
+	max int
+}
+
+func newRTTTable(max int) *rttTable {
+	return &rttTable{m: make(map[peer.ID]time.Duration), max: max}
+}
+
+// update folds a sample in like TCP's SRTT: srtt += (sample - srtt) / 8.
+func (t *rttTable) update(p peer.ID, sample time.Duration) {
+	if sample <= 0 {
+		sample = 1
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, ok := t.m[p]
+	if !ok {
+		if len(t.m) >= t.max {
+			for k := range t.m {
+				delete(t.m, k)
+				break
+			}
+		}
+		t.m[p] = sample
+		return
+	}
+	t.m[p] = old + (sample-old)/8
+}
+
+func (t *rttTable) get(p peer.ID) (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, ok := t.m[p]
+	return d, ok
+}
