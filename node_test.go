@@ -247,6 +247,18 @@ func testLibp2pOverlay(t *testing.T, size, kill int) {
 		cancel()
 	}
 	o.waitLeaves(15 * time.Second)
+	for i, n := range o.nodes {
+		inf := n.Info()
+		if est := inf.NetworkSize; est < float64(size)/2 || est > float64(size)*2 {
+			t.Errorf("node %d estimates %v nodes, there are %d", i, est, size)
+		}
+		if size <= 3 && inf.NetworkSize != float64(size) {
+			t.Errorf("node %d: a leaf set covering the ring must count exactly: %v", i, inf.NetworkSize)
+		}
+		if inf.Status != core.StatusJoined || len(inf.Addrs) == 0 {
+			t.Errorf("node %d info: %+v", i, inf)
+		}
+	}
 	mh, lat := o.lookups(1000, r)
 	slices.Sort(lat)
 	t.Logf("%d nodes over libp2p: 1000 lookups at the root, mean hops %.2f, round trip p50 %v p99 %v",

@@ -53,11 +53,17 @@ func (s Status) String() string {
 	return [...]string{"idle", "joining", "joined", "left"}[s]
 }
 
+// HopBuckets is the size of Stats.DeliveredHops.
+const HopBuckets = 16
+
 // Stats counts what a node did. Read with Node.Stats.
 type Stats struct {
-	Sent, Received  [msgTypeCount]uint64
-	Rejected        uint64 // invalid messages refused by Step
-	Delivered       uint64 // routed messages delivered here
+	Sent, Received [msgTypeCount]uint64
+	Rejected       uint64 // invalid messages refused by Step
+	Delivered      uint64 // routed messages delivered here
+	// DeliveredHops[h] counts deliveries here after h hops (the last slot
+	// counts HopBuckets-1 hops or more).
+	DeliveredHops   [HopBuckets]uint64
 	Forwarded       uint64 // routed messages forwarded by this node
 	HopTimeouts     uint64 // next hops that did not acknowledge in time
 	Reroutes        uint64

@@ -138,6 +138,7 @@ func (n *Node) deliver(m *Message) {
 		return
 	}
 	n.stats.Delivered++
+	n.stats.DeliveredHops[min(int(m.Hops), HopBuckets-1)]++
 	msg := *m
 	n.upcalls = append(n.upcalls, upcall{app: app, msg: &msg})
 }
