@@ -23,6 +23,11 @@
 //	go test -run='^$' -fuzz='^FuzzIDParse$' -fuzztime=5s ./fuzz/
 //	go test -run='^$' -fuzz='^FuzzNodeIDFromPeer$' -fuzztime=5s ./fuzz/
 //
+// The test binary links libp2p, so coverage bookkeeping makes each
+// execution slower than in a small package, and the fuzzer's default
+// minimisation of every new input (up to 60 s) can stall the run: add
+// -fuzzminimizetime=2s to short runs.
+//
 // go test ./fuzz/ (without -fuzz) runs every target on its seed corpus and
 // on any failing inputs saved under testdata/fuzz/, so a crash found once
 // stays a regression test.

@@ -53,6 +53,9 @@ func LoadOrCreateKey(path string) (priv crypto.PrivKey, created bool, err error)
 	}
 	if !won { // someone else created the file first: use theirs
 		priv, err = loadKey(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%w: %s exists but cannot be opened (a dangling symbolic link?): fix or remove it", ErrKeyFile, path)
+		}
 		return priv, false, err
 	}
 	return priv, true, nil

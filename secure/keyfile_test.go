@@ -177,3 +177,18 @@ func TestParseKeyRoundTrip(t *testing.T) {
 		t.Fatalf("truncated: err = %v", err)
 	}
 }
+
+func TestLoadOrCreateKeyDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.key")
+	if err := os.Symlink(filepath.Join(dir, "missing"), path); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := LoadOrCreateKey(path)
+	if !errors.Is(err, ErrKeyFile) || !strings.Contains(err.Error(), "dangling") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("wrote through the symbolic link")
+	}
+}

@@ -235,28 +235,25 @@ func (t *Libp2p) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 	case <-w.done:
 		return w.rtt, w.err
 	case <-ctx.Done():
-		t.finishPing(w.nonce, 0, ctx.Err())
+		t.finishPing(w.nonce, ctx.Err())
 		<-w.done // finished by us or, just before, by the pong
 		return w.rtt, w.err
 	}
 }
 
-// finishPing completes the ping with this nonce, once; it reports whether
-// it was still waiting.
-func (t *Libp2p) finishPing(nonce uint64, rtt time.Duration, err error) (*pingWait, bool) {
+// finishPing fails the ping with this nonce, unless it is already
+// complete; it reports whether it was still waiting.
+func (t *Libp2p) finishPing(nonce uint64, err error) bool {
 	t.mu.Lock()
 	w, ok := t.pings[nonce]
 	delete(t.pings, nonce)
 	t.mu.Unlock()
 	if !ok {
-		return nil, false
+		return false
 	}
-	w.rtt, w.err = rtt, err
-	if err == nil {
-		t.rtt.update(w.peer, rtt) // before Ping returns, so RTT reflects it
-	}
+	w.err = err
 	close(w.done)
-	return w, true
+	return true
 }
 
 // now is the transport's monotonic clock for ping timestamps.
@@ -266,17 +263,20 @@ func (t *Libp2p) now() int64 { return int64(time.Since(t.epoch)) }
 func (t *Libp2p) pong(p peer.ID, nonce uint64) {
 	t.mu.Lock()
 	w, ok := t.pings[nonce]
+	if ok && w.peer == p && w.sent.Load() != 0 {
+		delete(t.pings, nonce) // claimed: no one else completes it
+	} else {
+		ok = false
+	}
 	t.mu.Unlock()
-	if !ok || w.peer != p || w.sent.Load() == 0 {
+	if !ok {
 		t.ctr.pongsLate.Add(1)
 		return
 	}
-	rtt := time.Duration(t.now() - w.sent.Load())
-	if _, ok := t.finishPing(nonce, rtt, nil); !ok {
-		t.ctr.pongsLate.Add(1)
-		return
-	}
+	w.rtt = max(time.Duration(t.now()-w.sent.Load()), 1)
 	t.ctr.pongsReceived.Add(1)
+	t.rtt.update(p, w.rtt) // before Ping returns, so RTT reflects it
+	close(w.done)
 }
 
 // peerLocked returns p's state, creating it. Callers hold t.mu and must
@@ -333,7 +333,7 @@ func (t *Libp2p) Close() error {
 		s.Reset()
 	}
 	for _, n := range pending {
-		t.finishPing(n, 0, ErrClosed)
+		t.finishPing(n, ErrClosed)
 	}
 	t.wg.Wait()
 	return nil

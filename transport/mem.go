@@ -259,6 +259,7 @@ func (m *Mem) finishPing(nonce uint64, err error) (time.Duration, bool) {
 	w.err = err
 	if err == nil {
 		w.rtt = max(time.Since(w.sent), 1)
+		m.ctr.pongsReceived.Add(1)
 		m.rtt.update(w.peer, w.rtt) // before Ping returns, so RTT reflects it
 	}
 	close(w.done)
@@ -392,9 +393,7 @@ func (h *Hub) deliver(l *memLink, rcv, snd *Mem, it memItem) {
 			h.enqueue(rcv, l.from, memItem{kind: FramePong, nonce: it.nonce})
 		}
 	case FramePong:
-		if _, ok := rcv.finishPing(it.nonce, nil); ok {
-			rcv.ctr.pongsReceived.Add(1)
-		} else {
+		if _, ok := rcv.finishPing(it.nonce, nil); !ok {
 			rcv.ctr.pongsLate.Add(1)
 		}
 	case FrameMessage:

@@ -89,7 +89,7 @@ func (t *Libp2p) shutdownWriter(ps *peerState, out *outStream) {
 			putBuf(f.buf)
 			t.ctr.drop(DropClosed)
 		case w := <-ps.pings:
-			t.finishPing(w.nonce, 0, ErrClosed)
+			t.finishPing(w.nonce, ErrClosed)
 		default:
 			t.mu.Lock()
 			ps.running = false
@@ -226,11 +226,12 @@ func (t *Libp2p) dropQueued(ps *peerState, why Drop) {
 // writePing writes a ping frame; the RTT clock starts when it is written.
 func (t *Libp2p) writePing(ps *peerState, out *outStream, w *pingWait) *outStream {
 	if out = t.stream(ps, out); out == nil {
-		t.finishPing(w.nonce, 0, ErrUnreachable)
+		t.finishPing(w.nonce, ErrUnreachable)
 		return nil
 	}
 	var buf [16]byte
 	out.armWrite(t.cfg.writeTimeout)
+	t.ctr.pingsSent.Add(1)
 	w.sent.Store(t.now())
 	err := out.fw.WriteRaw(appendNonceFrame(buf[:0], fFramePing, w.nonce))
 	if err == nil {
@@ -238,10 +239,9 @@ func (t *Libp2p) writePing(ps *peerState, out *outStream, w *pingWait) *outStrea
 	}
 	if err != nil {
 		t.fail(ps, out, err)
-		t.finishPing(w.nonce, 0, err)
+		t.finishPing(w.nonce, err)
 		return nil
 	}
-	t.ctr.pingsSent.Add(1)
 	return out
 }
 

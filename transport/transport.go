@@ -57,7 +57,8 @@ type Handler func(m *core.Message)
 const MsgTypeSlots = 32
 
 // Stats are the transport's counters since it started. Bytes count whole
-// frames including the length prefix.
+// frames including the length prefix (Mem counts bytes only with
+// HubCodec).
 type Stats struct {
 	SentMsgs, SentBytes [MsgTypeSlots]uint64
 	RecvMsgs, RecvBytes [MsgTypeSlots]uint64

@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -83,4 +86,24 @@ func testCodec(t testing.TB, addrs AddrFunc) *Codec {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestMain fails the run if any transport goroutine outlives the tests:
+// every test must close what it starts.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		var left string
+		for range 100 { // up to ~1 s for goroutines that are finishing
+			if left = transportGoroutines(); left == "" {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if left != "" {
+			fmt.Fprintf(os.Stderr, "transport goroutines leaked:\n%s\n", left)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pastrynet/pastry"
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
+)
+
+type seeded struct{ r *rand.Rand }
+
+func (s seeded) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = byte(s.r.Uint32())
+	}
+	return len(b), nil
+}
+
+func newHost(tb testing.TB, r *rand.Rand) host.Host {
+	tb.Helper()
+	k, err := secure.GenerateKey(seeded{r})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := transport.NewHost(transport.DefaultHostConfig(k))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+// floor measures the raw per-hop floor: count 64-byte request/response
+// round trips on one long-lived libp2p stream between two hosts.
+func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
+	tb.Helper()
+	const proto = "/pastry-bench/floor"
+	b.SetStreamHandler(proto, func(s network.Stream) {
+		defer s.Close()
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(s, buf); err != nil {
+				return
+			}
+			if _, err := s.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		tb.Fatal(err)
+	}
+	s, err := a.NewStream(ctx, b.ID(), proto)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	buf := make([]byte, 64)
+	lat := make([]time.Duration, 0, count)
+	for range count + 200 { // the first 200 warm up
+		t0 := time.Now()
+		if _, err := s.Write(buf); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, buf); err != nil {
+			tb.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat[200:]
+}
+
+// probeApp records the one-way latency of routed probes: the payload
+// carries the send time (all nodes share this process's clock).
+type probeApp struct {
+	epoch time.Time
+	mu    *sync.Mutex
+	lat   *[]time.Duration
+	hops  *[]int
+	got   *atomic.Int64
+	// signal, if set, is told of every delivery (non-blocking).
+	signal chan struct{}
+}
+
+func (p probeApp) Deliver(m *core.Message) {
+	if len(m.Payload) < 8 {
+		return
+	}
+	sent := time.Duration(binary.BigEndian.Uint64(m.Payload))
+	d := time.Since(p.epoch) - sent
+	p.mu.Lock()
+	*p.lat = append(*p.lat, d)
+	*p.hops = append(*p.hops, int(m.Hops))
+	p.mu.Unlock()
+	p.got.Add(1)
+	if p.signal != nil {
+		select {
+		case p.signal <- struct{}{}:
+		default:
+		}
+	}
+}
+func (probeApp) Forward(*core.Message, *core.Handle) bool { return true }
+func (probeApp) Update(core.Handle, bool)                 {}
+
+const probeAppID core.AppID = 7
+
+func pct(d []time.Duration, q float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// BenchmarkOverlay64 builds 64 nodes on loopback in one process and
+// measures, in the same run: the per-hop floor (p50/p99 of a 64-byte
+// ping-pong on one long-lived stream), routed-message one-way latency
+// (p50/p99) with one message in flight, and throughput with 64 concurrent
+// senders. The target: route p50 <= (mean hops + 1) x floor p50.
+func BenchmarkOverlay64(b *testing.B) {
+	const size = 64
+	r := rand.New(rand.NewPCG(64, 64))
+	var hosts []host.Host
+	var nodes []*pastry.Node
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var hops []int
+	var got atomic.Int64
+	epoch := time.Now()
+	app := probeApp{epoch: epoch, mu: &mu, lat: &lat, hops: &hops, got: &got, signal: make(chan struct{}, 1)}
+	for i := range size {
+		h := newHost(b, r)
+		hosts = append(hosts, h)
+		n, err := pastry.New(h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		if err := n.RegisterApplication(probeAppID, app); err != nil {
+			b.Fatal(err)
+		}
+		var boot []peer.AddrInfo
+		if i > 0 {
+			j := r.IntN(i)
+			boot = []peer.AddrInfo{{ID: hosts[j].ID(), Addrs: hosts[j].Addrs()}}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := n.Join(ctx, boot...); err != nil {
+			b.Fatalf("join %d: %v", i, err)
+		}
+		cancel()
+	}
+	// Let announcements, RTT measurements and leaf sets settle, and warm
+	// every stream with lookups.
+	time.Sleep(2 * time.Second)
+	for range 2000 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := nodes[r.IntN(size)].Lookup(ctx, id.Random(r)); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+	}
+	fl := floor(b, hosts[0], hosts[1], 5000)
+
+	send := func(from int) {
+		p := binary.BigEndian.AppendUint64(nil, uint64(time.Since(epoch)))
+		if err := nodes[from].Route(context.Background(), id.Random(r), probeAppID, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Warm every stream the measurement can use: from each node, a probe
+	// to every routing-table and leaf-set entry (their ids as keys), so
+	// the measurement below never pays for opening a stream.
+	for i, n := range nodes {
+		inf := n.Info()
+		var targets []core.Handle
+		for _, row := range inf.Rows {
+			targets = append(targets, row...)
+		}
+		targets = append(append(targets, inf.Left...), inf.Right...)
+		for _, h := range targets {
+			p := binary.BigEndian.AppendUint64(nil, uint64(time.Since(epoch)))
+			if err := nodes[i].Route(context.Background(), h.ID, probeAppID, p); err != nil {
+				b.Fatal(err)
+			}
+			<-app.signal
+		}
+	}
+	mu.Lock()
+	lat, hops = lat[:0], hops[:0]
+	mu.Unlock()
+	// Latency: one message in flight at a time.
+	const sequential = 3000
+	for i := range sequential {
+		send(i % size)
+		select { // wait parked, as the floor's ping-pong does
+		case <-app.signal:
+		case <-time.After(5 * time.Second):
+			b.Fatalf("probe %d not delivered", i)
+		}
+	}
+	mu.Lock()
+	routeLat := slices.Clone(lat)
+	var hsum int
+	for _, h := range hops {
+		hsum += h
+	}
+	meanHops := float64(hsum) / float64(len(hops))
+	byHops := map[int][]time.Duration{}
+	for i, h := range hops {
+		byHops[h] = append(byHops[h], lat[i])
+	}
+	mu.Unlock()
+	for h := range 4 {
+		if d := byHops[h]; len(d) > 0 {
+			b.Logf("%d hops: %d messages, p50 %v", h, len(d), pct(d, 0.5))
+		}
+	}
+
+	// Throughput: b.N messages from 64 concurrent senders.
+	b.ResetTimer()
+	start := got.Load()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	per := max(1, b.N/size)
+	for s := range size {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rr := rand.New(rand.NewPCG(uint64(s), 1))
+			for range per {
+				p := binary.BigEndian.AppendUint64(nil, uint64(time.Since(epoch)))
+				_ = nodes[s].Route(context.Background(), id.Random(rr), probeAppID, p)
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for got.Load()-start < int64(per*size)*99/100 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(t0)
+	b.StopTimer()
+
+	f50, f99 := pct(fl, 0.5), pct(fl, 0.99)
+	r50, r99 := pct(routeLat, 0.5), pct(routeLat, 0.99)
+	b.ReportMetric(float64(f50.Microseconds()), "floor_p50_us")
+	b.ReportMetric(float64(f99.Microseconds()), "floor_p99_us")
+	b.ReportMetric(float64(r50.Microseconds()), "route_p50_us")
+	b.ReportMetric(float64(r99.Microseconds()), "route_p99_us")
+	b.ReportMetric(meanHops, "mean_hops")
+	b.ReportMetric(float64(got.Load()-start)/elapsed.Seconds(), "routed_msgs/s")
+	b.ReportMetric((meanHops+1)*float64(f50.Microseconds()), "target_p50_us")
+	b.Logf("64 nodes: floor p50 %v p99 %v; route p50 %v p99 %v over %.2f hops (target p50 <= %v); %.0f msgs/s delivered",
+		f50, f99, r50, r99, meanHops, time.Duration((meanHops+1)*float64(f50)), float64(got.Load()-start)/elapsed.Seconds())
+}
