@@ -100,8 +100,8 @@ func (n *Node) learnAll(hs []Handle) {
 		// Known leaves and table entries have nothing to gain (proximity is
 		// refreshed first-hand); skipping them first saves a proximity
 		// lookup per handle on every heartbeat.
-		if h.ID == n.self.ID || n.recentlyDead(h.ID) || n.state.Leaves.Contains(h.ID) ||
-			n.state.Table.Contains(h.ID) && !n.state.Leaves.Wants(h.ID) {
+		if h.ID == n.self.ID || n.recentlyDead(h.ID) ||
+			(n.state.Leaves.Contains(h.ID) || n.state.Table.Contains(h.ID)) && !n.state.Leaves.Wants(h.ID) {
 			continue
 		}
 		es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
@@ -110,6 +110,11 @@ func (n *Node) learnAll(hs []Handle) {
 		return
 	}
 	for _, e := range n.state.Leaves.Preview(es) {
+		if n.state.Leaves.Contains(e.ID) {
+			// Already a leaf (on the other side): trusted, no probe.
+			n.admit(e.Handle)
+			continue
+		}
 		if n.probes[e.ID] == nil {
 			n.stats.CandidateProbes++
 			n.startProbe(e.Handle, probe{candidate: true})
@@ -221,10 +226,20 @@ func (n *Node) onProbeTimeout(seq uint64) {
 // declareDead removes a failed node from all state and starts repairs.
 func (n *Node) declareDead(h Handle, notify bool) {
 	n.stats.DeclaredDead++
-	if n.dead == nil {
-		n.dead = map[id.ID]time.Duration{}
+	// Only a failure we detected ourselves (a silent neighbour, an
+	// unacknowledged hop) blacklists the node from second-hand news for
+	// DeadRetention. One that started from someone else's report or from a
+	// heartbeat cross-check is weaker evidence: under heavy loss such
+	// verdicts are sometimes wrong, and a blacklisted live node would stay
+	// out of leaf sets for minutes (20% loss scenario in core/testdata).
+	// A really dead node cannot come back anyway: leaf candidates are
+	// probed before admission.
+	if notify {
+		if n.dead == nil {
+			n.dead = map[id.ID]time.Duration{}
+		}
+		n.dead[h.ID] = n.now
 	}
-	n.dead[h.ID] = n.now
 	// Only a leaf's failure is news to our leaf set: the failed node's
 	// other leaves are among ours. A distant routing-table entry's is not.
 	if wasLeaf := n.remove(h); notify && wasLeaf {
@@ -403,15 +418,25 @@ func (n *Node) onHeartbeatTimer() {
 		return
 	}
 	n.probeState()
-	hs := n.leafHandles(false)
+	// Right side, then left side, each in full (a node can be on both).
+	hs := make([]Handle, 0, len(l)+len(r))
+	for _, e := range r {
+		hs = append(hs, e.Handle)
+	}
+	for _, e := range l {
+		hs = append(hs, e.Handle)
+	}
+	hb := Message{Type: MsgHeartbeat, Handles: hs, Row: int16(len(r))}
 	if len(l) > 0 {
-		n.send(Message{Type: MsgHeartbeat, To: l[0].Handle, Handles: hs})
+		hb.To = l[0].Handle
+		n.send(hb)
 		if n.now-n.leftAt > n.cfg.NeighborSilence {
 			n.suspect(l[0].Handle, true)
 		}
 	}
 	if len(r) > 0 && (len(l) == 0 || r[0].ID != l[0].ID) {
-		n.send(Message{Type: MsgHeartbeat, To: r[0].Handle, Handles: hs})
+		hb.To = r[0].Handle
+		n.send(hb)
 		if n.now-n.rightAt > n.cfg.NeighborSilence {
 			n.suspect(r[0].Handle, true)
 		}
@@ -425,12 +450,19 @@ func (n *Node) onRowExchangeTimer() {
 		return
 	}
 	n.arm(n.now+n.cfg.RowExchangeInterval, timerRowExchange, 0)
+	// An empty row (a hole the size of a row, common with b=1) is asked of
+	// an entry of the next non-empty row below it, whose row r fits ours.
+	rows := n.state.Table.Rows()
 	var es []routing.Entry
-	for r := 0; r < n.state.Table.Rows(); r++ {
+	for r := 0; r < rows; r++ {
 		es = n.state.Table.Row(r, es[:0])
-		if len(es) > 0 {
-			n.send(Message{Type: MsgRowRequest, To: es[n.randIndex(len(es))].Handle, Row: int16(r)})
+		for q := r + 1; len(es) == 0 && q < rows; q++ {
+			es = n.state.Table.Row(q, es[:0])
 		}
+		if len(es) == 0 {
+			return // no deeper entries: nothing more to ask
+		}
+		n.send(Message{Type: MsgRowRequest, To: es[n.randIndex(len(es))].Handle, Row: int16(r)})
 	}
 }
 
@@ -478,25 +510,28 @@ func (n *Node) Leave(now time.Duration) error {
 	return nil
 }
 
-// crossCheck compares a neighbour's leaf set with ours: a leaf of ours that
-// lies within the neighbour's range on one side but that it does not list
-// has probably failed without our hearing of it (the failure notice went to
-// a leaf set we were not in). Probe it; the omission alone proves nothing.
-func (n *Node) crossCheck(from Handle, hs []Handle) {
-	y := from.ID.U128()
-	var rightMax, leftMax id.U128
-	for _, h := range hs {
-		cw, ccw := h.ID.U128().Sub(y), y.Sub(h.ID.U128())
-		if cw.Less(ccw) {
-			if rightMax.Less(cw) {
-				rightMax = cw
-			}
-		} else if leftMax.Less(ccw) {
-			leftMax = ccw
-		}
+// crossCheck compares a neighbour's leaf set, side by side, with ours: a
+// leaf of ours that lies within the neighbour's range on one of its sides
+// but that it does not list there has probably failed without our hearing
+// of it (the failure notice went to a leaf set we were not in). Probe it;
+// the omission alone proves nothing. rightCount is how many of hs are the
+// neighbour's right side; a side shorter than L/2 claims every node on that
+// side of the ring.
+func (n *Node) crossCheck(from Handle, hs []Handle, rightCount int) {
+	if rightCount < 0 || rightCount > len(hs) {
+		return
 	}
-	listed := func(x id.ID) bool {
-		for _, h := range hs {
+	y := from.ID.U128()
+	half := n.cfg.LeafSetSize / 2
+	sides := [2][]Handle{hs[:rightCount], hs[rightCount:]}
+	dist := func(side int, u id.U128) id.U128 {
+		if side == 0 {
+			return u.Sub(y)
+		}
+		return y.Sub(u)
+	}
+	listed := func(side []Handle, x id.ID) bool {
+		for _, h := range side {
 			if h.ID == x {
 				return true
 			}
@@ -508,10 +543,15 @@ func (n *Node) crossCheck(from Handle, hs []Handle) {
 			continue
 		}
 		u := e.ID.U128()
-		cw, ccw := u.Sub(y), y.Sub(u)
-		inside := cw.Less(ccw) && cw.Less(rightMax) || !cw.Less(ccw) && ccw.Less(leftMax)
-		if inside && !listed(e.ID) {
-			n.suspect(e.Handle, false)
+		for k, side := range sides {
+			inside := len(side) < half
+			if !inside {
+				inside = dist(k, u).Less(dist(k, side[len(side)-1].ID.U128()))
+			}
+			if inside && !listed(side, e.ID) {
+				n.suspect(e.Handle, false)
+				break
+			}
 		}
 	}
 }

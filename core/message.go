@@ -93,7 +93,11 @@ type Message struct {
 	Sent int64
 
 	// State exchange.
-	Row     int16    // RowRequest, RowReply
+	// Row is the routing-table row of a RowRequest or RowReply (and of an
+	// announcement with FlagWantRow); in a Heartbeat it is how many of
+	// Handles, from the first, are the sender's right side (the rest are
+	// its left side), so that receivers can compare side by side.
+	Row     int16
 	Handles []Handle // JoinRows, JoinReply, AnnounceAck, Heartbeat, LeafReply, RowReply
 	Subject Handle   // Suspect
 }

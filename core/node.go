@@ -200,7 +200,7 @@ func (n *Node) Step(now time.Duration, msg *Message) error {
 		n.onAnnounce(msg)
 	case MsgHeartbeat:
 		n.learnAll(msg.Handles)
-		n.crossCheck(msg.From, msg.Handles)
+		n.crossCheck(msg.From, msg.Handles, int(msg.Row))
 	case MsgAnnounceAck, MsgLeafReply:
 		n.learnAll(msg.Handles)
 	case MsgRowReply:
@@ -240,7 +240,8 @@ func (n *Node) validate(m *Message) error {
 		return bad("payload %d bytes, limit %d", len(m.Payload), n.cfg.MaxPayload)
 	case int(m.Hops) > n.cfg.MaxHops || len(m.Path) > n.cfg.MaxHops:
 		return bad("%d hops, limit %d", m.Hops, n.cfg.MaxHops)
-	case (m.Type == MsgRowRequest || m.Type == MsgRowReply) && (m.Row < 0 || int(m.Row) >= id.Digits(n.cfg.B)):
+	case (m.Type == MsgRowRequest || m.Type == MsgRowReply) && (m.Row < 0 || int(m.Row) >= id.Digits(n.cfg.B)),
+		m.Type == MsgHeartbeat && (m.Row < 0 || int(m.Row) > len(m.Handles)):
 		return bad("row %d out of range", m.Row)
 	case m.Type == MsgJoin && m.Key != m.Origin.ID:
 		return bad("join key %s is not the joiner's id %s", m.Key.Short(), m.Origin)

@@ -191,9 +191,9 @@ func (s *LeafSet) insertInPlace(side []Entry, e Entry, cw bool) ([]Entry, bool) 
 	return side, true
 }
 
-// Preview returns the entries of es that would be leaf-set members if all
-// of es were offered (as ConsiderAll would leave it), without changing
-// anything. The core probes only these second-hand candidates. Writer only.
+// Preview returns the entries of es that would be on a side they are not
+// on now if all of es were offered (as ConsiderAll would leave it), without
+// changing anything. The core probes only these second-hand candidates. Writer only.
 func (s *LeafSet) Preview(es []Entry) []Entry {
 	p := s.snap.Load()
 	left := append(make([]Entry, 0, s.half+1), p.left...)
@@ -206,7 +206,9 @@ func (s *LeafSet) Preview(es []Entry) []Entry {
 	}
 	var out []Entry
 	for _, e := range es {
-		if (containsEntry(left, e.ID) || containsEntry(right, e.ID)) && !containsEntry(p.left, e.ID) && !containsEntry(p.right, e.ID) && !containsEntry(out, e.ID) {
+		newL := containsEntry(left, e.ID) && !containsEntry(p.left, e.ID)
+		newR := containsEntry(right, e.ID) && !containsEntry(p.right, e.ID)
+		if (newL || newR) && !containsEntry(out, e.ID) {
 			out = append(out, e)
 		}
 	}

@@ -90,16 +90,18 @@ func (s *LeafSet) Covers(key id.ID) bool {
 	return p.whole || id.Between(p.lo, key.U128(), p.hi)
 }
 
-// Wants reports whether x would enter the set if offered: it is not self,
-// not a member, and is closer than the farthest node on a side (or a side
-// has room).
+// Wants reports whether offering x would change the set: x is not self
+// and, on some side it is not already on, it is closer than the farthest
+// node (or that side has room). In an overlay of fewer than L+1 nodes a
+// member belongs on both sides, so a member can be wanted too.
 func (s *LeafSet) Wants(x id.ID) bool {
-	if x == s.self.ID || s.Contains(x) {
+	if x == s.self.ID {
 		return false
 	}
 	p := s.snap.Load()
 	u := x.U128()
-	return s.fits(p.right, u.Sub(s.selfU), true) || s.fits(p.left, s.selfU.Sub(u), false)
+	return !containsEntry(p.right, x) && s.fits(p.right, u.Sub(s.selfU), true) ||
+		!containsEntry(p.left, x) && s.fits(p.left, s.selfU.Sub(u), false)
 }
 
 func (s *LeafSet) fits(side []Entry, d id.U128, cw bool) bool {
