@@ -131,6 +131,29 @@ func (o *overlay) waitLeaves(within time.Duration) {
 	}
 }
 
+// lookupKey looks key up from n and checks it ends at the numerically
+// closest live node.
+func (o *overlay) lookupKey(n *Node, key id.ID) LookupResult {
+	o.t.Helper()
+	live := o.live()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := n.Lookup(ctx, key)
+	if err != nil {
+		o.t.Fatalf("lookup %s: %v", key.Short(), err)
+	}
+	want := live[0]
+	for _, x := range live[1:] {
+		if id.Closer(key, x, want) {
+			want = x
+		}
+	}
+	if res.Root != want {
+		o.t.Fatalf("lookup %s ended at %s, root is %s (path %v)", key.Short(), res.Root.Short(), want.Short(), res.Path)
+	}
+	return res
+}
+
 // lookups routes count random keys from random live nodes and checks each
 // ends at the numerically closest live node.
 func (o *overlay) lookups(count int, r *rand.Rand) (meanHops float64, lat []time.Duration) {

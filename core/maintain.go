@@ -95,16 +95,21 @@ func (n *Node) admitAll(hs []Handle) {
 // that side, and probing all of them cost ~140 probes per failed node in a
 // 10% mass failure (bench/sim), against ~30 this way.
 func (n *Node) learnAll(hs []Handle) {
-	var es []routing.Entry
+	var es, fresh []routing.Entry
 	for _, h := range hs {
 		// Known leaves and table entries have nothing to gain (proximity is
-		// refreshed first-hand); skipping them first saves a proximity
-		// lookup per handle on every heartbeat.
-		if h.ID == n.self.ID || n.recentlyDead(h.ID) ||
+		// refreshed first-hand) unless the leaf set wants them on another
+		// side; skipping them first saves a proximity lookup per handle on
+		// every heartbeat.
+		if h.ID == n.self.ID ||
 			(n.state.Leaves.Contains(h.ID) || n.state.Table.Contains(h.ID)) && !n.state.Leaves.Wants(h.ID) {
 			continue
 		}
-		es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
+		e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
+		es = append(es, e)
+		if !n.recentlyDead(h.ID) {
+			fresh = append(fresh, e)
+		}
 	}
 	if len(es) == 0 {
 		return
@@ -120,8 +125,10 @@ func (n *Node) learnAll(hs []Handle) {
 			n.startProbe(e.Handle, probe{candidate: true})
 		}
 	}
-	n.state.Table.ConsiderAll(es)
-	n.state.Neighbors.ConsiderAll(es)
+	if len(fresh) > 0 {
+		n.state.Table.ConsiderAll(fresh)
+		n.state.Neighbors.ConsiderAll(fresh)
+	}
 }
 
 func (n *Node) recentlyDead(x id.ID) bool {
@@ -226,20 +233,17 @@ func (n *Node) onProbeTimeout(seq uint64) {
 // declareDead removes a failed node from all state and starts repairs.
 func (n *Node) declareDead(h Handle, notify bool) {
 	n.stats.DeclaredDead++
-	// Only a failure we detected ourselves (a silent neighbour, an
-	// unacknowledged hop) blacklists the node from second-hand news for
-	// DeadRetention. One that started from someone else's report or from a
-	// heartbeat cross-check is weaker evidence: under heavy loss such
-	// verdicts are sometimes wrong, and a blacklisted live node would stay
-	// out of leaf sets for minutes (20% loss scenario in core/testdata).
-	// A really dead node cannot come back anyway: leaf candidates are
-	// probed before admission.
-	if notify {
-		if n.dead == nil {
-			n.dead = map[id.ID]time.Duration{}
-		}
-		n.dead[h.ID] = n.now
+	// Every verdict keeps the node out of the routing table and
+	// neighbourhood set when offered second-hand, for DeadRetention: those
+	// are admitted unverified, and other nodes' stale rows would bring a
+	// failed (or malicious, silent) node straight back. Leaf candidates are
+	// exempt (see learnAll): they are probed before admission, so a live
+	// node wrongly declared failed under heavy loss gets back into leaf
+	// sets within a heartbeat.
+	if n.dead == nil {
+		n.dead = map[id.ID]time.Duration{}
 	}
+	n.dead[h.ID] = n.now
 	// Only a leaf's failure is news to our leaf set: the failed node's
 	// other leaves are among ours. A distant routing-table entry's is not.
 	if wasLeaf := n.remove(h); notify && wasLeaf {

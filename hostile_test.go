@@ -1,0 +1,177 @@
+package pastry
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
+	"github.com/pastrynet/pastry/transport/pb"
+)
+
+// TestHostileInputNodeKeepsRouting attacks one node of a running overlay
+// over its real protocol stream, and checks after each attack that the
+// input was refused and counted and that every lookup still ends at the
+// true root: an oversize frame, garbage, a handle whose nodeId is not its
+// peer's, a message claiming another sender, and a black hole (a peer with
+// a valid identity that announces itself, then never acknowledges or
+// answers anything).
+func TestHostileInputNodeKeepsRouting(t *testing.T) {
+	r := rand.New(rand.NewPCG(66, 6))
+	cfg := fastConfig()
+	o := &overlay{t: t, dead: map[int]bool{}}
+	var hosts []host.Host
+	defer func() {
+		o.close()
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
+	for i := range 6 {
+		n, h := newHostNode(t, r, cfg)
+		o.nodes, hosts = append(o.nodes, n), append(hosts, h)
+		var boot = addrInfo(hosts[0])
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		var err error
+		if i == 0 {
+			err = n.Join(ctx)
+		} else {
+			err = n.Join(ctx, boot)
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	o.waitLeaves(10 * time.Second)
+	victim := o.nodes[0]
+	attackerKey, _ := secure.GenerateKey(chachaReader{r})
+	attacker, err := transport.NewHost(transport.DefaultHostConfig(attackerKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	attacker.Peerstore().AddAddrs(hosts[0].ID(), hosts[0].Addrs(), peerstore.PermanentAddrTTL)
+	proto_ := transport.ProtocolID("")
+	open := func() network.Stream {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := attacker.NewStream(ctx, hosts[0].ID(), proto_)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	send := func(s network.Stream, frame []byte) {
+		s.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		s.Write(append(transport.AppendFrameHeader(nil, len(frame)), frame...)) // may fail once reset
+	}
+	rejected := func(why transport.Reason) func() bool {
+		return func() bool { return victim.Transport().Stats().Rejected[why] > 0 }
+	}
+	stillRoutes := func(what string) {
+		t.Helper()
+		o.lookups(100, r)
+		if bad := o.leafErrors(); bad > 0 {
+			t.Fatalf("after %s: %d leaf sets wrong", what, bad)
+		}
+	}
+	handle := func(peerID string, nodeID id.ID) *pb.NodeHandle {
+		return &pb.NodeHandle{NodeId: nodeID[:], PeerId: []byte(peerID)}
+	}
+	atkHandle, _ := secure.HandleFromPeer(attacker.ID())
+	victimPB := handle(victim.Self().Addr, victim.ID())
+	atkPB := handle(atkHandle.Addr, atkHandle.ID)
+	frame := func(m *pb.Message) []byte {
+		b, err := protoMarshal(&pb.Frame{Body: &pb.Frame_Message{Message: m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	// 1. Oversize frame: a length prefix far above the limit.
+	s := open()
+	s.Write(transport.AppendFrameHeader(nil, 64<<20))
+	eventually(t, "oversize frame refused", rejected(transport.ReasonFrameTooLarge))
+	s.Reset()
+	stillRoutes("an oversize frame")
+
+	// 2. Garbage in a well-sized frame.
+	s = open()
+	send(s, []byte{0xff, 0xfe, 0x07, 0x00, 0x13, 0x37, 0xde, 0xad, 0xbe, 0xef})
+	eventually(t, "garbage refused", rejected(transport.ReasonMalformed))
+	s.Reset()
+	stillRoutes("garbage")
+
+	// 3. A leaf set carrying a forged handle: another node's peer ID with
+	// an id chosen next to the victim's (an attempt to enter its leaf set).
+	forgedID := victim.ID().U128().Add(id.U128{Lo: 1}).ID()
+	s = open()
+	send(s, frame(&pb.Message{Type: pb.MsgType_MSG_TYPE_LEAF_REPLY, From: atkPB, To: victimPB,
+		Handles: []*pb.NodeHandle{handle(o.nodes[1].Self().Addr, forgedID)}}))
+	eventually(t, "forged handle refused", rejected(transport.ReasonNodeIDMismatch))
+	if victim.State().Knows(forgedID) {
+		t.Fatal("a forged nodeId entered the victim's routing state")
+	}
+	s.Reset()
+	stillRoutes("a forged handle")
+
+	// 4. A message claiming to come from another node.
+	s = open()
+	send(s, frame(&pb.Message{Type: pb.MsgType_MSG_TYPE_LEAVE, From: handle(o.nodes[1].Self().Addr, o.nodes[1].ID()), To: victimPB}))
+	eventually(t, "impersonation refused", rejected(transport.ReasonFromMismatch))
+	if !victim.State().Knows(o.nodes[1].ID()) {
+		t.Fatal("a forged leave removed a live node")
+	}
+	s.Reset()
+	stillRoutes("impersonation")
+
+	// 5. A black hole: a valid identity announces itself (and is admitted,
+	// first-hand), then reads everything and answers nothing. Lookups for
+	// keys next to its id must time out on it, route around it, and end at
+	// the true root among the honest nodes.
+	attacker.SetStreamHandler(proto_, func(s network.Stream) {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := s.Read(buf); err != nil {
+				return
+			}
+		}
+	})
+	s = open()
+	send(s, frame(&pb.Message{Type: pb.MsgType_MSG_TYPE_ANNOUNCE, From: atkPB, To: victimPB}))
+	eventually(t, "black hole admitted", func() bool { return victim.State().Knows(atkHandle.ID) })
+	for range 50 {
+		key := atkHandle.ID.U128().Add(id.U128{Lo: r.Uint64() >> 8}).ID()
+		o.lookupKey(victim, key)
+	}
+	eventually(t, "black hole removed", func() bool { return !victim.State().Knows(atkHandle.ID) })
+	st, _ := victim.Stats(context.Background())
+	if st.Core.HopTimeouts == 0 || st.Core.DeclaredDead == 0 {
+		t.Fatalf("black hole not detected: %d hop timeouts, %d declared dead", st.Core.HopTimeouts, st.Core.DeclaredDead)
+	}
+	s.Reset()
+	stillRoutes("a black hole")
+}
+
+func protoMarshal(m *pb.Frame) ([]byte, error) { return proto.Marshal(m) }
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
