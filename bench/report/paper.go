@@ -1,0 +1,86 @@
+package report
+
+import "time"
+
+// The papers' published figures, in one place. Every value the report
+// compares against is here, with its source; nothing is interpolated.
+
+// Rowstron & Druschel, "Pastry: Scalable, decentralized object location and
+// routing for large-scale peer-to-peer systems", Middleware 2001, section 3
+// (experimental results). Setup: b=4, L=16, M=32, nodes on a 1000 x 1000
+// Euclidean plane, 200,000 lookups per run.
+const (
+	PaperSource = "Rowstron & Druschel, Pastry, Middleware 2001"
+
+	// Mean routing hops against N (Fig. 4): only these three sizes are
+	// published as numbers.
+	PaperHops1k   = 2.5
+	PaperHops10k  = 3.2
+	PaperHops100k = 3.98
+
+	// Probability of each hop count at N = 100,000 (Fig. 5).
+	PaperHopFrac1 = 0.0006
+	PaperHopFrac2 = 0.0156
+	PaperHopFrac3 = 0.1643
+	PaperHopFrac4 = 0.6449
+	PaperHopFrac5 = 0.1745
+	// PaperHopDistributionN is the overlay size of that distribution.
+	PaperHopDistributionN = 100_000
+
+	// Route distance relative to the direct distance: the paper's figure is
+	// total route distance over total direct distance (a ratio of averages;
+	// our distance_ratio), between these bounds over its range of N.
+	PaperDistanceRatioLow  = 1.30
+	PaperDistanceRatioHigh = 1.36
+
+	// Mass failure: 10% of a 5,000-node overlay crashes at once. Mean hops
+	// before the failure, right after it (no repair) and after repair, and
+	// the repair cost in messages (the paper's RPCs) per failed node.
+	PaperFailNodes         = 5000
+	PaperFailFraction      = 0.10
+	PaperFailHopsBefore    = 2.73
+	PaperFailHopsNoRepair  = 2.96
+	PaperFailHopsAfter     = 2.74
+	PaperRepairMsgsPerNode = 57.0
+)
+
+// Castro, Costa & Rowstron, "Performance and dependability of structured
+// peer-to-peer overlays" (MSPastry), DSN 2004: churn with session times of
+// median 30 minutes, 1 lookup per node per minute.
+const (
+	MSPastrySource = "Castro, Costa & Rowstron, MSPastry, DSN 2004"
+
+	// About 1.5 lookups lost per 100,000 issued.
+	MSPastryLostPer100k = 1.5
+	// Control traffic stays below this many messages per node per second.
+	MSPastryControlMsgsBound = 0.5
+	// Delay stretch (RDP) under churn stays below this bound.
+	MSPastryRDPBound = 2.0
+
+	MSPastryChurnNodes    = 10_000
+	MSPastryChurnMedian   = 30 * time.Minute
+	MSPastryChurnDuration = time.Hour
+)
+
+// refPoint is one published (N, value) pair.
+type refPoint struct {
+	N     int
+	Value float64
+}
+
+// paperHops is every published mean-hops point.
+var paperHops = []refPoint{{1000, PaperHops1k}, {10_000, PaperHops10k}, {100_000, PaperHops100k}}
+
+// paperHopDistribution is the published distribution at 100k, indexed by
+// hop count (the paper shows no 0-hop or 6-hop lookups).
+var paperHopDistribution = []float64{0, PaperHopFrac1, PaperHopFrac2, PaperHopFrac3, PaperHopFrac4, PaperHopFrac5}
+
+// paperHopsAt returns the published mean hops at n, if there is one.
+func paperHopsAt(n int) (float64, bool) {
+	for _, p := range paperHops {
+		if p.N == n {
+			return p.Value, true
+		}
+	}
+	return 0, false
+}
