@@ -35,9 +35,14 @@ func (n *Node) heard(m *Message) {
 	}
 	delete(n.dead, x.ID)
 	// A node already in our state only needs admitting again if the leaf
-	// set now has room for it; this check is much cheaper than admission,
-	// and most messages come from nodes we know.
-	if !n.state.Table.Contains(x.ID) && !n.state.Leaves.Contains(x.ID) && !n.state.Neighbors.Contains(x.ID) || n.state.Leaves.Wants(x.ID) {
+	// set now has room for it, or its proximity (measured in the background
+	// in the runtime, unknown when it was first admitted) now earns it a
+	// neighbourhood slot or changes its table entry. These checks are much
+	// cheaper than admission, and most messages come from nodes we know.
+	inTable := n.state.Table.Contains(x.ID)
+	if !inTable && !n.state.Leaves.Contains(x.ID) && !n.state.Neighbors.Contains(x.ID) || n.state.Leaves.Wants(x.ID) {
+		n.admit(x)
+	} else if prox := n.env.Proximity(x); n.state.Neighbors.Wants(x.ID, prox) || inTable && n.tableProx(x.ID) != prox {
 		n.admit(x)
 	}
 	switch x.ID {
@@ -46,6 +51,13 @@ func (n *Node) heard(m *Message) {
 	case n.right:
 		n.rightAt = n.now
 	}
+}
+
+// tableProx is the proximity recorded for x's routing-table entry.
+func (n *Node) tableProx(x id.ID) uint32 {
+	r, c, _ := n.state.Table.Position(x)
+	e, _ := n.state.Table.Get(r, c)
+	return e.Prox
 }
 
 // admit puts h into the routing state with its measured proximity and

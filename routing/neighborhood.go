@@ -83,6 +83,17 @@ func (s *NeighborhoodSet) Consider(e Entry) bool {
 	return true
 }
 
+// Wants reports whether a node x at proximity prox would enter the set:
+// it is not a member, its proximity is known, and the set has room or x is
+// closer than the farthest member.
+func (s *NeighborhoodSet) Wants(x id.ID, prox uint32) bool {
+	if x == s.self || prox == UnknownProximity || s.max == 0 || s.Contains(x) {
+		return false
+	}
+	cur := *s.snap.Load()
+	return len(cur) < s.max || prox < cur[len(cur)-1].Prox
+}
+
 // Remove deletes x and reports whether it was a member. Writer only.
 func (s *NeighborhoodSet) Remove(x id.ID) bool {
 	out, ok := without(*s.snap.Load(), x)
