@@ -1,5 +1,6 @@
-// Command pastry is the Pastry overlay's one binary: the simulator today;
-// the daemon, devnet and client commands as they land.
+// Command pastry is the Pastry overlay's one binary: the daemon (node), a
+// one-process network (devnet), the clients of a node's HTTP API (status,
+// table, route, id), identities (keygen) and the simulator (sim).
 package main
 
 import (
@@ -19,6 +20,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"node", "run a Pastry node (daemon) with an HTTP API", runNode},
+		{"devnet", "run N nodes on 127.0.0.1 in one process", runDevnet},
+		{"status", "show a running node's status (via its API)", runStatus},
+		{"table", "show a running node's routing table and leaf set", runTable},
+		{"route", "route a lookup for a key from a running node", runRoute},
+		{"id", "print a running node's node id and peer ID", runID},
+		{"keygen", "create a node identity key", runKeygen},
 		{"sim", "run the discrete-event simulator (the papers' experiments)", runSim},
 	}
 }

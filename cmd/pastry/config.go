@@ -1,0 +1,536 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// nodeConfig is the configuration of `pastry node`. Each setting comes
+// from, in order of precedence: a flag, an environment variable, the
+// config file, the default. origin records where each came from, so that
+// an error names the flag, variable or file key to fix.
+type nodeConfig struct {
+	Listen         []string
+	Bootstrap      []string
+	DataDir        string
+	API            string
+	Token          string
+	ProtocolPrefix string
+	LogLevel       string
+	SaveInterval   time.Duration
+	ConnsLow       int
+	ConnsHigh      int
+
+	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
+
+	// Filled by validate.
+	bootstrap []peer.AddrInfo
+	level     slog.Level
+}
+
+// The defaults of `pastry node`.
+const (
+	defaultAPI          = "127.0.0.1:7700"
+	defaultSaveInterval = 30 * time.Second
+	apiOff              = "off"
+)
+
+var defaultListen = []string{"/ip4/0.0.0.0/tcp/7701", "/ip4/0.0.0.0/udp/7701/quic-v1"}
+
+// Bounds checked by validate.
+const (
+	maxListen      = 16
+	maxBootstrap   = 64
+	maxConfigFile  = 1 << 20
+	minTokenLen    = 16
+	maxTokenLen    = 256
+	maxPrefixLen   = 64
+	maxConns       = 10000
+	minSaveEvery   = time.Second
+	maxSaveEvery   = time.Hour
+	defaultDataDir = ".pastry" // under the home directory
+)
+
+// setting describes one configuration setting's three names.
+type setting struct {
+	key, flag, env string
+}
+
+// The settings, by key (the config file's JSON key).
+var settings = map[string]setting{
+	"listen":          {"listen", "--listen", "PASTRY_LISTEN"},
+	"bootstrap":       {"bootstrap", "--bootstrap", "PASTRY_BOOTSTRAP"},
+	"data_dir":        {"data_dir", "--data-dir", "PASTRY_DATA_DIR"},
+	"api":             {"api", "--api", "PASTRY_API"},
+	"token":           {"token", "--token", "PASTRY_TOKEN"},
+	"protocol_prefix": {"protocol_prefix", "--protocol-prefix", "PASTRY_PROTOCOL_PREFIX"},
+	"log_level":       {"log_level", "--log-level", "PASTRY_LOG_LEVEL"},
+	"save_interval":   {"save_interval", "--save-interval", "PASTRY_SAVE_INTERVAL"},
+	"conns_low":       {"conns_low", "--conns-low", "PASTRY_CONNS_LOW"},
+	"conns_high":      {"conns_high", "--conns-high", "PASTRY_CONNS_HIGH"},
+}
+
+func defaultNodeConfig() nodeConfig {
+	c := nodeConfig{
+		Listen:       append([]string(nil), defaultListen...),
+		API:          defaultAPI,
+		LogLevel:     "info",
+		SaveInterval: defaultSaveInterval,
+		ConnsLow:     256,
+		ConnsHigh:    384,
+		origin:       map[string]string{},
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "" {
+		c.DataDir = filepath.Join(home, defaultDataDir)
+	}
+	for k := range settings {
+		c.origin[k] = "default"
+	}
+	return c
+}
+
+// from names where setting key came from, for error messages.
+func (c *nodeConfig) from(key string) string {
+	switch o := c.origin[key]; o {
+	case "", "default":
+		return settings[key].flag + " (default)"
+	default:
+		return o
+	}
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, splitList(s)...)
+	return nil
+}
+
+// splitList splits a list given as one string on commas and white space.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+// nodeFlags are the flag values of `pastry node` before precedence.
+type nodeFlags struct {
+	listen, bootstrap                           listFlag
+	dataDir, api, token, prefix, config, logLvl string
+	saveInterval                                time.Duration
+	connsLow, connsHigh                         int
+}
+
+func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&f.listen, "listen", "multiaddr to listen on; repeat or comma-separate (default "+strings.Join(defaultListen, ",")+")")
+	fs.Var(&f.bootstrap, "bootstrap", "multiaddr of a node to join through, with /p2p/PEERID; repeat or comma-separate")
+	fs.StringVar(&f.dataDir, "data-dir", "", "directory for the identity key and saved peers (default ~/"+defaultDataDir+")")
+	fs.StringVar(&f.api, "api", "", "HTTP API address host:port, or \"off\" (default "+defaultAPI+")")
+	fs.StringVar(&f.token, "token", "", "bearer token the HTTP API requires; mandatory when --api is not loopback")
+	fs.StringVar(&f.prefix, "protocol-prefix", "", "network prefix: the protocol becomes PREFIX/pastry/1.0.0 (default none)")
+	fs.StringVar(&f.config, "config", "", "JSON config file (env PASTRY_CONFIG); see the README for its keys")
+	fs.StringVar(&f.logLvl, "log-level", "", "debug, info, warn or error (default info)")
+	fs.DurationVar(&f.saveInterval, "save-interval", 0, "how often to save known peers to DATA_DIR/peers.json (default 30s)")
+	fs.IntVar(&f.connsLow, "conns-low", 0, "connection manager low watermark (default 256)")
+	fs.IntVar(&f.connsHigh, "conns-high", 0, "connection manager high watermark (default 384)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `usage: pastry node [flags]
+
+Runs one Pastry node: its identity is DATA_DIR/key (created on first start),
+its last known peers DATA_DIR/peers.json (rejoined from on restart, after any
+--bootstrap). Without --bootstrap and saved peers it starts a new overlay.
+Each setting also comes from an environment variable (PASTRY_LISTEN,
+PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API, PASTRY_TOKEN,
+PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL, PASTRY_SAVE_INTERVAL,
+PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH) or the config file's key of the same
+name in lower case (listen, bootstrap, data_dir, ...); a flag beats the
+environment, which beats the file, which beats the default.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// loadNodeConfig resolves `pastry node`'s configuration from args, the
+// environment (getenv) and the config file, and validates it.
+func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer) (nodeConfig, error) {
+	var f nodeFlags
+	fs := newNodeFlagSet(&f, stderr)
+	if err := fs.Parse(args); err != nil {
+		return nodeConfig{}, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nodeConfig{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	c := defaultNodeConfig()
+	path, pathFrom := getenv("PASTRY_CONFIG"), "PASTRY_CONFIG"
+	if set["config"] {
+		path, pathFrom = f.config, "--config"
+	}
+	if path != "" {
+		if err := c.applyFile(path); err != nil {
+			return c, fmt.Errorf("%s %s: %w", pathFrom, path, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
+	}
+	flagVal := map[string]func(){
+		"listen":          func() { c.Listen = f.listen },
+		"bootstrap":       func() { c.Bootstrap = f.bootstrap },
+		"data-dir":        func() { c.DataDir = f.dataDir },
+		"api":             func() { c.API = f.api },
+		"token":           func() { c.Token = f.token },
+		"protocol-prefix": func() { c.ProtocolPrefix = f.prefix },
+		"log-level":       func() { c.LogLevel = f.logLvl },
+		"save-interval":   func() { c.SaveInterval = f.saveInterval },
+		"conns-low":       func() { c.ConnsLow = f.connsLow },
+		"conns-high":      func() { c.ConnsHigh = f.connsHigh },
+	}
+	for key, s := range settings {
+		name := strings.TrimPrefix(s.flag, "--")
+		if set[name] {
+			flagVal[name]()
+			c.origin[key] = s.flag
+		}
+	}
+	return c, c.validate()
+}
+
+// fileConfig is the config file: a JSON object whose keys are the
+// settings' keys. Absent keys keep the default; unknown keys are errors.
+type fileConfig struct {
+	Listen         *[]string `json:"listen"`
+	Bootstrap      *[]string `json:"bootstrap"`
+	DataDir        *string   `json:"data_dir"`
+	API            *string   `json:"api"`
+	Token          *string   `json:"token"`
+	ProtocolPrefix *string   `json:"protocol_prefix"`
+	LogLevel       *string   `json:"log_level"`
+	SaveInterval   *string   `json:"save_interval"` // a Go duration: "30s", "5m"
+	ConnsLow       *int      `json:"conns_low"`
+	ConnsHigh      *int      `json:"conns_high"`
+}
+
+// applyFile reads the config file at path over c.
+func (c *nodeConfig) applyFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the config file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
+	if err != nil {
+		return fmt.Errorf("cannot read the config file: %w", err)
+	}
+	if len(data) > maxConfigFile {
+		return fmt.Errorf("config file larger than %d bytes", maxConfigFile)
+	}
+	var fc fileConfig
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fc); err != nil {
+		return fmt.Errorf("not a valid config file: %s", describeJSONError(data, err))
+	}
+	if dec.More() {
+		return errors.New("not a valid config file: more than one JSON value")
+	}
+	at := func(key string) { c.origin[key] = fmt.Sprintf("config file %s: key %q", path, key) }
+	if fc.Listen != nil {
+		c.Listen = *fc.Listen
+		at("listen")
+	}
+	if fc.Bootstrap != nil {
+		c.Bootstrap = *fc.Bootstrap
+		at("bootstrap")
+	}
+	str := func(key string, dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+			at(key)
+		}
+	}
+	str("data_dir", &c.DataDir, fc.DataDir)
+	str("api", &c.API, fc.API)
+	str("token", &c.Token, fc.Token)
+	str("protocol_prefix", &c.ProtocolPrefix, fc.ProtocolPrefix)
+	str("log_level", &c.LogLevel, fc.LogLevel)
+	if fc.SaveInterval != nil {
+		d, err := time.ParseDuration(*fc.SaveInterval)
+		if err != nil {
+			return fmt.Errorf("key \"save_interval\": %q is not a duration (e.g. \"30s\")", *fc.SaveInterval)
+		}
+		c.SaveInterval = d
+		at("save_interval")
+	}
+	if fc.ConnsLow != nil {
+		c.ConnsLow = *fc.ConnsLow
+		at("conns_low")
+	}
+	if fc.ConnsHigh != nil {
+		c.ConnsHigh = *fc.ConnsHigh
+		at("conns_high")
+	}
+	return nil
+}
+
+// describeJSONError adds the line and column to a JSON decoding error.
+func describeJSONError(data []byte, err error) string {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	}
+	if off < 0 || off > int64(len(data)) {
+		return err.Error()
+	}
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
+}
+
+// applyEnv reads the PASTRY_* variables over c; empty ones are unset.
+func (c *nodeConfig) applyEnv(getenv func(string) string) error {
+	for key, s := range settings {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		switch key {
+		case "listen":
+			c.Listen = splitList(v)
+		case "bootstrap":
+			c.Bootstrap = splitList(v)
+		case "data_dir":
+			c.DataDir = v
+		case "api":
+			c.API = v
+		case "token":
+			c.Token = v
+		case "protocol_prefix":
+			c.ProtocolPrefix = v
+		case "log_level":
+			c.LogLevel = v
+		case "save_interval":
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a duration (e.g. 30s)", s.env, v)
+			}
+			c.SaveInterval = d
+		case "conns_low", "conns_high":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not an integer", s.env, v)
+			}
+			if key == "conns_low" {
+				c.ConnsLow = n
+			} else {
+				c.ConnsHigh = n
+			}
+		}
+		c.origin[key] = s.env
+	}
+	return nil
+}
+
+// validate checks every setting against its bounds and parses the
+// multiaddrs; errors name where the bad value came from.
+func (c *nodeConfig) validate() error {
+	if len(c.Listen) == 0 {
+		return fmt.Errorf("%s: at least one listen address is needed", c.from("listen"))
+	}
+	if len(c.Listen) > maxListen {
+		return fmt.Errorf("%s: %d listen addresses, at most %d", c.from("listen"), len(c.Listen), maxListen)
+	}
+	for _, s := range c.Listen {
+		if err := checkListenAddr(s); err != nil {
+			return fmt.Errorf("%s: %w", c.from("listen"), err)
+		}
+	}
+	if len(c.Bootstrap) > maxBootstrap {
+		return fmt.Errorf("%s: %d bootstrap addresses, at most %d", c.from("bootstrap"), len(c.Bootstrap), maxBootstrap)
+	}
+	c.bootstrap = nil
+	for _, s := range c.Bootstrap {
+		ai, err := parseBootstrap(s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.from("bootstrap"), err)
+		}
+		c.bootstrap = mergeAddrInfo(c.bootstrap, ai)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%s: no data directory (and no home directory to default to): set --data-dir", c.from("data_dir"))
+	}
+	if err := checkToken(c.Token); err != nil {
+		return fmt.Errorf("%s: %w", c.from("token"), err)
+	}
+	if c.API != apiOff {
+		if err := checkAPIBind(c.API, c.Token); err != nil {
+			return fmt.Errorf("%s: %w", c.from("api"), err)
+		}
+	}
+	if err := checkProtocolPrefix(c.ProtocolPrefix); err != nil {
+		return fmt.Errorf("%s: %w", c.from("protocol_prefix"), err)
+	}
+	lvl, err := parseLogLevel(c.LogLevel)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.from("log_level"), err)
+	}
+	c.level = lvl
+	if c.SaveInterval < minSaveEvery || c.SaveInterval > maxSaveEvery {
+		return fmt.Errorf("%s: %v, want %v to %v", c.from("save_interval"), c.SaveInterval, minSaveEvery, maxSaveEvery)
+	}
+	if c.ConnsLow < 1 || c.ConnsLow > maxConns {
+		return fmt.Errorf("%s: %d, want 1 to %d", c.from("conns_low"), c.ConnsLow, maxConns)
+	}
+	if c.ConnsHigh < c.ConnsLow || c.ConnsHigh > maxConns {
+		return fmt.Errorf("%s: %d, want %d (conns_low) to %d", c.from("conns_high"), c.ConnsHigh, c.ConnsLow, maxConns)
+	}
+	return nil
+}
+
+// checkListenAddr accepts a multiaddr for the TCP or QUIC transport.
+func checkListenAddr(s string) error {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return fmt.Errorf("bad multiaddr %q: %v", s, err)
+	}
+	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
+		return fmt.Errorf("listen address %q must not name a peer (/p2p/...)", s)
+	}
+	_, tcpErr := a.ValueForProtocol(ma.P_TCP)
+	_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
+	if tcpErr != nil && quicErr != nil {
+		return fmt.Errorf("listen address %q: unsupported transport, want /ip4|ip6/HOST/tcp/PORT or /ip4|ip6/HOST/udp/PORT/quic-v1", s)
+	}
+	return nil
+}
+
+// parseBootstrap reads a bootstrap multiaddr, which must end in /p2p/ID.
+func parseBootstrap(s string) (peer.AddrInfo, error) {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("bad multiaddr %q: %v", s, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("bootstrap address %q: %v; want /ip4/HOST/tcp/PORT/p2p/PEERID", s, err)
+	}
+	if len(ai.Addrs) == 0 {
+		return peer.AddrInfo{}, fmt.Errorf("bootstrap address %q has a peer ID but no address; want /ip4/HOST/tcp/PORT/p2p/PEERID", s)
+	}
+	return *ai, nil
+}
+
+// mergeAddrInfo appends ai to list, or its addresses to the entry with the
+// same peer, keeping the first appearance's order.
+func mergeAddrInfo(list []peer.AddrInfo, ai peer.AddrInfo) []peer.AddrInfo {
+	for i := range list {
+		if list[i].ID == ai.ID {
+			list[i].Addrs = append(list[i].Addrs, ai.Addrs...)
+			return list
+		}
+	}
+	return append(list, ai)
+}
+
+// checkToken bounds an API token: empty (none) or 16 to 256 printable,
+// non-space ASCII characters.
+func checkToken(t string) error {
+	if t == "" {
+		return nil
+	}
+	if len(t) < minTokenLen || len(t) > maxTokenLen {
+		return fmt.Errorf("token is %d characters, want %d to %d (e.g. openssl rand -hex 16)", len(t), minTokenLen, maxTokenLen)
+	}
+	for _, r := range t {
+		if r <= ' ' || r > '~' {
+			return errors.New("token must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// checkAPIBind checks an API listen address host:port. A loopback address
+// (127.0.0.0/8, ::1 or "localhost") needs no token; any other address,
+// including an empty host (all interfaces), requires one, since the API
+// would be reachable from the network.
+func checkAPIBind(addr, token string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("API address %q: %v; want HOST:PORT such as %s, or %q", addr, err, defaultAPI, apiOff)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("API address %q: port %q, want 0 to 65535", addr, port)
+	}
+	if !isLoopbackHost(host) && token == "" {
+		return fmt.Errorf("API address %q is reachable from the network: set a token with --token (or PASTRY_TOKEN), or bind 127.0.0.1", addr)
+	}
+	return nil
+}
+
+// isLoopbackHost reports whether host names this machine only.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkProtocolPrefix accepts "" or /a/b without a trailing slash or
+// spaces, at most 64 bytes.
+func checkProtocolPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if len(p) > maxPrefixLen || !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("protocol prefix %q: want /NAME (starting with '/', not ending with one, at most %d bytes)", p, maxPrefixLen)
+	}
+	for _, r := range p {
+		if r <= ' ' || r > '~' {
+			return fmt.Errorf("protocol prefix %q: printable ASCII without spaces only", p)
+		}
+	}
+	return nil
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// newLogger writes text logs at level to w.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,229 @@
+package pastry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/transport"
+)
+
+// MetricsScope is the instrumentation scope name under which
+// RegisterMetrics creates its instruments.
+const MetricsScope = "github.com/pastrynet/pastry"
+
+// metricsStatsTimeout bounds how long one collection waits for the event
+// loop's counters; a stuck loop must not hang a scrape.
+const metricsStatsTimeout = 2 * time.Second
+
+// RegisterMetrics creates the node's OpenTelemetry instruments on meter.
+// They are all observable: nothing is counted on the hot path, and one
+// callback reads Info (lock-free) and Stats (one round trip through the
+// event loop) when the meter's reader collects, e.g. at a Prometheus
+// scrape. Unregister the returned registration (or shut the meter
+// provider down) before closing the node.
+//
+// Instruments (Prometheus names after the exporter's translation):
+//
+//	pastry.routing_table.row.entries{row}    gauge: filled entries per row (table fill)
+//	pastry.routing_table.entries             gauge: filled entries in all rows
+//	pastry.leaf_set.size{side}               gauge: leaf-set members, side left|right
+//	pastry.neighborhood_set.size             gauge
+//	pastry.network.size_estimate             gauge: N estimated from leaf-set density
+//	pastry.node.joined                       gauge: 1 while joined, else 0
+//	pastry.messages.sent{type}               counter: frames written, by message type
+//	pastry.messages.received{type}           counter: frames read, by message type
+//	pastry.transport.sent{type}              counter, bytes (length prefix included)
+//	pastry.transport.received{type}          counter, bytes
+//	pastry.route.delivered{hops}             counter: routed messages delivered here
+//	                                          after hops overlay hops ("15+": 15 or more)
+//	pastry.route.forwarded                   counter
+//	pastry.route.hop_timeouts                counter: next hops that did not ack in time
+//	pastry.route.reroutes                    counter
+//	pastry.route.dropped                     counter: routed messages given up
+//	pastry.transport.rejected{reason}        counter: received frames/handles refused
+//	pastry.transport.dropped{reason}         counter: outgoing messages not sent
+//	pastry.core.rejected                     counter: messages the protocol refused
+//	pastry.inbox.drops                       counter: received messages dropped, loop behind
+//	pastry.peers.suspected                   counter
+//	pastry.peers.declared_dead               counter
+//
+// The delivered-hops distribution is a counter per hop count rather than a
+// histogram: OpenTelemetry has no observable histogram, and replaying the
+// core's cumulative array into a synchronous one would cost a call per
+// delivery. The core's buckets are exact integers, so a counter per bucket
+// loses nothing; sum(pastry_route_delivered_total) is the total and the
+// mean is the hops-weighted sum over it.
+func (n *Node) RegisterMetrics(meter metric.Meter) (metric.Registration, error) {
+	if meter == nil {
+		return nil, errors.New("pastry: RegisterMetrics needs a meter")
+	}
+	m := &nodeMetrics{n: n}
+	if err := m.create(meter); err != nil {
+		return nil, fmt.Errorf("pastry: create instruments: %w", err)
+	}
+	reg, err := meter.RegisterCallback(m.observe, m.observables...)
+	if err != nil {
+		return nil, fmt.Errorf("pastry: register metrics callback: %w", err)
+	}
+	return reg, nil
+}
+
+// nodeMetrics holds the instruments and their precomputed attribute sets,
+// so a collection allocates no attributes.
+type nodeMetrics struct {
+	n           *Node
+	observables []metric.Observable
+
+	rowEntries, tableEntries, leafSize, neighbors, joined metric.Int64ObservableGauge
+	networkSize                                           metric.Float64ObservableGauge
+
+	msgsSent, msgsRecv, bytesSent, bytesRecv        metric.Int64ObservableCounter
+	delivered, forwarded, hopTimeouts, reroutes     metric.Int64ObservableCounter
+	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
+	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
+	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
+	hopAttrs                                        [core.HopBuckets]attribute.Set
+	reasonAttrs                                     [transport.NumReasons]attribute.Set
+	dropAttrs                                       [transport.NumDrops]attribute.Set
+	rowAttrs                                        [id.Bits]attribute.Set // b >= 1: at most 128 rows
+	leftAttr, rightAttr                             attribute.Set
+}
+
+func (m *nodeMetrics) create(meter metric.Meter) error {
+	var errs []error
+	gauge := func(name, desc string) metric.Int64ObservableGauge {
+		g, err := meter.Int64ObservableGauge(name, metric.WithDescription(desc))
+		errs = append(errs, err)
+		m.observables = append(m.observables, g)
+		return g
+	}
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := meter.Int64ObservableCounter(name, metric.WithDescription(desc), metric.WithUnit(unit))
+		errs = append(errs, err)
+		m.observables = append(m.observables, c)
+		return c
+	}
+	m.rowEntries = gauge("pastry.routing_table.row.entries", "Filled routing-table entries per row.")
+	m.tableEntries = gauge("pastry.routing_table.entries", "Filled routing-table entries in all rows.")
+	m.leafSize = gauge("pastry.leaf_set.size", "Leaf-set members on each side.")
+	m.neighbors = gauge("pastry.neighborhood_set.size", "Neighbourhood-set members.")
+	m.joined = gauge("pastry.node.joined", "1 while the node is a member of the overlay, else 0.")
+	ns, err := meter.Float64ObservableGauge("pastry.network.size_estimate",
+		metric.WithDescription("Overlay size estimated from the leaf set's density."))
+	errs = append(errs, err)
+	m.networkSize = ns
+	m.observables = append(m.observables, ns)
+
+	m.msgsSent = counter("pastry.messages.sent", "{message}", "Messages written to the wire, by type.")
+	m.msgsRecv = counter("pastry.messages.received", "{message}", "Messages read from the wire, by type.")
+	m.bytesSent = counter("pastry.transport.sent", "By", "Bytes written to the wire, by message type.")
+	m.bytesRecv = counter("pastry.transport.received", "By", "Bytes read from the wire, by message type.")
+	m.delivered = counter("pastry.route.delivered", "{message}", "Routed messages delivered at this node, by overlay hops taken.")
+	m.forwarded = counter("pastry.route.forwarded", "{message}", "Routed messages forwarded by this node.")
+	m.hopTimeouts = counter("pastry.route.hop_timeouts", "{timeout}", "Next hops that did not acknowledge in time.")
+	m.reroutes = counter("pastry.route.reroutes", "{reroute}", "Routed messages re-routed around a suspected next hop.")
+	m.routeDropped = counter("pastry.route.dropped", "{message}", "Routed messages given up (reroutes or hops exhausted).")
+	m.rejected = counter("pastry.transport.rejected", "{frame}", "Received frames or handles refused as invalid, by reason.")
+	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
+	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
+	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
+	m.suspected = counter("pastry.peers.suspected", "{peer}", "Peers suspected of failure.")
+	m.declaredDead = counter("pastry.peers.declared_dead", "{peer}", "Peers declared failed after unanswered probes.")
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	for i := range m.typeAttrs {
+		m.typeAttrs[i] = attribute.NewSet(attribute.String("type", core.MsgType(i).String()))
+	}
+	for i := range m.hopAttrs {
+		h := strconv.Itoa(i)
+		if i == core.HopBuckets-1 {
+			h += "+"
+		}
+		m.hopAttrs[i] = attribute.NewSet(attribute.String("hops", h))
+	}
+	for i := range m.reasonAttrs {
+		m.reasonAttrs[i] = attribute.NewSet(attribute.String("reason", transport.Reason(i).String()))
+	}
+	for i := range m.dropAttrs {
+		m.dropAttrs[i] = attribute.NewSet(attribute.String("reason", transport.Drop(i).String()))
+	}
+	for i := range m.rowAttrs {
+		m.rowAttrs[i] = attribute.NewSet(attribute.Int("row", i))
+	}
+	m.leftAttr = attribute.NewSet(attribute.String("side", "left"))
+	m.rightAttr = attribute.NewSet(attribute.String("side", "right"))
+	return nil
+}
+
+// clampInt64 converts a counter for the int64 instruments.
+func clampInt64(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
+
+// observe is the collection callback: one Info and one Stats per scrape.
+// It only reads m, so concurrent collections are safe.
+func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
+	inf := m.n.Info()
+	for r, row := range inf.Rows[:min(len(inf.Rows), len(m.rowAttrs))] {
+		o.ObserveInt64(m.rowEntries, int64(len(row)), metric.WithAttributeSet(m.rowAttrs[r]))
+	}
+	o.ObserveInt64(m.tableEntries, int64(inf.TableEntries))
+	o.ObserveInt64(m.leafSize, int64(len(inf.Left)), metric.WithAttributeSet(m.leftAttr))
+	o.ObserveInt64(m.leafSize, int64(len(inf.Right)), metric.WithAttributeSet(m.rightAttr))
+	o.ObserveInt64(m.neighbors, int64(len(inf.Neighbors)))
+	joined := int64(0)
+	if inf.Status == core.StatusJoined {
+		joined = 1
+	}
+	o.ObserveInt64(m.joined, joined)
+	o.ObserveFloat64(m.networkSize, inf.NetworkSize)
+
+	ctx, cancel := context.WithTimeout(ctx, metricsStatsTimeout)
+	defer cancel()
+	st, err := m.n.Stats(ctx)
+	// The transport's counters and the runtime's are valid even when the
+	// loop did not answer (closed or stuck); the core's are then zero and
+	// not reported, so that counters never appear to go backwards.
+	tr := st.Transport
+	for i := range tr.SentMsgs {
+		if tr.SentMsgs[i] == 0 && tr.RecvMsgs[i] == 0 {
+			continue
+		}
+		a := metric.WithAttributeSet(m.typeAttrs[i])
+		o.ObserveInt64(m.msgsSent, clampInt64(tr.SentMsgs[i]), a)
+		o.ObserveInt64(m.msgsRecv, clampInt64(tr.RecvMsgs[i]), a)
+		o.ObserveInt64(m.bytesSent, clampInt64(tr.SentBytes[i]), a)
+		o.ObserveInt64(m.bytesRecv, clampInt64(tr.RecvBytes[i]), a)
+	}
+	for i, v := range tr.Rejected {
+		o.ObserveInt64(m.rejected, clampInt64(v), metric.WithAttributeSet(m.reasonAttrs[i]))
+	}
+	for i, v := range tr.Dropped {
+		o.ObserveInt64(m.trDropped, clampInt64(v), metric.WithAttributeSet(m.dropAttrs[i]))
+	}
+	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))
+	if err != nil {
+		return nil
+	}
+	c := st.Core
+	for i, v := range c.DeliveredHops {
+		o.ObserveInt64(m.delivered, clampInt64(v), metric.WithAttributeSet(m.hopAttrs[i]))
+	}
+	o.ObserveInt64(m.forwarded, clampInt64(c.Forwarded))
+	o.ObserveInt64(m.hopTimeouts, clampInt64(c.HopTimeouts))
+	o.ObserveInt64(m.reroutes, clampInt64(c.Reroutes))
+	o.ObserveInt64(m.routeDropped, clampInt64(c.Dropped))
+	o.ObserveInt64(m.coreRejected, clampInt64(c.Rejected))
+	o.ObserveInt64(m.suspected, clampInt64(c.Suspected))
+	o.ObserveInt64(m.declaredDead, clampInt64(c.DeclaredDead))
+	return nil
+}
