@@ -35,7 +35,7 @@ func newClientFlagSet(name, args, summary string, withJSON bool, getenv func(str
 		api = defaultAPI
 	}
 	fs.StringVar(&cf.api, "api", api, "the node's HTTP API, HOST:PORT or http://HOST:PORT (env PASTRY_API)")
-	fs.StringVar(&cf.token, "token", getenv("PASTRY_TOKEN"), "bearer token for the API (env PASTRY_TOKEN)")
+	fs.StringVar(&cf.token, "token", "", "bearer token for the API (default: env PASTRY_TOKEN)")
 	fs.DurationVar(&cf.timeout, "timeout", 15*time.Second, "give up on the API after this long")
 	if withJSON {
 		fs.BoolVar(&cf.json, "json", false, "print the API's JSON as it is")
@@ -53,14 +53,23 @@ func parseClientArgs(fs *flag.FlagSet, args []string, nargs int) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != nargs {
-		fs.Usage()
-		if fs.NArg() < nargs {
-			return fmt.Errorf("%w: missing argument", errUsage)
-		}
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(nargs))
+	switch {
+	case fs.NArg() < nargs:
+		return usageError(fs, "missing argument")
+	case fs.NArg() > nargs:
+		return usageError(fs, "unexpected argument %q", fs.Arg(nargs))
 	}
 	return nil
+}
+
+// usageError prints what is wrong with the command line and the usage of
+// fs, and returns an error wrapping errUsage (which main does not print
+// again; it exits 2).
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(fs.Output(), "pastry %s: %s\n\n", fs.Name(), msg)
+	fs.Usage()
+	return fmt.Errorf("%w: %s", errUsage, msg)
 }
 
 // apiClient calls a node's HTTP API.
@@ -150,6 +159,9 @@ func clientCommand(name, argsUsage, summary string, nargs int, withJSON bool, ar
 	fs, cf := newClientFlagSet(name, argsUsage, summary, withJSON, os.Getenv, stderr)
 	if err := parseClientArgs(fs, args, nargs); err != nil {
 		return err
+	}
+	if cf.token == "" {
+		cf.token = os.Getenv("PASTRY_TOKEN") // not a flag default: -h would print it
 	}
 	c, err := newAPIClient(cf)
 	if err != nil {

@@ -179,8 +179,7 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		return nodeConfig{}, err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return nodeConfig{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return nodeConfig{}, usageError(fs, "unexpected argument %q", fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })

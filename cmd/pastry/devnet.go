@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -72,6 +73,10 @@ const (
 func runDevnet(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills at once
+	}()
 	return devnetMain(ctx, args, stdout, stderr)
 }
 
@@ -106,8 +111,7 @@ flags:
 		return c, err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return c, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return c, usageError(fs, "unexpected argument %q", fs.Arg(0))
 	}
 	switch {
 	case c.n < 1 || c.n > maxDevnetNodes:
@@ -236,7 +240,7 @@ func (dn *devnet) start(ctx context.Context) error {
 		hc := transport.DefaultHostConfig(key)
 		hc.ListenAddrs = []string{listen}
 		hc.ProtocolPrefix = prefix
-		h, err := transport.NewHost(hc)
+		h, err := newLoopbackHost(hc)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
@@ -422,26 +426,82 @@ func (dn *devnet) writeReadyFile(path string) error {
 	return writeFileAtomic(path, append(data, '\n'), 0o644)
 }
 
-// close stops every API, node and host, in parallel.
+// close stops every API and node, then every host, each phase in
+// parallel and bounded by devnetCloseTimeout. Nodes go first: closing a
+// node removes its protocol handler, which makes its host push an identify
+// update to every peer; letting those land before the hosts close avoids
+// most of go-libp2p's close-time deadlock (see closeHost).
 func (dn *devnet) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), devnetCloseTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	for _, d := range dn.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if d.api != nil {
-				d.api.Close(ctx)
-			}
-			if d.node != nil {
-				d.node.Close()
-			}
-			d.host.Close()
-		}()
+	parallel := func(f func(d *devNode)) {
+		var wg sync.WaitGroup
+		for _, d := range dn.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f(d)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	parallel(func(d *devNode) {
+		if d.api != nil {
+			d.api.Close(ctx)
+		}
+		if d.node != nil {
+			d.node.Close()
+		}
+	})
+	stuck := 0
+	var mu sync.Mutex
+	parallel(func(d *devNode) {
+		if err := closeHost(ctx, d.host); err != nil {
+			mu.Lock()
+			stuck++
+			mu.Unlock()
+		}
+	})
+	if stuck > 0 {
+		dn.log.Warn("hosts did not close in time; leaving them", "hosts", stuck, "timeout", devnetCloseTimeout)
+	}
 	dn.nodes = nil
+}
+
+// devnetCloseTimeout bounds the devnet's shutdown.
+const devnetCloseTimeout = 10 * time.Second
+
+// closeHost closes h, giving up when ctx ends. go-libp2p v0.51's
+// host.Close can deadlock: identify, handling a peer's push, holds the
+// event bus lock while blocked sending to a subscriber that has stopped
+// reading, and AutoNAT's close waits for that lock. The host is then left
+// behind (the process is about to exit anyway).
+func closeHost(ctx context.Context, h host.Host) error {
+	done := make(chan error, 1)
+	go func() { done <- h.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("close host %s: %w", h.ID(), ctx.Err())
+	}
+}
+
+// newLoopbackHost is transport.NewHost for a host on 127.0.0.1 only, with
+// reachability fixed as private: there is nothing to learn about NAT on
+// loopback, and without AutoNAT's background service (one goroutine and
+// one event subscription per host) the close-time deadlock described at
+// closeHost cannot occur.
+func newLoopbackHost(hc transport.HostConfig) (host.Host, error) {
+	opts, err := transport.HostOptions(hc)
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(append(opts, libp2p.ForceReachabilityPrivate())...)
+	if err != nil {
+		return nil, fmt.Errorf("new host: %w", err)
+	}
+	return h, nil
 }
 
 // processFootprint describes this process's resident memory, goroutines

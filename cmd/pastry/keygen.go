@@ -39,8 +39,7 @@ flags:
 		return err
 	}
 	if fls.NArg() > 0 {
-		fls.Usage()
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fls.Arg(0))
+		return usageError(fls, "unexpected argument %q", fls.Arg(0))
 	}
 	if *out == "" {
 		key, err := secure.GenerateKey(nil)
