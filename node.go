@@ -225,8 +225,10 @@ func (n *Node) flush() {
 // call runs f on the loop goroutine and waits for it.
 func (n *Node) call(ctx context.Context, f func()) error {
 	finished := make(chan struct{})
+	// Flush before reporting back, so that the caller sees what f did (a
+	// join in progress, say) published, not the state before it.
 	select {
-	case n.calls <- func() { f(); close(finished) }:
+	case n.calls <- func() { f(); n.flush(); close(finished) }:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.quit:
