@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"google.golang.org/protobuf/proto"
@@ -27,30 +26,7 @@ import (
 func TestHostileInputNodeKeepsRouting(t *testing.T) {
 	r := rand.New(rand.NewPCG(66, 6))
 	cfg := fastConfig()
-	o := &overlay{t: t, dead: map[int]bool{}}
-	var hosts []host.Host
-	defer func() {
-		o.close()
-		for _, h := range hosts {
-			h.Close()
-		}
-	}()
-	for i := range 6 {
-		n, h := newHostNode(t, r, cfg)
-		o.nodes, hosts = append(o.nodes, n), append(hosts, h)
-		var boot = addrInfo(hosts[0])
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		var err error
-		if i == 0 {
-			err = n.Join(ctx)
-		} else {
-			err = n.Join(ctx, boot)
-		}
-		cancel()
-		if err != nil {
-			t.Fatalf("join %d: %v", i, err)
-		}
-	}
+	o, hosts := startLibp2pOverlay(t, r, cfg, 6, func(int) int { return 0 })
 	o.waitLeaves(10 * time.Second)
 	victim := o.nodes[0]
 	attackerKey, _ := secure.GenerateKey(chachaReader{r})
