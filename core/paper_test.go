@@ -146,6 +146,14 @@ func TestPaperRoutingStep(t *testing.T) {
 		key, self := m.Key, x.Self().ID
 		l := id.SharedPrefixLen(self, key, b)
 		pl := id.SharedPrefixLen(m.To.ID, key, b)
+		// Our shortcut (routing.State.NextHop): instead of R[l][key's digit
+		// l], a known node within one leaf-set spacing of the key that is
+		// numerically closer to it than that entry and than this node and
+		// shares at least l digits with it.
+		e, hasEntry := st.Table.Get(l, key.Digit(l, b))
+		sp := st.Leaves.Spacing()
+		shortcut := hasEntry && pl >= l && st.Knows(m.To.ID) && id.Closer(key, m.To.ID, e.ID) &&
+			id.Closer(key, m.To.ID, self) && !sp.IsZero() && !sp.Less(id.RingDistance(m.To.ID, key))
 		switch {
 		case st.Leaves.Covers(key):
 			want := self
@@ -160,6 +168,8 @@ func TestPaperRoutingStep(t *testing.T) {
 			checked["leaf"]++
 		case pl > l:
 			checked["longer prefix"]++
+		case shortcut:
+			checked["shortcut"]++
 		default:
 			longer := false
 			check := func(z id.ID) {
@@ -203,7 +213,7 @@ func TestPaperRoutingStep(t *testing.T) {
 	}
 	nw.RunFor(30 * time.Second)
 	t.Logf("routing steps checked: %v", checked)
-	if checked["leaf"] == 0 || checked["longer prefix"] == 0 {
+	if checked["leaf"] == 0 || checked["longer prefix"] == 0 || checked["shortcut"] == 0 {
 		t.Fatalf("cases not exercised: %v", checked)
 	}
 }

@@ -37,10 +37,32 @@ func (n *Node) arm(at time.Duration, kind timerKind, key uint64) {
 	heap.Push(&n.timers, timer{at: at, kind: kind, key: key})
 }
 
-// wakeAt is the earliest armed timer, or 0.
+// wakeAt is the earliest armed timer that still has work to do, or 0.
+// Timers whose reply already came (most hop-ack and probe timers) are
+// dropped from the top of the heap here, so that the driver is not asked
+// to wake the node for nothing: in the simulator such wake-ups were about a
+// sixth of all events.
 func (n *Node) wakeAt() time.Duration {
+	for len(n.timers) > 0 && n.settled(n.timers[0]) {
+		heap.Pop(&n.timers)
+	}
 	if len(n.timers) == 0 {
 		return 0
 	}
 	return n.timers[0].at
+}
+
+// settled reports whether firing t would do nothing: the state it was armed
+// for is gone. Periodic timers are never settled.
+func (n *Node) settled(t timer) bool {
+	switch t.kind {
+	case timerHopAck:
+		return n.pending[t.key] == nil
+	case timerProbe:
+		_, ok := n.probeSeq[t.key]
+		return !ok
+	case timerJoin:
+		return n.status != StatusJoining || t.key != n.joinAttempt
+	}
+	return false
 }

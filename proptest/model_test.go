@@ -171,7 +171,32 @@ func (m *modelState) nextHop(key id.ID, skip func(id.ID) bool) (id.ID, bool) {
 	// self; R[l][D_l] shares l+1 digits with D.
 	l := prefixLen(d, m.self, m.b)
 	if x, ok := m.table[[2]int{l, d.digit(l, m.b)}]; ok && usable(x) {
-		return x.id, true
+		// Our shortcut (documented at routing.State.NextHop): the table
+		// cells either side of R[l][D_l] and the farthest leaf on D's side
+		// may replace it if one is numerically closer to D than it and than
+		// self, shares at least l digits with D, and lies within the leaf
+		// set's mean spacing of D.
+		lo, hi := m.left[len(m.left)-1], m.right[len(m.right)-1]
+		spacing := new(big.Int).Div(clockwise(lo, hi), big.NewInt(int64(len(m.left)+len(m.right))))
+		var cands []plainID
+		for _, c := range []int{d.digit(l, m.b) - 1, d.digit(l, m.b) + 1} {
+			if y, ok := m.table[[2]int{l, c}]; ok {
+				cands = append(cands, y)
+			}
+		}
+		if closer(d, lo, hi) {
+			cands = append(cands, lo)
+		} else {
+			cands = append(cands, hi)
+		}
+		best := x
+		for _, y := range cands {
+			if spacing.Sign() > 0 && usable(y) && closer(d, y, best) && closer(d, y, m.self) &&
+				prefixLen(y, d, m.b) >= l && ringDistance(y, d).Cmp(spacing) <= 0 {
+				best = y
+			}
+		}
+		return best.id, true
 	}
 
 	// (3) The rare case: any known node T (leaf set, table, neighbourhood

@@ -28,6 +28,10 @@ type leafSnap struct {
 	// sides overlap): every key is then in range.
 	whole  bool
 	lo, hi id.U128 // farthest left and right ids, when !whole
+	// spacing is the mean gap between adjacent ids in the set's range
+	// (its span over L), when !whole: an estimate of the overlay's
+	// density near this node.
+	spacing id.U128
 }
 
 type member struct {
@@ -89,6 +93,11 @@ func (s *LeafSet) Covers(key id.ID) bool {
 	p := s.snap.Load()
 	return p.whole || id.Between(p.lo, key.U128(), p.hi)
 }
+
+// Spacing is the mean gap between adjacent ids within the leaf set's range
+// (its span over L): an estimate of the overlay's density here. Zero when
+// the set covers the ring.
+func (s *LeafSet) Spacing() id.U128 { return s.snap.Load().spacing }
 
 // Wants reports whether offering x would change the set: x is not self
 // and, on some side it is not already on, it is closer than the farthest
@@ -232,6 +241,7 @@ func (s *LeafSet) publish(left, right []Entry) {
 	if !p.whole {
 		p.lo = left[len(left)-1].ID.U128()
 		p.hi = right[len(right)-1].ID.U128()
+		p.spacing = p.hi.Sub(p.lo).Div(uint64(len(left) + len(right)))
 	}
 	s.snap.Store(p)
 }

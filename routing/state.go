@@ -52,13 +52,22 @@ type SkipFunc func(id.ID) bool
 //  1. If key is within the leaf set's range, the numerically closest of the
 //     leaf set and this node is the root.
 //  2. Otherwise, with l the length of the prefix key shares with this node,
-//     forward to routing-table entry (l, digit l of key), if any.
+//     forward to routing-table entry (l, digit l of key), if any; except
+//     that a neighbouring entry of row l, or the leaf set's last member on
+//     the key's side, that is numerically closer to key than that entry,
+//     shares at least l digits with key and lies within one mean node
+//     spacing of key (the leaf set's span over L) is taken instead: it is
+//     probably the key's root. This shortcut (ours, not the paper's) saves
+//     the final hop that a proximity-chosen entry in a sparse row would
+//     otherwise need, where the root sits just across a digit boundary.
 //  3. Otherwise (the rare case) forward to any known node that shares at
 //     least l digits with key and is numerically closer to it than this
 //     node; this picks the closest such node.
 //
-// Nodes for which skip returns true are treated as absent. Safe for
-// concurrent readers; it neither locks nor allocates.
+// Every step either lengthens the prefix shared with key or keeps it and
+// moves numerically closer, until the leaf set's range is reached, so
+// routes cannot loop. Nodes for which skip returns true are treated as
+// absent. Safe for concurrent readers; it neither locks nor allocates.
 func (s *State) NextHop(key id.ID, skip SkipFunc) (Handle, bool) {
 	k := key.U128()
 	self := s.Self.ID.U128()
@@ -75,11 +84,64 @@ func (s *State) NextHop(key id.ID, skip SkipFunc) (Handle, bool) {
 	}
 	l := self.SharedPrefixLen(k, s.b)
 	if row := s.Table.rows[l].Load(); row != nil {
-		if c := &(*row)[k.Digit(l, s.b)]; c.ok && (skip == nil || !skip(c.ID)) {
+		d := k.Digit(l, s.b)
+		if c := &(*row)[d]; c.ok && (skip == nil || !skip(c.ID)) {
+			if h, ok := s.nearRoot(k, self, l, d, *row, ls, c.ID.U128(), skip); ok {
+				return h, true
+			}
 			return c.Handle, true
 		}
 	}
 	return s.rareCase(k, self, l, ls, skip)
+}
+
+// nearRoot is step 2's shortcut: among the entries of row l either side of
+// column d and the leaf set's last member on k's side, the one numerically
+// closest to k, if it is closer than both cu (the entry at column d) and
+// this node, shares at least l digits with k, and lies within one mean node
+// spacing of k.
+func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu id.U128, skip SkipFunc) (Handle, bool) {
+	sp := ls.spacing
+	if sp.IsZero() {
+		return Handle{}, false
+	}
+	// Most keys are nowhere near a candidate: the neighbouring columns'
+	// entries are at least as far from k as the edges of k's column, and
+	// the leaf set's ends are farther than its spacing.
+	w := id.Bits - s.b*(l+1) // k's column is 2^w ids wide
+	off := k.Low(w)
+	if sp.Less(off) && sp.Less(id.Pow2(w).Sub(off)) && sp.Less(k.Sub(ls.hi)) && sp.Less(ls.lo.Sub(k)) {
+		return Handle{}, false
+	}
+	// k is outside the leaf set's range: the member nearest to it is the
+	// farthest one on its side.
+	var cands [3]*Entry
+	var us [3]id.U128
+	n := 0
+	if k.Sub(ls.hi).Less(ls.lo.Sub(k)) {
+		cands[0], us[0] = &ls.right[len(ls.right)-1], ls.hi
+	} else {
+		cands[0], us[0] = &ls.left[len(ls.left)-1], ls.lo
+	}
+	n++
+	if d > 0 && row[d-1].ok {
+		cands[n], us[n] = &row[d-1].Entry, row[d-1].ID.U128()
+		n++
+	}
+	if d+1 < len(row) && row[d+1].ok {
+		cands[n], us[n] = &row[d+1].Entry, row[d+1].ID.U128()
+		n++
+	}
+	best, bestU, found := Handle{}, cu, false
+	for i := range n {
+		u := us[i]
+		if sp.Less(k.RingDistance(u)) || !k.Closer(u, bestU) || !k.Closer(u, self) ||
+			u.SharedPrefixLen(k, s.b) < l || skip != nil && skip(cands[i].ID) {
+			continue
+		}
+		best, bestU, found = cands[i].Handle, u, true
+	}
+	return best, found
 }
 
 // rareCase scans every known node for one with a prefix at least l long that

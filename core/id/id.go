@@ -151,6 +151,35 @@ func (u U128) Add(v U128) U128 {
 	return U128{hi, lo}
 }
 
+// Low is u's low w bits (0 <= w <= 128).
+func (u U128) Low(w int) U128 {
+	switch {
+	case w >= 128:
+		return u
+	case w >= 64:
+		return U128{u.Hi & (1<<uint(w-64) - 1), u.Lo}
+	}
+	return U128{0, u.Lo & (1<<uint(w) - 1)}
+}
+
+// Pow2 is 2^w for 0 <= w < 128, and 0 (2^128 wrapped) for w = 128.
+func Pow2(w int) U128 {
+	switch {
+	case w >= 128:
+		return U128{}
+	case w >= 64:
+		return U128{1 << uint(w-64), 0}
+	}
+	return U128{0, 1 << uint(w)}
+}
+
+// Div is u / d, rounded down. d must not be 0.
+func (u U128) Div(d uint64) U128 {
+	hi, r := bits.Div64(0, u.Hi, d)
+	lo, _ := bits.Div64(r, u.Lo, d)
+	return U128{hi, lo}
+}
+
 // Rsh1 returns u >> 1.
 func (u U128) Rsh1() U128 { return U128{u.Hi >> 1, u.Lo>>1 | u.Hi<<63} }
 

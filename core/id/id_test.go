@@ -199,3 +199,26 @@ func BenchmarkSharedPrefixLen(b *testing.B) {
 		_ = SharedPrefixLen(x, y, 4)
 	}
 }
+
+func TestDivLowPow2AgreeWithBigInt(t *testing.T) {
+	r := rng(7)
+	for range 500 {
+		u := Random(r).U128()
+		bu := u128Big(u)
+		for _, d := range []uint64{1, 2, 3, 16, 17, 1<<63 + 5, r.Uint64() | 1} {
+			want := new(big.Int).Div(bu, new(big.Int).SetUint64(d))
+			if got := u128Big(u.Div(d)); got.Cmp(want) != 0 {
+				t.Fatalf("%s / %d = %s, want %s", u.ID(), d, got, want)
+			}
+		}
+		for _, w := range []int{0, 1, 4, 63, 64, 65, 100, 127, 128} {
+			p := new(big.Int).Lsh(big.NewInt(1), uint(w))
+			if got := u128Big(u.Low(w)); got.Cmp(new(big.Int).Mod(bu, p)) != 0 {
+				t.Fatalf("Low(%s, %d) = %s", u.ID(), w, got)
+			}
+			if got := u128Big(Pow2(w)); got.Cmp(new(big.Int).Mod(p, mod)) != 0 {
+				t.Fatalf("Pow2(%d) = %s", w, got)
+			}
+		}
+	}
+}

@@ -29,6 +29,9 @@ type Lookups struct {
 	Deliveries []Delivery
 	// OnDeliver, if set, sees every first delivery.
 	OnDeliver func(at *Node, m *core.Message, correct bool)
+	// Trace, if set, records each lookup's path (core.FlagTrace) for
+	// OnDeliver to see in the message's Path.
+	Trace bool
 }
 
 // Delivery is one lookup's outcome.
@@ -63,7 +66,11 @@ func (l *Lookups) Lookup(i int, key id.ID) error {
 	binary.BigEndian.PutUint64(p, l.next)
 	// Record first: a lookup rooted at its origin is delivered inside Route.
 	l.inflight[l.next] = lookup{key: key, origin: i, sent: l.nw.now}
-	if err := l.nw.Route(i, core.Message{Key: key, App: LookupAppID, Payload: p}); err != nil {
+	m := core.Message{Key: key, App: LookupAppID, Payload: p}
+	if l.Trace {
+		m.Flags = core.FlagTrace
+	}
+	if err := l.nw.Route(i, m); err != nil {
 		delete(l.inflight, l.next)
 		return err
 	}
