@@ -87,11 +87,15 @@ func (s *NeighborhoodSet) Consider(e Entry) bool {
 // it is not a member, its proximity is known, and the set has room or x is
 // closer than the farthest member.
 func (s *NeighborhoodSet) Wants(x id.ID, prox uint32) bool {
-	if x == s.self || prox == UnknownProximity || s.max == 0 || s.Contains(x) {
+	if x == s.self || prox == UnknownProximity || s.max == 0 {
 		return false
 	}
 	cur := *s.snap.Load()
-	return len(cur) < s.max || prox < cur[len(cur)-1].Prox
+	// The cheap refusal first: this runs for almost every message received.
+	if len(cur) == s.max && prox >= cur[len(cur)-1].Prox {
+		return false
+	}
+	return !s.Contains(x)
 }
 
 // Remove deletes x and reports whether it was a member. Writer only.
