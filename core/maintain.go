@@ -521,7 +521,7 @@ func (n *Node) Leave(now time.Duration) error {
 		}
 	}
 	n.status = StatusLeft
-	n.timers = n.timers[:0]
+	n.timers.h = n.timers.h[:0]
 	n.pending, n.probes, n.probeSeq = nil, nil, nil
 	return nil
 }

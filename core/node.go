@@ -1,7 +1,6 @@
 package core
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"time"
@@ -139,9 +138,8 @@ func (n *Node) Bootstrap(now time.Duration) error {
 // Tick runs the timers that are due at now.
 func (n *Node) Tick(now time.Duration) {
 	n.advance(now)
-	for len(n.timers) > 0 && n.timers[0].at <= now {
-		t := heap.Pop(&n.timers).(timer)
-		n.fire(t)
+	for len(n.timers.h) > 0 && n.timers.h[0].at <= now {
+		n.fire(n.timers.pop())
 	}
 	n.flush()
 }

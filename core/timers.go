@@ -1,9 +1,6 @@
 package core
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // timerKind names what a timer is for.
 type timerKind uint8
@@ -20,21 +17,64 @@ const (
 // key no longer names live state is ignored.
 type timer struct {
 	at   time.Duration
+	seq  uint32 // arming order: equal deadlines fire in the order armed
 	kind timerKind
 	key  uint64
 }
 
-// timerHeap is a min-heap on (at, insertion order), deterministic for equal
-// deadlines because container/heap is.
-type timerHeap []timer
+func (t *timer) before(u *timer) bool {
+	return t.at < u.at || t.at == u.at && t.seq-u.seq > 1<<31
+}
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any          { old := *h; t := old[len(old)-1]; *h = old[:len(old)-1]; return t }
+// timerHeap is a binary min-heap on (at, arming order). It is typed rather
+// than container/heap's, whose interface boxing allocated on every push and
+// pop: one of the simulator's larger allocation sources.
+type timerHeap struct {
+	h   []timer
+	seq uint32
+}
+
+func (q *timerHeap) push(t timer) {
+	q.seq++
+	t.seq = q.seq
+	q.h = append(q.h, t)
+	h := q.h
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].before(&h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *timerHeap) pop() timer {
+	h := q.h
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1].before(&h[c]) {
+			c++
+		}
+		if !h[c].before(&h[i]) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	q.h = h
+	return top
+}
+
 func (n *Node) arm(at time.Duration, kind timerKind, key uint64) {
-	heap.Push(&n.timers, timer{at: at, kind: kind, key: key})
+	n.timers.push(timer{at: at, kind: kind, key: key})
 }
 
 // wakeAt is the earliest armed timer that still has work to do, or 0.
@@ -43,13 +83,13 @@ func (n *Node) arm(at time.Duration, kind timerKind, key uint64) {
 // to wake the node for nothing: in the simulator such wake-ups were about a
 // sixth of all events.
 func (n *Node) wakeAt() time.Duration {
-	for len(n.timers) > 0 && n.settled(n.timers[0]) {
-		heap.Pop(&n.timers)
+	for len(n.timers.h) > 0 && n.settled(n.timers.h[0]) {
+		n.timers.pop()
 	}
-	if len(n.timers) == 0 {
+	if len(n.timers.h) == 0 {
 		return 0
 	}
-	return n.timers[0].at
+	return n.timers.h[0].at
 }
 
 // settled reports whether firing t would do nothing: the state it was armed

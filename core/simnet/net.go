@@ -1,7 +1,6 @@
 package simnet
 
 import (
-	"container/heap"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -32,7 +31,8 @@ type Network struct {
 	nodes []*Node
 	ids   []id.ID // ids[i] is node i's id: one cache line, not two pointer hops
 	byID  map[id.ID]int32
-	q     eventHeap
+	q     msgHeap
+	wakes wakeHeap
 	seq   uint64
 	slab  []core.Message
 	free  []int32
@@ -50,7 +50,6 @@ type Node struct {
 	*core.Node
 	Index int
 	alive bool
-	wake  time.Duration // earliest wake event in the queue, 0 if none
 	env   *env
 }
 
@@ -200,6 +199,7 @@ func (nw *Network) Route(i int, m core.Message) error {
 // Crash stops node i silently.
 func (nw *Network) Crash(i int) {
 	nw.nodes[i].alive = false
+	nw.wakes.remove(int32(i))
 	nw.liveDirty = true
 }
 
@@ -251,9 +251,20 @@ func (nw *Network) collect(n *Node) {
 		slot := nw.alloc(m)
 		nw.push(event{at: nw.now + nw.opts.Topology.Delay(n.Index, int(to)), node: to, msg: slot})
 	}
-	if rd.WakeAt != 0 && (n.wake == 0 || rd.WakeAt < n.wake) {
-		n.wake = rd.WakeAt
-		nw.push(event{at: rd.WakeAt, node: int32(n.Index), msg: -1})
+	nw.scheduleWake(int32(n.Index), rd.WakeAt)
+}
+
+// scheduleWake makes at (0: none) node i's one wake-up.
+func (nw *Network) scheduleWake(i int32, at time.Duration) {
+	cur := nw.wakes.at(i)
+	switch {
+	case at == 0:
+		if cur != 0 {
+			nw.wakes.remove(i)
+		}
+	case at != cur:
+		nw.seq++
+		nw.wakes.set(i, max(at, nw.now), nw.seq)
 	}
 }
 
@@ -285,7 +296,11 @@ func (nw *Network) alloc(m *core.Message) int32 {
 // RunUntil processes every event due at or before t, then sets the clock
 // to t.
 func (nw *Network) RunUntil(t time.Duration) {
-	for len(nw.q) > 0 && nw.q[0].at <= t {
+	for {
+		next, ok := nw.peek()
+		if !ok || next.at > t {
+			break
+		}
 		nw.step()
 	}
 	if t > nw.now {
@@ -297,19 +312,40 @@ func (nw *Network) RunUntil(t time.Duration) {
 func (nw *Network) RunFor(d time.Duration) { nw.RunUntil(nw.now + d) }
 
 // Pending is the number of queued events.
-func (nw *Network) Pending() int { return len(nw.q) }
+func (nw *Network) Pending() int { return len(nw.q) + len(nw.wakes.h) }
+
+// peek returns the next event without taking it.
+func (nw *Network) peek() (*event, bool) {
+	var m, w *event
+	if len(nw.q) > 0 {
+		m = &nw.q[0]
+	}
+	if len(nw.wakes.h) > 0 {
+		w = &nw.wakes.h[0]
+	}
+	switch {
+	case m == nil && w == nil:
+		return nil, false
+	case m == nil || w != nil && w.before(m):
+		return w, true
+	}
+	return m, true
+}
 
 // step processes one event.
 func (nw *Network) step() {
-	ev := heap.Pop(&nw.q).(event)
+	next, _ := nw.peek()
+	var ev event
+	if next.msg < 0 {
+		ev = *next
+		nw.wakes.remove(ev.node)
+	} else {
+		ev = nw.q.pop()
+	}
 	nw.now = ev.at
 	nw.Events++
 	n := nw.nodes[ev.node]
 	if ev.msg < 0 { // wake-up
-		if ev.at != n.wake {
-			return // superseded by an earlier one
-		}
-		n.wake = 0
 		if n.alive {
 			n.Tick(nw.now)
 			nw.collect(n)
@@ -361,30 +397,8 @@ func (nw *Network) Live() []id.ID {
 	return nw.live
 }
 
-type event struct {
-	at   time.Duration
-	seq  uint64
-	node int32
-	msg  int32 // slab index, or -1 for a wake-up
-}
-
-type eventHeap []event
-
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	return h[i].at < h[j].at || h[i].at == h[j].at && h[i].seq < h[j].seq
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
-}
-
 func (nw *Network) push(e event) {
 	nw.seq++
 	e.seq = nw.seq
-	heap.Push(&nw.q, e)
+	nw.q.push(e)
 }
