@@ -211,6 +211,7 @@ func (n *Node) flush() {
 			n.log.Debug("send", "to", rd.Messages[i].To, "type", rd.Messages[i].Type, "err", err)
 		}
 	}
+	n.c.Advance()
 	n.timer.Stop()
 	if rd.WakeAt != 0 {
 		n.timer.Reset(max(0, rd.WakeAt-n.now()))

@@ -32,7 +32,8 @@ type Application interface {
 // Ready is what a node asks its driver to do after an input.
 type Ready struct {
 	// Messages to send, each to its To handle, in this order. The slice is
-	// valid until the next input to the node.
+	// valid until the next input to the node; a driver that calls Advance
+	// once it has sent them lets the node reuse the buffer.
 	Messages []Message
 	// WakeAt is when to call Tick next (absolute, on the driver's clock);
 	// zero means no timer is armed.

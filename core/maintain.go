@@ -107,7 +107,9 @@ func (n *Node) admitAll(hs []Handle) {
 // that side, and probing all of them cost ~140 probes per failed node in a
 // 10% mass failure (bench/sim), against ~30 this way.
 func (n *Node) learnAll(hs []Handle) {
-	var es, fresh []routing.Entry
+	buf := getEntries()
+	defer putEntries(buf)
+	es := *buf
 	for _, h := range hs {
 		// Known leaves and table entries have nothing to gain (proximity is
 		// refreshed first-hand) unless the leaf set wants them on another
@@ -117,14 +119,20 @@ func (n *Node) learnAll(hs []Handle) {
 			(n.state.Leaves.Contains(h.ID) || n.state.Table.Contains(h.ID)) && !n.state.Leaves.Wants(h.ID) {
 			continue
 		}
-		e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
-		es = append(es, e)
-		if !n.recentlyDead(h.ID) {
-			fresh = append(fresh, e)
-		}
+		es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
 	}
+	*buf = es
 	if len(es) == 0 {
 		return
+	}
+	fresh := es
+	if len(n.dead) > 0 {
+		fresh = nil
+		for _, e := range es {
+			if !n.recentlyDead(e.ID) {
+				fresh = append(fresh, e)
+			}
+		}
 	}
 	for _, e := range n.state.Leaves.Preview(es) {
 		if n.state.Leaves.Contains(e.ID) {
@@ -396,13 +404,16 @@ func (n *Node) probeState() {
 	if n.cfg.StateProbeInterval <= 0 {
 		return
 	}
-	var es []routing.Entry
+	buf := getEntries()
+	defer putEntries(buf)
+	es := *buf
 	n.state.Table.ForEach(func(_, _ int, e routing.Entry) bool { es = append(es, e); return true })
 	for _, e := range n.state.Neighbors.Members() {
 		if !n.state.Table.Contains(e.ID) {
 			es = append(es, e)
 		}
 	}
+	*buf = es
 	if len(es) == 0 {
 		return
 	}

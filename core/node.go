@@ -31,9 +31,11 @@ type Node struct {
 	apps    map[AppID]Application
 	upcalls []upcall
 	out     []Message
-	timers  timerHeap
-	seq     uint64
-	stats   Stats
+	// taken is what the last Ready returned, until Advance.
+	taken  []Message
+	timers timerHeap
+	seq    uint64
+	stats  Stats
 
 	// Routed messages awaiting a next hop's acknowledgement, by seq.
 	pending map[uint64]*pendingHop
@@ -121,8 +123,29 @@ func (n *Node) RegisterApplication(appID AppID, app Application) error {
 // after every input; the returned slices are valid until the next input.
 func (n *Node) Ready() Ready {
 	rd := Ready{Messages: n.out, WakeAt: n.wakeAt()}
-	n.out = n.out[:0:0]
+	// Later sends go after these in the buffer (or to a new one), never
+	// over them, until Advance.
+	n.taken, n.out = n.out, n.out[len(n.out):]
 	return rd
+}
+
+const keepOut = 4
+
+// Advance tells the node that the driver is done with the last Ready's
+// messages, so that their buffer can be reused (etcd raft's RawNode.Advance).
+// A driver that never calls it is still correct: each Ready then gets a
+// fresh buffer.
+func (n *Node) Advance() {
+	// Only a small buffer is kept: most inputs send one or two messages,
+	// and a hundred thousand simulated nodes each keeping the buffer of
+	// its largest burst (a join's announcements) cost more than they saved.
+	if len(n.out) == 0 && cap(n.taken) > 0 && cap(n.taken) <= keepOut {
+		clear(n.taken) // drop references to handles and payloads
+		n.out = n.taken[:0]
+	} else if len(n.out) == 0 {
+		n.out = nil
+	}
+	n.taken = nil
 }
 
 // Bootstrap starts a new overlay with this node as its only member.
@@ -319,23 +342,19 @@ func (n *Node) nextHop(key id.ID) (Handle, bool) {
 
 // leafHandles lists the leaf set, and this node if withSelf.
 func (n *Node) leafHandles(withSelf bool) []Handle {
-	es := n.state.Leaves.Members(nil)
-	out := make([]Handle, 0, len(es)+1)
+	out := make([]Handle, 0, n.state.Leaves.Len()+1)
 	if withSelf {
 		out = append(out, n.self)
 	}
-	for _, e := range es {
-		out = append(out, e.Handle)
-	}
-	return out
+	return n.state.Leaves.AppendHandles(out)
 }
 
 // rowHandles appends row r of the routing table to dst.
 func (n *Node) rowHandles(r int, dst []Handle) []Handle {
-	for _, e := range n.state.Table.Row(r, nil) {
-		dst = append(dst, e.Handle)
+	if dst == nil {
+		dst = make([]Handle, 0, n.state.Table.RowFill(r))
 	}
-	return dst
+	return n.state.Table.AppendRowHandles(r, dst)
 }
 
 // becomeJoined makes the node a member and starts maintenance.

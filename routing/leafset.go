@@ -69,6 +69,14 @@ func (s *LeafSet) Members(dst []Entry) []Entry {
 	return dst
 }
 
+// AppendHandles appends every distinct member's handle to dst.
+func (s *LeafSet) AppendHandles(dst []Handle) []Handle {
+	for _, m := range s.snap.Load().members {
+		dst = append(dst, m.e.Handle)
+	}
+	return dst
+}
+
 // Contains reports whether x is a member.
 func (s *LeafSet) Contains(x id.ID) bool {
 	for _, m := range s.snap.Load().members {
@@ -218,7 +226,7 @@ func without(side []Entry, x id.ID) ([]Entry, bool) {
 }
 
 func (s *LeafSet) publish(left, right []Entry) {
-	p := &leafSnap{left: left, right: right}
+	p := &leafSnap{left: left, right: right, members: make([]member, 0, len(left)+len(right))}
 	seen := func(x id.ID) bool {
 		for _, m := range p.members {
 			if m.e.ID == x {

@@ -85,6 +85,21 @@ func (t *RoutingTable) Row(r int, dst []Entry) []Entry {
 	return dst
 }
 
+// AppendRowHandles appends the handles of row r's filled entries to dst.
+// Safe for concurrent readers.
+func (t *RoutingTable) AppendRowHandles(r int, dst []Handle) []Handle {
+	p := t.rows[r].Load()
+	if p == nil {
+		return dst
+	}
+	for i := range *p {
+		if s := &(*p)[i]; s.ok {
+			dst = append(dst, s.Handle)
+		}
+	}
+	return dst
+}
+
 // RowFill returns how many slots of row r are filled. Safe for concurrent
 // readers.
 func (t *RoutingTable) RowFill(r int) int {

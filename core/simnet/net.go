@@ -251,6 +251,7 @@ func (nw *Network) collect(n *Node) {
 		slot := nw.alloc(m)
 		nw.push(event{at: nw.now + nw.opts.Topology.Delay(n.Index, int(to)), node: to, msg: slot})
 	}
+	n.Advance()
 	nw.scheduleWake(int32(n.Index), rd.WakeAt)
 }
 
