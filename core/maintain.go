@@ -33,17 +33,30 @@ func (n *Node) heard(m *Message) {
 	if m.Flags&FlagJoining != 0 || m.Type == MsgLeave {
 		return
 	}
-	delete(n.dead, x.ID)
+	if len(n.dead) > 0 {
+		delete(n.dead, x.ID)
+	}
 	// A node already in our state only needs admitting again if the leaf
-	// set now has room for it, or its proximity (measured in the background
-	// in the runtime, unknown when it was first admitted) now earns it a
-	// neighbourhood slot or changes its table entry. These checks are much
-	// cheaper than admission, and most messages come from nodes we know.
-	inTable := n.state.Table.Contains(x.ID)
-	if !inTable && !n.state.Leaves.Contains(x.ID) && !n.state.Neighbors.Contains(x.ID) || n.state.Leaves.Wants(x.ID) {
+	// set now has room for it, or its proximity now earns it a
+	// neighbourhood slot or changes its table entry. Most messages come
+	// from nodes we know, so these checks are kept cheap: proximity (the
+	// runtime measures it in the background; it may have been unknown at
+	// admission) is looked at again only while the recorded one is
+	// unknown, and on probe replies and heartbeats, which every table
+	// entry and immediate neighbour sends now and then.
+	e, inTable := n.state.Table.Lookup(x.ID)
+	known := inTable
+	if !known {
+		e, known = n.state.Leaves.Lookup(x.ID)
+		known = known || n.state.Neighbors.Contains(x.ID)
+	}
+	switch {
+	case !known || n.state.Leaves.Wants(x.ID):
 		n.admit(x)
-	} else if prox := n.env.Proximity(x); n.state.Neighbors.Wants(x.ID, prox) || inTable && n.tableProx(x.ID) != prox {
-		n.admit(x)
+	case e.Prox == routing.UnknownProximity || m.Type == MsgProbeReply || m.Type == MsgHeartbeat:
+		if prox := n.env.Proximity(x); n.state.Neighbors.Wants(x.ID, prox) || inTable && e.Prox != prox {
+			n.admit(x)
+		}
 	}
 	switch x.ID {
 	case n.left:
@@ -51,13 +64,6 @@ func (n *Node) heard(m *Message) {
 	case n.right:
 		n.rightAt = n.now
 	}
-}
-
-// tableProx is the proximity recorded for x's routing-table entry.
-func (n *Node) tableProx(x id.ID) uint32 {
-	r, c, _ := n.state.Table.Position(x)
-	e, _ := n.state.Table.Get(r, c)
-	return e.Prox
 }
 
 // admit puts h into the routing state with its measured proximity and

@@ -79,12 +79,19 @@ func (s *LeafSet) AppendHandles(dst []Handle) []Handle {
 
 // Contains reports whether x is a member.
 func (s *LeafSet) Contains(x id.ID) bool {
-	for _, m := range s.snap.Load().members {
-		if m.e.ID == x {
-			return true
+	_, ok := s.Lookup(x)
+	return ok
+}
+
+// Lookup returns x's entry if x is a member.
+func (s *LeafSet) Lookup(x id.ID) (Entry, bool) {
+	ms := s.snap.Load().members
+	for i := range ms {
+		if ms[i].e.ID == x {
+			return ms[i].e, true
 		}
 	}
-	return false
+	return Entry{}, false
 }
 
 // Complete reports whether both sides are full. A node whose leaf set is not

@@ -133,12 +133,25 @@ func (t *RoutingTable) ForEach(fn func(row, col int, e Entry) bool) {
 
 // Contains reports whether x occupies its slot. Safe for concurrent readers.
 func (t *RoutingTable) Contains(x id.ID) bool {
+	_, ok := t.Lookup(x)
+	return ok
+}
+
+// Lookup returns x's entry if x occupies its slot. Safe for concurrent
+// readers.
+func (t *RoutingTable) Lookup(x id.ID) (Entry, bool) {
 	r, c, ok := t.Position(x)
 	if !ok {
-		return false
+		return Entry{}, false
 	}
-	e, ok := t.Get(r, c)
-	return ok && e.ID == x
+	p := t.rows[r].Load()
+	if p == nil {
+		return Entry{}, false
+	}
+	if s := &(*p)[c]; s.ok && s.ID == x {
+		return s.Entry, true
+	}
+	return Entry{}, false
 }
 
 // Consider offers e for its slot. It takes the slot if the slot is empty or
