@@ -51,12 +51,15 @@ type Config struct {
 	// or an attack). Default 64.
 	MaxHops int
 
-	// StateProbeInterval is how often, on average, each routing-table and
-	// neighbourhood-set entry is probed for liveness (the paper's periodic
-	// contact of the neighbourhood set; MSPastry's table probing). Entries
-	// are also checked whenever a routed message times out on them. Costs
-	// about 2 x (entries) / StateProbeInterval messages per node per
-	// second. 0 disables. Default 20 min.
+	// StateProbeInterval is how often each routing-table and
+	// neighbourhood-set entry is checked for liveness (the paper's periodic
+	// contact of the neighbourhood set; MSPastry's table probing). A table
+	// entry is probed when it has given no sign of life for that long: an
+	// answered probe counts for a whole interval, any other message from it
+	// for half of one, so entries that talk to this node are rarely probed.
+	// Entries are also checked whenever a routed message times out on them.
+	// Costs at most about 2 x (entries) / StateProbeInterval messages per
+	// node per second. 0 disables. Default 20 min.
 	StateProbeInterval time.Duration
 
 	// RowExchangeInterval is how often a node asks a random entry of each

@@ -44,7 +44,15 @@ func (n *Node) heard(m *Message) {
 	// admission) is looked at again only while the recorded one is
 	// unknown, and on probe replies and heartbeats, which every table
 	// entry and immediate neighbour sends now and then.
-	e, inTable := n.state.Table.Lookup(x.ID)
+	// First-hand evidence defers the entry's next liveness probe (see
+	// probeState): by a whole interval for a probe's reply, by half of one
+	// for any other message, so that an entry that stops talking to us is
+	// checked half an interval later.
+	alive := n.now + n.cfg.StateProbeInterval/2
+	if m.Type == MsgProbeReply {
+		alive = n.now + n.cfg.StateProbeInterval
+	}
+	e, inTable := n.state.Table.Alive(x.ID, alive)
 	known := inTable
 	if !known {
 		e, known = n.state.Leaves.Lookup(x.ID)
@@ -403,39 +411,59 @@ func sortHoles(hs [][2]int) {
 	}
 }
 
-// probeState probes the routing-table and neighbourhood entries that are
-// not leaves (heartbeats watch those) round robin, a share on every
-// heartbeat, so that each is probed at least once per StateProbeInterval.
+// probeState checks the routing-table and neighbourhood entries that are
+// not leaves (heartbeats watch those) for liveness, so that each is checked
+// at least once per StateProbeInterval (the paper's periodic contact of the
+// neighbourhood set; MSPastry's table probing). Each table entry has a
+// deadline: when it takes its slot, a random time within the next
+// interval; after first-hand evidence that it is alive, half an interval
+// after its last message or a whole one after its last probe reply (see
+// heard). An entry is probed when its deadline passes, so an entry that
+// talks to us (probes us, acknowledges our hops) is not probed at all, and
+// one that stops is probed at most half an interval after its last
+// message. Neighbourhood-set members outside the table are probed round
+// robin, a share on every heartbeat.
 func (n *Node) probeState() {
 	if n.cfg.StateProbeInterval <= 0 {
 		return
 	}
-	buf := getEntries()
-	defer putEntries(buf)
-	es := *buf
-	n.state.Table.ForEach(func(_, _ int, e routing.Entry) bool { es = append(es, e); return true })
-	for _, e := range n.state.Neighbors.Members() {
-		if !n.state.Table.Contains(e.ID) {
-			es = append(es, e)
+	iv := n.cfg.StateProbeInterval
+	n.state.Table.UpdateAlive(func(e routing.Entry, until time.Duration) time.Duration {
+		switch {
+		case until == 0:
+			return n.now + time.Duration(n.env.Uint64()%uint64(iv))
+		case n.now >= until:
+			n.probeEntry(e)
 		}
-	}
-	*buf = es
-	if len(es) == 0 {
+		return until
+	})
+	nb := n.state.Neighbors.Members()
+	if len(nb) == 0 {
 		return
 	}
-	ticks := max(1, int(n.cfg.StateProbeInterval/n.cfg.HeartbeatInterval))
-	k := (len(es) + ticks - 1) / ticks
-	for range k {
-		n.probeCursor = (n.probeCursor + 1) % len(es)
-		e := es[n.probeCursor]
-		if n.probes[e.ID] == nil && !n.state.Leaves.Contains(e.ID) {
-			n.startProbe(e.Handle, probe{})
+	ticks := max(1, int(iv/n.cfg.HeartbeatInterval))
+	for range (len(nb) + ticks - 1) / ticks {
+		n.probeCursor = (n.probeCursor + 1) % len(nb)
+		if e := nb[n.probeCursor]; !n.state.Table.Contains(e.ID) {
+			n.probeEntry(e)
 		}
 	}
 }
 
+// probeEntry probes a routing-state entry that is not a leaf and is not
+// being probed already.
+func (n *Node) probeEntry(e routing.Entry) {
+	if n.probes[e.ID] == nil && !n.state.Leaves.Contains(e.ID) {
+		n.startProbe(e.Handle, probe{})
+	}
+}
+
 // onHeartbeatTimer sends the leaf set to both immediate neighbours and
-// probes a neighbour that has gone silent.
+// probes a neighbour that has gone silent. (MSPastry sends heartbeats to
+// the left neighbour only. Tried here: the farthest left leaf is then in no
+// heartbeat a node receives, and when its watcher fails with it, nobody
+// tells the node; proptest's crash-repair property found leaf sets that
+// kept a dead member for good.)
 func (n *Node) onHeartbeatTimer() {
 	if n.status != StatusJoined {
 		return

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pastrynet/pastry/core/id"
@@ -28,7 +29,7 @@ type Node struct {
 	status Status
 	now    time.Duration
 
-	apps    map[AppID]Application
+	apps    []registered // sorted by id: Update upcalls go in AppID order
 	upcalls []upcall
 	out     []Message
 	// taken is what the last Ready returned, until Advance.
@@ -61,6 +62,11 @@ type Node struct {
 	joiner    id.ID
 	hasJoiner bool
 	skip      routing.SkipFunc
+}
+
+type registered struct {
+	id  AppID
+	app Application
 }
 
 type upcall struct {
@@ -109,13 +115,14 @@ func (n *Node) RegisterApplication(appID AppID, app Application) error {
 	if app == nil {
 		return fmt.Errorf("core: register application %d: nil", appID)
 	}
-	if _, ok := n.apps[appID]; ok {
+	if n.app(appID) != nil {
 		return fmt.Errorf("%w: %d", ErrDuplicate, appID)
 	}
-	if n.apps == nil {
-		n.apps = map[AppID]Application{}
+	i := 0
+	for i < len(n.apps) && n.apps[i].id < appID {
+		i++
 	}
-	n.apps[appID] = app
+	n.apps = slices.Insert(n.apps, i, registered{appID, app})
 	return nil
 }
 
@@ -298,29 +305,19 @@ func (n *Node) flush() {
 
 // notifyLeaf queues Update upcalls to every application, in AppID order.
 func (n *Node) notifyLeaf(h Handle, joined bool) {
-	for _, a := range n.sortedApps() {
-		n.upcalls = append(n.upcalls, upcall{app: a, h: h, joined: joined})
+	for _, a := range n.apps {
+		n.upcalls = append(n.upcalls, upcall{app: a.app, h: h, joined: joined})
 	}
 }
 
-func (n *Node) sortedApps() []Application {
-	if len(n.apps) == 0 {
-		return nil
-	}
-	ids := make([]AppID, 0, len(n.apps))
-	for k := range n.apps {
-		ids = append(ids, k)
-	}
-	for i := 1; i < len(ids); i++ { // insertion sort: few apps
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
+// app returns the application registered as id, or nil.
+func (n *Node) app(id AppID) Application {
+	for _, a := range n.apps {
+		if a.id == id {
+			return a.app
 		}
 	}
-	out := make([]Application, len(ids))
-	for i, k := range ids {
-		out[i] = n.apps[k]
-	}
-	return out
+	return nil
 }
 
 // skipped is the NextHop filter: suspected nodes and a joiner being routed.

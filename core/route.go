@@ -88,7 +88,7 @@ func (n *Node) forwardTo(m *Message, next Handle, reroutes int) {
 		return
 	}
 	if m.Type == MsgRoute && reroutes == 0 {
-		if app := n.apps[m.App]; app != nil {
+		if app := n.app(m.App); app != nil {
 			if !app.Forward(m, &next) {
 				return
 			}
@@ -132,7 +132,7 @@ func (n *Node) deliver(m *Message) {
 		n.onJoinAtRoot(m)
 		return
 	}
-	app := n.apps[m.App]
+	app := n.app(m.App)
 	if app == nil {
 		n.stats.Dropped++
 		return

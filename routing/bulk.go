@@ -16,7 +16,7 @@ import (
 // ConsiderAll offers every entry to the table; each changed row is copied
 // and published once. It reports how many slots changed. Writer only.
 func (t *RoutingTable) ConsiderAll(es []Entry) int {
-	var rows map[int]*[]slot
+	var rows map[int][]slot
 	changed := 0
 	for _, e := range es {
 		r, c, ok := t.Position(e.ID)
@@ -25,11 +25,11 @@ func (t *RoutingTable) ConsiderAll(es []Entry) int {
 		}
 		row := rows[r]
 		if row == nil {
-			row = t.rows[r].Load()
+			row = t.row(r)
 		}
 		var cur slot
 		if row != nil {
-			cur = (*row)[c]
+			cur = row[c]
 		}
 		switch {
 		case !cur.ok:
@@ -41,23 +41,25 @@ func (t *RoutingTable) ConsiderAll(es []Entry) int {
 			continue
 		}
 		if rows == nil {
-			rows = map[int]*[]slot{}
+			rows = map[int][]slot{}
 		}
 		if rows[r] == nil { // first change to this row: take a private copy
 			nr := make([]slot, t.cols)
-			if row != nil {
-				copy(nr, *row)
-			}
-			rows[r] = &nr
+			copy(nr, row)
+			rows[r] = nr
 		}
 		if !cur.ok {
 			t.size++
 		}
-		(*rows[r])[c] = slot{Entry: e, ok: true}
+		s := slot{Entry: e, ok: true}
+		if cur.ok && cur.ID == e.ID {
+			s.alive = cur.alive
+		}
+		rows[r][c] = s
 		changed++
 	}
 	for r, row := range rows {
-		t.rows[r].Store(row)
+		t.publish(r, row)
 	}
 	return changed
 }
@@ -196,8 +198,14 @@ func (s *LeafSet) insertInPlace(side []Entry, e Entry, cw bool) ([]Entry, bool) 
 // changing anything. The core probes only these second-hand candidates. Writer only.
 func (s *LeafSet) Preview(es []Entry) []Entry {
 	p := s.snap.Load()
-	left := append(make([]Entry, 0, s.half+1), p.left...)
-	right := append(make([]Entry, 0, s.half+1), p.right...)
+	// Scratch copies of the sides, on the stack for the usual L <= 32
+	// (this runs for every heartbeat and leaf set received).
+	var lb, rb [17]Entry
+	left, right := lb[:0], rb[:0]
+	if s.half+1 > len(lb) {
+		left, right = make([]Entry, 0, s.half+1), make([]Entry, 0, s.half+1)
+	}
+	left, right = append(left, p.left...), append(right, p.right...)
 	for _, e := range es {
 		if e.ID != s.self.ID {
 			right, _ = s.insertInPlace(right, e, true)

@@ -83,10 +83,10 @@ func (s *State) NextHop(key id.ID, skip SkipFunc) (Handle, bool) {
 		return best, found
 	}
 	l := self.SharedPrefixLen(k, s.b)
-	if row := s.Table.rows[l].Load(); row != nil {
+	if row := s.Table.row(l); row != nil {
 		d := k.Digit(l, s.b)
-		if c := &(*row)[d]; c.ok && (skip == nil || !skip(c.ID)) {
-			if h, ok := s.nearRoot(k, self, l, d, *row, ls, c.ID.U128(), skip); ok {
+		if c := &row[d]; c.ok && (skip == nil || !skip(c.ID)) {
+			if h, ok := s.nearRoot(k, self, l, d, row, ls, c.ID.U128(), skip); ok {
 				return h, true
 			}
 			return c.Handle, true
@@ -158,10 +158,10 @@ func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (H
 		consider(&ls.members[i].e)
 	}
 	for r := l; r < len(s.Table.rows); r++ { // rows above l share fewer than l digits with k
-		if row := s.Table.rows[r].Load(); row != nil {
-			for c := range *row {
-				if (*row)[c].ok {
-					consider(&(*row)[c].Entry)
+		if row := s.Table.row(r); row != nil {
+			for c := range row {
+				if row[c].ok {
+					consider(&row[c].Entry)
 				}
 			}
 		}

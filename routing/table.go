@@ -3,6 +3,8 @@ package routing
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
+	"unsafe"
 
 	"github.com/pastrynet/pastry/core/id"
 )
@@ -16,14 +18,25 @@ type RoutingTable struct {
 	selfU id.U128
 	b     int
 	cols  int
-	rows  []atomic.Pointer[[]slot]
-	size  int // writer-only count of filled slots
+	// rows[r] points at row r's first slot (a row is cols slots, never
+	// changed once published), or is nil while the row is empty. Pointing
+	// at the array rather than at a slice header saves a dependent load,
+	// a cache miss at simulator scale, on every lookup; for b >= 4 the
+	// pointers themselves live in inline, in this struct's allocation.
+	rows   []atomic.Pointer[slot]
+	size   int // writer-only count of filled slots
+	inline [32]atomic.Pointer[slot]
 }
 
 // slot is one routing-table cell; ok is false for a hole.
 type slot struct {
 	Entry
 	ok bool
+	// alive is the writer's clock time until which the occupant is taken
+	// to be alive without a probe (0: never heard from since it took the
+	// slot). Written in place by the writer and never read by readers, who
+	// copy only Entry and ok.
+	alive time.Duration
 }
 
 // NewRoutingTable returns an empty table for node self with digits of b bits.
@@ -31,11 +44,25 @@ func NewRoutingTable(self id.ID, b int) (*RoutingTable, error) {
 	if !id.ValidB(b) {
 		return nil, fmt.Errorf("routing: digit width b=%d, want 1, 2, 4 or 8", b)
 	}
-	return &RoutingTable{
-		self: self, selfU: self.U128(), b: b, cols: 1 << uint(b),
-		rows: make([]atomic.Pointer[[]slot], id.Digits(b)),
-	}, nil
+	t := &RoutingTable{self: self, selfU: self.U128(), b: b, cols: 1 << uint(b)}
+	if n := id.Digits(b); n <= len(t.inline) {
+		t.rows = t.inline[:n]
+	} else {
+		t.rows = make([]atomic.Pointer[slot], n)
+	}
+	return t, nil
 }
+
+// row returns row r's published slots, or nil. Safe for concurrent readers.
+func (t *RoutingTable) row(r int) []slot {
+	if p := t.rows[r].Load(); p != nil {
+		return unsafe.Slice(p, t.cols)
+	}
+	return nil
+}
+
+// publish makes row (cols slots, not to be changed afterwards) row r.
+func (t *RoutingTable) publish(r int, row []slot) { t.rows[r].Store(&row[0]) }
 
 // B is the digit width in bits.
 func (t *RoutingTable) B() int { return t.b }
@@ -62,23 +89,23 @@ func (t *RoutingTable) Position(x id.ID) (row, col int, ok bool) {
 
 // Get returns the entry at (row, col). Safe for concurrent readers.
 func (t *RoutingTable) Get(row, col int) (Entry, bool) {
-	r := t.rows[row].Load()
+	r := t.row(row)
 	if r == nil {
 		return Entry{}, false
 	}
-	s := &(*r)[col]
+	s := &r[col]
 	return s.Entry, s.ok
 }
 
 // Row appends row r's filled entries to dst and returns it. Safe for
 // concurrent readers.
 func (t *RoutingTable) Row(r int, dst []Entry) []Entry {
-	p := t.rows[r].Load()
+	p := t.row(r)
 	if p == nil {
 		return dst
 	}
-	for i := range *p {
-		if s := &(*p)[i]; s.ok {
+	for i := range p {
+		if s := &p[i]; s.ok {
 			dst = append(dst, s.Entry)
 		}
 	}
@@ -88,12 +115,12 @@ func (t *RoutingTable) Row(r int, dst []Entry) []Entry {
 // AppendRowHandles appends the handles of row r's filled entries to dst.
 // Safe for concurrent readers.
 func (t *RoutingTable) AppendRowHandles(r int, dst []Handle) []Handle {
-	p := t.rows[r].Load()
+	p := t.row(r)
 	if p == nil {
 		return dst
 	}
-	for i := range *p {
-		if s := &(*p)[i]; s.ok {
+	for i := range p {
+		if s := &p[i]; s.ok {
 			dst = append(dst, s.Handle)
 		}
 	}
@@ -103,11 +130,11 @@ func (t *RoutingTable) AppendRowHandles(r int, dst []Handle) []Handle {
 // RowFill returns how many slots of row r are filled. Safe for concurrent
 // readers.
 func (t *RoutingTable) RowFill(r int) int {
-	p := t.rows[r].Load()
+	p := t.row(r)
 	n := 0
 	if p != nil {
-		for i := range *p {
-			if (*p)[i].ok {
+		for i := range p {
+			if p[i].ok {
 				n++
 			}
 		}
@@ -119,12 +146,12 @@ func (t *RoutingTable) RowFill(r int) int {
 // readers; stops early when fn returns false.
 func (t *RoutingTable) ForEach(fn func(row, col int, e Entry) bool) {
 	for r := range t.rows {
-		p := t.rows[r].Load()
+		p := t.row(r)
 		if p == nil {
 			continue
 		}
-		for c := range *p {
-			if s := &(*p)[c]; s.ok && !fn(r, c, s.Entry) {
+		for c := range p {
+			if s := &p[c]; s.ok && !fn(r, c, s.Entry) {
 				return
 			}
 		}
@@ -144,11 +171,11 @@ func (t *RoutingTable) Lookup(x id.ID) (Entry, bool) {
 	if !ok {
 		return Entry{}, false
 	}
-	p := t.rows[r].Load()
+	p := t.row(r)
 	if p == nil {
 		return Entry{}, false
 	}
-	if s := &(*p)[c]; s.ok && s.ID == x {
+	if s := &p[c]; s.ok && s.ID == x {
 		return s.Entry, true
 	}
 	return Entry{}, false
@@ -173,11 +200,48 @@ func (t *RoutingTable) Consider(e Entry) bool {
 	case e.Prox >= cur.Prox:
 		return false
 	}
-	t.set(r, c, slot{Entry: e, ok: true})
+	s := slot{Entry: e, ok: true}
+	if had && cur.ID == e.ID {
+		s.alive = t.row(r)[c].alive
+	}
+	t.set(r, c, s)
 	if !had {
 		t.size++
 	}
 	return true
+}
+
+// Alive records that x, if it holds its slot, is taken to be alive until
+// at least until (first-hand evidence: see slot.alive), and returns its
+// entry. Writer only.
+func (t *RoutingTable) Alive(x id.ID, until time.Duration) (Entry, bool) {
+	r, c, ok := t.Position(x)
+	if !ok {
+		return Entry{}, false
+	}
+	p := t.row(r)
+	if p == nil {
+		return Entry{}, false
+	}
+	if s := &p[c]; s.ok && s.ID == x {
+		s.alive = max(s.alive, until)
+		return s.Entry, true
+	}
+	return Entry{}, false
+}
+
+// UpdateAlive calls fn for every filled slot with the time its entry is
+// taken to be alive until (see Alive; 0 if never heard from) and stores
+// what fn returns in its place. Writer only; fn must not change the table.
+func (t *RoutingTable) UpdateAlive(fn func(e Entry, until time.Duration) time.Duration) {
+	for r := range t.rows {
+		row := t.row(r)
+		for c := range row {
+			if s := &row[c]; s.ok {
+				s.alive = fn(s.Entry, s.alive)
+			}
+		}
+	}
 }
 
 // Remove empties x's slot if x holds it, and reports whether it did.
@@ -198,11 +262,8 @@ func (t *RoutingTable) Remove(x id.ID) bool {
 
 // set copies row r with slot c replaced and publishes the copy.
 func (t *RoutingTable) set(r, c int, s slot) {
-	old := t.rows[r].Load()
 	row := make([]slot, t.cols)
-	if old != nil {
-		copy(row, *old)
-	}
+	copy(row, t.row(r))
 	row[c] = s
-	t.rows[r].Store(&row)
+	t.publish(r, row)
 }

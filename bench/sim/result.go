@@ -72,7 +72,11 @@ type FailResult struct {
 	RepairMsgs    uint64      `json:"repair_msgs"`
 	RepairPerDead float64     `json:"repair_msgs_per_failed_node"`
 	// RepairByType is control messages in the repair window minus the
-	// quiet window before the failure, by type.
+	// quiet window before the failure scaled to the nodes still alive (the
+	// dead no longer send their share of periodic maintenance), by type.
+	// RepairMsgs is the sum of the increases: periodic traffic that the
+	// repair made unnecessary (probes of entries heard from while
+	// repairing) is not credited against it.
 	RepairByType map[string]int64 `json:"repair_by_type"`
 }
 

@@ -209,7 +209,6 @@ func (r *run) fail() error {
 	quiet := r.cnt
 	r.nw.RunFor(r.cfg.RepairTime)
 	baseCnt := r.cnt.sub(quiet)
-	baseline, _ := baseCnt.control()
 	live := r.nw.Live()
 	idx := make([]int, len(live))
 	for i, x := range live {
@@ -229,18 +228,22 @@ func (r *run) fail() error {
 		return err
 	}
 	r.nw.RunUntil(t0 + r.cfg.RepairTime)
+	// The baseline is what the survivors would have sent anyway: the quiet
+	// window's traffic scaled to the nodes left alive, since the dead no
+	// longer send their share of the periodic maintenance.
 	win := r.cnt.sub(before)
-	m, _ := win.control()
+	alive := float64(len(idx)-kill) / float64(len(idx))
 	fr.RepairByType = map[string]int64{}
 	for t := range win.msgs {
-		if d := int64(win.msgs[t]) - int64(baseCnt.msgs[t]); d != 0 && core.MsgType(t) != core.MsgRoute && core.MsgType(t) != core.MsgRouteAck {
+		if core.MsgType(t) == core.MsgRoute || core.MsgType(t) == core.MsgRouteAck {
+			continue
+		}
+		if d := int64(win.msgs[t]) - int64(math.Round(float64(baseCnt.msgs[t])*alive)); d != 0 {
 			fr.RepairByType[core.MsgType(t).String()] = d
+			fr.RepairMsgs += uint64(max(d, 0))
 		}
 	}
 	fr.RepairS = r.cfg.RepairTime.Seconds()
-	if m > baseline {
-		fr.RepairMsgs = m - baseline
-	}
 	if kill > 0 {
 		fr.RepairPerDead = round(float64(fr.RepairMsgs)/float64(kill), 1)
 	}

@@ -38,6 +38,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&c.JoinGap, "join-gap", 20*time.Millisecond, "virtual time between successive joins")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile (allocations over the whole run) to this file at the end")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: pastry sim [flags]\n       pastry sim report --out DIR\n\nflags:\n")
 		fs.PrintDefaults()
@@ -73,12 +74,29 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		return enc.Encode(res)
 	}
 	printSummary(stdout, res)
 	return nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // progressBar draws one line per phase on w, redrawn in place when w is a
