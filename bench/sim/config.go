@@ -37,6 +37,11 @@ type Config struct {
 	// LookupWindow the time the lookups are spread over (default 60 s).
 	JoinGap, Settle, LookupWindow time.Duration
 
+	// OracleBlock, if > 0, routes lookups with simnet.Lookups.OracleBlock:
+	// an analysis aid (a bound on what knowing every member of small
+	// routing-table blocks could save), not Pastry.
+	OracleBlock int
+
 	// Progress, if set, is told how far each long phase has got.
 	Progress func(phase string, done, total int)
 }
@@ -92,6 +97,8 @@ func (c *Config) Validate() error {
 		return bad("session-shape", c.SessionShape, "a Weibull shape in (0, 10], or 0 for exponential")
 	case c.LookupRate < 0:
 		return bad("lookup-rate", c.LookupRate, ">= 0 lookups per node per minute")
+	case c.OracleBlock < 0:
+		return bad("oracle-block", c.OracleBlock, ">= 0")
 	case c.JoinGap < 0 || c.Settle < 0 || c.LookupWindow < 0 || c.RepairTime < 0:
 		return fmt.Errorf("phase durations must not be negative")
 	}

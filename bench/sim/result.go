@@ -16,6 +16,8 @@ type Result struct {
 	B        int    `json:"b"`
 	Leaf     int    `json:"leaf"`
 	Seed     uint64 `json:"seed"`
+	// OracleBlock is set when lookups used the analysis oracle (not Pastry).
+	OracleBlock int `json:"oracle_block,omitempty"`
 
 	Lookups int `json:"lookups"`
 	LookupStats

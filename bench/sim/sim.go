@@ -80,7 +80,8 @@ func Run(cfg Config) (*Result, error) {
 	}
 	r.rng = r.nw.Rand()
 	r.lk = simnet.NewLookups(r.nw)
-	r.res = Result{Nodes: cfg.Nodes, Topology: cfg.Topology, B: cfg.B, Leaf: cfg.Leaf, Seed: cfg.Seed, Lookups: cfg.Lookups}
+	r.lk.OracleBlock = cfg.OracleBlock
+	r.res = Result{Nodes: cfg.Nodes, Topology: cfg.Topology, B: cfg.B, Leaf: cfg.Leaf, Seed: cfg.Seed, Lookups: cfg.Lookups, OracleBlock: cfg.OracleBlock}
 
 	if err := r.grow(); err != nil {
 		return nil, err

@@ -36,6 +36,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&c.SessionShape, "session-shape", 0, "Weibull shape of session times (0: exponential)")
 	fs.Float64Var(&c.LookupRate, "lookup-rate", 1, "with --churn-median: lookups per node per minute")
 	fs.DurationVar(&c.JoinGap, "join-gap", 20*time.Millisecond, "virtual time between successive joins")
+	fs.IntVar(&c.OracleBlock, "oracle-block", 0, "analysis aid, not Pastry: a node whose next table slot's block has at most this many live nodes forwards lookups straight to the root")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations over the whole run) to this file at the end")

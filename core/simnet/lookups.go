@@ -2,6 +2,7 @@ package simnet
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/pastrynet/pastry/core"
@@ -32,6 +33,13 @@ type Lookups struct {
 	// Trace, if set, records each lookup's path (core.FlagTrace) for
 	// OnDeliver to see in the message's Path.
 	Trace bool
+	// OracleBlock, if > 0, is an analysis aid, not Pastry: a node whose
+	// next routing-table slot for the key (the nodes sharing one digit more
+	// with it than this node does) holds at most OracleBlock live nodes,
+	// the root among them, forwards straight to the root, as if it knew
+	// every member of small blocks. It bounds what extra state about the
+	// last, sparse rows could save.
+	OracleBlock int
 }
 
 // Delivery is one lookup's outcome.
@@ -131,5 +139,36 @@ func (a *lookupApp) Deliver(m *core.Message) {
 	}
 }
 
-func (a *lookupApp) Forward(*core.Message, *core.Handle) bool { return true }
+func (a *lookupApp) Forward(m *core.Message, next *core.Handle) bool {
+	if a.l.OracleBlock > 0 {
+		a.l.oracle(a.n, m, next)
+	}
+	return true
+}
+
+// oracle is OracleBlock's routing step at node n.
+func (l *Lookups) oracle(n *Node, m *core.Message, next *core.Handle) {
+	b := n.Config().B
+	root, ok := l.nw.Root(m.Key)
+	if !ok || root.Index == n.Index {
+		return
+	}
+	p := id.SharedPrefixLen(n.Self().ID, m.Key, b) + 1 // the slot's block: keys sharing p digits
+	if id.SharedPrefixLen(root.Self().ID, m.Key, b) < p {
+		return
+	}
+	w := id.Bits - b*p
+	k := m.Key.U128()
+	lo := k.Sub(k.Low(w))
+	cmp := func(x id.ID, u id.U128) int { return x.U128().Cmp(u) }
+	live := l.nw.Live()
+	i, _ := slices.BinarySearchFunc(live, lo, cmp)
+	j := len(live)
+	if hi := lo.Add(id.Pow2(w)); !hi.IsZero() {
+		j, _ = slices.BinarySearchFunc(live, hi, cmp)
+	}
+	if j-i <= l.OracleBlock {
+		*next = root.Self()
+	}
+}
 func (a *lookupApp) Update(core.Handle, bool)                 {}

@@ -43,3 +43,43 @@ func TestLeafSetsAfterGrow(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The oracle (an analysis aid) forwards straight to the root from nodes
+// whose next slot's block is small: lookups stay correct and take fewer
+// hops than Pastry's own routes over the same overlay.
+func TestOracleBlockShortensRoutes(t *testing.T) {
+	nw, err := New(Options{Seed: 3, Node: core.SimConfig(), Topology: NewPlane()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLookups(nw)
+	if err := nw.Grow(400, 100*time.Millisecond, l); err != nil {
+		t.Fatal(err)
+	}
+	nw.RunFor(time.Minute)
+	run := func(oracle int) (correct, issued int, hops float64) {
+		l.OracleBlock = oracle
+		before := len(l.Deliveries)
+		ok0, n0 := l.Correct, l.Issued
+		for i := range 1000 {
+			if err := l.Lookup(i%400, id.Random(nw.Rand())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nw.RunFor(time.Minute)
+		var sum int
+		for _, d := range l.Deliveries[before:] {
+			sum += int(d.Hops)
+		}
+		return l.Correct - ok0, l.Issued - n0, float64(sum) / float64(len(l.Deliveries)-before)
+	}
+	c0, n0, h0 := run(0)
+	c1, n1, h1 := run(8)
+	t.Logf("pastry: %d/%d correct, %.3f hops; oracle(8): %d/%d correct, %.3f hops", c0, n0, h0, c1, n1, h1)
+	if c0 != n0 || c1 != n1 {
+		t.Fatalf("lookups missed the root: %d/%d, oracle %d/%d", c0, n0, c1, n1)
+	}
+	if h1 >= h0 {
+		t.Fatalf("oracle routes took %.3f hops, Pastry's %.3f", h1, h0)
+	}
+}
