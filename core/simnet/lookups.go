@@ -171,4 +171,4 @@ func (l *Lookups) oracle(n *Node, m *core.Message, next *core.Handle) {
 		*next = root.Self()
 	}
 }
-func (a *lookupApp) Update(core.Handle, bool)                 {}
+func (a *lookupApp) Update(core.Handle, bool) {}
