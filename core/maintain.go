@@ -218,8 +218,20 @@ func (n *Node) expectReply(h Handle) {
 
 // endProbe settles a probe: the node answered.
 func (n *Node) endProbe(p *probe) {
-	delete(n.probes, p.h.ID)
 	delete(n.probeSeq, p.seq)
+	n.dropProbe(p.h.ID)
+}
+
+// dropProbe forgets the probe of x. Emptied maps are dropped, not kept:
+// most of the time a node has no probe in flight, and Go maps never
+// shrink, so a hundred thousand simulated nodes kept the maps of their
+// largest burst (a join's leaf probes); a nil map also answers len and
+// lookups without touching memory of its own.
+func (n *Node) dropProbe(x id.ID) {
+	delete(n.probes, x)
+	if len(n.probes) == 0 {
+		n.probes, n.probeSeq = nil, nil
+	}
 }
 
 // suspect starts probing h: until it answers, routing avoids it; if it
@@ -248,7 +260,7 @@ func (n *Node) onProbeTimeout(seq uint64) {
 		return
 	}
 	if p.candidate {
-		delete(n.probes, x)
+		n.dropProbe(x)
 		return
 	}
 	p.tries++
@@ -257,7 +269,7 @@ func (n *Node) onProbeTimeout(seq uint64) {
 		n.stats.Suspected++
 	}
 	if p.tries > n.cfg.ProbeRetries {
-		delete(n.probes, x)
+		n.dropProbe(x)
 		n.declareDead(p.h, p.notify)
 		return
 	}
@@ -473,6 +485,9 @@ func (n *Node) onHeartbeatTimer() {
 		if n.now-at >= n.cfg.DeadRetention {
 			delete(n.dead, x)
 		}
+	}
+	if len(n.dead) == 0 {
+		n.dead = nil // see dropProbe
 	}
 	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 	if len(l) == 0 && len(r) == 0 {

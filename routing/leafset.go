@@ -41,12 +41,17 @@ type member struct {
 
 // NewLeafSet returns an empty leaf set of size l (l/2 each side) for self.
 func NewLeafSet(self Handle, l int) (*LeafSet, error) {
+	s := new(LeafSet)
+	return s, s.init(self, l)
+}
+
+func (s *LeafSet) init(self Handle, l int) error {
 	if l < 2 || l%2 != 0 || l > 256 {
-		return nil, fmt.Errorf("routing: leaf set size %d, want an even number from 2 to 256", l)
+		return fmt.Errorf("routing: leaf set size %d, want an even number from 2 to 256", l)
 	}
-	s := &LeafSet{self: self, selfU: self.ID.U128(), half: l / 2}
+	s.self, s.selfU, s.half = self, self.ID.U128(), l/2
 	s.publish(nil, nil)
-	return s, nil
+	return nil
 }
 
 // Half is L/2, the capacity of each side.

@@ -18,12 +18,17 @@ type NeighborhoodSet struct {
 
 // NewNeighborhoodSet returns an empty set of capacity m.
 func NewNeighborhoodSet(self id.ID, m int) (*NeighborhoodSet, error) {
+	s := new(NeighborhoodSet)
+	return s, s.init(self, m)
+}
+
+func (s *NeighborhoodSet) init(self id.ID, m int) error {
 	if m < 0 || m > 1024 {
-		return nil, fmt.Errorf("routing: neighbourhood set size %d, want 0 to 1024", m)
+		return fmt.Errorf("routing: neighbourhood set size %d, want 0 to 1024", m)
 	}
-	s := &NeighborhoodSet{self: self, max: m}
+	s.self, s.max = self, m
 	s.snap.Store(&[]Entry{})
-	return s, nil
+	return nil
 }
 
 // Members returns the set, closest first. Shared; read only.

@@ -41,16 +41,22 @@ type slot struct {
 
 // NewRoutingTable returns an empty table for node self with digits of b bits.
 func NewRoutingTable(self id.ID, b int) (*RoutingTable, error) {
+	t := new(RoutingTable)
+	return t, t.init(self, b)
+}
+
+// init sets up an empty table in place (it holds pointers into itself).
+func (t *RoutingTable) init(self id.ID, b int) error {
 	if !id.ValidB(b) {
-		return nil, fmt.Errorf("routing: digit width b=%d, want 1, 2, 4 or 8", b)
+		return fmt.Errorf("routing: digit width b=%d, want 1, 2, 4 or 8", b)
 	}
-	t := &RoutingTable{self: self, selfU: self.U128(), b: b, cols: 1 << uint(b)}
+	t.self, t.selfU, t.b, t.cols = self, self.U128(), b, 1<<uint(b)
 	if n := id.Digits(b); n <= len(t.inline) {
 		t.rows = t.inline[:n]
 	} else {
 		t.rows = make([]atomic.Pointer[slot], n)
 	}
-	return t, nil
+	return nil
 }
 
 // row returns row r's published slots, or nil. Safe for concurrent readers.
