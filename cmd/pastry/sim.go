@@ -51,12 +51,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	// A batch run: trade memory for less GC work, within a soft cap (the
-	// 100k-node run's live heap is about 1 GiB).
-	debug.SetGCPercent(200)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(3 << 30)
-	}
+	batchGC()
 	if !*asJSON {
 		c.Progress = progressBar(stderr)
 	}
@@ -98,6 +93,17 @@ func writeHeapProfile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// batchGC trades memory for less GC work in a batch run, within a soft cap
+// that GOMEMLIMIT overrides. The 100,000-node run's live heap is about
+// 1.3 GiB; with the cap at 3 GiB it took 580 s, at 3.5 GiB 495 s (peak
+// heap 3.0 GB), on the same 2-core machine.
+func batchGC() {
+	debug.SetGCPercent(200)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(3584 << 20)
+	}
 }
 
 // progressBar draws one line per phase on w, redrawn in place when w is a
@@ -166,11 +172,7 @@ func runSimReport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("report: %w", err) // -h stays flag.ErrHelp through the wrap
 	}
-	// As for one run: the 100k-node run's live heap is about 1 GiB.
-	debug.SetGCPercent(200)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(3 << 30)
-	}
+	batchGC()
 	opts.Progress = stderr
 	res, err := report.Run(opts)
 	if err != nil {
