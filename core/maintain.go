@@ -36,18 +36,18 @@ func (n *Node) heard(m *Message) {
 	if len(n.dead) > 0 {
 		delete(n.dead, x.ID)
 	}
+	// First-hand evidence defers a table entry's next liveness probe (see
+	// probeState): by a whole interval for a probe's reply, by half of one
+	// for any other message, so that an entry that stops talking to us is
+	// checked half an interval later.
+	//
 	// A node already in our state only needs admitting again if the leaf
 	// set now has room for it, or its proximity now earns it a
 	// neighbourhood slot or changes its table entry. Most messages come
 	// from nodes we know, so these checks are kept cheap: proximity (the
 	// runtime measures it in the background; it may have been unknown at
 	// admission) is looked at again only while the recorded one is
-	// unknown, and on probe replies and heartbeats, which every table
-	// entry and immediate neighbour sends now and then.
-	// First-hand evidence defers the entry's next liveness probe (see
-	// probeState): by a whole interval for a probe's reply, by half of one
-	// for any other message, so that an entry that stops talking to us is
-	// checked half an interval later.
+	// unknown, and on probe replies and heartbeats.
 	alive := n.now + n.cfg.StateProbeInterval/2
 	if m.Type == MsgProbeReply {
 		alive = n.now + n.cfg.StateProbeInterval

@@ -310,10 +310,10 @@ func (n *Node) notifyLeaf(h Handle, joined bool) {
 	}
 }
 
-// app returns the application registered as id, or nil.
-func (n *Node) app(id AppID) Application {
+// app returns the application registered as appID, or nil.
+func (n *Node) app(appID AppID) Application {
 	for _, a := range n.apps {
-		if a.id == id {
+		if a.id == appID {
 			return a.app
 		}
 	}

@@ -106,28 +106,20 @@ func (t *RoutingTable) Get(row, col int) (Entry, bool) {
 // Row appends row r's filled entries to dst and returns it. Safe for
 // concurrent readers.
 func (t *RoutingTable) Row(r int, dst []Entry) []Entry {
-	p := t.row(r)
-	if p == nil {
-		return dst
-	}
-	for i := range p {
-		if s := &p[i]; s.ok {
-			dst = append(dst, s.Entry)
-		}
-	}
-	return dst
+	return appendRow(t, r, dst, func(s *slot) Entry { return s.Entry })
 }
 
 // AppendRowHandles appends the handles of row r's filled entries to dst.
 // Safe for concurrent readers.
 func (t *RoutingTable) AppendRowHandles(r int, dst []Handle) []Handle {
-	p := t.row(r)
-	if p == nil {
-		return dst
-	}
-	for i := range p {
-		if s := &p[i]; s.ok {
-			dst = append(dst, s.Handle)
+	return appendRow(t, r, dst, func(s *slot) Handle { return s.Handle })
+}
+
+func appendRow[T any](t *RoutingTable, r int, dst []T, get func(*slot) T) []T {
+	row := t.row(r)
+	for i := range row {
+		if row[i].ok {
+			dst = append(dst, get(&row[i]))
 		}
 	}
 	return dst
