@@ -440,15 +440,21 @@ func (n *Node) probeState() {
 		return
 	}
 	iv := n.cfg.StateProbeInterval
-	n.state.Table.UpdateAlive(func(e routing.Entry, until time.Duration) time.Duration {
-		switch {
-		case until == 0:
-			return n.now + time.Duration(n.env.Uint64()%uint64(iv))
-		case n.now >= until:
-			n.probeEntry(e)
-		}
-		return until
-	})
+	if gen := n.state.Table.Generation(); gen != n.probeGen || n.now >= n.probeDue {
+		due := time.Duration(1<<63 - 1)
+		n.state.Table.UpdateAlive(func(e routing.Entry, until time.Duration) time.Duration {
+			switch {
+			case until == 0:
+				until = n.now + time.Duration(n.env.Uint64()%uint64(iv))
+			case n.now >= until:
+				n.probeEntry(e) // its reply sets a new deadline; if none comes, it is removed
+				until = n.now + n.cfg.HeartbeatInterval
+			}
+			due = min(due, until)
+			return until
+		})
+		n.probeGen, n.probeDue = gen, due
+	}
 	nb := n.state.Neighbors.Members()
 	if len(nb) == 0 {
 		return

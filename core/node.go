@@ -50,6 +50,12 @@ type Node struct {
 	holes map[[2]int]uint8
 	// probeCursor walks the routing state for periodic liveness probes.
 	probeCursor int
+	// probeGen and probeDue: the table generation at the last scan of the
+	// table entries' liveness deadlines and the earliest deadline it found.
+	// Until the table changes or that deadline passes there is nothing to
+	// scan for (deadlines only move later in between).
+	probeGen uint64
+	probeDue time.Duration
 	// Immediate neighbours and when each was last heard from.
 	left, right       id.ID
 	leftAt, rightAt   time.Duration

@@ -24,7 +24,8 @@ type RoutingTable struct {
 	// a cache miss at simulator scale, on every lookup; for b >= 4 the
 	// pointers themselves live in inline, in this struct's allocation.
 	rows   []atomic.Pointer[slot]
-	size   int // writer-only count of filled slots
+	size   int    // writer-only count of filled slots
+	gen    uint64 // writer-only: bumped on every publish
 	inline [32]atomic.Pointer[slot]
 }
 
@@ -68,7 +69,14 @@ func (t *RoutingTable) row(r int) []slot {
 }
 
 // publish makes row (cols slots, not to be changed afterwards) row r.
-func (t *RoutingTable) publish(r int, row []slot) { t.rows[r].Store(&row[0]) }
+func (t *RoutingTable) publish(r int, row []slot) {
+	t.rows[r].Store(&row[0])
+	t.gen++
+}
+
+// Generation changes whenever a slot changes (not when Alive or
+// UpdateAlive record liveness). Writer only.
+func (t *RoutingTable) Generation() uint64 { return t.gen }
 
 // B is the digit width in bits.
 func (t *RoutingTable) B() int { return t.b }
