@@ -64,9 +64,15 @@ type Stats struct {
 	Delivered      uint64 // routed messages delivered here
 	// DeliveredHops[h] counts deliveries here after h hops (the last slot
 	// counts HopBuckets-1 hops or more).
-	DeliveredHops   [HopBuckets]uint64
-	Forwarded       uint64 // routed messages forwarded by this node
-	HopTimeouts     uint64 // next hops that did not acknowledge in time
+	DeliveredHops [HopBuckets]uint64
+	Forwarded     uint64 // routed messages forwarded by this node
+	HopTimeouts   uint64 // next hops that did not acknowledge in time
+	// SpuriousTimeouts counts hop timeouts whose acknowledgement came
+	// later: each doubles the hop timeouts for a while.
+	SpuriousTimeouts uint64
+	// Duplicates counts routed messages that arrived again after this node
+	// had handled them; they are acknowledged and not forwarded.
+	Duplicates      uint64
 	Reroutes        uint64
 	Dropped         uint64 // routed messages given up (reroutes or hops exhausted)
 	Suspected       uint64

@@ -40,6 +40,16 @@ type Node struct {
 
 	// Routed messages awaiting a next hop's acknowledgement, by seq.
 	pending map[uint64]*pendingHop
+	// seen holds the routed messages handled here (dedupe.go); lastSent
+	// is the last Sent stamped on a message originated here.
+	seen     seenSet
+	lastSent int64
+	// Hop-timeout back-off (dedupe.go): timeouts are multiplied by
+	// 2^hopBackoff; late remembers recent timed-out hops.
+	hopBackoff uint8
+	timelyAcks uint8
+	lateNext   uint8
+	late       [lateSlots]lateHop
 	// Probes in flight, by node; probeSeq maps a probe's nonce to its node.
 	probes   map[id.ID]*probe
 	probeSeq map[uint64]id.ID

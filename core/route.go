@@ -30,8 +30,9 @@ func (n *Node) RouteMessage(now time.Duration, m Message, hint *Handle) error {
 		return ErrNotJoined
 	}
 	n.advance(now)
-	m.Type, m.Origin, m.Hops, m.Sent, m.Path = MsgRoute, n.self, 0, int64(n.now), nil
+	m.Type, m.Origin, m.Hops, m.Sent, m.Path = MsgRoute, n.self, 0, n.stamp(), nil
 	m.Flags &= FlagTrace
+	n.seen.add(fingerprint(&m))
 	n.trace(&m)
 	if hint != nil && hint.ID != n.self.ID {
 		n.forwardTo(&m, *hint, 0)
@@ -53,6 +54,12 @@ func (n *Node) trace(m *Message) {
 // onRouted handles a routed message (Route or Join) arriving from a hop.
 func (n *Node) onRouted(m *Message) {
 	n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
+	if n.seen.add(fingerprint(m)) {
+		// Handled here already (a re-routed or re-sent copy): the ack
+		// stops the sender's timer, and our first copy is on its way.
+		n.stats.Duplicates++
+		return
+	}
 	msg := *m
 	n.trace(&msg)
 	if msg.Type == MsgJoin {
@@ -117,14 +124,16 @@ func (n *Node) sendHop(m *Message, next Handle, reroutes int, resent bool) {
 	n.arm(n.now+n.hopTimeout(next), timerHopAck, seq)
 }
 
-// hopTimeout is clamp(HopTimeoutFactor x RTT, min, max).
+// hopTimeout is clamp(HopTimeoutFactor x RTT, min, max), times
+// 2^hopBackoff after spurious timeouts (still at most max).
 func (n *Node) hopTimeout(h Handle) time.Duration {
 	rtt := n.env.Proximity(h)
 	if rtt == routing.UnknownProximity {
 		return n.cfg.HopTimeoutMax
 	}
 	d := time.Duration(n.cfg.HopTimeoutFactor) * time.Duration(rtt) * time.Microsecond
-	return min(max(d, n.cfg.HopTimeoutMin), n.cfg.HopTimeoutMax)
+	d = max(d, n.cfg.HopTimeoutMin) << n.hopBackoff
+	return min(d, n.cfg.HopTimeoutMax)
 }
 
 func (n *Node) deliver(m *Message) {
@@ -146,7 +155,10 @@ func (n *Node) deliver(m *Message) {
 func (n *Node) onRouteAck(m *Message) {
 	if p := n.pending[m.Seq]; p != nil && p.next.ID == m.From.ID {
 		delete(n.pending, m.Seq)
+		n.timelyAck()
+		return
 	}
+	n.lateAck(m)
 }
 
 // onHopTimeout suspects a next hop that did not acknowledge and re-routes
@@ -158,6 +170,7 @@ func (n *Node) onHopTimeout(seq uint64) {
 	}
 	delete(n.pending, seq)
 	n.stats.HopTimeouts++
+	n.timedOut(seq, p.next)
 	m := p.msg
 	// A leaf-set next hop is likely the key's root: re-routing around it
 	// would deliver at the wrong node if only the message (or its ack) was

@@ -1,0 +1,124 @@
+package core
+
+import "github.com/pastrynet/pastry/core/id"
+
+// Duplicate suppression and hop-timeout back-off: what keeps a stall from
+// turning into a storm.
+//
+// A next hop that acknowledges late (a CPU stall, a stream being opened, a
+// GC pause) makes the sender re-route a message that is in fact still on
+// its way: the message now travels twice. Without a memory of what it has
+// handled, every node downstream that times out the same way doubles it
+// again, the extra load delays more acknowledgements, and the overlay can
+// stay in that state after the stall is over (measured: a one-second stall
+// of 64 nodes on two cores grew into 28 million hop timeouts). So a node
+// remembers the routed messages it has handled (seenSet) and acknowledges
+// but does not forward or deliver one that comes back; and when an
+// acknowledgement arrives after its hop timed out, the timeout was
+// spurious and the node's hop timeouts double (hopBackoff), until acks
+// come in time again.
+
+const (
+	// seenGeneration is how many routed messages one generation of the
+	// seen set holds; a node remembers the last 1 to 2 generations.
+	seenGeneration = 1024
+	// maxHopBackoff caps hopBackoff: hop timeouts grow at most 2^6 = 64
+	// times (and never past HopTimeoutMax).
+	maxHopBackoff = 6
+	// timelyAcksToDecay acknowledgements in time halve the timeouts again.
+	timelyAcksToDecay = 64
+	// lateSlots is how many timed-out hops are remembered to recognise a
+	// late acknowledgement.
+	lateSlots = 16
+)
+
+// seenSet remembers message fingerprints in two generations of at most
+// seenGeneration each, so memory is bounded and a node that handles few
+// messages keeps only a few.
+type seenSet struct{ cur, old map[uint64]struct{} }
+
+// add records f and reports whether it was already there.
+func (s *seenSet) add(f uint64) bool {
+	if _, ok := s.cur[f]; ok {
+		return true
+	}
+	if _, ok := s.old[f]; ok {
+		return true
+	}
+	if len(s.cur) >= seenGeneration {
+		s.old, s.cur = s.cur, nil
+	}
+	if s.cur == nil {
+		s.cur = make(map[uint64]struct{})
+	}
+	s.cur[f] = struct{}{}
+	return false
+}
+
+// fingerprint names a routed message end to end: its origin, the origin's
+// send time (unique per origin: see stamp), its key and its type. The hop
+// fields (From, To, Seq, Hops, Path) are not part of it.
+func fingerprint(m *Message) uint64 {
+	o, k := m.Origin.ID.U128(), m.Key.U128()
+	h := mix64(o.Hi ^ 0x9e3779b97f4a7c15)
+	h = mix64(h ^ o.Lo)
+	h = mix64(h ^ k.Hi)
+	h = mix64(h ^ k.Lo)
+	h = mix64(h ^ uint64(m.Sent))
+	return mix64(h ^ uint64(m.Type))
+}
+
+// mix64 is SplitMix64's finaliser.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// stamp gives a message this node originates its Sent time, strictly
+// increasing so that two messages routed in the same instant differ.
+func (n *Node) stamp() int64 {
+	s := max(int64(n.now), n.lastSent+1)
+	n.lastSent = s
+	return s
+}
+
+// lateHop remembers a hop that timed out, to recognise its late ack.
+type lateHop struct {
+	seq  uint64
+	next id.ID
+}
+
+// timedOut records a hop whose acknowledgement did not come in time.
+func (n *Node) timedOut(seq uint64, next Handle) {
+	n.late[n.lateNext%lateSlots] = lateHop{seq: seq, next: next.ID}
+	n.lateNext++
+}
+
+// lateAck handles an acknowledgement for no pending hop: if it answers a
+// hop that timed out, the timeout was spurious and timeouts back off.
+func (n *Node) lateAck(m *Message) {
+	for i := range n.late {
+		if l := &n.late[i]; l.seq == m.Seq && l.seq != 0 && l.next == m.From.ID {
+			*l = lateHop{}
+			n.stats.SpuriousTimeouts++
+			n.hopBackoff = min(n.hopBackoff+1, maxHopBackoff)
+			n.timelyAcks = 0
+			return
+		}
+	}
+}
+
+// timelyAck counts an acknowledgement in time; enough of them undo one
+// step of back-off.
+func (n *Node) timelyAck() {
+	if n.hopBackoff == 0 {
+		return
+	}
+	if n.timelyAcks++; n.timelyAcks >= timelyAcksToDecay {
+		n.hopBackoff--
+		n.timelyAcks = 0
+	}
+}

@@ -1,0 +1,101 @@
+package core
+
+import (
+	"testing"
+
+	"github.com/pastrynet/pastry/core/id"
+)
+
+type fixedEnv struct{ prox uint32 }
+
+func (fixedEnv) Uint64() uint64            { return 7 }
+func (e fixedEnv) Proximity(Handle) uint32 { return e.prox }
+
+func TestSeenSetRemembersOneToTwoGenerations(t *testing.T) {
+	var s seenSet
+	for i := range uint64(seenGeneration) {
+		if s.add(i) {
+			t.Fatalf("%d reported seen before it was added", i)
+		}
+	}
+	if !s.add(0) || !s.add(seenGeneration-1) {
+		t.Fatal("a full generation forgot an entry")
+	}
+	// The next generation starts; the first is still remembered until it
+	// is full too.
+	for i := uint64(seenGeneration); i < 2*seenGeneration; i++ {
+		s.add(i)
+	}
+	if !s.add(1) {
+		t.Fatal("the previous generation was forgotten too early")
+	}
+	s.add(2 * seenGeneration) // a third generation starts: the first goes
+	if s.add(3) {
+		t.Fatal("entries of two generations ago are still remembered")
+	}
+	if len(s.cur)+len(s.old) > 2*seenGeneration+1 {
+		t.Fatalf("seen set holds %d entries", len(s.cur)+len(s.old))
+	}
+}
+
+func TestFingerprintNamesTheMessageNotTheHop(t *testing.T) {
+	o := Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef"), Addr: "o"}
+	m := Message{Type: MsgRoute, Origin: o, Key: id.MustParse("fedcba98765432100123456789abcdef"), Sent: 12345}
+	hop := m
+	hop.From, hop.To, hop.Seq, hop.Hops, hop.Path = o, Handle{Addr: "x"}, 99, 3, []Handle{o}
+	if fingerprint(&m) != fingerprint(&hop) {
+		t.Fatal("hop fields change the fingerprint")
+	}
+	for name, f := range map[string]func(*Message){
+		"sent":   func(m *Message) { m.Sent++ },
+		"key":    func(m *Message) { m.Key[15] ^= 1 },
+		"origin": func(m *Message) { m.Origin.ID[0] ^= 1 },
+		"type":   func(m *Message) { m.Type = MsgJoin },
+	} {
+		x := m
+		f(&x)
+		if fingerprint(&x) == fingerprint(&m) {
+			t.Errorf("changing %s keeps the fingerprint", name)
+		}
+	}
+}
+
+func TestHopTimeoutBackOff(t *testing.T) {
+	cfg := SimConfig()
+	self := Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
+	next := Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
+	n, err := NewNode(cfg, self, fixedEnv{prox: 1000}) // 1 ms: the minimum applies
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := n.hopTimeout(next)
+	if base != cfg.HopTimeoutMin {
+		t.Fatalf("base hop timeout %v, want the minimum %v", base, cfg.HopTimeoutMin)
+	}
+	n.timedOut(5, next)
+	n.lateAck(&Message{Seq: 5, From: next})
+	if got := n.hopTimeout(next); got != 2*base || n.stats.SpuriousTimeouts != 1 {
+		t.Fatalf("after a late ack: timeout %v (want %v), %d spurious", got, 2*base, n.stats.SpuriousTimeouts)
+	}
+	for i := range uint64(20) {
+		n.timedOut(100+i, next)
+		n.lateAck(&Message{Seq: 100 + i, From: next})
+	}
+	if got := n.hopTimeout(next); got != cfg.HopTimeoutMax {
+		t.Fatalf("backed-off timeout %v, want the cap %v", got, cfg.HopTimeoutMax)
+	}
+	if n.hopBackoff != maxHopBackoff {
+		t.Fatalf("back-off %d, want the cap %d", n.hopBackoff, maxHopBackoff)
+	}
+	for range maxHopBackoff * timelyAcksToDecay {
+		n.timelyAck()
+	}
+	if got := n.hopTimeout(next); got != base {
+		t.Fatalf("after timely acks: timeout %v, want %v again", got, base)
+	}
+	// Unknown proximity waits the maximum, backed off or not.
+	n2, _ := NewNode(cfg, self, fixedEnv{prox: 1<<32 - 1})
+	if got := n2.hopTimeout(next); got != cfg.HopTimeoutMax {
+		t.Fatalf("unknown RTT: %v, want %v", got, cfg.HopTimeoutMax)
+	}
+}
