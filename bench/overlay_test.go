@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -44,12 +45,17 @@ func newHost(tb testing.TB, r *rand.Rand) host.Host {
 	return h
 }
 
-// floor measures the raw per-hop floor: count 64-byte request/response
-// round trips on one long-lived libp2p stream between two hosts.
-func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
-	tb.Helper()
-	const proto = "/pastry-bench/floor"
-	b.SetStreamHandler(proto, func(s network.Stream) {
+// floorProto is the floor's echo protocol. serveFloor registers it on every
+// host before the overlay is built: registering a handler later makes
+// libp2p's identify push the new protocol list to every connected peer,
+// signing and verifying a peer record per connection, and in a 64-node
+// process that stalls the overlay for about a second in the middle of the
+// measurement.
+const floorProto = "/pastry-bench/floor"
+
+// serveFloor echoes 64-byte frames on floorProto streams.
+func serveFloor(h host.Host) {
+	h.SetStreamHandler(floorProto, func(s network.Stream) {
 		defer s.Close()
 		buf := make([]byte, 64)
 		for {
@@ -61,12 +67,18 @@ func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
 			}
 		}
 	})
+}
+
+// floor measures the raw per-hop floor: count 64-byte request/response
+// round trips on one long-lived libp2p stream between two hosts.
+func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		tb.Fatal(err)
 	}
-	s, err := a.NewStream(ctx, b.ID(), proto)
+	s, err := a.NewStream(ctx, b.ID(), floorProto)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -94,21 +106,6 @@ func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
 // same raw round trip as floor, exercised the way the routes exercise it.
 func coldFloor(tb testing.TB, hosts []host.Host, count int) []time.Duration {
 	tb.Helper()
-	const proto = "/pastry-bench/floor-cold"
-	for _, h := range hosts {
-		h.SetStreamHandler(proto, func(s network.Stream) {
-			defer s.Close()
-			buf := make([]byte, 64)
-			for {
-				if _, err := io.ReadFull(s, buf); err != nil {
-					return
-				}
-				if _, err := s.Write(buf); err != nil {
-					return
-				}
-			}
-		})
-	}
 	r := rand.New(rand.NewPCG(7, 7)) // not the benchmark's generator: keys stay as they were
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -117,16 +114,13 @@ func coldFloor(tb testing.TB, hosts []host.Host, count int) []time.Duration {
 		for _, s := range ss {
 			s.Close()
 		}
-		for _, h := range hosts {
-			h.RemoveStreamHandler(proto)
-		}
 	}()
 	for tries := 0; len(ss) < 512 && tries < 100000; tries++ {
 		a, b := hosts[r.IntN(len(hosts))], hosts[r.IntN(len(hosts))]
 		if a == b || len(a.Network().ConnsToPeer(b.ID())) == 0 {
 			continue
 		}
-		s, err := a.NewStream(ctx, b.ID(), proto)
+		s, err := a.NewStream(ctx, b.ID(), floorProto)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -185,6 +179,33 @@ func (probeApp) Update(core.Handle, bool)                 {}
 
 const probeAppID core.AppID = 7
 
+// counts sums the nodes' counters that tell a healthy run from one where
+// messages were lost or duplicated: hop timeouts, re-routes, routed
+// messages given up, deliveries, and messages dropped by inboxes and
+// transports.
+func counts(tb testing.TB, nodes []*pastry.Node) string {
+	tb.Helper()
+	var timeouts, spurious, dups, reroutes, dropped, delivered, inbox, tdrop uint64
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := n.Stats(ctx)
+		cancel()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		timeouts += s.Core.HopTimeouts
+		spurious += s.Core.SpuriousTimeouts
+		dups += s.Core.Duplicates
+		reroutes += s.Core.Reroutes
+		dropped += s.Core.Dropped
+		delivered += s.Core.Delivered
+		inbox += s.InboxDrops
+		tdrop += s.Transport.TotalDropped()
+	}
+	return fmt.Sprintf("delivered %d, hop timeouts %d (%d spurious), reroutes %d, duplicates dropped %d, given up %d, inbox drops %d, transport drops %d",
+		delivered, timeouts, spurious, reroutes, dups, dropped, inbox, tdrop)
+}
+
 func pct(d []time.Duration, q float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -220,6 +241,7 @@ func BenchmarkOverlay64(b *testing.B) {
 	app := probeApp{epoch: epoch, mu: &mu, lat: &lat, hops: &hops, got: &got, signal: make(chan struct{}, 1)}
 	for i := range size {
 		h := newHost(b, r)
+		serveFloor(h)
 		hosts = append(hosts, h)
 		n, err := pastry.New(h)
 		if err != nil {
@@ -250,8 +272,11 @@ func BenchmarkOverlay64(b *testing.B) {
 		}
 		cancel()
 	}
+	b.Logf("after joins and lookups: %s", counts(b, nodes))
 	fl := floor(b, hosts[0], hosts[1], 5000)
+	b.Logf("after floor: %s", counts(b, nodes))
 	cold := coldFloor(b, hosts, 5000)
+	b.Logf("after cold floor: %s", counts(b, nodes))
 
 	send := func(from int) {
 		p := binary.BigEndian.AppendUint64(nil, uint64(time.Since(epoch)))
@@ -280,7 +305,11 @@ func BenchmarkOverlay64(b *testing.B) {
 				b.Fatalf("warm-up probe from node %d to %s not delivered", i, h.ID.Short())
 			}
 		}
+		if i < 8 || i%8 == 0 {
+			b.Logf("warm-up node %d (%d targets): %s", i, len(targets), counts(b, nodes))
+		}
 	}
+	b.Logf("after warm-up: %s", counts(b, nodes))
 	mu.Lock()
 	lat, hops = lat[:0], hops[:0]
 	mu.Unlock()
@@ -306,6 +335,7 @@ func BenchmarkOverlay64(b *testing.B) {
 		byHops[h] = append(byHops[h], lat[i])
 	}
 	mu.Unlock()
+	b.Logf("after latency: %s", counts(b, nodes))
 	for h := range 4 {
 		if d := byHops[h]; len(d) > 0 {
 			b.Logf("%d hops: %d messages, p50 %v", h, len(d), pct(d, 0.5))
@@ -337,6 +367,7 @@ func BenchmarkOverlay64(b *testing.B) {
 	elapsed := time.Since(t0)
 	b.StopTimer()
 
+	b.Logf("after throughput: %s", counts(b, nodes))
 	f50, f99 := pct(fl, 0.5), pct(fl, 0.99)
 	r50, r99 := pct(routeLat, 0.5), pct(routeLat, 0.99)
 	b.ReportMetric(float64(f50.Microseconds()), "floor_p50_us")
