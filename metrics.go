@@ -49,7 +49,8 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.route.hop_timeouts                counter: next hops that did not ack in time
 //	pastry.route.reroutes                    counter
 //	pastry.route.spurious_timeouts           counter: hop timeouts acked later (back-off)
-//	pastry.route.duplicates                  counter: routed messages seen again, dropped
+//	pastry.route.duplicates                  counter: other copies of handled messages, dropped
+//	pastry.route.loops                       counter: handled messages come back, re-routed
 //	pastry.route.dropped                     counter: routed messages given up
 //	pastry.transport.rejected{reason}        counter: received frames/handles refused
 //	pastry.transport.dropped{reason}         counter: outgoing messages not sent
@@ -92,7 +93,7 @@ type nodeMetrics struct {
 	delivered, forwarded, hopTimeouts, reroutes     metric.Int64ObservableCounter
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
-	spurious, duplicates                            metric.Int64ObservableCounter
+	spurious, duplicates, loops                     metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -135,7 +136,8 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.hopTimeouts = counter("pastry.route.hop_timeouts", "{timeout}", "Next hops that did not acknowledge in time.")
 	m.reroutes = counter("pastry.route.reroutes", "{reroute}", "Routed messages re-routed around a suspected next hop.")
 	m.spurious = counter("pastry.route.spurious_timeouts", "{timeout}", "Hop timeouts whose acknowledgement came later; each backs hop timeouts off.")
-	m.duplicates = counter("pastry.route.duplicates", "{message}", "Routed messages that arrived again after this node handled them; acknowledged, not forwarded.")
+	m.duplicates = counter("pastry.route.duplicates", "{message}", "Routed messages that arrived again as another copy of one this node handled; acknowledged, not forwarded.")
+	m.loops = counter("pastry.route.loops", "{message}", "Routed messages that came back to this node after it had forwarded them; routed again.")
 	m.routeDropped = counter("pastry.route.dropped", "{message}", "Routed messages given up (reroutes or hops exhausted).")
 	m.rejected = counter("pastry.transport.rejected", "{frame}", "Received frames or handles refused as invalid, by reason.")
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
@@ -228,6 +230,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.reroutes, clampInt64(c.Reroutes))
 	o.ObserveInt64(m.spurious, clampInt64(c.SpuriousTimeouts))
 	o.ObserveInt64(m.duplicates, clampInt64(c.Duplicates))
+	o.ObserveInt64(m.loops, clampInt64(c.Loops))
 	o.ObserveInt64(m.routeDropped, clampInt64(c.Dropped))
 	o.ObserveInt64(m.coreRejected, clampInt64(c.Rejected))
 	o.ObserveInt64(m.suspected, clampInt64(c.Suspected))

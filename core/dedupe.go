@@ -12,11 +12,15 @@ import "github.com/pastrynet/pastry/core/id"
 // again, the extra load delays more acknowledgements, and the overlay can
 // stay in that state after the stall is over (measured: a one-second stall
 // of 64 nodes on two cores grew into 28 million hop timeouts). So a node
-// remembers the routed messages it has handled (seenSet) and acknowledges
-// but does not forward or deliver one that comes back; and when an
-// acknowledgement arrives after its hop timed out, the timeout was
-// spurious and the node's hop timeouts double (hopBackoff), until acks
-// come in time again.
+// remembers the routed messages it has handled (seenSet), and which copy it
+// handled: every re-route or resend gives the message a new Copy. Another
+// copy of a message handled here is acknowledged and dropped (the copy
+// handled here is on its way). The same copy coming back is a loop (routing
+// states disagree while failures are being repaired) and is forwarded
+// again as before, up to MaxHops, since no other copy may exist. And when
+// an acknowledgement arrives after its hop timed out, the timeout was
+// spurious and the node's hop timeouts double (hopBackoff), until acks come
+// in time again.
 
 const (
 	// seenGeneration is how many routed messages one generation of the
@@ -32,32 +36,55 @@ const (
 	lateSlots = 16
 )
 
-// seenSet remembers message fingerprints in two generations of at most
-// seenGeneration each, so memory is bounded and a node that handles few
-// messages keeps only a few.
-type seenSet struct{ cur, old map[uint64]struct{} }
+// seenSet remembers message fingerprints, with the copy handled, in two
+// generations of at most seenGeneration each, so memory is bounded and a
+// node that handles few messages keeps only a few.
+type seenSet struct{ cur, old map[uint64]uint32 }
 
-// add records f and reports whether it was already there.
-func (s *seenSet) add(f uint64) bool {
-	if _, ok := s.cur[f]; ok {
-		return true
+// add records message f's copy c unless f is already there; it reports
+// whether f was there and with which copy.
+func (s *seenSet) add(f uint64, c uint32) (had uint32, seen bool) {
+	if had, ok := s.cur[f]; ok {
+		return had, true
 	}
-	if _, ok := s.old[f]; ok {
-		return true
+	if had, ok := s.old[f]; ok {
+		return had, true
 	}
 	if len(s.cur) >= seenGeneration {
 		s.old, s.cur = s.cur, nil
 	}
 	if s.cur == nil {
-		s.cur = make(map[uint64]struct{})
+		s.cur = make(map[uint64]uint32)
 	}
-	s.cur[f] = struct{}{}
-	return false
+	s.cur[f] = c
+	return 0, false
+}
+
+// set records c as the copy of message f handled here.
+func (s *seenSet) set(f uint64, c uint32) {
+	switch _, ok := s.cur[f]; {
+	case ok:
+		s.cur[f] = c
+	case s.old != nil && hasKey(s.old, f):
+		s.old[f] = c
+	default:
+		s.add(f, c)
+	}
+}
+
+func hasKey(m map[uint64]uint32, k uint64) bool { _, ok := m[k]; return ok }
+
+// newCopy names a copy this node makes of a message it re-routes or
+// resends under hop seq: distinct from the copies other nodes make (the
+// node id is mixed in) and from its own others.
+func (n *Node) newCopy(seq uint64) uint32 {
+	x := n.self.ID.U128()
+	return uint32(mix64(mix64(x.Hi^x.Lo) ^ seq))
 }
 
 // fingerprint names a routed message end to end: its origin, the origin's
 // send time (unique per origin: see stamp), its key and its type. The hop
-// fields (From, To, Seq, Hops, Path) are not part of it.
+// fields (From, To, Seq, Hops, Path) and Copy are not part of it.
 func fingerprint(m *Message) uint64 {
 	o, k := m.Origin.ID.U128(), m.Key.U128()
 	h := mix64(o.Hi ^ 0x9e3779b97f4a7c15)

@@ -12,7 +12,8 @@ func (fixedEnv) Uint64() uint64            { return 7 }
 func (e fixedEnv) Proximity(Handle) uint32 { return e.prox }
 
 func TestSeenSetRemembersOneToTwoGenerations(t *testing.T) {
-	var s seenSet
+	var set seenSet
+	s := struct{ add func(uint64) bool }{func(f uint64) bool { _, ok := set.add(f, 9); return ok }}
 	for i := range uint64(seenGeneration) {
 		if s.add(i) {
 			t.Fatalf("%d reported seen before it was added", i)
@@ -33,8 +34,33 @@ func TestSeenSetRemembersOneToTwoGenerations(t *testing.T) {
 	if s.add(3) {
 		t.Fatal("entries of two generations ago are still remembered")
 	}
-	if len(s.cur)+len(s.old) > 2*seenGeneration+1 {
-		t.Fatalf("seen set holds %d entries", len(s.cur)+len(s.old))
+	if len(set.cur)+len(set.old) > 2*seenGeneration+1 {
+		t.Fatalf("seen set holds %d entries", len(set.cur)+len(set.old))
+	}
+}
+
+func TestSeenSetKeepsTheCopy(t *testing.T) {
+	var s seenSet
+	if _, seen := s.add(1, 7); seen {
+		t.Fatal("new entry reported seen")
+	}
+	if c, seen := s.add(1, 8); !seen || c != 7 {
+		t.Fatalf("add again: copy %d seen %v, want 7 true", c, seen)
+	}
+	s.set(1, 8) // this node re-routed it: now it stands for copy 8
+	if c, _ := s.add(1, 0); c != 8 {
+		t.Fatalf("after set: copy %d, want 8", c)
+	}
+	for i := uint64(100); i < 100+seenGeneration; i++ {
+		s.add(i, 0)
+	}
+	s.set(1, 9) // in the old generation now
+	if c, seen := s.add(1, 0); !seen || c != 9 {
+		t.Fatalf("set in the old generation: copy %d seen %v, want 9 true", c, seen)
+	}
+	s.set(5000, 3) // not there: added
+	if c, seen := s.add(5000, 0); !seen || c != 3 {
+		t.Fatalf("set of a new entry: copy %d seen %v, want 3 true", c, seen)
 	}
 }
 
@@ -42,7 +68,7 @@ func TestFingerprintNamesTheMessageNotTheHop(t *testing.T) {
 	o := Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef"), Addr: "o"}
 	m := Message{Type: MsgRoute, Origin: o, Key: id.MustParse("fedcba98765432100123456789abcdef"), Sent: 12345}
 	hop := m
-	hop.From, hop.To, hop.Seq, hop.Hops, hop.Path = o, Handle{Addr: "x"}, 99, 3, []Handle{o}
+	hop.From, hop.To, hop.Seq, hop.Hops, hop.Path, hop.Copy = o, Handle{Addr: "x"}, 99, 3, []Handle{o}, 5
 	if fingerprint(&m) != fingerprint(&hop) {
 		t.Fatal("hop fields change the fingerprint")
 	}

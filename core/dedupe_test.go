@@ -62,11 +62,24 @@ func TestDuplicateRoutedMessageIsAckedNotForwarded(t *testing.T) {
 	}
 	again := m
 	again.Seq += 1000 // a re-sent copy travels under a new hop seq
+	again.Copy = 77   // and is a new copy
 	if acks, routes := step(again); acks != 1 || routes != 0 {
 		t.Fatalf("second copy: %d acks, %d forwarded, want 1 and 0", acks, routes)
 	}
 	if got := hop.Stats().Duplicates - before.Duplicates; got != 1 {
 		t.Fatalf("duplicates counted %d, want 1", got)
+	}
+	// The copy handled here coming back is a loop (states disagree while
+	// failures are repaired): there may be no other copy, so it is routed
+	// again.
+	back := m
+	back.Seq += 2000
+	back.Hops += 3
+	if acks, routes := step(back); acks != 1 || routes != 1 {
+		t.Fatalf("the same copy again: %d acks, %d forwarded, want 1 and 1", acks, routes)
+	}
+	if st := hop.Stats(); st.Loops-before.Loops != 1 || st.Duplicates-before.Duplicates != 1 {
+		t.Fatalf("loops %d duplicates %d, want 1 and 1", st.Loops-before.Loops, st.Duplicates-before.Duplicates)
 	}
 	// Another message from the same origin to the same key, routed in the
 	// same instant, is a different message: it is forwarded.
@@ -91,10 +104,15 @@ func TestLateAckBacksOffHopTimeouts(t *testing.T) {
 	// Nothing answers: run the node's timers past the longest hop timeout.
 	now := o.nw.Now()
 	deadline := now + core.SimConfig().HopTimeoutMax + time.Millisecond
+	var again []core.Message
 	for now < deadline {
 		now += 10 * time.Millisecond
 		src.Tick(now)
-		src.Ready()
+		for _, out := range src.Ready().Messages {
+			if out.Type == core.MsgRoute && out.Key == m.Key {
+				again = append(again, out)
+			}
+		}
 		src.Advance()
 		if src.Stats().HopTimeouts > 0 {
 			break
@@ -103,6 +121,10 @@ func TestLateAckBacksOffHopTimeouts(t *testing.T) {
 	st := src.Stats()
 	if st.HopTimeouts == 0 {
 		t.Fatal("the unanswered hop did not time out")
+	}
+	// What the node sends instead (resent or re-routed) is a new copy.
+	if len(again) != 1 || again[0].Copy == m.Copy || again[0].Sent != m.Sent {
+		t.Fatalf("after the timeout sent %d copies (%+v), want one new copy of the message", len(again), again)
 	}
 	// The next hop answers after all.
 	ack := core.Message{Type: core.MsgRouteAck, From: m.To, To: src.Self(), Seq: m.Seq}

@@ -71,8 +71,12 @@ type Stats struct {
 	// later: each doubles the hop timeouts for a while.
 	SpuriousTimeouts uint64
 	// Duplicates counts routed messages that arrived again after this node
-	// had handled them; they are acknowledged and not forwarded.
-	Duplicates      uint64
+	// had handled another copy of them; they are acknowledged and not
+	// forwarded.
+	Duplicates uint64
+	// Loops counts routed messages that came back to a node they had
+	// passed (the same copy); they are routed again.
+	Loops           uint64
 	Reroutes        uint64
 	Dropped         uint64 // routed messages given up (reroutes or hops exhausted)
 	Suspected       uint64

@@ -30,7 +30,7 @@ func (n *Node) Join(now time.Duration, bootstrap Handle) error {
 func (n *Node) sendJoin() {
 	n.joinAttempt++
 	m := Message{Type: MsgJoin, Key: n.self.ID, Origin: n.self, Sent: n.stamp()}
-	n.seen.add(fingerprint(&m))
+	n.seen.add(fingerprint(&m), 0)
 	n.forwardTo(&m, n.bootstrap, 0)
 	n.arm(n.now+n.cfg.JoinTimeout, timerJoin, n.joinAttempt)
 }

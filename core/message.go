@@ -91,6 +91,9 @@ type Message struct {
 	// Sent is the origin's clock when the message was routed, echoed back by
 	// probe replies; drivers may use it for latency figures.
 	Sent int64
+	// Copy tells copies of one routed message apart: a node that re-routes
+	// or resends a message gives the new copy a new Copy (see dedupe.go).
+	Copy uint32
 
 	// State exchange.
 	// Row is the routing-table row of a RowRequest or RowReply (and of an

@@ -32,7 +32,7 @@ func (n *Node) RouteMessage(now time.Duration, m Message, hint *Handle) error {
 	n.advance(now)
 	m.Type, m.Origin, m.Hops, m.Sent, m.Path = MsgRoute, n.self, 0, n.stamp(), nil
 	m.Flags &= FlagTrace
-	n.seen.add(fingerprint(&m))
+	n.seen.add(fingerprint(&m), 0)
 	n.trace(&m)
 	if hint != nil && hint.ID != n.self.ID {
 		n.forwardTo(&m, *hint, 0)
@@ -54,11 +54,15 @@ func (n *Node) trace(m *Message) {
 // onRouted handles a routed message (Route or Join) arriving from a hop.
 func (n *Node) onRouted(m *Message) {
 	n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
-	if n.seen.add(fingerprint(m)) {
-		// Handled here already (a re-routed or re-sent copy): the ack
-		// stops the sender's timer, and our first copy is on its way.
-		n.stats.Duplicates++
-		return
+	if had, seen := n.seen.add(fingerprint(m), m.Copy); seen {
+		if had != m.Copy {
+			// Another copy was handled here (this one re-routed or
+			// resent): the ack stops the sender's timer, and the copy
+			// handled here is on its way.
+			n.stats.Duplicates++
+			return
+		}
+		n.stats.Loops++ // the copy handled here came back: route it again
 	}
 	msg := *m
 	n.trace(&msg)
@@ -172,6 +176,10 @@ func (n *Node) onHopTimeout(seq uint64) {
 	n.stats.HopTimeouts++
 	n.timedOut(seq, p.next)
 	m := p.msg
+	// What goes out now is a new copy; it is the one this node stands for
+	// if a copy comes back.
+	m.Copy = n.newCopy(seq)
+	n.seen.set(fingerprint(&m), m.Copy)
 	// A leaf-set next hop is likely the key's root: re-routing around it
 	// would deliver at the wrong node if only the message (or its ack) was
 	// lost. Send it once more first.

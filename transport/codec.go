@@ -139,6 +139,7 @@ const (
 	fMsgRow     = 13
 	fMsgHandles = 14
 	fMsgSubject = 15
+	fMsgCopy    = 16
 )
 
 // maxPeerIDLen bounds a peer_id before it is parsed; a canonical Ed25519
@@ -270,7 +271,7 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, map[peer.ID][]ma.Multiad
 			return nil, nil, malformed("message", protowire.ParseError(n))
 		}
 		b = b[n:]
-		if num > fMsgSubject {
+		if num > fMsgCopy {
 			if b, n = skipField(num, typ, b); n < 0 {
 				return nil, nil, malformed("message", protowire.ParseError(n))
 			}
@@ -288,7 +289,7 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, map[peer.ID][]ma.Multiad
 			err error
 		)
 		switch num {
-		case fMsgType, fMsgFlags, fMsgSeq, fMsgApp, fMsgHops, fMsgSent, fMsgRow:
+		case fMsgType, fMsgFlags, fMsgSeq, fMsgApp, fMsgHops, fMsgSent, fMsgRow, fMsgCopy:
 			if typ != protowire.VarintType {
 				return nil, nil, malformed("message", fmt.Errorf("field %d has wire type %d", num, typ))
 			}
@@ -328,6 +329,11 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, map[peer.ID][]ma.Multiad
 			m.Hops = uint16(u)
 		case fMsgSent:
 			m.Sent = int64(u)
+		case fMsgCopy:
+			if u > math.MaxUint32 {
+				return nil, nil, fmt.Errorf("%w: copy id %d does not fit 32 bits", ErrLimit, u)
+			}
+			m.Copy = uint32(u)
 		case fMsgRow:
 			if r := int64(u); r < math.MinInt16 || r > math.MaxInt16 {
 				return nil, nil, fmt.Errorf("%w: row %d does not fit 16 bits", ErrLimit, r)

@@ -118,7 +118,7 @@ func TestCodecMatchesGeneratedCode(t *testing.T) {
 			t.Fatalf("%s: generated code cannot parse ours: %v", typ, err)
 		}
 		gm := gen.GetMessage()
-		if gm.GetType() != pb.MsgType(m.Type) || gm.GetSeq() != m.Seq || gm.GetSent() != m.Sent ||
+		if gm.GetType() != pb.MsgType(m.Type) || gm.GetSeq() != m.Seq || gm.GetSent() != m.Sent || gm.GetCopyId() != m.Copy ||
 			gm.GetRow() != int32(m.Row) || gm.GetHops() != uint32(m.Hops) || !bytes.Equal(gm.GetPayload(), m.Payload) ||
 			len(gm.GetHandles()) != len(m.Handles) || len(gm.GetPath()) != len(m.Path) ||
 			string(gm.GetFrom().GetPeerId()) != m.From.Addr || len(gm.GetHandles()[0].GetAddrs()) != 1 ||
@@ -305,18 +305,19 @@ func TestDecodeRejectsMalformedWire(t *testing.T) {
 		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
 	}
 	cases := map[string][]byte{
-		"empty frame":         {},
-		"truncated":           good[:len(good)-3],
-		"two bodies":          append(append([]byte{}, good...), AppendPing(nil, 1)...),
-		"duplicate type":      frame(msg, varint(fMsgType, 1)),
-		"duplicate from":      frame(msg, fromField),
-		"wrong wire type":     frame(msg, protowire.AppendTag(nil, fMsgSeq, protowire.Fixed64Type), make([]byte, 8)),
-		"group":               frame(msg, protowire.AppendTag(nil, 99, protowire.StartGroupType), protowire.AppendTag(nil, 99, protowire.EndGroupType)),
-		"body is varint":      varint(fFrameMessage, 5),
-		"bad tag":             {0x00},
-		"field number 2^29":   frame(msg, varint(1<<29, 1)),
-		"overlong varint":     frame(msg, protowire.AppendTag(nil, fMsgSeq, protowire.VarintType), bytes.Repeat([]byte{0xff}, 11)),
-		"ping repeated nonce": protowire.AppendBytes(protowire.AppendTag(nil, fFramePing, protowire.BytesType), append(varint(fNonce, 1), varint(fNonce, 2)...)),
+		"empty frame":          {},
+		"truncated":            good[:len(good)-3],
+		"two bodies":           append(append([]byte{}, good...), AppendPing(nil, 1)...),
+		"duplicate type":       frame(msg, varint(fMsgType, 1)),
+		"duplicate from":       frame(msg, fromField),
+		"wrong wire type":      frame(msg, protowire.AppendTag(nil, fMsgSeq, protowire.Fixed64Type), make([]byte, 8)),
+		"group":                frame(msg, protowire.AppendTag(nil, 99, protowire.StartGroupType), protowire.AppendTag(nil, 99, protowire.EndGroupType)),
+		"body is varint":       varint(fFrameMessage, 5),
+		"bad tag":              {0x00},
+		"field number 2^29":    frame(msg, varint(1<<29, 1)),
+		"overlong varint":      frame(msg, protowire.AppendTag(nil, fMsgSeq, protowire.VarintType), bytes.Repeat([]byte{0xff}, 11)),
+		"copy id over 32 bits": frame(msg, varint(fMsgCopy, 1<<32)),
+		"ping repeated nonce":  protowire.AppendBytes(protowire.AppendTag(nil, fFramePing, protowire.BytesType), append(varint(fNonce, 1), varint(fNonce, 2)...)),
 	}
 	for name, b := range cases {
 		_, err := c.Decode(b)

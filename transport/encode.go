@@ -99,6 +99,7 @@ func (c *Codec) appendMessage(dst []byte, m *core.Message, prefixed bool) ([]byt
 	if m.Subject != (core.Handle{}) {
 		dst = appendHandle(dst, fMsgSubject, next())
 	}
+	dst = appendVarintField(dst, fMsgCopy, uint64(m.Copy))
 	if got := len(dst) - start; got != msgSize {
 		// A bug here would put the stream out of sync for the receiver.
 		return dst[:start], fmt.Errorf("transport: internal error: encoded %d bytes, sized %d", got, msgSize)
@@ -129,7 +130,7 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 	n := varintFieldSize(fMsgType, uint64(m.Type)) + varintFieldSize(fMsgFlags, uint64(m.Flags)) +
 		varintFieldSize(fMsgSeq, m.Seq) + varintFieldSize(fMsgApp, uint64(m.App)) +
 		varintFieldSize(fMsgHops, uint64(m.Hops)) + varintFieldSize(fMsgSent, uint64(m.Sent)) +
-		varintFieldSize(fMsgRow, uint64(int64(m.Row)))
+		varintFieldSize(fMsgRow, uint64(int64(m.Row))) + varintFieldSize(fMsgCopy, uint64(m.Copy))
 	if !m.Key.U128().IsZero() {
 		n += bytesFieldSize(fMsgKey, len(m.Key))
 	}

@@ -59,7 +59,7 @@ func fullMessage(typ core.MsgType, ids []identity) *core.Message {
 		Key:    id.MustParse("0123456789abcdef0123456789abcdef"),
 		Origin: ids[2].h, App: 7, Payload: []byte("payload of " + typ.String()),
 		Hops: 3, Path: []core.Handle{ids[2].h, ids[3].h},
-		Sent: -12345, Row: 5,
+		Sent: -12345, Row: 5, Copy: 0xdeadbeef,
 		Handles: []core.Handle{ids[3].h, ids[4].h, ids[5].h},
 		Subject: ids[5].h,
 	}

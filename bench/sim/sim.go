@@ -411,12 +411,13 @@ func (r *run) finish(start time.Time) {
 		cs.CandidateProbes += st.CandidateProbes
 		cs.SpuriousTimeouts += st.SpuriousTimeouts
 		cs.Duplicates += st.Duplicates
+		cs.Loops += st.Loops
 	}
 	res.CoreStats = map[string]uint64{"rejected": cs.Rejected, "delivered": cs.Delivered, "forwarded": cs.Forwarded,
 		"hop_timeouts": cs.HopTimeouts, "reroutes": cs.Reroutes, "dropped": cs.Dropped, "suspected": cs.Suspected,
 		"declared_dead": cs.DeclaredDead, "join_retries": cs.JoinRetries, "leaf_repair_requests": cs.LeafRepairRequests,
 		"refused_while_joining": cs.RefusedWhileJoining, "candidate_probes": cs.CandidateProbes,
-		"spurious_timeouts": cs.SpuriousTimeouts, "duplicates": cs.Duplicates}
+		"spurious_timeouts": cs.SpuriousTimeouts, "duplicates": cs.Duplicates, "loops": cs.Loops}
 	res.VirtualS = round(r.nw.Now().Seconds(), 3)
 	res.Events = r.nw.Events
 	r.sampleHeap()

@@ -398,20 +398,21 @@ func (x *NodeHandle) GetAddrs() [][]byte {
 type Message struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Type          MsgType                `protobuf:"varint,1,opt,name=type,proto3,enum=pastry.v1.MsgType" json:"type,omitempty"`
-	Flags         uint32                 `protobuf:"varint,2,opt,name=flags,proto3" json:"flags,omitempty"`     // core.Flags; must fit in 8 bits
-	From          *NodeHandle            `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`        // required: the sender of this hop
-	To            *NodeHandle            `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`            // required: the receiver of this hop
-	Seq           uint64                 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`         // per-hop ack id (route, join), probe nonce
-	Key           []byte                 `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`          // empty (the zero key) or 16 bytes
-	Origin        *NodeHandle            `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`    // routed messages: the node that first sent it
-	App           uint32                 `protobuf:"varint,8,opt,name=app,proto3" json:"app,omitempty"`         // core.AppID
-	Payload       []byte                 `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`  // at most 1 MiB by default
-	Hops          uint32                 `protobuf:"varint,10,opt,name=hops,proto3" json:"hops,omitempty"`      // must fit in 16 bits
-	Path          []*NodeHandle          `protobuf:"bytes,11,rep,name=path,proto3" json:"path,omitempty"`       // with the trace flag: hops so far
-	Sent          int64                  `protobuf:"varint,12,opt,name=sent,proto3" json:"sent,omitempty"`      // origin's clock when routed, echoed by probes
-	Row           int32                  `protobuf:"varint,13,opt,name=row,proto3" json:"row,omitempty"`        // routing-table row; must fit in 16 bits
-	Handles       []*NodeHandle          `protobuf:"bytes,14,rep,name=handles,proto3" json:"handles,omitempty"` // at most 512 by default
-	Subject       *NodeHandle            `protobuf:"bytes,15,opt,name=subject,proto3" json:"subject,omitempty"` // suspect: the node found failed
+	Flags         uint32                 `protobuf:"varint,2,opt,name=flags,proto3" json:"flags,omitempty"`                  // core.Flags; must fit in 8 bits
+	From          *NodeHandle            `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`                     // required: the sender of this hop
+	To            *NodeHandle            `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                         // required: the receiver of this hop
+	Seq           uint64                 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`                      // per-hop ack id (route, join), probe nonce
+	Key           []byte                 `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`                       // empty (the zero key) or 16 bytes
+	Origin        *NodeHandle            `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`                 // routed messages: the node that first sent it
+	App           uint32                 `protobuf:"varint,8,opt,name=app,proto3" json:"app,omitempty"`                      // core.AppID
+	Payload       []byte                 `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`               // at most 1 MiB by default
+	Hops          uint32                 `protobuf:"varint,10,opt,name=hops,proto3" json:"hops,omitempty"`                   // must fit in 16 bits
+	Path          []*NodeHandle          `protobuf:"bytes,11,rep,name=path,proto3" json:"path,omitempty"`                    // with the trace flag: hops so far
+	Sent          int64                  `protobuf:"varint,12,opt,name=sent,proto3" json:"sent,omitempty"`                   // origin's clock when routed, echoed by probes
+	Row           int32                  `protobuf:"varint,13,opt,name=row,proto3" json:"row,omitempty"`                     // routing-table row; must fit in 16 bits
+	Handles       []*NodeHandle          `protobuf:"bytes,14,rep,name=handles,proto3" json:"handles,omitempty"`              // at most 512 by default
+	Subject       *NodeHandle            `protobuf:"bytes,15,opt,name=subject,proto3" json:"subject,omitempty"`              // suspect: the node found failed
+	CopyId        uint32                 `protobuf:"varint,16,opt,name=copy_id,json=copyId,proto3" json:"copy_id,omitempty"` // routed messages: which copy (a re-route or resend makes a new one)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -551,6 +552,13 @@ func (x *Message) GetSubject() *NodeHandle {
 	return nil
 }
 
+func (x *Message) GetCopyId() uint32 {
+	if x != nil {
+		return x.CopyId
+	}
+	return 0
+}
+
 var File_pastry_proto protoreflect.FileDescriptor
 
 const file_pastry_proto_rawDesc = "" +
@@ -569,7 +577,7 @@ const file_pastry_proto_rawDesc = "" +
 	"NodeHandle\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\fR\x06nodeId\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x14\n" +
-	"\x05addrs\x18\x03 \x03(\fR\x05addrs\"\xdf\x03\n" +
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs\"\xf8\x03\n" +
 	"\aMessage\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.pastry.v1.MsgTypeR\x04type\x12\x14\n" +
 	"\x05flags\x18\x02 \x01(\rR\x05flags\x12)\n" +
@@ -586,7 +594,8 @@ const file_pastry_proto_rawDesc = "" +
 	"\x04sent\x18\f \x01(\x03R\x04sent\x12\x10\n" +
 	"\x03row\x18\r \x01(\x05R\x03row\x12/\n" +
 	"\ahandles\x18\x0e \x03(\v2\x15.pastry.v1.NodeHandleR\ahandles\x12/\n" +
-	"\asubject\x18\x0f \x01(\v2\x15.pastry.v1.NodeHandleR\asubject*\x97\x03\n" +
+	"\asubject\x18\x0f \x01(\v2\x15.pastry.v1.NodeHandleR\asubject\x12\x17\n" +
+	"\acopy_id\x18\x10 \x01(\rR\x06copyId*\x97\x03\n" +
 	"\aMsgType\x12\x14\n" +
 	"\x10MSG_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eMSG_TYPE_ROUTE\x10\x01\x12\x16\n" +
