@@ -274,9 +274,7 @@ func BenchmarkOverlay64(b *testing.B) {
 	}
 	b.Logf("after joins and lookups: %s", counts(b, nodes))
 	fl := floor(b, hosts[0], hosts[1], 5000)
-	b.Logf("after floor: %s", counts(b, nodes))
 	cold := coldFloor(b, hosts, 5000)
-	b.Logf("after cold floor: %s", counts(b, nodes))
 
 	send := func(from int) {
 		p := binary.BigEndian.AppendUint64(nil, uint64(time.Since(epoch)))
@@ -304,9 +302,6 @@ func BenchmarkOverlay64(b *testing.B) {
 			case <-time.After(5 * time.Second):
 				b.Fatalf("warm-up probe from node %d to %s not delivered", i, h.ID.Short())
 			}
-		}
-		if i < 8 || i%8 == 0 {
-			b.Logf("warm-up node %d (%d targets): %s", i, len(targets), counts(b, nodes))
 		}
 	}
 	b.Logf("after warm-up: %s", counts(b, nodes))
