@@ -38,6 +38,8 @@ type Network struct {
 	slab  []core.Message
 	free  []int32
 	group []int // partition group per node; nil when healed
+	// stallUntil: messages sent before it arrive no earlier than it (Stall).
+	stallUntil time.Duration
 
 	live      []id.ID // sorted live joined ids, rebuilt lazily
 	liveDirty bool
@@ -243,6 +245,21 @@ func (nw *Network) Partition(groups ...[]int) {
 // Heal removes any partition.
 func (nw *Network) Heal() { nw.group = nil }
 
+// Stall models every node's process freezing for d (a long GC pause, a
+// CPU-starved host): messages sent from now until d from now, and the
+// messages already on their way, arrive no earlier than d from now, while
+// the nodes' timers keep firing on time.
+func (nw *Network) Stall(d time.Duration) {
+	nw.stallUntil = max(nw.stallUntil, nw.now+d)
+	// Messages already on their way: hold them too.
+	for i := range nw.q {
+		if nw.q[i].at < nw.stallUntil {
+			nw.q[i].at = nw.stallUntil + (nw.q[i].at - nw.now)
+		}
+	}
+	nw.q.fix()
+}
+
 // collect takes a node's Ready: queue its messages and its wake-up.
 func (nw *Network) collect(n *Node) {
 	rd := n.Ready()
@@ -263,7 +280,12 @@ func (nw *Network) collect(n *Node) {
 			continue
 		}
 		slot := nw.alloc(m)
-		nw.push(event{at: nw.now + nw.opts.Topology.Delay(n.Index, int(to)), node: to, msg: slot})
+		d := nw.opts.Topology.Delay(n.Index, int(to))
+		at := nw.now + d
+		if nw.now < nw.stallUntil {
+			at = max(at, nw.stallUntil+d)
+		}
+		nw.push(event{at: at, node: to, msg: slot})
 	}
 	n.Advance()
 	nw.scheduleWake(int32(n.Index), rd.WakeAt)

@@ -1,6 +1,9 @@
 package simnet
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // The event queue. Message deliveries are kept in a 4-ary min-heap on
 // (at, seq); node wake-ups in an indexed binary heap with at most one entry
@@ -159,5 +162,14 @@ func (w *wakeHeap) down(i int) {
 		}
 		w.swap(i, c)
 		i = c
+	}
+}
+
+// fix restores the heap order after events' times were changed in place.
+func (h *msgHeap) fix() {
+	all := slices.Clone(*h)
+	*h = (*h)[:0]
+	for _, e := range all {
+		h.push(e)
 	}
 }

@@ -83,3 +83,55 @@ func TestOracleBlockShortensRoutes(t *testing.T) {
 		t.Fatalf("oracle routes took %.3f hops, Pastry's %.3f", h1, h0)
 	}
 }
+
+// Stall holds every message sent during it, and those on their way, until
+// it ends, keeping their order; afterwards delays are the topology's again.
+func TestStallHoldsMessages(t *testing.T) {
+	var seen []time.Duration
+	cfg := core.SimConfig()
+	cfg.HopTimeoutMin, cfg.HopTimeoutMax = 5*time.Second, 5*time.Second // no hop times out in the stall
+	nw, err := New(Options{Seed: 2, Node: cfg, Topology: Constant(10 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := nw.AddNode(), nw.AddNode()
+	if err := nw.Bootstrap(a.Index); err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.Join(b.Index, a.Index); err != nil {
+		t.Fatal(err)
+	}
+	nw.RunFor(time.Minute)
+	if b.Status() != core.StatusJoined {
+		t.Fatal("b did not join")
+	}
+	app := &recordApp{at: func() { seen = append(seen, nw.Now()) }}
+	if err := b.RegisterApplication(9, app); err != nil {
+		t.Fatal(err)
+	}
+	t0 := nw.Now()
+	if err := nw.Route(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // on its way
+		t.Fatal(err)
+	}
+	nw.Stall(time.Second)
+	nw.RunFor(500 * time.Millisecond)
+	if err := nw.Route(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // sent during it
+		t.Fatal(err)
+	}
+	nw.RunFor(2 * time.Second)
+	if err := nw.Route(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // after it
+		t.Fatal(err)
+	}
+	t2 := nw.Now()
+	nw.RunFor(time.Second)
+	want := []time.Duration{t0 + time.Second + 10*time.Millisecond, t0 + time.Second + 10*time.Millisecond, t2 + 10*time.Millisecond}
+	if len(seen) != 3 || seen[0] != want[0] || seen[1] != want[1] || seen[2] != want[2] {
+		t.Fatalf("delivered at %v, want %v", seen, want)
+	}
+}
+
+type recordApp struct{ at func() }
+
+func (r *recordApp) Deliver(*core.Message)                   { r.at() }
+func (r *recordApp) Forward(*core.Message, *core.Handle) bool { return true }
+func (r *recordApp) Update(core.Handle, bool)                 {}
