@@ -132,6 +132,6 @@ func TestStallHoldsMessages(t *testing.T) {
 
 type recordApp struct{ at func() }
 
-func (r *recordApp) Deliver(*core.Message)                   { r.at() }
+func (r *recordApp) Deliver(*core.Message)                    { r.at() }
 func (r *recordApp) Forward(*core.Message, *core.Handle) bool { return true }
 func (r *recordApp) Update(core.Handle, bool)                 {}
