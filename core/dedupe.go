@@ -16,8 +16,10 @@ import "github.com/pastrynet/pastry/core/id"
 // handled: every re-route or resend gives the message a new Copy. Another
 // copy of a message handled here is acknowledged and dropped (the copy
 // handled here is on its way). The same copy coming back is a loop (routing
-// states disagree while failures are being repaired) and is forwarded
-// again as before, up to MaxHops, since no other copy may exist. And when
+// states disagree while failures are being repaired): it is routed again,
+// since no other copy may exist and the states may have changed since, but
+// only maxLoopPasses times; a loop that persists goes round the same nodes
+// until MaxHops otherwise. And when
 // an acknowledgement arrives after its hop timed out, the timeout was
 // spurious and the node's hop timeouts double (hopBackoff), until acks come
 // in time again.
@@ -34,45 +36,68 @@ const (
 	// lateSlots is how many timed-out hops are remembered to recognise a
 	// late acknowledgement.
 	lateSlots = 16
+	// maxLoopPasses is how often one copy may come back to a node and be
+	// routed again; the next time it is dropped.
+	maxLoopPasses = 2
 )
 
-// seenSet remembers message fingerprints, with the copy handled, in two
-// generations of at most seenGeneration each, so memory is bounded and a
-// node that handles few messages keeps only a few.
-type seenSet struct{ cur, old map[uint64]uint32 }
+// seenSet remembers message fingerprints, with the copy handled and how
+// often it came back, in two generations of at most seenGeneration each, so
+// memory is bounded and a node that handles few messages keeps only a few.
+// A value is the copy id in the low 32 bits and the passes above.
+type seenSet struct{ cur, old map[uint64]uint64 }
 
 // add records message f's copy c unless f is already there; it reports
 // whether f was there and with which copy.
 func (s *seenSet) add(f uint64, c uint32) (had uint32, seen bool) {
-	if had, ok := s.cur[f]; ok {
-		return had, true
+	if v, ok := s.cur[f]; ok {
+		return uint32(v), true
 	}
-	if had, ok := s.old[f]; ok {
-		return had, true
+	if v, ok := s.old[f]; ok {
+		return uint32(v), true
 	}
 	if len(s.cur) >= seenGeneration {
 		s.old, s.cur = s.cur, nil
 	}
 	if s.cur == nil {
-		s.cur = make(map[uint64]uint32)
+		s.cur = make(map[uint64]uint64)
 	}
-	s.cur[f] = c
+	s.cur[f] = uint64(c)
 	return 0, false
 }
 
-// set records c as the copy of message f handled here.
-func (s *seenSet) set(f uint64, c uint32) {
-	switch _, ok := s.cur[f]; {
-	case ok:
-		s.cur[f] = c
-	case s.old != nil && hasKey(s.old, f):
-		s.old[f] = c
-	default:
-		s.add(f, c)
+// where returns the generation holding f, or nil.
+func (s *seenSet) where(f uint64) map[uint64]uint64 {
+	if _, ok := s.cur[f]; ok {
+		return s.cur
 	}
+	if _, ok := s.old[f]; ok {
+		return s.old
+	}
+	return nil
 }
 
-func hasKey(m map[uint64]uint32, k uint64) bool { _, ok := m[k]; return ok }
+// set records c as the copy of message f handled here, not yet come back.
+func (s *seenSet) set(f uint64, c uint32) {
+	if m := s.where(f); m != nil {
+		m[f] = uint64(c)
+		return
+	}
+	s.add(f, c)
+}
+
+// loop records that the copy of f handled here came back, and returns how
+// many times it has (0 if f is not remembered).
+func (s *seenSet) loop(f uint64) uint32 {
+	m := s.where(f)
+	if m == nil {
+		return 0
+	}
+	v := m[f]
+	p := uint32(v>>32) + 1
+	m[f] = uint64(uint32(v)) | uint64(p)<<32
+	return p
+}
 
 // newCopy names a copy this node makes of a message it re-routes or
 // resends under hop seq: distinct from the copies other nodes make (the

@@ -81,6 +81,22 @@ func TestDuplicateRoutedMessageIsAckedNotForwarded(t *testing.T) {
 	if st := hop.Stats(); st.Loops-before.Loops != 1 || st.Duplicates-before.Duplicates != 1 {
 		t.Fatalf("loops %d duplicates %d, want 1 and 1", st.Loops-before.Loops, st.Duplicates-before.Duplicates)
 	}
+	// A loop that persists is cut: the copy is routed again a bounded
+	// number of times, then dropped.
+	for pass := 2; pass <= 4; pass++ {
+		back.Seq += 1000
+		back.Hops += 3
+		want := 1
+		if pass > 2 {
+			want = 0
+		}
+		if acks, routes := step(back); acks != 1 || routes != want {
+			t.Fatalf("pass %d of the same copy: %d acks, %d forwarded, want 1 and %d", pass, acks, routes, want)
+		}
+	}
+	if st := hop.Stats(); st.Loops-before.Loops != 4 || st.Dropped-before.Dropped != 2 {
+		t.Fatalf("loops %d dropped %d, want 4 and 2", st.Loops-before.Loops, st.Dropped-before.Dropped)
+	}
 	// Another message from the same origin to the same key, routed in the
 	// same instant, is a different message: it is forwarded.
 	other := routedTo(t, o, from, key)

@@ -62,7 +62,12 @@ func (n *Node) onRouted(m *Message) {
 			n.stats.Duplicates++
 			return
 		}
-		n.stats.Loops++ // the copy handled here came back: route it again
+		// The copy handled here came back: a loop.
+		n.stats.Loops++
+		if n.seen.loop(fingerprint(m)) > maxLoopPasses {
+			n.stats.Dropped++
+			return
+		}
 	}
 	msg := *m
 	n.trace(&msg)
