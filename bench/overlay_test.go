@@ -185,7 +185,8 @@ const probeAppID core.AppID = 7
 // transports.
 func counts(tb testing.TB, nodes []*pastry.Node) string {
 	tb.Helper()
-	var timeouts, spurious, dups, reroutes, dropped, delivered, inbox, tdrop uint64
+	var c core.Stats
+	var inbox, tdrop uint64
 	for _, n := range nodes {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s, err := n.Stats(ctx)
@@ -193,17 +194,12 @@ func counts(tb testing.TB, nodes []*pastry.Node) string {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		timeouts += s.Core.HopTimeouts
-		spurious += s.Core.SpuriousTimeouts
-		dups += s.Core.Duplicates
-		reroutes += s.Core.Reroutes
-		dropped += s.Core.Dropped
-		delivered += s.Core.Delivered
+		c.Add(s.Core)
 		inbox += s.InboxDrops
 		tdrop += s.Transport.TotalDropped()
 	}
 	return fmt.Sprintf("delivered %d, hop timeouts %d (%d spurious), reroutes %d, duplicates dropped %d, given up %d, inbox drops %d, transport drops %d",
-		delivered, timeouts, spurious, reroutes, dups, dropped, inbox, tdrop)
+		c.Delivered, c.HopTimeouts, c.SpuriousTimeouts, c.Reroutes, c.Duplicates, c.Dropped, inbox, tdrop)
 }
 
 func pct(d []time.Duration, q float64) time.Duration {

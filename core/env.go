@@ -88,3 +88,29 @@ type Stats struct {
 	RefusedWhileJoining uint64
 	LeafRepairRequests  uint64
 }
+
+// Add adds o's counters to s (to sum the nodes of an overlay).
+func (s *Stats) Add(o Stats) {
+	for k := range s.Sent {
+		s.Sent[k] += o.Sent[k]
+		s.Received[k] += o.Received[k]
+	}
+	for k := range s.DeliveredHops {
+		s.DeliveredHops[k] += o.DeliveredHops[k]
+	}
+	s.Rejected += o.Rejected
+	s.Delivered += o.Delivered
+	s.Forwarded += o.Forwarded
+	s.HopTimeouts += o.HopTimeouts
+	s.SpuriousTimeouts += o.SpuriousTimeouts
+	s.Duplicates += o.Duplicates
+	s.Loops += o.Loops
+	s.Reroutes += o.Reroutes
+	s.Dropped += o.Dropped
+	s.Suspected += o.Suspected
+	s.CandidateProbes += o.CandidateProbes
+	s.DeclaredDead += o.DeclaredDead
+	s.JoinRetries += o.JoinRetries
+	s.RefusedWhileJoining += o.RefusedWhileJoining
+	s.LeafRepairRequests += o.LeafRepairRequests
+}

@@ -579,21 +579,7 @@ type totals struct {
 func (s *scenario) cmdStats(b *strings.Builder) {
 	var cur totals
 	for _, n := range s.nw.Nodes() {
-		st := n.Stats()
-		for k := range st.Sent {
-			cur.st.Sent[k] += st.Sent[k]
-		}
-		cur.st.Rejected += st.Rejected
-		cur.st.Delivered += st.Delivered
-		cur.st.Forwarded += st.Forwarded
-		cur.st.HopTimeouts += st.HopTimeouts
-		cur.st.Reroutes += st.Reroutes
-		cur.st.Dropped += st.Dropped
-		cur.st.Suspected += st.Suspected
-		cur.st.DeclaredDead += st.DeclaredDead
-		cur.st.JoinRetries += st.JoinRetries
-		cur.st.LeafRepairRequests += st.LeafRepairRequests
-		cur.st.RefusedWhileJoining += st.RefusedWhileJoining
+		cur.st.Add(n.Stats())
 	}
 	cur.netSent, cur.lost, cur.rejects = s.nw.Sent, s.nw.Lost, s.nw.Rejected
 	p := s.lastStats

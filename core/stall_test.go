@@ -19,12 +19,7 @@ func TestStallDoesNotMultiplyMessages(t *testing.T) {
 	nw := o.nw
 	sum := func() (st core.Stats) {
 		for _, n := range nw.Nodes() {
-			s := n.Stats()
-			st.HopTimeouts += s.HopTimeouts
-			st.SpuriousTimeouts += s.SpuriousTimeouts
-			st.Duplicates += s.Duplicates
-			st.Reroutes += s.Reroutes
-			st.Delivered += s.Delivered
+			st.Add(n.Stats())
 		}
 		return st
 	}

@@ -396,22 +396,7 @@ func (r *run) finish(start time.Time) {
 	}
 	var cs core.Stats
 	for _, n := range r.nw.Nodes() {
-		st := n.Stats()
-		cs.Rejected += st.Rejected
-		cs.Delivered += st.Delivered
-		cs.Forwarded += st.Forwarded
-		cs.HopTimeouts += st.HopTimeouts
-		cs.Reroutes += st.Reroutes
-		cs.Dropped += st.Dropped
-		cs.Suspected += st.Suspected
-		cs.DeclaredDead += st.DeclaredDead
-		cs.JoinRetries += st.JoinRetries
-		cs.LeafRepairRequests += st.LeafRepairRequests
-		cs.RefusedWhileJoining += st.RefusedWhileJoining
-		cs.CandidateProbes += st.CandidateProbes
-		cs.SpuriousTimeouts += st.SpuriousTimeouts
-		cs.Duplicates += st.Duplicates
-		cs.Loops += st.Loops
+		cs.Add(n.Stats())
 	}
 	res.CoreStats = map[string]uint64{"rejected": cs.Rejected, "delivered": cs.Delivered, "forwarded": cs.Forwarded,
 		"hop_timeouts": cs.HopTimeouts, "reroutes": cs.Reroutes, "dropped": cs.Dropped, "suspected": cs.Suspected,
