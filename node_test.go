@@ -217,7 +217,7 @@ func newHostNode(t testing.TB, r *rand.Rand, cfg core.Config) (*Node, host.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := transport.NewHost(transport.DefaultHostConfig(k))
+	h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func newHost(tb testing.TB, r *rand.Rand) host.Host {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h, err := transport.NewHost(transport.DefaultHostConfig(k))
+	h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -225,8 +225,12 @@ func BenchmarkOverlay64(b *testing.B) {
 		for _, n := range nodes {
 			n.Close()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		for _, h := range hosts {
-			h.Close()
+			if err := transport.CloseHost(ctx, h); err != nil {
+				b.Log(err)
+			}
 		}
 	}()
 	var mu sync.Mutex

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"time"
@@ -140,6 +141,39 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 		libp2p.DisableMetrics(),
 		libp2p.Ping(false),
 	}, nil
+}
+
+// NewLoopbackHost is NewHost with reachability fixed as private, for hosts
+// on loopback (the devnet, tests, benchmarks): there is nothing to learn
+// about NAT there, and without AutoNAT's background service (a goroutine
+// and an event subscription per host) the close-time deadlock described at
+// CloseHost cannot occur.
+func NewLoopbackHost(cfg HostConfig) (host.Host, error) {
+	opts, err := HostOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(append(opts, libp2p.ForceReachabilityPrivate())...)
+	if err != nil {
+		return nil, fmt.Errorf("transport: new host: %w", err)
+	}
+	return h, nil
+}
+
+// CloseHost closes h, giving up when ctx ends. go-libp2p v0.51's
+// host.Close can deadlock: identify, handling a peer's push, holds the
+// event bus lock while blocked sending to a subscriber that has stopped
+// reading, and AutoNAT's close waits for that lock. The host is then left
+// behind, still closing (callers are about to exit anyway).
+func CloseHost(ctx context.Context, h host.Host) error {
+	done := make(chan error, 1)
+	go func() { done <- h.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("transport: close host %s: %w", h.ID(), ctx.Err())
+	}
 }
 
 // NewHost builds a host with HostOptions.

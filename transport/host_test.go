@@ -1,10 +1,13 @@
 package transport
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -78,5 +81,35 @@ func TestHostOptionsValidate(t *testing.T) {
 	cfg.ConnsHigh = cfg.ConnsLow - 1
 	if _, err := HostOptions(cfg); err == nil || !strings.Contains(err.Error(), "ConnsHigh") {
 		t.Fatalf("bad watermarks: %v", err)
+	}
+}
+
+// A loopback host has its reachability fixed (no AutoNAT prober, whose
+// close can deadlock), and CloseHost closes it within its context.
+func TestLoopbackHostAndCloseHost(t *testing.T) {
+	id := newIdentity(t, 2)
+	h, err := NewLoopbackHost(DefaultHostConfig(id.priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, ok := h.(interface{ GetAutoNat() autonat.AutoNAT })
+	if !ok {
+		t.Fatalf("%T has no AutoNAT accessor", h)
+	}
+	if st := an.GetAutoNat().Status(); st != network.ReachabilityPrivate {
+		t.Fatalf("reachability %s, want private", st)
+	}
+	for _, a := range h.Addrs() {
+		if !manet.IsIPLoopback(a) {
+			t.Fatalf("listening on %s", a)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := CloseHost(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Network().ListenAddresses()) != 0 {
+		t.Fatalf("still listening on %v after CloseHost", h.Network().ListenAddresses())
 	}
 }

@@ -235,7 +235,7 @@ func (d *daemon) close(ctx context.Context) error {
 		errs = append(errs, d.node.Close())
 	}
 	if d.host != nil {
-		errs = append(errs, closeHost(ctx, d.host))
+		errs = append(errs, transport.CloseHost(ctx, d.host))
 	}
 	return errors.Join(errs...)
 }

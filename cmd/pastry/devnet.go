@@ -22,7 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -240,7 +239,7 @@ func (dn *devnet) start(ctx context.Context) error {
 		hc := transport.DefaultHostConfig(key)
 		hc.ListenAddrs = []string{listen}
 		hc.ProtocolPrefix = prefix
-		h, err := newLoopbackHost(hc)
+		h, err := transport.NewLoopbackHost(hc)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
@@ -456,7 +455,7 @@ func (dn *devnet) close() {
 	stuck := 0
 	var mu sync.Mutex
 	parallel(func(d *devNode) {
-		if err := closeHost(ctx, d.host); err != nil {
+		if err := transport.CloseHost(ctx, d.host); err != nil {
 			mu.Lock()
 			stuck++
 			mu.Unlock()
@@ -470,39 +469,6 @@ func (dn *devnet) close() {
 
 // devnetCloseTimeout bounds the devnet's shutdown.
 const devnetCloseTimeout = 10 * time.Second
-
-// closeHost closes h, giving up when ctx ends. go-libp2p v0.51's
-// host.Close can deadlock: identify, handling a peer's push, holds the
-// event bus lock while blocked sending to a subscriber that has stopped
-// reading, and AutoNAT's close waits for that lock. The host is then left
-// behind (the process is about to exit anyway).
-func closeHost(ctx context.Context, h host.Host) error {
-	done := make(chan error, 1)
-	go func() { done <- h.Close() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("close host %s: %w", h.ID(), ctx.Err())
-	}
-}
-
-// newLoopbackHost is transport.NewHost for a host on 127.0.0.1 only, with
-// reachability fixed as private: there is nothing to learn about NAT on
-// loopback, and without AutoNAT's background service (one goroutine and
-// one event subscription per host) the close-time deadlock described at
-// closeHost cannot occur.
-func newLoopbackHost(hc transport.HostConfig) (host.Host, error) {
-	opts, err := transport.HostOptions(hc)
-	if err != nil {
-		return nil, err
-	}
-	h, err := libp2p.New(append(opts, libp2p.ForceReachabilityPrivate())...)
-	if err != nil {
-		return nil, fmt.Errorf("new host: %w", err)
-	}
-	return h, nil
-}
 
 // processFootprint describes this process's resident memory, goroutines
 // and open file descriptors, in total and per node (Linux; elsewhere only
