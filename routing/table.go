@@ -173,18 +173,24 @@ func (t *RoutingTable) Contains(x id.ID) bool {
 // Lookup returns x's entry if x occupies its slot. Safe for concurrent
 // readers.
 func (t *RoutingTable) Lookup(x id.ID) (Entry, bool) {
-	r, c, ok := t.Position(x)
-	if !ok {
-		return Entry{}, false
-	}
-	p := t.row(r)
-	if p == nil {
-		return Entry{}, false
-	}
-	if s := &p[c]; s.ok && s.ID == x {
+	if s := t.find(x); s != nil {
 		return s.Entry, true
 	}
 	return Entry{}, false
+}
+
+// find returns the slot x occupies, or nil.
+func (t *RoutingTable) find(x id.ID) *slot {
+	r, c, ok := t.Position(x)
+	if !ok {
+		return nil
+	}
+	if p := t.row(r); p != nil {
+		if s := &p[c]; s.ok && s.ID == x {
+			return s
+		}
+	}
+	return nil
 }
 
 // Consider offers e for its slot. It takes the slot if the slot is empty or
@@ -221,15 +227,7 @@ func (t *RoutingTable) Consider(e Entry) bool {
 // at least until (first-hand evidence: see slot.alive), and returns its
 // entry. Writer only.
 func (t *RoutingTable) Alive(x id.ID, until time.Duration) (Entry, bool) {
-	r, c, ok := t.Position(x)
-	if !ok {
-		return Entry{}, false
-	}
-	p := t.row(r)
-	if p == nil {
-		return Entry{}, false
-	}
-	if s := &p[c]; s.ok && s.ID == x {
+	if s := t.find(x); s != nil {
 		s.alive = max(s.alive, until)
 		return s.Entry, true
 	}
