@@ -132,8 +132,8 @@ func (c Config) Validate() error {
 		return bad("ProbeTimeout", c.ProbeTimeout, "> 0")
 	case c.ProbeRetries < 0 || c.ProbeRetries > 16:
 		return bad("ProbeRetries", c.ProbeRetries, "0 to 16")
-	case c.HopTimeoutFactor < 1:
-		return bad("HopTimeoutFactor", c.HopTimeoutFactor, ">= 1")
+	case c.HopTimeoutFactor < 1 || c.HopTimeoutFactor > 1000:
+		return bad("HopTimeoutFactor", c.HopTimeoutFactor, "1 to 1000")
 	case c.HopTimeoutMin <= 0 || c.HopTimeoutMax < c.HopTimeoutMin:
 		return bad("HopTimeoutMin/Max", [2]time.Duration{c.HopTimeoutMin, c.HopTimeoutMax}, "0 < min <= max")
 	case c.MaxReroutes < 0 || c.MaxReroutes > 64:

@@ -46,6 +46,7 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		{"ProbeRetries", func(c *core.Config) { c.ProbeRetries = -1 }},
 		{"ProbeRetries", func(c *core.Config) { c.ProbeRetries = 17 }},
 		{"HopTimeoutFactor", func(c *core.Config) { c.HopTimeoutFactor = 0 }},
+		{"HopTimeoutFactor", func(c *core.Config) { c.HopTimeoutFactor = 1001 }},
 		{"HopTimeoutMin", func(c *core.Config) { c.HopTimeoutMin = 0 }},
 		{"HopTimeoutMax", func(c *core.Config) { c.HopTimeoutMax = c.HopTimeoutMin - 1 }},
 		{"MaxReroutes", func(c *core.Config) { c.MaxReroutes = -1 }},

@@ -86,17 +86,21 @@ func (s *seenSet) set(f uint64, c uint32) {
 	s.add(f, c)
 }
 
-// loop records that the copy of f handled here came back, and returns how
-// many times it has (0 if f is not remembered).
-func (s *seenSet) loop(f uint64) uint32 {
+// visit is a copy c of message f arriving. If f is new it is recorded
+// with c (seen false). If another copy was handled here, had is that copy.
+// If c itself was, it has come back: passes counts how often so far.
+func (s *seenSet) visit(f uint64, c uint32) (had, passes uint32, seen bool) {
 	m := s.where(f)
 	if m == nil {
-		return 0
+		s.add(f, c)
+		return 0, 0, false
 	}
 	v := m[f]
-	p := uint32(v>>32) + 1
-	m[f] = uint64(uint32(v)) | uint64(p)<<32
-	return p
+	if had = uint32(v); had == c {
+		passes = uint32(v>>32) + 1
+		m[f] = uint64(c) | uint64(passes)<<32
+	}
+	return had, passes, true
 }
 
 // newCopy names a copy this node makes of a message it re-routes or
@@ -143,8 +147,13 @@ type lateHop struct {
 	next id.ID
 }
 
-// timedOut records a hop whose acknowledgement did not come in time.
+// timedOut records a hop whose acknowledgement did not come in time. The
+// ring is allocated on the first timeout: most simulated nodes never have
+// one.
 func (n *Node) timedOut(seq uint64, next Handle) {
+	if n.late == nil {
+		n.late = new([lateSlots]lateHop)
+	}
 	n.late[n.lateNext%lateSlots] = lateHop{seq: seq, next: next.ID}
 	n.lateNext++
 }
@@ -152,6 +161,9 @@ func (n *Node) timedOut(seq uint64, next Handle) {
 // lateAck handles an acknowledgement for no pending hop: if it answers a
 // hop that timed out, the timeout was spurious and timeouts back off.
 func (n *Node) lateAck(m *Message) {
+	if n.late == nil {
+		return
+	}
 	for i := range n.late {
 		if l := &n.late[i]; l.seq == m.Seq && l.seq != 0 && l.next == m.From.ID {
 			*l = lateHop{}

@@ -39,6 +39,25 @@ func TestSeenSetRemembersOneToTwoGenerations(t *testing.T) {
 	}
 }
 
+func TestSeenSetVisit(t *testing.T) {
+	var s seenSet
+	if _, _, seen := s.visit(1, 7); seen {
+		t.Fatal("a new message reported seen")
+	}
+	for want := uint32(1); want <= 3; want++ {
+		if had, passes, seen := s.visit(1, 7); !seen || had != 7 || passes != want {
+			t.Fatalf("copy 7 again: had %d passes %d seen %v, want 7 %d true", had, passes, seen, want)
+		}
+	}
+	if had, passes, seen := s.visit(1, 8); !seen || had != 7 || passes != 0 {
+		t.Fatalf("another copy: had %d passes %d seen %v, want 7 0 true", had, passes, seen)
+	}
+	s.set(1, 8) // re-routed here: copy 8, no passes yet
+	if _, passes, _ := s.visit(1, 8); passes != 1 {
+		t.Fatalf("after set, passes %d, want 1", passes)
+	}
+}
+
 func TestSeenSetKeepsTheCopy(t *testing.T) {
 	var s seenSet
 	if _, seen := s.add(1, 7); seen {
@@ -118,6 +137,12 @@ func TestHopTimeoutBackOff(t *testing.T) {
 	}
 	if got := n.hopTimeout(next); got != base {
 		t.Fatalf("after timely acks: timeout %v, want %v again", got, base)
+	}
+	// The largest RTT, fully backed off: the maximum, not an overflow.
+	n3, _ := NewNode(cfg, self, fixedEnv{prox: 1<<32 - 2})
+	n3.hopBackoff = maxHopBackoff
+	if got := n3.hopTimeout(next); got != cfg.HopTimeoutMax {
+		t.Fatalf("largest RTT backed off: %v, want %v", got, cfg.HopTimeoutMax)
 	}
 	// Unknown proximity waits the maximum, backed off or not.
 	n2, _ := NewNode(cfg, self, fixedEnv{prox: 1<<32 - 1})

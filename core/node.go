@@ -49,7 +49,7 @@ type Node struct {
 	hopBackoff uint8
 	timelyAcks uint8
 	lateNext   uint8
-	late       [lateSlots]lateHop
+	late       *[lateSlots]lateHop
 	// Probes in flight, by node; probeSeq maps a probe's nonce to its node.
 	probes   map[id.ID]*probe
 	probeSeq map[uint64]id.ID

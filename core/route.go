@@ -54,17 +54,17 @@ func (n *Node) trace(m *Message) {
 // onRouted handles a routed message (Route or Join) arriving from a hop.
 func (n *Node) onRouted(m *Message) {
 	n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
-	if had, seen := n.seen.add(fingerprint(m), m.Copy); seen {
-		if had != m.Copy {
-			// Another copy was handled here (this one re-routed or
-			// resent): the ack stops the sender's timer, and the copy
-			// handled here is on its way.
-			n.stats.Duplicates++
-			return
-		}
-		// The copy handled here came back: a loop.
+	switch had, passes, seen := n.seen.visit(fingerprint(m), m.Copy); {
+	case !seen:
+	case had != m.Copy:
+		// Another copy was handled here (this one re-routed or resent):
+		// the ack stops the sender's timer, and the copy handled here is
+		// on its way.
+		n.stats.Duplicates++
+		return
+	default: // the copy handled here came back: a loop
 		n.stats.Loops++
-		if n.seen.loop(fingerprint(m)) > maxLoopPasses {
+		if passes > maxLoopPasses {
 			n.stats.Dropped++
 			return
 		}
@@ -140,9 +140,11 @@ func (n *Node) hopTimeout(h Handle) time.Duration {
 	if rtt == routing.UnknownProximity {
 		return n.cfg.HopTimeoutMax
 	}
-	d := time.Duration(n.cfg.HopTimeoutFactor) * time.Duration(rtt) * time.Microsecond
-	d = max(d, n.cfg.HopTimeoutMin) << n.hopBackoff
-	return min(d, n.cfg.HopTimeoutMax)
+	d := max(time.Duration(n.cfg.HopTimeoutFactor)*time.Duration(rtt)*time.Microsecond, n.cfg.HopTimeoutMin)
+	if d >= n.cfg.HopTimeoutMax>>n.hopBackoff { // shifting would pass the maximum, or overflow
+		return n.cfg.HopTimeoutMax
+	}
+	return d << n.hopBackoff
 }
 
 func (n *Node) deliver(m *Message) {
