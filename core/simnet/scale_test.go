@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/core/id"
 )
 
@@ -16,15 +15,7 @@ func TestThousandNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000-node overlay")
 	}
-	nw, err := New(Options{Seed: 7, Node: core.SimConfig(), Topology: NewPlane()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := NewLookups(nw)
-	if err := nw.Grow(1000, 500*time.Millisecond, l); err != nil {
-		t.Fatal(err)
-	}
-	nw.RunFor(2 * time.Minute)
+	nw, l := grown(t, 7, 1000, 500*time.Millisecond, 2*time.Minute)
 	if bad := nw.CheckLeafSets(3); len(bad) > 0 {
 		t.Fatalf("%d leaf sets wrong: %v", len(bad), bad)
 	}
@@ -50,12 +41,7 @@ func TestThousandNodes(t *testing.T) {
 // TestCrashAndRepair crashes 10% of a 500-node overlay at once: after
 // repair, leaf sets are exact again and every lookup reaches the root.
 func TestCrashAndRepair(t *testing.T) {
-	nw, _ := New(Options{Seed: 8, Node: core.SimConfig(), Topology: NewPlane()})
-	l := NewLookups(nw)
-	if err := nw.Grow(500, 500*time.Millisecond, l); err != nil {
-		t.Fatal(err)
-	}
-	nw.RunFor(time.Minute)
+	nw, l := grown(t, 8, 500, 500*time.Millisecond, time.Minute)
 	for _, i := range nw.Rand().Perm(500)[:50] {
 		nw.Crash(i)
 	}

@@ -8,16 +8,24 @@ import (
 	"github.com/pastrynet/pastry/core/id"
 )
 
-func TestSmallOverlayRoutesToRoot(t *testing.T) {
-	nw, err := New(Options{Seed: 1, Node: core.SimConfig(), Topology: NewPlane()})
+// grown is a plane network of n nodes with SimConfig, grown by joins gap
+// apart (lookups tracked) and left to settle for settle.
+func grown(t *testing.T, seed uint64, n int, gap, settle time.Duration) (*Network, *Lookups) {
+	t.Helper()
+	nw, err := New(Options{Seed: seed, Node: core.SimConfig(), Topology: NewPlane()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := NewLookups(nw)
-	if err := nw.Grow(100, time.Second, l); err != nil {
+	if err := nw.Grow(n, gap, l); err != nil {
 		t.Fatal(err)
 	}
-	nw.RunFor(time.Minute)
+	nw.RunFor(settle)
+	return nw, l
+}
+
+func TestSmallOverlayRoutesToRoot(t *testing.T) {
+	nw, l := grown(t, 1, 100, time.Second, time.Minute)
 	for i := range 1000 {
 		if err := l.Lookup(i%100, id.Random(nw.Rand())); err != nil {
 			t.Fatal(err)
@@ -31,11 +39,7 @@ func TestSmallOverlayRoutesToRoot(t *testing.T) {
 }
 
 func TestLeafSetsAfterGrow(t *testing.T) {
-	nw, _ := New(Options{Seed: 1, Node: core.SimConfig(), Topology: NewPlane()})
-	if err := nw.Grow(100, time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	nw.RunFor(time.Minute)
+	nw, _ := grown(t, 1, 100, time.Second, time.Minute)
 	if bad := nw.CheckLeafSets(5); len(bad) > 0 {
 		t.Fatalf("%d bad leaf sets:\n%v", len(bad), bad)
 	}
@@ -48,15 +52,7 @@ func TestLeafSetsAfterGrow(t *testing.T) {
 // whose next slot's block is small: lookups stay correct and take fewer
 // hops than Pastry's own routes over the same overlay.
 func TestOracleBlockShortensRoutes(t *testing.T) {
-	nw, err := New(Options{Seed: 3, Node: core.SimConfig(), Topology: NewPlane()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := NewLookups(nw)
-	if err := nw.Grow(400, 100*time.Millisecond, l); err != nil {
-		t.Fatal(err)
-	}
-	nw.RunFor(time.Minute)
+	nw, l := grown(t, 3, 400, 100*time.Millisecond, time.Minute)
 	run := func(oracle int) (correct, issued int, hops float64) {
 		l.OracleBlock = oracle
 		before := len(l.Deliveries)
