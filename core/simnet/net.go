@@ -246,18 +246,15 @@ func (nw *Network) Partition(groups ...[]int) {
 func (nw *Network) Heal() { nw.group = nil }
 
 // Stall models every node's process freezing for d (a long GC pause, a
-// CPU-starved host): messages sent from now until d from now, and the
-// messages already on their way, arrive no earlier than d from now, while
-// the nodes' timers keep firing on time.
+// CPU-starved host) while the nodes' timers keep firing on time: messages
+// already on their way wait at their receivers until the stall ends, and
+// messages sent during it leave when it ends.
 func (nw *Network) Stall(d time.Duration) {
 	nw.stallUntil = max(nw.stallUntil, nw.now+d)
-	// Messages already on their way: hold them too.
 	for i := range nw.q {
-		if nw.q[i].at < nw.stallUntil {
-			nw.q[i].at = nw.stallUntil + (nw.q[i].at - nw.now)
-		}
+		nw.q[i].at = max(nw.q[i].at, nw.stallUntil)
 	}
-	nw.q.fix()
+	nw.q.fix() // equal times now order by seq
 }
 
 // collect takes a node's Ready: queue its messages and its wake-up.
@@ -280,11 +277,7 @@ func (nw *Network) collect(n *Node) {
 			continue
 		}
 		slot := nw.alloc(m)
-		d := nw.opts.Topology.Delay(n.Index, int(to))
-		at := nw.now + d
-		if nw.now < nw.stallUntil {
-			at = max(at, nw.stallUntil+d)
-		}
+		at := max(nw.now, nw.stallUntil) + nw.opts.Topology.Delay(n.Index, int(to))
 		nw.push(event{at: at, node: to, msg: slot})
 	}
 	n.Advance()
