@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -202,6 +204,23 @@ func counts(tb testing.TB, nodes []*pastry.Node) string {
 		c.Delivered, c.HopTimeouts, c.SpuriousTimeouts, c.Reroutes, c.Duplicates, c.Dropped, inbox, tdrop)
 }
 
+// profile writes a CPU profile to file until the returned function (or
+// pprof.StopCPUProfile) is called.
+func profile(tb testing.TB, file string) func() {
+	tb.Helper()
+	f, err := os.Create(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 func pct(d []time.Duration, q float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -216,6 +235,7 @@ func pct(d []time.Duration, q float64) time.Duration {
 // the floor it reports the same round trip over 512 random pairs of the
 // overlay (floor_cold): a route's hops cross a different connection each
 // time, the floor's ping-pong one connection that stays in the CPU caches.
+// PASTRY_BENCH_CPUPROFILE=FILE writes a CPU profile of the latency phase.
 func BenchmarkOverlay64(b *testing.B) {
 	const size = 64
 	r := rand.New(rand.NewPCG(64, 64))
@@ -310,6 +330,10 @@ func BenchmarkOverlay64(b *testing.B) {
 	mu.Unlock()
 	// Latency: one message in flight at a time.
 	const sequential = 3000
+	if f := os.Getenv("PASTRY_BENCH_CPUPROFILE"); f != "" {
+		stop := profile(b, f)
+		defer stop()
+	}
 	for i := range sequential {
 		send(i % size)
 		select { // wait parked, as the floor's ping-pong does
@@ -318,6 +342,7 @@ func BenchmarkOverlay64(b *testing.B) {
 			b.Fatalf("probe %d not delivered", i)
 		}
 	}
+	pprof.StopCPUProfile() // if profiling: the latency phase only
 	mu.Lock()
 	routeLat := slices.Clone(lat)
 	var hsum int

@@ -69,9 +69,10 @@ type AddrFunc func(p peer.ID) []ma.Multiaddr
 // allocated for it, and every handle's node id is recomputed from its
 // peer ID. A Codec is safe for concurrent use.
 type Codec struct {
-	lim   Limits
-	addrs AddrFunc
-	ids   idCache
+	lim    Limits
+	advert AddrFunc
+	ids    idCache
+	addrs  addrCache
 }
 
 // NewCodec returns a codec with limits lim (DefaultLimits for the zero
@@ -83,7 +84,7 @@ func NewCodec(lim Limits, addrs AddrFunc) (*Codec, error) {
 	if err := lim.validate(); err != nil {
 		return nil, fmt.Errorf("transport: codec limits: %w", err)
 	}
-	return &Codec{lim: lim, addrs: addrs}, nil
+	return &Codec{lim: lim, advert: addrs}, nil
 }
 
 // Limits returns the codec's limits.
@@ -106,7 +107,8 @@ type Frame struct {
 	// verified; Msg.Payload does not alias the input.
 	Msg *core.Message
 	// Addrs holds the addresses learned from the message, per peer (the
-	// first handle of a peer that carried any wins). Nil if none.
+	// first handle of a peer that carried any wins). Nil if none. The
+	// slices may be shared with other frames: do not modify them.
 	Addrs map[peer.ID][]ma.Multiaddr
 	// Nonce is the nonce of a ping or pong.
 	Nonce uint64
@@ -456,13 +458,17 @@ func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
 	}
 	if len(raw) > 0 {
 		if _, dup := d.addrs[p]; !dup {
-			addrs := make([]ma.Multiaddr, 0, len(raw))
-			for _, r := range raw {
-				a, err := ma.NewMultiaddrBytes(r)
-				if err != nil || len(a) == 0 {
-					return core.Handle{}, fmt.Errorf("%w: %s: %x: %v", ErrBadAddr, field, r, err)
+			addrs, ok := d.c.addrs.get(p, raw)
+			if !ok {
+				addrs = make([]ma.Multiaddr, 0, len(raw))
+				for _, r := range raw {
+					a, err := ma.NewMultiaddrBytes(r)
+					if err != nil || len(a) == 0 {
+						return core.Handle{}, fmt.Errorf("%w: %s: %x: %v", ErrBadAddr, field, r, err)
+					}
+					addrs = append(addrs, a)
 				}
-				addrs = append(addrs, a)
+				d.c.addrs.put(p, raw, addrs)
 			}
 			if d.addrs == nil {
 				d.addrs = make(map[peer.ID][]ma.Multiaddr)
@@ -471,6 +477,55 @@ func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
 		}
 	}
 	return core.Handle{ID: x, Addr: string(p)}, nil
+}
+
+// addrCache remembers, per peer, the addresses its handles carried last
+// and what they parsed to, so that a handle carrying the same bytes again
+// (the origin of every message a node routes carries its addresses) costs
+// a comparison instead of a parse and a dozen allocations. The parse is a
+// pure function of the bytes, so a hit is exact. It holds at most
+// addrCacheSize peers and starts over when full. The slices it returns
+// are shared: read them, never modify them.
+type addrCache struct {
+	mu sync.RWMutex
+	m  map[peer.ID]*cachedAddrs
+}
+
+type cachedAddrs struct {
+	raw   []string
+	addrs []ma.Multiaddr
+}
+
+const addrCacheSize = 8192
+
+// get returns what raw parsed to last time p's handle carried it.
+func (c *addrCache) get(p peer.ID, raw [][]byte) ([]ma.Multiaddr, bool) {
+	c.mu.RLock()
+	e := c.m[p]
+	c.mu.RUnlock()
+	if e == nil || len(e.raw) != len(raw) {
+		return nil, false
+	}
+	for i, r := range raw {
+		if e.raw[i] != string(r) {
+			return nil, false
+		}
+	}
+	return e.addrs, true
+}
+
+// put records that p's handle carried raw, parsed to addrs.
+func (c *addrCache) put(p peer.ID, raw [][]byte, addrs []ma.Multiaddr) {
+	e := &cachedAddrs{raw: make([]string, len(raw)), addrs: addrs}
+	for i, r := range raw {
+		e.raw[i] = string(r)
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= addrCacheSize {
+		c.m = make(map[peer.ID]*cachedAddrs)
+	}
+	c.m[p] = e
+	c.mu.Unlock()
 }
 
 // idCache remembers verified peer ID -> node id derivations, so a handle

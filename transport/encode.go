@@ -200,8 +200,8 @@ func (c *Codec) prepareHandle(field string, h core.Handle, withAddrs bool) (encH
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s: its peer ID gives %s", ErrNodeIDMismatch, field, h, x)
 	}
 	eh := encHandle{h: h}
-	if c.addrs != nil && withAddrs {
-		eh.addrs = c.pickAddrs(c.addrs(peer.ID(h.Addr)))
+	if c.advert != nil && withAddrs {
+		eh.addrs = c.pickAddrs(c.advert(peer.ID(h.Addr)))
 	}
 	eh.size = bytesFieldSize(fHandleNodeID, len(h.ID)) + bytesFieldSize(fHandlePeerID, len(h.Addr))
 	for _, a := range eh.addrs {

@@ -49,6 +49,8 @@ type Libp2p struct {
 	nonce   atomic.Uint64
 	ctx     context.Context // canceled by Close
 	cancel  context.CancelFunc
+	ownAddr selfAddrs
+	learned learnedAddrs
 
 	mu     sync.Mutex
 	closed bool
@@ -124,7 +126,7 @@ func NewLibp2p(h host.Host, handler Handler, opts ...Option) (*Libp2p, error) {
 // addrsOf supplies the addresses advertised with a handle.
 func (t *Libp2p) addrsOf(p peer.ID) []ma.Multiaddr {
 	if p == t.h.ID() {
-		return t.h.Addrs()
+		return t.ownAddr.get(time.Now(), t.h.Addrs)
 	}
 	return t.h.Peerstore().Addrs(p)
 }

@@ -388,8 +388,15 @@ func (t *Libp2p) deliver(ps *peerState, f Frame, from core.Handle, size int) {
 		return
 	}
 	ttl := t.cfg.addrTTL
+	var now time.Time
 	for p, addrs := range f.Addrs {
 		if string(p) == t.self.Addr {
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if t.learned.fresh(p, addrs, now) {
 			continue
 		}
 		if t.cfg.addrFilter != nil {

@@ -1,0 +1,71 @@
+package transport
+
+import (
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Addresses travel with handles (see Codec). Two caches keep that off the
+// routing path: the host's own addresses, which go with every message this
+// node originates, and which learned address lists were added to the
+// peerstore a moment ago, which every message routed from one origin
+// repeats.
+
+// addrRefresh is how long either cache trusts what it holds.
+const addrRefresh = time.Second
+
+// selfAddrs caches the host's addresses for addrRefresh.
+type selfAddrs struct {
+	mu    sync.Mutex
+	at    time.Time
+	addrs []ma.Multiaddr
+}
+
+// get returns the cached list, calling load when it is older than
+// addrRefresh. The list is shared: do not modify it.
+func (s *selfAddrs) get(now time.Time, load func() []ma.Multiaddr) []ma.Multiaddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at.IsZero() || now.Sub(s.at) >= addrRefresh {
+		s.addrs, s.at = load(), now
+	}
+	return s.addrs
+}
+
+// learnedAddrs remembers, per peer, the address list last added to the
+// peerstore and when. The codec shares one parsed list between the frames
+// that carry the same bytes, so the same list again is recognised by
+// identity.
+type learnedAddrs struct {
+	mu sync.Mutex
+	m  map[peer.ID]learned
+}
+
+type learned struct {
+	first *ma.Multiaddr
+	n     int
+	at    time.Time
+}
+
+const learnedSize = 8192
+
+// fresh reports whether as is the list added for p less than addrRefresh
+// ago; if not, it records as as added now (the caller adds it).
+func (l *learnedAddrs) fresh(p peer.ID, as []ma.Multiaddr, now time.Time) bool {
+	if len(as) == 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.m[p]; ok && e.first == &as[0] && e.n == len(as) && now.Sub(e.at) < addrRefresh {
+		return true
+	}
+	if l.m == nil || len(l.m) >= learnedSize {
+		l.m = make(map[peer.ID]learned)
+	}
+	l.m[p] = learned{first: &as[0], n: len(as), at: now}
+	return false
+}
