@@ -103,6 +103,11 @@ func DefaultResourceLimits(proto protocol.ID) rcmgr.ConcreteLimitConfig {
 // connection manager sized for the overlay. Relays, NAT port mapping,
 // hole punching and libp2p's own ping service are off, and mDNS is never
 // started: nothing reaches outside the listen addresses unless asked to.
+// TCP dials do not reuse the listening port: with reuse, two nodes that
+// dial each other at the same moment make one TCP connection by
+// simultaneous open, both start the Noise handshake as its initiator and
+// both dials fail (libp2p/go-libp2p#2925). Port reuse only helps NAT
+// traversal, which is off here.
 func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 	if cfg.Key == nil {
 		return nil, fmt.Errorf("transport: HostConfig.Key is required")
@@ -130,7 +135,7 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 	return []libp2p.Option{
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),

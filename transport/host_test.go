@@ -3,10 +3,14 @@ package transport
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -111,5 +115,58 @@ func TestLoopbackHostAndCloseHost(t *testing.T) {
 	}
 	if len(h.Network().ListenAddresses()) != 0 {
 		t.Fatalf("still listening on %v after CloseHost", h.Network().ListenAddresses())
+	}
+}
+
+// Two hosts that dial each other at the same moment both connect. With
+// TCP port reuse (go-libp2p's default) each dials from its listening port,
+// the two SYNs make one TCP connection by simultaneous open, both ends
+// start the Noise handshake as its initiator and both dials fail
+// (libp2p/go-libp2p#2925). In a joining overlay that is routine: a root
+// answering a joiner while the joiner pings it lost the join reply, and
+// the join waited for its 10 s timeout.
+func TestSimultaneousDial(t *testing.T) {
+	const pairs = 40
+	failed := 0
+	for i := range pairs {
+		var hs [2]host.Host
+		for k := range hs {
+			h, err := NewLoopbackHost(DefaultHostConfig(newIdentity(t, uint64(2*i+k+1)).priv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs[k] = h
+		}
+		hs[0].Peerstore().AddAddrs(hs[1].ID(), hs[1].Addrs(), peerstore.PermanentAddrTTL)
+		hs[1].Peerstore().AddAddrs(hs[0].ID(), hs[0].Addrs(), peerstore.PermanentAddrTTL)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		start := make(chan struct{})
+		for k := range hs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				errs[k] = hs[k].Connect(ctx, peer.AddrInfo{ID: hs[1-k].ID()})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		cancel()
+		for _, err := range errs {
+			if err != nil {
+				failed++
+				t.Logf("pair %d: %v", i, err)
+			}
+		}
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		for _, h := range hs {
+			CloseHost(closeCtx, h)
+		}
+		cancel()
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d simultaneous dials failed", failed, 2*pairs)
 	}
 }
