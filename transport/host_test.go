@@ -2,18 +2,26 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	manet "github.com/multiformats/go-multiaddr/net"
+	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/pastrynet/pastry/core"
 )
 
 func TestHostListensOnLoopbackOnly(t *testing.T) {
@@ -168,5 +176,88 @@ func TestSimultaneousDial(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Fatalf("%d of %d simultaneous dials failed", failed, 2*pairs)
+	}
+}
+
+func TestRetryOpen(t *testing.T) {
+	unsupported := fmt.Errorf("failed to negotiate protocol: %w", msmux.ErrNotSupported[protocol.ID]{Protos: []protocol.ID{"/pastry/1.0.0"}})
+	for _, c := range []struct {
+		name string
+		err  error
+		took time.Duration
+		want bool
+	}{
+		{"quick failure", errors.New("failed to negotiate security protocol: noise: message is too short"), time.Millisecond, true},
+		{"slow failure", errors.New("i/o timeout"), 2 * openRetryFast, false},
+		{"protocol not spoken", unsupported, time.Millisecond, false},
+		{"no addresses", fmt.Errorf("failed to dial: %w", swarm.ErrNoAddresses), time.Millisecond, false},
+		{"closing", context.Canceled, time.Millisecond, false},
+		{"dial timeout", fmt.Errorf("dial: %w", context.DeadlineExceeded), time.Millisecond, false},
+	} {
+		if got := retryOpen(c.err, c.took); got != c.want {
+			t.Errorf("%s: retry %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// On hosts that do reuse ports (an integrator's default go-libp2p host),
+// two transports sending to each other at the same moment still deliver
+// both messages: a quick failed open is tried once more.
+func TestSimultaneousSendOnReusedPorts(t *testing.T) {
+	const pairs = 30
+	lost := 0
+	for i := range pairs {
+		var ns [2]*node
+		for k := range ns {
+			id := newIdentity(t, uint64(100+2*i+k))
+			h, err := libp2p.New(libp2p.Identity(id.priv), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+				libp2p.DisableRelay(), libp2p.ForceReachabilityPrivate(), libp2p.Ping(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := newInbox()
+			tr, err := NewLibp2p(h, in.handle, Logger(quietLogger))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns[k] = &node{h: h, t: tr, in: in, id: id}
+		}
+		introduce(ns[0], ns[1])
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for k, n := range ns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if err := n.t.Send(&core.Message{Type: core.MsgProbe, From: n.id.h, To: ns[1-k].id.h, Seq: 1}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for _, n := range ns {
+			deadline := time.Now().Add(5 * time.Second)
+			for len(n.in.snapshot()) == 0 && time.Now().Before(deadline) {
+				select {
+				case <-n.in.ch:
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if len(n.in.snapshot()) == 0 {
+				lost++
+				t.Logf("pair %d: a message was lost; drops %v", i, n.t.Stats().Dropped)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		for _, n := range ns {
+			n.t.Close()
+			CloseHost(ctx, n.h)
+		}
+		cancel()
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d messages lost", lost, 2*pairs)
 	}
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
+	msmux "github.com/multiformats/go-multistream"
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/secure"
@@ -113,7 +117,21 @@ func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.dialTimeout)
 	defer cancel()
+	t0 := time.Now()
 	s, err := t.h.NewStream(ctx, ps.id, t.proto)
+	if err != nil && retryOpen(err, time.Since(t0)) {
+		t.log.Debug("open stream failed, retrying", "peer", ps.id, "err", err)
+		wait := openRetryMin + rand.N(openRetryJitter)
+		if t.self.Addr > string(ps.id) {
+			wait += openRetryYield // the other side goes first
+		}
+		select {
+		case <-time.After(wait):
+			// Past the swarm's dial backoff, which the failure just set.
+			s, err = t.h.NewStream(network.WithForceDirectDial(ctx, "pastry: second try"), ps.id, t.proto)
+		case <-ctx.Done():
+		}
+	}
 	if err != nil {
 		t.log.Debug("open stream failed", "peer", ps.id, "err", err)
 		return nil
@@ -131,6 +149,35 @@ func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
 	out = &outStream{s: s, fw: NewFrameWriter(s, t.cfg.limits.MaxFrame), dead: make(chan struct{})}
 	go t.readPongs(ps, out)
 	return out
+}
+
+// A stream open that fails quickly for a reason that may pass is tried
+// once more after openRetryMin plus up to openRetryJitter, skipping the
+// dial backoff the first failure set. Two nodes that dial each other at
+// the same moment can both fail (TCP simultaneous open on hosts that
+// reuse ports, libp2p/go-libp2p#2925); the one with the greater peer ID
+// waits openRetryYield longer, so that the other's second dial connects
+// first and its own finds the connection. A failure that took
+// openRetryFast or longer (a dial timing out) is not retried.
+const (
+	openRetryMin    = 10 * time.Millisecond
+	openRetryJitter = 40 * time.Millisecond
+	openRetryYield  = 100 * time.Millisecond
+	openRetryFast   = time.Second
+)
+
+// retryOpen reports whether an open that failed with err after took is
+// tried again: not when the peer has no address or does not speak the
+// protocol, nor when the transport is closing.
+func retryOpen(err error, took time.Duration) bool {
+	var unsupported msmux.ErrNotSupported[protocol.ID]
+	switch {
+	case took >= openRetryFast, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.Is(err, swarm.ErrNoAddresses), errors.As(err, &unsupported):
+		return false
+	}
+	return true
 }
 
 // forget removes a finished stream from the live set.
