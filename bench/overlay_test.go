@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -146,6 +147,158 @@ func coldFloor(tb testing.TB, hosts []host.Host, count int) []time.Duration {
 	return lat
 }
 
+// relayProto carries the relay floor's frames between long-lived streams.
+const relayProto = "/pastry-bench/relay"
+
+// relay is the relay floor: a 64-byte frame forwarded along a path of
+// hosts by a handler that only reads it and writes it on. Its latency is
+// what the libp2p stack alone costs a route of the same hops over the
+// overlay's connections, with none of the overlay's work (codec, identity
+// checks, routing, acks, event loop). A frame is [hops left (255: an
+// ack), the indexes of the hosts still to visit..., the previous host,
+// the send time] (the last two in bytes 55 and 56-63).
+type relay struct {
+	// acks, if "first" or "after", makes every node that receives a frame
+	// send a 64-byte ack back to the previous host too, before or after
+	// forwarding it, as the overlay acks each hop
+	// (PASTRY_BENCH_RELAY_ACK).
+	acks  string
+	epoch time.Time
+	hosts []host.Host
+	done  chan time.Duration
+	mu    sync.Mutex
+	out   map[[2]int]network.Stream // by (from, to)
+}
+
+// serve registers the relay's handler on hosts[i] (before the overlay is
+// built: see floorProto).
+func (rl *relay) serve(i int, h host.Host) {
+	h.SetStreamHandler(relayProto, func(s network.Stream) {
+		defer s.Close()
+		buf, ack := make([]byte, 64), make([]byte, 64)
+		ack[0] = 255
+		for {
+			if _, err := io.ReadFull(s, buf); err != nil {
+				return
+			}
+			if buf[0] == 255 {
+				continue
+			}
+			prev := int(buf[55])
+			if buf[0] == 0 { // delivered: told at once, acked after, as the overlay does
+				rl.done <- time.Since(rl.epoch) - time.Duration(binary.BigEndian.Uint64(buf[56:]))
+				if rl.acks != "" {
+					rl.send(i, prev, ack)
+				}
+				continue
+			}
+			next := int(buf[1])
+			if rl.acks == "first" {
+				rl.send(i, prev, ack)
+			}
+			buf[0]--
+			copy(buf[1:55], buf[2:56])
+			buf[55] = byte(i)
+			if err := rl.send(i, next, buf); err != nil {
+				return
+			}
+			if rl.acks == "after" {
+				rl.send(i, prev, ack)
+			}
+		}
+	})
+}
+
+// send writes buf on the long-lived stream from hosts[from] to hosts[to].
+func (rl *relay) send(from, to int, buf []byte) error {
+	rl.mu.Lock()
+	s := rl.out[[2]int{from, to}]
+	rl.mu.Unlock()
+	if s == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		if s, err = rl.hosts[from].NewStream(ctx, rl.hosts[to].ID(), relayProto); err != nil {
+			return err
+		}
+		rl.mu.Lock()
+		rl.out[[2]int{from, to}] = s
+		rl.mu.Unlock()
+	}
+	_, err := s.Write(buf)
+	return err
+}
+
+func (rl *relay) close() {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	for _, s := range rl.out {
+		s.Close()
+	}
+}
+
+// relayFloor sends counts[h] frames along random paths of h hops between
+// connected hosts, one in flight, in random order, and returns their
+// one-way latencies (each path is sent once untimed first, to open its
+// streams). A path may be a hop longer than 2 hosts can connect: paths
+// are drawn until they fit.
+func relayFloor(tb testing.TB, rl *relay, counts map[int]int) []time.Duration {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(9, 9))
+	connected := func(a, b int) bool {
+		return a != b && len(rl.hosts[a].Network().ConnsToPeer(rl.hosts[b].ID())) > 0
+	}
+	var paths [][]int
+	for _, h := range slices.Sorted(maps.Keys(counts)) {
+		for range counts[h] {
+			p := []int{r.IntN(len(rl.hosts))}
+			for len(p) <= h {
+				next := r.IntN(len(rl.hosts))
+				if !connected(p[len(p)-1], next) || slices.Contains(p, next) {
+					continue
+				}
+				p = append(p, next)
+			}
+			paths = append(paths, p)
+		}
+	}
+	r.Shuffle(len(paths), func(i, j int) { paths[i], paths[j] = paths[j], paths[i] })
+	buf := make([]byte, 64)
+	run := func(p []int) time.Duration {
+		clear(buf)
+		buf[0] = byte(len(p) - 2)
+		for k, x := range p[2:] {
+			buf[1+k] = byte(x)
+		}
+		buf[55] = byte(p[0])
+		binary.BigEndian.PutUint64(buf[56:], uint64(time.Since(rl.epoch)))
+		if err := rl.send(p[0], p[1], buf); err != nil {
+			tb.Fatal(err)
+		}
+		select {
+		case d := <-rl.done:
+			return d
+		case <-time.After(5 * time.Second):
+			tb.Fatalf("relay frame along %v not delivered", p)
+			return 0
+		}
+	}
+	for _, p := range paths {
+		run(p) // opens the path's streams
+	}
+	lat := make([]time.Duration, 0, len(paths))
+	byHops := map[int][]time.Duration{}
+	for _, p := range paths {
+		d := run(p)
+		lat = append(lat, d)
+		byHops[len(p)-1] = append(byHops[len(p)-1], d)
+	}
+	for _, h := range slices.Sorted(maps.Keys(byHops)) {
+		tb.Logf("relay floor, %d hops: %d frames, p50 %v", h, len(byHops[h]), pct(byHops[h], 0.5))
+	}
+	return lat
+}
+
 // probeApp records the one-way latency of routed probes: the payload
 // carries the send time (all nodes share this process's clock).
 type probeApp struct {
@@ -235,7 +388,11 @@ func pct(d []time.Duration, q float64) time.Duration {
 // the floor it reports the same round trip over 512 random pairs of the
 // overlay (floor_cold): a route's hops cross a different connection each
 // time, the floor's ping-pong one connection that stays in the CPU caches.
-// PASTRY_BENCH_CPUPROFILE=FILE writes a CPU profile of the latency phase.
+// Beside them it reports the relay floor: the same hop counts along random
+// paths of hosts whose handler only reads a frame and writes it on, the
+// stack's own cost of a route. PASTRY_BENCH_CPUPROFILE=FILE writes a CPU
+// profile of the latency phase; PASTRY_BENCH_RELAY_ACK=first|after makes
+// the relay ack each hop as the overlay does.
 func BenchmarkOverlay64(b *testing.B) {
 	const size = 64
 	r := rand.New(rand.NewPCG(64, 64))
@@ -259,10 +416,17 @@ func BenchmarkOverlay64(b *testing.B) {
 	var got atomic.Int64
 	epoch := time.Now()
 	app := probeApp{epoch: epoch, mu: &mu, lat: &lat, hops: &hops, got: &got, signal: make(chan struct{}, 1)}
+	rl := &relay{acks: os.Getenv("PASTRY_BENCH_RELAY_ACK"), epoch: epoch, done: make(chan time.Duration, 1), out: map[[2]int]network.Stream{}}
+	if rl.acks != "" && rl.acks != "first" && rl.acks != "after" {
+		b.Fatalf("PASTRY_BENCH_RELAY_ACK=%q: want first, after or nothing", rl.acks)
+	}
+	defer rl.close()
 	for i := range size {
 		h := newHost(b, r)
 		serveFloor(h)
+		rl.serve(i, h)
 		hosts = append(hosts, h)
+		rl.hosts = hosts
 		n, err := pastry.New(h)
 		if err != nil {
 			b.Fatal(err)
@@ -356,6 +520,15 @@ func BenchmarkOverlay64(b *testing.B) {
 	}
 	mu.Unlock()
 	b.Logf("after latency: %s", counts(b, nodes))
+	// The relay floor over the same hop counts (a route of 0 hops never
+	// leaves its node; the relay has none).
+	relayCounts := map[int]int{}
+	for h, d := range byHops {
+		if h > 0 {
+			relayCounts[h] = len(d)
+		}
+	}
+	relayed := relayFloor(b, rl, relayCounts)
 	for h := range 4 {
 		if d := byHops[h]; len(d) > 0 {
 			b.Logf("%d hops: %d messages, p50 %v", h, len(d), pct(d, 0.5))
@@ -395,11 +568,13 @@ func BenchmarkOverlay64(b *testing.B) {
 	c50, c99 := pct(cold, 0.5), pct(cold, 0.99)
 	b.ReportMetric(float64(c50.Microseconds()), "floor_cold_p50_us")
 	b.ReportMetric(float64(c99.Microseconds()), "floor_cold_p99_us")
+	rf50 := pct(relayed, 0.5)
+	b.ReportMetric(float64(rf50.Microseconds()), "relay_floor_p50_us")
 	b.ReportMetric(float64(r50.Microseconds()), "route_p50_us")
 	b.ReportMetric(float64(r99.Microseconds()), "route_p99_us")
 	b.ReportMetric(meanHops, "mean_hops")
 	b.ReportMetric(float64(got.Load()-start)/elapsed.Seconds(), "routed_msgs/s")
 	b.ReportMetric((meanHops+1)*float64(f50.Microseconds()), "target_p50_us")
-	b.Logf("64 nodes: floor p50 %v p99 %v (cold, over 512 pairs: p50 %v p99 %v); route p50 %v p99 %v over %.2f hops (target p50 <= %v); %.0f msgs/s delivered",
-		f50, f99, c50, c99, r50, r99, meanHops, time.Duration((meanHops+1)*float64(f50)), float64(got.Load()-start)/elapsed.Seconds())
+	b.Logf("64 nodes: floor p50 %v p99 %v (cold, over 512 pairs: p50 %v p99 %v); route p50 %v p99 %v over %.2f hops (target p50 <= %v; relay floor over the same hops p50 %v); %.0f msgs/s delivered",
+		f50, f99, c50, c99, r50, r99, meanHops, time.Duration((meanHops+1)*float64(f50)), rf50, float64(got.Load()-start)/elapsed.Seconds())
 }
