@@ -138,7 +138,14 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 		n += bytesFieldSize(fMsgPayload, len(m.Payload))
 	}
 	add := func(field string, num protowire.Number, h core.Handle) error {
-		eh, err := c.prepareHandle(field, h, num != fMsgFrom && num != fMsgTo)
+		withAddrs := num != fMsgFrom && num != fMsgTo
+		if num == fMsgFrom && m.Type == core.MsgAnnounce {
+			// A new node announcing itself: the receiver puts it in its
+			// state at once and passes it on, often before identify on the
+			// new connection has told it the sender's addresses.
+			withAddrs = true
+		}
+		eh, err := c.prepareHandle(field, h, withAddrs)
 		if err != nil {
 			return err
 		}
@@ -179,10 +186,10 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 	return n, frameSize, nil
 }
 
-// prepareHandle checks h and, if withAddrs, chooses its addresses. From
-// and To go without: the receiver knows its own addresses and learns the
-// sender's from the connection (identify), and parsing addresses is most
-// of the cost of decoding a small message.
+// prepareHandle checks h and, if withAddrs, chooses its addresses. To
+// goes without (the receiver knows its own addresses), and so does From,
+// whose addresses the receiver learns from the connection (identify),
+// except in an announcement: see size.
 func (c *Codec) prepareHandle(field string, h core.Handle, withAddrs bool) (encHandle, error) {
 	if h.Addr == "" {
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s has no peer ID", ErrBadPeerID, field, h)
