@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,8 +61,9 @@ type Node struct {
 	lookups map[uint64]chan lookupReply
 	nextReq uint64
 
-	inboxDrops atomic.Uint64
-	stepErrors atomic.Uint64
+	inboxDrops  atomic.Uint64
+	stepErrors  atomic.Uint64
+	routeErrors atomic.Uint64
 }
 
 // New attaches a Pastry node to h, which must have an Ed25519 identity. The
@@ -125,7 +127,7 @@ func newNode(o options, self core.Handle) *Node {
 		opts: o, self: self, start: time.Now(),
 		log:     o.logger.With("node", self.ID.Short()),
 		inbox:   make(chan *core.Message, o.inbox),
-		calls:   make(chan func()),
+		calls:   make(chan func(), callQueue),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		joined:  make(chan struct{}),
@@ -223,6 +225,10 @@ func (n *Node) flush() {
 	}
 }
 
+// callQueue bounds the closures (Route's and call's) waiting for the
+// event loop; beyond it their callers wait.
+const callQueue = 256
+
 // call runs f on the loop goroutine and waits for it.
 func (n *Node) call(ctx context.Context, f func()) error {
 	finished := make(chan struct{})
@@ -318,13 +324,34 @@ func (n *Node) RegisterApplication(appID core.AppID, app core.Application) error
 	return err
 }
 
-// Route sends payload to the root of key, for application app.
+// Route sends payload to the root of key, for application app. It
+// returns once the message is queued for the event loop, waiting only
+// while the loop is behind (up to ctx), and fails with core.ErrNotJoined
+// before the node has joined. Route copies payload.
 func (n *Node) Route(ctx context.Context, key id.ID, app core.AppID, payload []byte) error {
-	var err error
-	if cerr := n.call(ctx, func() { err = n.c.Route(n.now(), key, app, payload, nil) }); cerr != nil {
-		return cerr
+	select {
+	case <-n.quit:
+		return ErrClosed
+	default:
 	}
-	return err
+	if n.Status() != core.StatusJoined {
+		return core.ErrNotJoined
+	}
+	p := slices.Clone(payload)
+	f := func() {
+		if err := n.c.Route(n.now(), key, app, p, nil); err != nil {
+			n.routeErrors.Add(1) // the node stopped being joined meanwhile
+			n.log.Debug("route refused", "key", key, "err", err)
+		}
+	}
+	select {
+	case n.calls <- f:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.quit:
+		return ErrClosed
+	}
 }
 
 // Close stops the node (without a graceful leave; see Leave) and its
@@ -363,6 +390,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	s.Transport = n.tr.Stats()
 	s.InboxDrops = n.inboxDrops.Load()
 	s.StepErrors = n.stepErrors.Load()
+	s.RouteErrors = n.routeErrors.Load()
 	return s, err
 }
 
@@ -372,6 +400,9 @@ type Stats struct {
 	Transport  transport.Stats
 	InboxDrops uint64 // received messages dropped because the loop was behind
 	StepErrors uint64 // received messages the core refused as invalid
+	// RouteErrors counts messages Route queued that the core refused when
+	// their turn came (the node had stopped being joined).
+	RouteErrors uint64
 }
 
 // runtimeEnv is the core's environment: a ChaCha8 generator seeded from

@@ -2,6 +2,7 @@ package pastry
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -347,5 +348,72 @@ func TestRestartReusesIdentity(t *testing.T) {
 	want, _ := secure.NodeIDFromPeer(p1)
 	if n.ID() != want {
 		t.Fatalf("node id %s after restart, want %s", n.ID(), want)
+	}
+}
+
+// payloadApp hands delivered payloads to a channel.
+type payloadApp struct{ got chan []byte }
+
+func (a payloadApp) Deliver(m *core.Message) {
+	select {
+	case a.got <- m.Payload:
+	default:
+	}
+}
+func (payloadApp) Forward(*core.Message, *core.Handle) bool { return true }
+func (payloadApp) Update(core.Handle, bool)                 {}
+
+// Route refuses before the join, returns once the message is queued, and
+// copies the payload: the caller may reuse its buffer at once.
+func TestRouteQueuesACopy(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	hub := transport.NewHub()
+	defer hub.Close()
+	app := payloadApp{got: make(chan []byte, 1)}
+	var nodes []*Node
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	for i := range 2 {
+		self, _ := keyHandle(t, r)
+		n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) }, WithConfig(fastConfig()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		if err := n.RegisterApplication(9, app); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Route(context.Background(), id.Random(r), 9, []byte("x")); !errors.Is(err, core.ErrNotJoined) {
+			t.Fatalf("route before the join: %v, want ErrNotJoined", err)
+		}
+		var boot []peer.AddrInfo
+		if i > 0 {
+			boot = []peer.AddrInfo{{ID: peer.ID(nodes[0].Self().Addr)}}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := n.Join(ctx, boot...); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	buf := []byte("the original payload")
+	if err := nodes[0].Route(context.Background(), nodes[1].ID(), 9, buf); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "OVERWRITTEN BY CALLER")
+	select {
+	case got := <-app.got:
+		if string(got) != "the original payload" {
+			t.Fatalf("delivered %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not delivered")
+	}
+	nodes[1].Close()
+	if err := nodes[1].Route(context.Background(), nodes[0].ID(), 9, buf); !errors.Is(err, ErrClosed) {
+		t.Fatalf("route on a closed node: %v", err)
 	}
 }
