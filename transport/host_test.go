@@ -191,6 +191,7 @@ func TestRetryOpen(t *testing.T) {
 		{"slow failure", errors.New("i/o timeout"), 2 * openRetryFast, false},
 		{"protocol not spoken", unsupported, time.Millisecond, false},
 		{"no addresses", fmt.Errorf("failed to dial: %w", swarm.ErrNoAddresses), time.Millisecond, false},
+		{"dial backoff", fmt.Errorf("failed to dial: %w", swarm.ErrDialBackoff), time.Millisecond, false},
 		{"closing", context.Canceled, time.Millisecond, false},
 		{"dial timeout", fmt.Errorf("dial: %w", context.DeadlineExceeded), time.Millisecond, false},
 	} {

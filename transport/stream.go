@@ -167,14 +167,18 @@ const (
 )
 
 // retryOpen reports whether an open that failed with err after took is
-// tried again: not when the peer has no address or does not speak the
-// protocol, nor when the transport is closing.
+// tried again: not when the peer has no address, does not speak the
+// protocol or is in the swarm's dial backoff (its last dial failed, and
+// the retry would bypass the backoff for every batch to a broken peer),
+// nor when the transport is closing.
 func retryOpen(err error, took time.Duration) bool {
 	var unsupported msmux.ErrNotSupported[protocol.ID]
 	switch {
 	case took >= openRetryFast, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
 	case errors.Is(err, swarm.ErrNoAddresses), errors.As(err, &unsupported):
+		return false
+	case errors.Is(err, swarm.ErrDialBackoff): // failed recently: not a collision
 		return false
 	}
 	return true
