@@ -93,6 +93,7 @@ type nodeMetrics struct {
 	delivered, forwarded, hopTimeouts, reroutes     metric.Int64ObservableCounter
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
+	routeRefused                                    metric.Int64ObservableCounter
 	spurious, duplicates, loops                     metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
@@ -143,6 +144,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
 	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
+	m.routeRefused = counter("pastry.route.refused", "{message}", "Messages Route queued that the protocol refused when their turn came (the node had stopped being joined).")
 	m.suspected = counter("pastry.peers.suspected", "{peer}", "Peers suspected of failure.")
 	m.declaredDead = counter("pastry.peers.declared_dead", "{peer}", "Peers declared failed after unanswered probes.")
 	if err := errors.Join(errs...); err != nil {
@@ -218,6 +220,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(m.trDropped, clampInt64(v), metric.WithAttributeSet(m.dropAttrs[i]))
 	}
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))
+	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
 	if err != nil {
 		return nil
 	}

@@ -140,6 +140,9 @@ func TestRegisterMetrics(t *testing.T) {
 	if m["pastry.messages.sent"]["route"] == 0 || m["pastry.messages.received"]["announce-ack"] == 0 {
 		t.Errorf("messages sent %v received %v", m["pastry.messages.sent"], m["pastry.messages.received"])
 	}
+	if v, ok := m["pastry.route.refused"][""]; !ok || v != 0 {
+		t.Errorf("route refused %v", m["pastry.route.refused"])
+	}
 	if _, ok := m["pastry.transport.rejected"]["node-id-mismatch"]; !ok {
 		t.Errorf("rejected reasons: %v", m["pastry.transport.rejected"])
 	}
