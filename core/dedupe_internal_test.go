@@ -2,8 +2,10 @@ package core
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/routing"
 )
 
 type fixedEnv struct{ prox uint32 }
@@ -113,20 +115,20 @@ func TestHopTimeoutBackOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := n.hopTimeout(next)
+	base := n.hopTimeout(n.env.Proximity(next))
 	if base != cfg.HopTimeoutMin {
 		t.Fatalf("base hop timeout %v, want the minimum %v", base, cfg.HopTimeoutMin)
 	}
-	n.timedOut(5, next)
+	n.timedOut(5, &pendingHop{next: next})
 	n.lateAck(&Message{Seq: 5, From: next})
-	if got := n.hopTimeout(next); got != 2*base || n.stats.SpuriousTimeouts != 1 {
+	if got := n.hopTimeout(n.env.Proximity(next)); got != 2*base || n.stats.SpuriousTimeouts != 1 {
 		t.Fatalf("after a late ack: timeout %v (want %v), %d spurious", got, 2*base, n.stats.SpuriousTimeouts)
 	}
 	for i := range uint64(20) {
-		n.timedOut(100+i, next)
+		n.timedOut(100+i, &pendingHop{next: next})
 		n.lateAck(&Message{Seq: 100 + i, From: next})
 	}
-	if got := n.hopTimeout(next); got != cfg.HopTimeoutMax {
+	if got := n.hopTimeout(n.env.Proximity(next)); got != cfg.HopTimeoutMax {
 		t.Fatalf("backed-off timeout %v, want the cap %v", got, cfg.HopTimeoutMax)
 	}
 	if n.hopBackoff != maxHopBackoff {
@@ -135,18 +137,82 @@ func TestHopTimeoutBackOff(t *testing.T) {
 	for range maxHopBackoff * timelyAcksToDecay {
 		n.timelyAck()
 	}
-	if got := n.hopTimeout(next); got != base {
+	if got := n.hopTimeout(n.env.Proximity(next)); got != base {
 		t.Fatalf("after timely acks: timeout %v, want %v again", got, base)
 	}
 	// The largest RTT, fully backed off: the maximum, not an overflow.
 	n3, _ := NewNode(cfg, self, fixedEnv{prox: 1<<32 - 2})
 	n3.hopBackoff = maxHopBackoff
-	if got := n3.hopTimeout(next); got != cfg.HopTimeoutMax {
+	if got := n3.hopTimeout(n3.env.Proximity(next)); got != cfg.HopTimeoutMax {
 		t.Fatalf("largest RTT backed off: %v, want %v", got, cfg.HopTimeoutMax)
 	}
 	// Unknown proximity waits the maximum, backed off or not.
 	n2, _ := NewNode(cfg, self, fixedEnv{prox: 1<<32 - 1})
-	if got := n2.hopTimeout(next); got != cfg.HopTimeoutMax {
+	if got := n2.hopTimeout(n2.env.Proximity(next)); got != cfg.HopTimeoutMax {
 		t.Fatalf("unknown RTT: %v, want %v", got, cfg.HopTimeoutMax)
+	}
+}
+
+// Acks that take longer than their hop's RTT stretch hop timeouts by the
+// slowdown; acks in their RTT bring them back; nothing else moves it.
+func TestHopTimeoutFollowsAckSlowdown(t *testing.T) {
+	cfg := SimConfig()
+	self := Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
+	n, err := NewNode(cfg, self, fixedEnv{prox: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rtt = 20_000 // 20 ms: 3 x RTT = 60 ms, above the minimum
+	base := n.hopTimeout(rtt)
+	if want := 60 * time.Millisecond; base != want || cfg.HopTimeoutMin >= want {
+		t.Fatalf("base %v, want %v above the minimum %v", base, want, cfg.HopTimeoutMin)
+	}
+	// Acks in their RTT: no change.
+	for range 50 {
+		n.ackTook(rtt*time.Microsecond, rtt)
+	}
+	if got := n.hopTimeout(rtt); got != base {
+		t.Fatalf("after acks in their RTT: %v, want %v", got, base)
+	}
+	// Acks ten times their RTT: the timeout grows towards ten times.
+	for range 50 {
+		n.ackTook(10*rtt*time.Microsecond, rtt)
+	}
+	if got := n.hopTimeout(rtt); got < 9*base || got > 10*base {
+		t.Fatalf("after acks 10x their RTT: %v, want about %v", got, 10*base)
+	}
+	// Back to their RTT: back to the base (within the EWMA's rounding).
+	for range 100 {
+		n.ackTook(rtt*time.Microsecond, rtt)
+	}
+	if got := n.hopTimeout(rtt); got < base || got > base*21/20 {
+		t.Fatalf("after acks in their RTT again: %v, want about %v", got, base)
+	}
+	// Samples without a usable RTT are ignored; a huge one is capped, and
+	// the timeout stays at most the maximum.
+	before := n.slow
+	n.ackTook(time.Second, 0)
+	n.ackTook(time.Second, routing.UnknownProximity)
+	n.ackTook(-time.Second, rtt)
+	if n.slow != before {
+		t.Fatalf("unusable samples moved the slowdown %d -> %d", before, n.slow)
+	}
+	for range 100 {
+		n.ackTook(time.Hour, 1)
+	}
+	if n.slow > slowCap {
+		t.Fatalf("slowdown %d above its cap %d", n.slow, slowCap)
+	}
+	if got := n.hopTimeout(1<<32 - 2); got != cfg.HopTimeoutMax {
+		t.Fatalf("largest RTT, fully slowed: %v, want %v", got, cfg.HopTimeoutMax)
+	}
+	// A late ack (its hop timed out) counts as a sample too.
+	n2, _ := NewNode(cfg, self, fixedEnv{prox: 1000})
+	next := Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
+	n2.timedOut(7, &pendingHop{next: next, sent: 0, rtt: rtt})
+	n2.now = 50 * rtt * time.Microsecond
+	n2.lateAck(&Message{Seq: 7, From: next})
+	if n2.slow <= slowOne {
+		t.Fatalf("a late ack 50x its RTT left the slowdown at %d", n2.slow)
 	}
 }

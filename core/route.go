@@ -14,6 +14,8 @@ type pendingHop struct {
 	next     Handle
 	reroutes int
 	resent   bool
+	sent     time.Duration // when it was sent
+	rtt      uint32        // the next hop's proximity when it was sent
 }
 
 // Route sends payload to the live node numerically closest to key, for the
@@ -129,18 +131,26 @@ func (n *Node) sendHop(m *Message, next Handle, reroutes int, resent bool) {
 	if n.pending == nil {
 		n.pending = map[uint64]*pendingHop{}
 	}
-	n.pending[seq] = &pendingHop{msg: *m, next: next, reroutes: reroutes, resent: resent}
-	n.arm(n.now+n.hopTimeout(next), timerHopAck, seq)
+	rtt := n.env.Proximity(next)
+	n.pending[seq] = &pendingHop{msg: *m, next: next, reroutes: reroutes, resent: resent, sent: n.now, rtt: rtt}
+	n.arm(n.now+n.hopTimeout(rtt), timerHopAck, seq)
 }
 
-// hopTimeout is clamp(HopTimeoutFactor x RTT, min, max), times
-// 2^hopBackoff after spurious timeouts (still at most max).
-func (n *Node) hopTimeout(h Handle) time.Duration {
-	rtt := n.env.Proximity(h)
+// hopTimeout is clamp(HopTimeoutFactor x RTT x the ack slowdown (when
+// above 1), min, max), times 2^hopBackoff after spurious timeouts (still at
+// most max), for a next hop whose proximity is rtt.
+func (n *Node) hopTimeout(rtt uint32) time.Duration {
 	if rtt == routing.UnknownProximity {
 		return n.cfg.HopTimeoutMax
 	}
-	d := max(time.Duration(n.cfg.HopTimeoutFactor)*time.Duration(rtt)*time.Microsecond, n.cfg.HopTimeoutMin)
+	d := time.Duration(n.cfg.HopTimeoutFactor) * time.Duration(rtt) * time.Microsecond
+	if n.slow > slowOne {
+		if d >= n.cfg.HopTimeoutMax/time.Duration(n.slow)*slowOne {
+			return n.cfg.HopTimeoutMax
+		}
+		d = d * time.Duration(n.slow) / slowOne
+	}
+	d = max(d, n.cfg.HopTimeoutMin)
 	if d >= n.cfg.HopTimeoutMax>>n.hopBackoff { // shifting would pass the maximum, or overflow
 		return n.cfg.HopTimeoutMax
 	}
@@ -166,6 +176,7 @@ func (n *Node) deliver(m *Message) {
 func (n *Node) onRouteAck(m *Message) {
 	if p := n.pending[m.Seq]; p != nil && p.next.ID == m.From.ID {
 		delete(n.pending, m.Seq)
+		n.ackTook(n.now-p.sent, p.rtt)
 		n.timelyAck()
 		return
 	}
@@ -181,7 +192,7 @@ func (n *Node) onHopTimeout(seq uint64) {
 	}
 	delete(n.pending, seq)
 	n.stats.HopTimeouts++
-	n.timedOut(seq, p.next)
+	n.timedOut(seq, p)
 	m := p.msg
 	// What goes out now is a new copy; it is the one this node stands for
 	// if a copy comes back.
