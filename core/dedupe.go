@@ -172,11 +172,15 @@ func (n *Node) timedOut(seq uint64, p *pendingHop) {
 // (a burst on a loaded machine) acks late everywhere, and fixed timeouts
 // then fire in bulk: each re-route adds load and the next wave fires too
 // (measured on 64 nodes sharing two cores: 24-155 k hop timeouts for a
-// burst of 5,000 messages). Scaling hop timeouts with the slowdown follows
-// the load; the back-off above answers late acks. Where acks take their
-// RTT, as in the simulator, the slowdown stays at 1 and changes nothing.
+// burst of 5,000 messages). Scaling hop timeouts with the slowdown, above
+// twice, follows the load; the back-off above answers late acks. Where
+// acks take about their RTT, as in the simulator, nothing changes.
 const (
 	slowOne = 256
+	// slowStretch is the slowdown above which hop timeouts stretch: acks
+	// a little slower than their RTT (rounding, a reply's processing) are
+	// what HopTimeoutFactor allows for.
+	slowStretch = 2 * slowOne
 	// slowCap bounds one sample (1024 x the RTT; HopTimeoutMax bounds the
 	// timeout anyway).
 	slowCap = 1024 * slowOne

@@ -52,7 +52,7 @@ type Node struct {
 	late       *[lateSlots]lateHop
 	// slow is an EWMA of how much longer acks take than the RTT their hop
 	// timeout assumed, in 256ths (dedupe.go); hop timeouts scale with it
-	// above 1.
+	// above 2.
 	slow uint32
 	// Probes in flight, by node; probeSeq maps a probe's nonce to its node.
 	probes   map[id.ID]*probe

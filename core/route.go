@@ -137,14 +137,14 @@ func (n *Node) sendHop(m *Message, next Handle, reroutes int, resent bool) {
 }
 
 // hopTimeout is clamp(HopTimeoutFactor x RTT x the ack slowdown (when
-// above 1), min, max), times 2^hopBackoff after spurious timeouts (still at
+// above 2), min, max), times 2^hopBackoff after spurious timeouts (still at
 // most max), for a next hop whose proximity is rtt.
 func (n *Node) hopTimeout(rtt uint32) time.Duration {
 	if rtt == routing.UnknownProximity {
 		return n.cfg.HopTimeoutMax
 	}
 	d := time.Duration(n.cfg.HopTimeoutFactor) * time.Duration(rtt) * time.Microsecond
-	if n.slow > slowOne {
+	if n.slow > slowStretch {
 		if d >= n.cfg.HopTimeoutMax/time.Duration(n.slow)*slowOne {
 			return n.cfg.HopTimeoutMax
 		}
