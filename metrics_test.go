@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -62,29 +61,16 @@ func collectMetrics(t *testing.T, r *sdkmetric.ManualReader) map[string]map[stri
 func TestRegisterMetrics(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
 	hub := transport.NewHub()
-	defer hub.Close()
+	t.Cleanup(hub.Close)
 	var nodes []*Node
-	defer func() {
-		for _, n := range nodes {
-			n.Close()
-		}
-	}()
 	for i := range 6 {
-		self, _ := keyHandle(t, r)
-		n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) }, WithConfig(fastConfig()))
-		if err != nil {
-			t.Fatal(err)
+		n := newMemNode(t, r, hub)
+		var via *Node
+		if i > 0 {
+			via = nodes[0]
 		}
 		nodes = append(nodes, n)
-		var boot []peer.AddrInfo
-		if i > 0 {
-			boot = []peer.AddrInfo{{ID: peer.ID(nodes[0].Self().Addr)}}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := n.Join(ctx, boot...); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
+		joinVia(t, n, via)
 	}
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))

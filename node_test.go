@@ -182,29 +182,46 @@ func (o *overlay) close() {
 	}
 }
 
+// newMemNode attaches a node with fastConfig to hub; the test's cleanup
+// closes it (before the hub, if the hub's cleanup was registered first).
+func newMemNode(t testing.TB, r *rand.Rand, hub *transport.Hub) *Node {
+	t.Helper()
+	self, _ := keyHandle(t, r)
+	n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) }, WithConfig(fastConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// joinVia joins n through via, or starts an overlay when via is nil.
+func joinVia(t testing.TB, n, via *Node) {
+	t.Helper()
+	var boot []peer.AddrInfo
+	if via != nil {
+		boot = []peer.AddrInfo{{ID: peer.ID(via.Self().Addr)}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Join(ctx, boot...); err != nil {
+		t.Fatalf("join of %s: %v", n.ID().Short(), err)
+	}
+}
+
 func TestMemOverlay(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	hub := transport.NewHub(transport.HubLatency(func(a, b peer.ID) time.Duration { return 200 * time.Microsecond }))
-	defer hub.Close()
+	t.Cleanup(hub.Close)
 	o := &overlay{t: t, dead: map[int]bool{}}
-	defer o.close()
-	ctx := context.Background()
 	for i := range 24 {
-		self, _ := keyHandle(t, r)
-		n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) }, WithConfig(fastConfig()))
-		if err != nil {
-			t.Fatal(err)
+		n := newMemNode(t, r, hub)
+		var via *Node
+		if i > 0 {
+			via = o.nodes[r.IntN(i)]
 		}
 		o.nodes = append(o.nodes, n)
-		var boot []peer.AddrInfo
-		if i > 0 {
-			boot = []peer.AddrInfo{{ID: peer.ID(o.nodes[r.IntN(i)].Self().Addr)}}
-		}
-		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := n.Join(jctx, boot...); err != nil {
-			t.Fatalf("node %d join: %v", i, err)
-		}
-		cancel()
+		joinVia(t, n, via)
 	}
 	o.waitLeaves(10 * time.Second)
 	mh, _ := o.lookups(500, r)
@@ -368,36 +385,23 @@ func (payloadApp) Update(core.Handle, bool)                 {}
 func TestRouteQueuesACopy(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	hub := transport.NewHub()
-	defer hub.Close()
+	t.Cleanup(hub.Close)
 	app := payloadApp{got: make(chan []byte, 1)}
 	var nodes []*Node
-	defer func() {
-		for _, n := range nodes {
-			n.Close()
-		}
-	}()
 	for i := range 2 {
-		self, _ := keyHandle(t, r)
-		n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) }, WithConfig(fastConfig()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
+		n := newMemNode(t, r, hub)
 		if err := n.RegisterApplication(9, app); err != nil {
 			t.Fatal(err)
 		}
 		if err := n.Route(context.Background(), id.Random(r), 9, []byte("x")); !errors.Is(err, core.ErrNotJoined) {
 			t.Fatalf("route before the join: %v, want ErrNotJoined", err)
 		}
-		var boot []peer.AddrInfo
+		var via *Node
 		if i > 0 {
-			boot = []peer.AddrInfo{{ID: peer.ID(nodes[0].Self().Addr)}}
+			via = nodes[0]
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := n.Join(ctx, boot...); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
+		nodes = append(nodes, n)
+		joinVia(t, n, via)
 	}
 	buf := []byte("the original payload")
 	if err := nodes[0].Route(context.Background(), nodes[1].ID(), 9, buf); err != nil {
