@@ -389,6 +389,15 @@ func (t totals) String() string {
 // counts is sumStats as a line for the log.
 func counts(tb testing.TB, nodes []*pastry.Node) string { return sumStats(tb, nodes).String() }
 
+// awaitDeliveries waits until got has counted 99% of sent deliveries since
+// it stood at start, or 30 s.
+func awaitDeliveries(got *atomic.Int64, start, sent int64) {
+	deadline := time.Now().Add(30 * time.Second)
+	for got.Load()-start < sent*99/100 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // profile writes a CPU profile to file until the returned function (or
 // pprof.StopCPUProfile) is called.
 func profile(tb testing.TB, file string) func() {
@@ -614,10 +623,7 @@ func BenchmarkOverlay64(b *testing.B) {
 	}
 	close(work)
 	wg.Wait()
-	deadline := time.Now().Add(30 * time.Second)
-	for got.Load()-start < int64(sent)*99/100 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	awaitDeliveries(&got, start, int64(sent))
 	elapsed := time.Since(t0)
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(max(sent, 1)), "ns/op")
 	if n := stalls.Load(); n > 0 {
@@ -643,10 +649,7 @@ func BenchmarkOverlay64(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	deadline = time.Now().Add(30 * time.Second)
-	for got.Load()-bstart < size*burstPer*99/100 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	awaitDeliveries(&got, bstart, size*burstPer)
 	after := sumStats(b, nodes)
 	b.ReportMetric(float64(after.core.HopTimeouts-before.core.HopTimeouts), "burst_hop_timeouts")
 	b.Logf("burst of %d messages: delivered %d, hop timeouts %d, duplicates dropped %d, given up %d",
