@@ -8,10 +8,12 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -242,7 +244,7 @@ func (rl *relay) close() {
 // one-way latencies (each path is sent once untimed first, to open its
 // streams). A path may be a hop longer than 2 hosts can connect: paths
 // are drawn until they fit.
-func relayFloor(tb testing.TB, rl *relay, counts map[int]int) []time.Duration {
+func relayFloor(tb testing.TB, rl *relay, counts map[int]int) ([]time.Duration, time.Duration) {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(9, 9))
 	connected := func(a, b int) bool {
@@ -288,15 +290,26 @@ func relayFloor(tb testing.TB, rl *relay, counts map[int]int) []time.Duration {
 	}
 	lat := make([]time.Duration, 0, len(paths))
 	byHops := map[int][]time.Duration{}
+	cpu0 := cpuTime(tb)
 	for _, p := range paths {
 		d := run(p)
 		lat = append(lat, d)
 		byHops[len(p)-1] = append(byHops[len(p)-1], d)
 	}
+	cpu := (cpuTime(tb) - cpu0) / time.Duration(max(len(paths), 1))
 	for _, h := range slices.Sorted(maps.Keys(byHops)) {
 		tb.Logf("relay floor, %d hops: %d frames, p50 %v", h, len(byHops[h]), pct(byHops[h], 0.5))
 	}
-	return lat
+	return lat, cpu
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // probeApp records the one-way latency of routed probes: the payload
@@ -412,6 +425,21 @@ func profile(tb testing.TB, file string) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// heapProfile writes the allocations so far to file: two of them, taken
+// before and after a phase, give the phase's (go tool pprof -base).
+func heapProfile(tb testing.TB, file string) {
+	tb.Helper()
+	f, err := os.Create(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC() // the profile is as of the last collection
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		tb.Fatal(err)
 	}
 }
 
@@ -546,6 +574,10 @@ func BenchmarkOverlay64(b *testing.B) {
 		stop := profile(b, f)
 		defer stop()
 	}
+	if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" {
+		heapProfile(b, f+".before")
+	}
+	cpu0 := cpuTime(b)
 	for i := range sequential {
 		send(i % size)
 		select { // wait parked, as the floor's ping-pong does
@@ -554,7 +586,11 @@ func BenchmarkOverlay64(b *testing.B) {
 			b.Fatalf("probe %d not delivered", i)
 		}
 	}
+	routeCPU := (cpuTime(b) - cpu0) / sequential
 	pprof.StopCPUProfile() // if profiling: the latency phase only
+	if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" {
+		heapProfile(b, f+".after")
+	}
 	mu.Lock()
 	routeLat := slices.Clone(lat)
 	var hsum int
@@ -576,7 +612,7 @@ func BenchmarkOverlay64(b *testing.B) {
 			relayCounts[h] = len(d)
 		}
 	}
-	relayed := relayFloor(b, rl, relayCounts)
+	relayed, relayCPU := relayFloor(b, rl, relayCounts)
 	for h := range 4 {
 		if d := byHops[h]; len(d) > 0 {
 			b.Logf("%d hops: %d messages, p50 %v", h, len(d), pct(d, 0.5))
@@ -667,6 +703,8 @@ func BenchmarkOverlay64(b *testing.B) {
 	b.ReportMetric(float64(rf50.Microseconds()), "relay_floor_p50_us")
 	b.ReportMetric(float64(r50.Microseconds()), "route_p50_us")
 	b.ReportMetric(float64(r99.Microseconds()), "route_p99_us")
+	b.ReportMetric(float64(routeCPU.Microseconds()), "route_cpu_us")
+	b.ReportMetric(float64(relayCPU.Microseconds()), "relay_floor_cpu_us")
 	b.ReportMetric(meanHops, "mean_hops")
 	b.ReportMetric(thr, "routed_msgs/s")
 	b.ReportMetric((meanHops+1)*float64(f50.Microseconds()), "target_p50_us")
