@@ -48,9 +48,11 @@ type Libp2p struct {
 	epoch   time.Time
 	nonce   atomic.Uint64
 	ctx     context.Context // canceled by Close
-	cancel  context.CancelFunc
-	ownAddr selfAddrs
-	learned learnedAddrs
+	// stopping is set by Close before it wakes the writers.
+	stopping atomic.Bool
+	cancel   context.CancelFunc
+	ownAddr  selfAddrs
+	learned  learnedAddrs
 
 	mu     sync.Mutex
 	closed bool
@@ -69,13 +71,15 @@ type peerState struct {
 	queue   chan outFrame
 	pings   chan *pingWait
 	qbytes  atomic.Int64
+	idleDue atomic.Bool    // the writer's idle timer fired
 	running bool           // (mu) a writer goroutine is live
 	refs    int            // (mu) live writer + inbound streams
 	in      network.Stream // (mu) the newest inbound stream
 	deliver sync.Mutex     // held while calling the handler
 }
 
-// outFrame is an encoded frame, length prefix included, in a pooled buffer.
+// outFrame is an encoded frame, length prefix included, in a pooled
+// buffer; with buf nil, a wake-up for the writer (see wake).
 type outFrame struct {
 	buf *[]byte
 	typ core.MsgType
@@ -226,6 +230,7 @@ func (t *Libp2p) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 	select {
 	case ps.pings <- w:
 		t.pings[w.nonce] = w
+		t.wake(ps)
 	default:
 		t.mu.Unlock()
 		return 0, fmt.Errorf("%w: pings to %s", ErrQueueFull, p)
@@ -330,7 +335,15 @@ func (t *Libp2p) Close() error {
 	t.mu.Unlock()
 
 	t.h.RemoveStreamHandler(t.proto)
+	t.stopping.Store(true)
 	t.cancel()
+	t.mu.Lock()
+	for _, ps := range t.peers {
+		if ps.running {
+			t.wake(ps)
+		}
+	}
+	t.mu.Unlock()
 	for _, s := range streams {
 		s.Reset()
 	}

@@ -47,38 +47,76 @@ func (o *outStream) armWrite(d time.Duration) {
 	}
 }
 
-// writeLoop is a peer's writer: it owns the outbound stream.
+// writeLoop is a peer's writer: it owns the outbound stream. It waits on
+// the peer's queue alone (a one-channel receive parks and wakes for a
+// fraction of what a select over four channels costs, which a writer pays
+// for nearly every frame when traffic is sparse): pings, the idle timer
+// and Close wake it with an empty frame (see wake), and it looks at them
+// on every wake-up.
 func (t *Libp2p) writeLoop(ps *peerState) {
 	defer t.wg.Done()
 	var out *outStream
-	idle := time.NewTimer(t.cfg.idleTimeout)
+	last := time.Now() // of the last write
+	idle := time.AfterFunc(t.cfg.idleTimeout, func() { ps.idleDue.Store(true); t.wake(ps) })
 	defer idle.Stop()
 	var batch []outFrame
 	for {
-		select {
-		case <-t.ctx.Done():
+		f := <-ps.queue
+		if t.stopping.Load() {
+			if f.buf != nil {
+				ps.qbytes.Add(-int64(len(*f.buf)))
+				putBuf(f.buf)
+				t.ctr.drop(DropClosed)
+			}
 			t.shutdownWriter(ps, out)
 			return
-		case w := <-ps.pings:
-			out = t.writePing(ps, out, w)
-		case f := <-ps.queue:
+		}
+		for pinged := true; pinged; {
+			select {
+			case w := <-ps.pings:
+				out = t.writePing(ps, out, w)
+				last = time.Now()
+			default:
+				pinged = false
+			}
+		}
+		if f.buf != nil {
 			batch = append(batch[:0], f)
 			out = t.writeBatch(ps, out, batch)
-		case <-idle.C:
-			t.mu.Lock()
-			if len(ps.queue) == 0 && len(ps.pings) == 0 {
-				ps.running = false
-				t.releaseLocked(ps)
-				t.mu.Unlock()
-				if out != nil {
-					out.s.CloseWrite()
-					out.s.SetReadDeadline(time.Now().Add(closeGrace)) // the reader ends the stream
-				}
-				return
-			}
-			t.mu.Unlock()
+			last = time.Now()
 		}
-		idle.Reset(t.cfg.idleTimeout)
+		if !ps.idleDue.Load() {
+			continue
+		}
+		ps.idleDue.Store(false)
+		if left := t.cfg.idleTimeout - time.Since(last); left > 0 {
+			idle.Reset(left)
+			continue
+		}
+		t.mu.Lock()
+		if len(ps.queue) != 0 || len(ps.pings) != 0 {
+			t.mu.Unlock()
+			idle.Reset(t.cfg.idleTimeout)
+			continue
+		}
+		ps.running = false
+		t.releaseLocked(ps)
+		t.mu.Unlock()
+		if out != nil {
+			out.s.CloseWrite()
+			out.s.SetReadDeadline(time.Now().Add(closeGrace)) // the reader ends the stream
+		}
+		return
+	}
+}
+
+// wake makes ps's writer look at its pings, its idle timer and Close: an
+// empty frame in its queue. A full queue needs none: the writer is busy
+// and looks after every frame.
+func (t *Libp2p) wake(ps *peerState) {
+	select {
+	case ps.queue <- outFrame{}:
+	default:
 	}
 }
 
@@ -90,6 +128,10 @@ func (t *Libp2p) shutdownWriter(ps *peerState, out *outStream) {
 	for {
 		select {
 		case f := <-ps.queue:
+			if f.buf == nil {
+				continue
+			}
+			ps.qbytes.Add(-int64(len(*f.buf)))
 			putBuf(f.buf)
 			t.ctr.drop(DropClosed)
 		case w := <-ps.pings:
@@ -204,7 +246,9 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []outFrame) *ou
 	for len(batch) < maxBatchFrames {
 		select {
 		case f := <-ps.queue:
-			batch = append(batch, f)
+			if f.buf != nil { // an empty frame's wake-up is this batch
+				batch = append(batch, f)
+			}
 			continue
 		default:
 		}
@@ -265,6 +309,9 @@ func (t *Libp2p) dropQueued(ps *peerState, why Drop) {
 	for {
 		select {
 		case f := <-ps.queue:
+			if f.buf == nil {
+				continue
+			}
 			ps.qbytes.Add(-int64(len(*f.buf)))
 			putBuf(f.buf)
 			t.ctr.drop(why)
