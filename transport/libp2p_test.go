@@ -500,3 +500,50 @@ func TestLibp2pLearnsAddressesFromHandles(t *testing.T) {
 		t.Fatalf("the address filter was not applied: %v", filtered)
 	}
 }
+
+// A writer busy with batches still answers the wake-ups of pings and
+// Close: they are looked at before every wait, even when a batch's drain
+// took the empty frame that announced them (a ping then waited for the
+// next message, and Close for the idle timeout, two minutes).
+func TestLibp2pWriterWakesWhileBusy(t *testing.T) {
+	a, b := newNode(t, 1), newNode(t, 2)
+	introduce(a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.t.Ping(ctx, b.h.ID()); err != nil { // the stream is open
+		t.Fatal(err)
+	}
+	seq := uint64(0)
+	burst := func() {
+		for range 200 {
+			seq++
+			if err := a.t.Send(msg(core.MsgProbe, a, b, seq)); err != nil && !errors.Is(err, ErrQueueFull) {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 50 {
+		burst() // then a ping at once: its wake-up lands in the drain
+		pctx, pcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err := a.t.Ping(pctx, b.h.ID())
+		pcancel()
+		if err != nil {
+			t.Fatalf("ping %d after a burst: %v", i, err)
+		}
+	}
+	for i := range 10 {
+		c := newNode(t, uint64(10+i))
+		introduce(c, b)
+		for range 200 {
+			seq++
+			_ = c.t.Send(msg(core.MsgProbe, c, b, seq))
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- c.t.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Close %d did not return while its writer drained a burst", i)
+		}
+	}
+}

@@ -61,13 +61,9 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 	defer idle.Stop()
 	var batch []outFrame
 	for {
-		f := <-ps.queue
+		// What the wake-ups are for is looked at before every wait: a
+		// batch's drain may have taken the empty frame that told of it.
 		if t.stopping.Load() {
-			if f.buf != nil {
-				ps.qbytes.Add(-int64(len(*f.buf)))
-				putBuf(f.buf)
-				t.ctr.drop(DropClosed)
-			}
 			t.shutdownWriter(ps, out)
 			return
 		}
@@ -80,34 +76,39 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 				pinged = false
 			}
 		}
-		if f.buf != nil {
+		if ps.idleDue.Swap(false) {
+			if left := t.cfg.idleTimeout - time.Since(last); left > 0 {
+				idle.Reset(left)
+			} else if t.idleExit(ps, out) {
+				return
+			} else {
+				idle.Reset(t.cfg.idleTimeout)
+			}
+		}
+		if f := <-ps.queue; f.buf != nil {
 			batch = append(batch[:0], f)
 			out = t.writeBatch(ps, out, batch)
 			last = time.Now()
 		}
-		if !ps.idleDue.Load() {
-			continue
-		}
-		ps.idleDue.Store(false)
-		if left := t.cfg.idleTimeout - time.Since(last); left > 0 {
-			idle.Reset(left)
-			continue
-		}
-		t.mu.Lock()
-		if len(ps.queue) != 0 || len(ps.pings) != 0 {
-			t.mu.Unlock()
-			idle.Reset(t.cfg.idleTimeout)
-			continue
-		}
-		ps.running = false
-		t.releaseLocked(ps)
-		t.mu.Unlock()
-		if out != nil {
-			out.s.CloseWrite()
-			out.s.SetReadDeadline(time.Now().Add(closeGrace)) // the reader ends the stream
-		}
-		return
 	}
+}
+
+// idleExit ends an idle writer unless something was queued meanwhile,
+// half-closing its stream; it reports whether it did.
+func (t *Libp2p) idleExit(ps *peerState, out *outStream) bool {
+	t.mu.Lock()
+	if len(ps.queue) != 0 || len(ps.pings) != 0 {
+		t.mu.Unlock()
+		return false
+	}
+	ps.running = false
+	t.releaseLocked(ps)
+	t.mu.Unlock()
+	if out != nil {
+		out.s.CloseWrite()
+		out.s.SetReadDeadline(time.Now().Add(closeGrace)) // the reader ends the stream
+	}
+	return true
 }
 
 // wake makes ps's writer look at its pings, its idle timer and Close: an
