@@ -39,6 +39,8 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.neighborhood_set.size             gauge
 //	pastry.network.size_estimate             gauge: N estimated from leaf-set density
 //	pastry.node.joined                       gauge: 1 while joined, else 0
+//	pastry.libp2p.connections                gauge: the host's open connections (libp2p only)
+//	pastry.libp2p.peers                      gauge: peers the host is connected to (libp2p only)
 //	pastry.messages.sent{type}               counter: frames written, by message type
 //	pastry.messages.received{type}           counter: frames read, by message type
 //	pastry.transport.sent{type}              counter, bytes (length prefix included)
@@ -87,6 +89,7 @@ type nodeMetrics struct {
 	observables []metric.Observable
 
 	rowEntries, tableEntries, leafSize, neighbors, joined metric.Int64ObservableGauge
+	conns, peers                                          metric.Int64ObservableGauge
 	networkSize                                           metric.Float64ObservableGauge
 
 	msgsSent, msgsRecv, bytesSent, bytesRecv        metric.Int64ObservableCounter
@@ -122,6 +125,8 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.leafSize = gauge("pastry.leaf_set.size", "Leaf-set members on each side.")
 	m.neighbors = gauge("pastry.neighborhood_set.size", "Neighbourhood-set members.")
 	m.joined = gauge("pastry.node.joined", "1 while the node is a member of the overlay, else 0.")
+	m.conns = gauge("pastry.libp2p.connections", "Open connections of the node's libp2p host (all protocols).")
+	m.peers = gauge("pastry.libp2p.peers", "Peers the node's libp2p host is connected to.")
 	ns, err := meter.Float64ObservableGauge("pastry.network.size_estimate",
 		metric.WithDescription("Overlay size estimated from the leaf set's density."))
 	errs = append(errs, err)
@@ -195,6 +200,11 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	}
 	o.ObserveInt64(m.joined, joined)
 	o.ObserveFloat64(m.networkSize, inf.NetworkSize)
+	if m.n.lp != nil {
+		nw := m.n.lp.Host().Network()
+		o.ObserveInt64(m.conns, int64(len(nw.Conns())))
+		o.ObserveInt64(m.peers, int64(len(nw.Peers())))
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, metricsStatsTimeout)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -91,6 +92,11 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 		lookups: make(chan struct{}, apiMaxLookups),
 		reg:     prometheus.NewRegistry(),
 	}
+	// The Go runtime's and the process's own figures (go_goroutines,
+	// process_resident_memory_bytes, process_open_fds, ...), as every
+	// Prometheus-instrumented Go daemon has them. They are process-wide: in
+	// a devnet every node's API reports the same ones.
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exp, err := otelprom.New(otelprom.WithRegisterer(a.reg), otelprom.WithoutTargetInfo(), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("metrics exporter: %w", err)

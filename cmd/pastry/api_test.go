@@ -199,6 +199,8 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_route_delivered_total", "pastry_route_forwarded_total", "pastry_route_hop_timeouts_total",
 			"pastry_route_reroutes_total", "pastry_route_dropped_total", "pastry_transport_rejected_total",
 			"pastry_transport_dropped_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
+			"pastry_libp2p_connections", "pastry_libp2p_peers",
+			"go_goroutines", "process_resident_memory_bytes", "process_open_fds",
 		} {
 			if fams[name] == nil {
 				t.Errorf("metric %s missing", name)
@@ -235,6 +237,13 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 		}
 		if v := value("pastry_node_joined", "", ""); v != 1 {
 			t.Errorf("joined = %v", v)
+		}
+		// Every node of this small devnet talks to every other.
+		if p, c := value("pastry_libp2p_peers", "", ""), value("pastry_libp2p_connections", "", ""); p < 1 || p > n-1 || c < p {
+			t.Errorf("connected to %v peers over %v connections, in a devnet of %d", p, c, n)
+		}
+		if v := value("go_goroutines", "", ""); v < float64(n) {
+			t.Errorf("go_goroutines = %v for %d nodes", v, n)
 		}
 		if v := value("pastry_messages_received_total", "type", "announce"); v < 1 {
 			t.Errorf("announcements received = %v", v)
