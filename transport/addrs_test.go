@@ -92,6 +92,39 @@ func TestAddrCacheBounded(t *testing.T) {
 	if got, ok := c.get(peer.ID(fmt.Sprint(addrCacheSize+9)), raw); !ok || &got[0] != &a[0] {
 		t.Fatal("the latest entry is missing")
 	}
+
+	// Made-up peers with the largest handles the decoder accepts (8
+	// addresses of 256 bytes): the byte bound starts the cache over long
+	// before the peer bound would.
+	var big addrCache
+	lim := DefaultLimits()
+	long := make([]byte, lim.MaxAddrLen)
+	raws := make([][]byte, lim.MaxAddrs)
+	for i := range raws {
+		raws[i] = long
+	}
+	resets := 0
+	for i := range addrCacheSize {
+		before := len(big.m)
+		big.put(peer.ID(fmt.Sprint("big", i)), raws, nil)
+		if len(big.m) <= before {
+			resets++
+		}
+		if big.bytes > addrCacheBytes {
+			t.Fatalf("holds %d bytes, bound %d", big.bytes, addrCacheBytes)
+		}
+	}
+	if resets == 0 {
+		t.Fatal("8,192 peers of 8 x 256-byte addresses never reached the byte bound")
+	}
+	// Replacing a peer's entry accounts for the old one.
+	var re addrCache
+	for range 100 {
+		re.put("p", raws, nil)
+	}
+	if want := len("p") + 2*lim.MaxAddrs*lim.MaxAddrLen; re.bytes != want || len(re.m) != 1 {
+		t.Fatalf("one peer put 100 times: %d bytes, %d entries; want %d, 1", re.bytes, len(re.m), want)
+	}
 }
 
 func TestSelfAddrsRefresh(t *testing.T) {

@@ -484,19 +484,28 @@ func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
 // (the origin of every message a node routes carries its addresses) costs
 // a comparison instead of a parse and a dozen allocations. The parse is a
 // pure function of the bytes, so a hit is exact. It holds at most
-// addrCacheSize peers and starts over when full. The slices it returns
+// addrCacheSize peers and addrCacheBytes of addresses, and starts over
+// when either is reached: a sender that makes up peers with 8 addresses of
+// 256 bytes each cannot make it hold more than that. The slices it returns
 // are shared: read them, never modify them.
 type addrCache struct {
-	mu sync.RWMutex
-	m  map[peer.ID]*cachedAddrs
+	mu    sync.RWMutex
+	m     map[peer.ID]*cachedAddrs
+	bytes int // cost of the entries in m
 }
 
 type cachedAddrs struct {
 	raw   []string
 	addrs []ma.Multiaddr
+	cost  int
 }
 
-const addrCacheSize = 8192
+const (
+	addrCacheSize = 8192
+	// addrCacheBytes bounds the raw and parsed address bytes held, about
+	// 10x what 8192 peers with real addresses (a few of 10-30 bytes) take.
+	addrCacheBytes = 4 << 20
+)
 
 // get returns what raw parsed to last time p's handle carried it.
 func (c *addrCache) get(p peer.ID, raw [][]byte) ([]ma.Multiaddr, bool) {
@@ -516,15 +525,20 @@ func (c *addrCache) get(p peer.ID, raw [][]byte) ([]ma.Multiaddr, bool) {
 
 // put records that p's handle carried raw, parsed to addrs.
 func (c *addrCache) put(p peer.ID, raw [][]byte, addrs []ma.Multiaddr) {
-	e := &cachedAddrs{raw: make([]string, len(raw)), addrs: addrs}
+	e := &cachedAddrs{raw: make([]string, len(raw)), addrs: addrs, cost: len(p)}
 	for i, r := range raw {
 		e.raw[i] = string(r)
+		e.cost += 2 * len(r) // the raw copy and the parsed address's bytes
 	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= addrCacheSize {
-		c.m = make(map[peer.ID]*cachedAddrs)
+	if old := c.m[p]; old != nil {
+		c.bytes -= old.cost
+	}
+	if c.m == nil || len(c.m) >= addrCacheSize || c.bytes+e.cost > addrCacheBytes {
+		c.m, c.bytes = make(map[peer.ID]*cachedAddrs), 0
 	}
 	c.m[p] = e
+	c.bytes += e.cost
 	c.mu.Unlock()
 }
 
