@@ -186,6 +186,7 @@ func (t *Libp2p) Send(m *core.Message) error {
 	if ps.qbytes.Load()+n > int64(t.cfg.queueBytes) {
 		putBuf(b)
 		t.ctr.drop(DropQueueFull)
+		t.forgetUnusedLocked(ps)
 		return fmt.Errorf("%w: %s bytes to %s", ErrQueueFull, m.Type, m.To)
 	}
 	select {
@@ -194,6 +195,7 @@ func (t *Libp2p) Send(m *core.Message) error {
 	default:
 		putBuf(b)
 		t.ctr.drop(DropQueueFull)
+		t.forgetUnusedLocked(ps)
 		return fmt.Errorf("%w: %s to %s", ErrQueueFull, m.Type, m.To)
 	}
 	t.startWriterLocked(ps)
@@ -232,6 +234,7 @@ func (t *Libp2p) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 		t.pings[w.nonce] = w
 		t.wake(ps)
 	default:
+		t.forgetUnusedLocked(ps)
 		t.mu.Unlock()
 		return 0, fmt.Errorf("%w: pings to %s", ErrQueueFull, p)
 	}
@@ -301,6 +304,12 @@ func (t *Libp2p) peerLocked(p peer.ID) *peerState {
 // releaseLocked drops a reference to ps, forgetting it when none is left.
 func (t *Libp2p) releaseLocked(ps *peerState) {
 	ps.refs--
+	t.forgetUnusedLocked(ps)
+}
+
+// forgetUnusedLocked forgets ps if nothing refers to it: peerLocked made
+// it for a frame or ping that was then refused.
+func (t *Libp2p) forgetUnusedLocked(ps *peerState) {
 	if ps.refs == 0 && !ps.running && t.peers[ps.id] == ps {
 		delete(t.peers, ps.id)
 	}

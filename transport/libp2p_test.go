@@ -411,6 +411,19 @@ func TestLibp2pSendErrors(t *testing.T) {
 	if st := a.t.Stats(); st.Dropped[DropEncode] != 3 {
 		t.Fatalf("encode drops %d, want 3", st.Dropped[DropEncode])
 	}
+	// A frame larger than a whole queue is refused, and the peer it was
+	// for is not remembered.
+	small := newNode(t, 6, QueueLimits(4, 64))
+	big := &core.Message{Type: core.MsgProbe, From: small.id.h, To: newIdentity(t, 7).h, Payload: make([]byte, 100)}
+	if err := small.t.Send(big); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("a frame over the queue's bytes: %v", err)
+	}
+	small.t.mu.Lock()
+	left := len(small.t.peers)
+	small.t.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d peers remembered after a refused frame", left)
+	}
 	a.t.Close()
 	if err := a.t.Send(&core.Message{Type: core.MsgProbe, From: a.id.h, To: newIdentity(t, 5).h}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("send after close: %v", err)
