@@ -52,7 +52,7 @@ func (o *outStream) armWrite(d time.Duration) {
 // fraction of what a select over four channels costs, which a writer pays
 // for nearly every frame when traffic is sparse): pings, the idle timer
 // and Close wake it with an empty frame (see wake), and it looks at them
-// on every wake-up.
+// before every wait.
 func (t *Libp2p) writeLoop(ps *peerState) {
 	defer t.wg.Done()
 	var out *outStream
