@@ -160,17 +160,24 @@ const relayProto = "/pastry-bench/relay"
 // ack), the indexes of the hosts still to visit..., the previous host,
 // the send time] (the last two in bytes 55 and 56-63).
 type relay struct {
-	// acks, if "first" or "after", makes every node that receives a frame
-	// send a 64-byte ack back to the previous host too, before or after
-	// forwarding it, as the overlay acks each hop
-	// (PASTRY_BENCH_RELAY_ACK).
-	acks  string
+	// acks, if ackFirst or ackAfter, makes every node that receives a
+	// frame send a 64-byte ack back to the previous host too, before or
+	// after forwarding it, as the overlay acks each hop. Set between
+	// runs; the handlers read it per frame.
+	acks  atomic.Int32
 	epoch time.Time
 	hosts []host.Host
 	done  chan time.Duration
 	mu    sync.Mutex
 	out   map[[2]int]network.Stream // by (from, to)
 }
+
+// The relay's ack modes.
+const (
+	ackNone int32 = iota
+	ackFirst
+	ackAfter
+)
 
 // serve registers the relay's handler on hosts[i] (before the overlay is
 // built: see floorProto).
@@ -189,13 +196,14 @@ func (rl *relay) serve(i int, h host.Host) {
 			prev := int(buf[55])
 			if buf[0] == 0 { // delivered: told at once, acked after, as the overlay does
 				rl.done <- time.Since(rl.epoch) - time.Duration(binary.BigEndian.Uint64(buf[56:]))
-				if rl.acks != "" {
+				if rl.acks.Load() != ackNone {
 					rl.send(i, prev, ack)
 				}
 				continue
 			}
 			next := int(buf[1])
-			if rl.acks == "first" {
+			mode := rl.acks.Load()
+			if mode == ackFirst {
 				rl.send(i, prev, ack)
 			}
 			buf[0]--
@@ -204,7 +212,7 @@ func (rl *relay) serve(i int, h host.Host) {
 			if err := rl.send(i, next, buf); err != nil {
 				return
 			}
-			if rl.acks == "after" {
+			if mode == ackAfter {
 				rl.send(i, prev, ack)
 			}
 		}
@@ -459,9 +467,12 @@ func pct(d []time.Duration, q float64) time.Duration {
 // time, the floor's ping-pong one connection that stays in the CPU caches.
 // Beside them it reports the relay floor: the same hop counts along random
 // paths of hosts whose handler only reads a frame and writes it on, the
-// stack's own cost of a route. PASTRY_BENCH_CPUPROFILE=FILE writes a CPU
-// profile of the latency phase; PASTRY_BENCH_RELAY_ACK=first|after makes
-// the relay ack each hop as the overlay does.
+// stack's own cost of a route, without acks (relay_floor_*) and with an
+// ack per hop as the overlay sends (relay_acked_*; the ack written after
+// the forward, or before it with PASTRY_BENCH_RELAY_ACK=first), and the
+// CPU each costs per route (route_cpu_us, relay_*_cpu_us).
+// PASTRY_BENCH_CPUPROFILE=FILE writes a CPU profile of the latency phase,
+// PASTRY_BENCH_MEMPROFILE=FILE allocation profiles around it.
 func BenchmarkOverlay64(b *testing.B) {
 	const (
 		size     = 64
@@ -492,9 +503,14 @@ func BenchmarkOverlay64(b *testing.B) {
 	for range size {
 		app.credit = append(app.credit, make(chan struct{}, window))
 	}
-	rl := &relay{acks: os.Getenv("PASTRY_BENCH_RELAY_ACK"), epoch: epoch, done: make(chan time.Duration, 1), out: map[[2]int]network.Stream{}}
-	if rl.acks != "" && rl.acks != "first" && rl.acks != "after" {
-		b.Fatalf("PASTRY_BENCH_RELAY_ACK=%q: want first, after or nothing", rl.acks)
+	rl := &relay{epoch: epoch, done: make(chan time.Duration, 1), out: map[[2]int]network.Stream{}}
+	ackMode := ackAfter
+	switch v := os.Getenv("PASTRY_BENCH_RELAY_ACK"); v {
+	case "", "after":
+	case "first":
+		ackMode = ackFirst
+	default:
+		b.Fatalf("PASTRY_BENCH_RELAY_ACK=%q: want first or after (the default)", v)
 	}
 	defer rl.close()
 	for i := range size {
@@ -613,6 +629,9 @@ func BenchmarkOverlay64(b *testing.B) {
 		}
 	}
 	relayed, relayCPU := relayFloor(b, rl, relayCounts)
+	rl.acks.Store(ackMode)
+	acked, ackedCPU := relayFloor(b, rl, relayCounts)
+	rl.acks.Store(ackNone)
 	for h := range 4 {
 		if d := byHops[h]; len(d) > 0 {
 			b.Logf("%d hops: %d messages, p50 %v", h, len(d), pct(d, 0.5))
@@ -705,9 +724,12 @@ func BenchmarkOverlay64(b *testing.B) {
 	b.ReportMetric(float64(r99.Microseconds()), "route_p99_us")
 	b.ReportMetric(float64(routeCPU.Microseconds()), "route_cpu_us")
 	b.ReportMetric(float64(relayCPU.Microseconds()), "relay_floor_cpu_us")
+	ra50 := pct(acked, 0.5)
+	b.ReportMetric(float64(ra50.Microseconds()), "relay_acked_p50_us")
+	b.ReportMetric(float64(ackedCPU.Microseconds()), "relay_acked_cpu_us")
 	b.ReportMetric(meanHops, "mean_hops")
 	b.ReportMetric(thr, "routed_msgs/s")
 	b.ReportMetric((meanHops+1)*float64(f50.Microseconds()), "target_p50_us")
-	b.Logf("64 nodes: floor p50 %v p99 %v (cold, over 512 pairs: p50 %v p99 %v); route p50 %v p99 %v over %.2f hops (target p50 <= %v; relay floor over the same hops p50 %v); %.0f msgs/s delivered with %d in flight per sender",
-		f50, f99, c50, c99, r50, r99, meanHops, time.Duration((meanHops+1)*float64(f50)), rf50, thr, window)
+	b.Logf("64 nodes: floor p50 %v p99 %v (cold, over 512 pairs: p50 %v p99 %v); route p50 %v p99 %v over %.2f hops (target p50 <= %v; relay floor over the same hops p50 %v, with an ack per hop %v: the route costs %.2fx that); %.0f msgs/s delivered with %d in flight per sender",
+		f50, f99, c50, c99, r50, r99, meanHops, time.Duration((meanHops+1)*float64(f50)), rf50, ra50, float64(r50)/float64(max(ra50, 1)), thr, window)
 }
