@@ -655,9 +655,7 @@ func BenchmarkOverlay64(b *testing.B) {
 	var stalls atomic.Int64
 	var wg sync.WaitGroup
 	for s := range size {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			rr := rand.New(rand.NewPCG(uint64(s), 1))
 			for range work {
 				select {
@@ -668,7 +666,7 @@ func BenchmarkOverlay64(b *testing.B) {
 				p := binary.BigEndian.AppendUint64(nil, uint64(time.Since(epoch)))
 				_ = nodes[s].Route(context.Background(), id.Random(rr), probeAppID, append(p, byte(s)))
 			}
-		}()
+		})
 	}
 	t0 := time.Now()
 	sent := 0
@@ -693,15 +691,13 @@ func BenchmarkOverlay64(b *testing.B) {
 	before := sumStats(b, nodes)
 	bstart := got.Load()
 	for s := range size {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			rr := rand.New(rand.NewPCG(uint64(s), 2))
 			for range burstPer {
 				p := binary.BigEndian.AppendUint64(nil, uint64(time.Since(epoch)))
 				_ = nodes[s].Route(context.Background(), id.Random(rr), probeAppID, p)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	awaitDeliveries(&got, bstart, size*burstPer)

@@ -77,13 +77,14 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 			}
 		}
 		if ps.idleDue.Swap(false) {
-			if left := t.cfg.idleTimeout - time.Since(last); left > 0 {
-				idle.Reset(left)
-			} else if t.idleExit(ps, out) {
-				return
-			} else {
-				idle.Reset(t.cfg.idleTimeout)
+			left := t.cfg.idleTimeout - time.Since(last)
+			if left <= 0 {
+				if t.idleExit(ps, out) {
+					return
+				}
+				left = t.cfg.idleTimeout // something came meanwhile
 			}
+			idle.Reset(left)
 		}
 		if f := <-ps.queue; f.buf != nil {
 			batch = append(batch[:0], f)
