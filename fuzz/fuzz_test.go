@@ -71,6 +71,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	dec := newCodec(f, nil)
 	lim := dec.Limits()
+	ends := handles(f, 2) // the stream's, for ends the wire leaves out
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := dec.Decode(data)
 		if err != nil {
@@ -107,6 +108,18 @@ func FuzzDecode(f *testing.F) {
 		m := fr.Msg
 		checkMessage(t, m, lim)
 		agreeWithGenerated(t, m, gen.GetMessage())
+		// On a stream whose ends are the ones it names (or ours, where
+		// it names none), the message is accepted with those ends.
+		from, self := m.From, m.To
+		if from == (core.Handle{}) {
+			from = ends[0]
+		}
+		if self == (core.Handle{}) {
+			self = ends[1]
+		}
+		if err := transport.SettleEnds(m, from, self); err != nil || m.From != from || m.To != self {
+			t.Fatalf("ends %s -> %s not settled: %v", m.From, m.To, err)
+		}
 		for p, addrs := range fr.Addrs {
 			if len(addrs) == 0 || len(addrs) > lim.MaxAddrs {
 				t.Fatalf("%d addresses learned for %s", len(addrs), p)
@@ -126,7 +139,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded message does not decode: %v", err)
 		}
-		if !reflect.DeepEqual(fr2.Msg, m) {
+		if err := transport.SettleEnds(fr2.Msg, from, self); err != nil || !reflect.DeepEqual(fr2.Msg, m) {
 			t.Fatalf("round trip changed the message\n got %+v\nwant %+v", fr2.Msg, m)
 		}
 		for p, addrs := range fr2.Addrs {
@@ -147,17 +160,14 @@ func checkMessage(t *testing.T, m *core.Message, lim transport.Limits) {
 	if !m.Type.Valid() {
 		t.Fatalf("accepted type %d", m.Type)
 	}
-	if m.From == (core.Handle{}) || m.To == (core.Handle{}) {
-		t.Fatal("accepted a message without From or To")
-	}
 	if len(m.Payload) > lim.MaxPayload || len(m.Handles) > lim.MaxHandles || len(m.Path) > lim.MaxPath {
 		t.Fatalf("limits broken: payload %d handles %d path %d", len(m.Payload), len(m.Handles), len(m.Path))
 	}
 	all := append([]core.Handle{m.From, m.To, m.Origin, m.Subject}, m.Path...)
 	all = append(all, m.Handles...)
 	for i, h := range all {
-		if h == (core.Handle{}) && (i == 2 || i == 3) {
-			continue // optional
+		if h == (core.Handle{}) && i < 4 {
+			continue // optional: From and To are the stream's ends when left out
 		}
 		want, err := secure.NodeIDFromPeer(peer.ID(h.Addr))
 		if err != nil || want != h.ID {
@@ -252,7 +262,7 @@ func FuzzMessageRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		if !reflect.DeepEqual(fr.Msg, m) {
+		if err := transport.SettleEnds(fr.Msg, m.From, m.To); err != nil || !reflect.DeepEqual(fr.Msg, m) {
 			t.Fatalf("round trip\n got %+v\nwant %+v", fr.Msg, m)
 		}
 		if n, err := c.FrameSize(m); err != nil || n != len(b) {

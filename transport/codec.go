@@ -381,13 +381,8 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, map[peer.ID][]ma.Multiad
 			return nil, nil, err
 		}
 	}
-	switch {
-	case !m.Type.Valid():
+	if !m.Type.Valid() {
 		return nil, nil, fmt.Errorf("%w: type missing", ErrBadType)
-	case seen&(1<<fMsgFrom) == 0:
-		return nil, nil, fmt.Errorf("%w: from", ErrMissingHandle)
-	case seen&(1<<fMsgTo) == 0:
-		return nil, nil, fmt.Errorf("%w: to", ErrMissingHandle)
 	}
 	return m, d.addrs, nil
 }
@@ -592,4 +587,25 @@ func (c *idCache) derive(p peer.ID) (peer.ID, id.ID, error) {
 	c.m[string(p)] = cachedID{p, x}
 	c.mu.Unlock()
 	return p, x, nil
+}
+
+// SettleEnds gives a decoded message the two ends of its hop, which the
+// encoding leaves out (To always, From but in announcements): from, the
+// authenticated peer it came from, and self, the receiver. A message that
+// names other ends is refused with ErrFromMismatch or ErrMisdirected.
+// A transport that carries Codec frames calls it on every message.
+func SettleEnds(m *core.Message, from, self core.Handle) error {
+	switch {
+	case m.From == (core.Handle{}):
+		m.From = from
+	case m.From != from:
+		return fmt.Errorf("%w: claims %s", ErrFromMismatch, m.From)
+	}
+	switch {
+	case m.To == (core.Handle{}):
+		m.To = self
+	case m.To != self:
+		return fmt.Errorf("%w: to %s", ErrMisdirected, m.To)
+	}
+	return nil
 }

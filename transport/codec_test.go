@@ -53,8 +53,17 @@ func TestCodecRoundTripEveryType(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: decode: %v", typ, err)
 		}
-		if f.Kind != FrameMessage || !reflect.DeepEqual(f.Msg, m) {
-			t.Fatalf("%s: round trip\n got %+v\nwant %+v", typ, f.Msg, m)
+		// The hop's ends are the stream's: To never goes on the wire,
+		// From only in an announcement (for its addresses).
+		wantFrom := core.Handle{}
+		if typ == core.MsgAnnounce {
+			wantFrom = m.From
+		}
+		if f.Kind != FrameMessage || f.Msg.From != wantFrom || f.Msg.To != (core.Handle{}) {
+			t.Fatalf("%s: decoded ends %s -> %s, want %s -> none", typ, f.Msg.From, f.Msg.To, wantFrom)
+		}
+		if err := SettleEnds(f.Msg, m.From, m.To); err != nil || !reflect.DeepEqual(f.Msg, m) {
+			t.Fatalf("%s: round trip (%v)\n got %+v\nwant %+v", typ, err, f.Msg, m)
 		}
 		want := book
 		if typ == core.MsgAnnounce {
@@ -80,9 +89,45 @@ func TestCodecMinimalMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Type alone: the ends are the stream's.
+	if want := []byte{byte(fFrameMessage<<3 | protowire.BytesType), 2, byte(fMsgType << 3), byte(m.Type)}; !bytes.Equal(b, want) {
+		t.Fatalf("encoded %x, want %x", b, want)
+	}
 	f, err := c.Decode(b)
-	if err != nil || !reflect.DeepEqual(f.Msg, m) || f.Addrs != nil {
+	if err != nil || f.Addrs != nil {
 		t.Fatalf("got %+v, %v, %v", f.Msg, f.Addrs, err)
+	}
+	if err := SettleEnds(f.Msg, m.From, m.To); err != nil || !reflect.DeepEqual(f.Msg, m) {
+		t.Fatalf("got %+v, %v", f.Msg, err)
+	}
+}
+
+// A received message's ends are the stream's; a message that names
+// others is refused, whichever end it names.
+func TestSettleEnds(t *testing.T) {
+	ids := testIDs(t, 3)
+	from, self, other := ids[0].h, ids[1].h, ids[2].h
+	cases := []struct {
+		name     string
+		from, to core.Handle
+		want     error
+	}{
+		{"both left out", core.Handle{}, core.Handle{}, nil},
+		{"both named", from, self, nil},
+		{"impersonation", other, core.Handle{}, ErrFromMismatch},
+		{"same peer, other node id", core.Handle{ID: other.ID, Addr: from.Addr}, self, ErrFromMismatch},
+		{"misdirected", from, other, ErrMisdirected},
+		{"misdirected, from left out", core.Handle{}, other, ErrMisdirected},
+	}
+	for _, tc := range cases {
+		m := &core.Message{Type: core.MsgRoute, From: tc.from, To: tc.to}
+		err := SettleEnds(m, from, self)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+		if err == nil && (m.From != from || m.To != self) {
+			t.Errorf("%s: ends %s -> %s", tc.name, m.From, m.To)
+		}
 	}
 }
 
@@ -127,8 +172,8 @@ func TestCodecMatchesGeneratedCode(t *testing.T) {
 		if gm.GetType() != pb.MsgType(m.Type) || gm.GetSeq() != m.Seq || gm.GetSent() != m.Sent || gm.GetCopyId() != m.Copy ||
 			gm.GetRow() != int32(m.Row) || gm.GetHops() != uint32(m.Hops) || !bytes.Equal(gm.GetPayload(), m.Payload) ||
 			len(gm.GetHandles()) != len(m.Handles) || len(gm.GetPath()) != len(m.Path) ||
-			string(gm.GetFrom().GetPeerId()) != m.From.Addr || len(gm.GetHandles()[0].GetAddrs()) != 1 ||
-			len(gm.GetFrom().GetAddrs())+len(gm.GetTo().GetAddrs()) != 0 {
+			(gm.GetFrom() != nil) != (typ == core.MsgAnnounce) || gm.GetTo() != nil ||
+			len(gm.GetHandles()[0].GetAddrs()) != 1 || len(gm.GetFrom().GetAddrs()) != 0 {
 			t.Fatalf("%s: generated code reads %v", typ, gm)
 		}
 		theirs, err := proto.MarshalOptions{Deterministic: true}.Marshal(&gen)
@@ -245,8 +290,6 @@ func TestDecodeRejects(t *testing.T) {
 		{"invalid type", func(m *pb.Message) { m.Type = 0 }, ErrBadType},
 		{"unknown type", func(m *pb.Message) { m.Type = 17 }, ErrBadType},
 		{"huge type", func(m *pb.Message) { m.Type = 1 << 20 }, ErrBadType},
-		{"no from", func(m *pb.Message) { m.From = nil }, ErrMissingHandle},
-		{"no to", func(m *pb.Message) { m.To = nil }, ErrMissingHandle},
 		{"flags", func(m *pb.Message) { m.Flags = 256 }, ErrLimit},
 		{"hops", func(m *pb.Message) { m.Hops = 1 << 16 }, ErrLimit},
 		{"row high", func(m *pb.Message) { m.Row = 1 << 15 }, ErrLimit},
@@ -358,12 +401,13 @@ func TestEncodeRejects(t *testing.T) {
 		"invalid":     {&core.Message{From: ids[0].h, To: ids[1].h}, ErrBadType},
 		"no from":     {&core.Message{Type: core.MsgProbe, To: ids[1].h}, ErrMissingHandle},
 		"no to":       {&core.Message{Type: core.MsgProbe, From: ids[1].h}, ErrMissingHandle},
-		"sim handle":  {&core.Message{Type: core.MsgProbe, From: ids[0].h, To: core.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}}, ErrBadPeerID},
+		"sim handle":  {&core.Message{Type: core.MsgProbe, From: ids[0].h, To: ids[1].h, Subject: core.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}}, ErrBadPeerID},
 		"payload":     {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Payload: make([]byte, 1<<20+1)}, ErrLimit},
 		"handles":     {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: make([]core.Handle, 513)}, ErrLimit},
 		"path":        {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Path: make([]core.Handle, 257)}, ErrLimit},
 		"empty entry": {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: make([]core.Handle, 1)}, ErrBadPeerID},
-		"not a peer":  {&core.Message{Type: core.MsgProbe, From: ids[0].h, To: core.Handle{ID: ids[1].h.ID, Addr: "node-1"}}, ErrBadPeerID},
+		"not a peer":  {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Origin: core.Handle{ID: ids[1].h.ID, Addr: "node-1"}}, ErrBadPeerID},
+		"bad from":    {&core.Message{Type: core.MsgAnnounce, From: core.Handle{ID: ids[0].h.ID, Addr: "node-0"}, To: ids[1].h}, ErrBadPeerID},
 		"forged id":   {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: []core.Handle{{ID: ids[2].h.ID, Addr: ids[3].h.Addr}}}, ErrNodeIDMismatch},
 	}
 	for name, tc := range cases {
@@ -376,7 +420,7 @@ func TestEncodeRejects(t *testing.T) {
 		}
 	}
 	small, _ := NewCodec(Limits{MaxFrame: 100, MaxPayload: 100, MaxHandles: 1, MaxPath: 1, MaxAddrs: 1, MaxAddrLen: 10}, nil)
-	m := &core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Payload: make([]byte, 90)}
+	m := &core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Payload: make([]byte, 100)}
 	if _, err := small.AppendMessage(nil, m); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("frame too large: %v", err)
 	}

@@ -72,8 +72,9 @@ func (c *Codec) appendMessage(dst []byte, m *core.Message, prefixed bool) ([]byt
 	next := func() encHandle { h := hs[0]; hs = hs[1:]; return h }
 	dst = appendVarintField(dst, fMsgType, uint64(m.Type))
 	dst = appendVarintField(dst, fMsgFlags, uint64(m.Flags))
-	dst = appendHandle(dst, fMsgFrom, next())
-	dst = appendHandle(dst, fMsgTo, next())
+	if fromOnWire(m) {
+		dst = appendHandle(dst, fMsgFrom, next())
+	}
 	dst = appendVarintField(dst, fMsgSeq, m.Seq)
 	if !m.Key.U128().IsZero() {
 		dst = protowire.AppendTag(dst, fMsgKey, protowire.BytesType)
@@ -138,14 +139,7 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 		n += bytesFieldSize(fMsgPayload, len(m.Payload))
 	}
 	add := func(field string, num protowire.Number, h core.Handle) error {
-		withAddrs := num != fMsgFrom && num != fMsgTo
-		if num == fMsgFrom && m.Type == core.MsgAnnounce {
-			// A new node announcing itself: the receiver puts it in its
-			// state at once and passes it on, often before identify on the
-			// new connection has told it the sender's addresses.
-			withAddrs = true
-		}
-		eh, err := c.prepareHandle(field, h, withAddrs)
+		eh, err := c.prepareHandle(field, h)
 		if err != nil {
 			return err
 		}
@@ -153,11 +147,10 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 		n += bytesFieldSize(num, eh.size)
 		return nil
 	}
-	if err := add("from", fMsgFrom, m.From); err != nil {
-		return 0, 0, err
-	}
-	if err := add("to", fMsgTo, m.To); err != nil {
-		return 0, 0, err
+	if fromOnWire(m) {
+		if err := add("from", fMsgFrom, m.From); err != nil {
+			return 0, 0, err
+		}
 	}
 	if m.Origin != (core.Handle{}) {
 		if err := add("origin", fMsgOrigin, m.Origin); err != nil {
@@ -186,11 +179,16 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 	return n, frameSize, nil
 }
 
-// prepareHandle checks h and, if withAddrs, chooses its addresses. To
-// goes without (the receiver knows its own addresses), and so does From,
-// whose addresses the receiver learns from the connection (identify),
-// except in an announcement: see size.
-func (c *Codec) prepareHandle(field string, h core.Handle, withAddrs bool) (encHandle, error) {
+// fromOnWire reports whether m's From goes on the wire. A hop's From and
+// To are the stream's two ends, which the receiver knows (the remote peer
+// is authenticated by the connection), so neither is sent, except From in
+// an announcement, for its addresses: the receiver puts the new node in
+// its state at once and passes it on, often before identify on the new
+// connection has told it the sender's addresses.
+func fromOnWire(m *core.Message) bool { return m.Type == core.MsgAnnounce }
+
+// prepareHandle checks h and chooses its addresses.
+func (c *Codec) prepareHandle(field string, h core.Handle) (encHandle, error) {
 	if h.Addr == "" {
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s has no peer ID", ErrBadPeerID, field, h)
 	}
@@ -207,7 +205,7 @@ func (c *Codec) prepareHandle(field string, h core.Handle, withAddrs bool) (encH
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s: its peer ID gives %s", ErrNodeIDMismatch, field, h, x)
 	}
 	eh := encHandle{h: h}
-	if c.advert != nil && withAddrs {
+	if c.advert != nil {
 		eh.addrs = c.pickAddrs(c.advert(peer.ID(h.Addr)))
 	}
 	eh.size = bytesFieldSize(fHandleNodeID, len(h.ID)) + bytesFieldSize(fHandlePeerID, len(h.Addr))

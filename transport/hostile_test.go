@@ -160,35 +160,40 @@ func TestHostileInvalidMessages(t *testing.T) {
 		}
 		return b
 	}
-	// 1. From is another (real) node: impersonation.
-	writeFrame(t, s, enc(&core.Message{Type: core.MsgRoute, From: other.id.h, To: victim.id.h}))
-	eventually(t, 5*time.Second, "from-mismatch", rejected(victim, ReasonFromMismatch))
-	// 2. A handle whose node_id is not its peer's.
 	h := func(x identity, nodeID []byte) *pb.NodeHandle {
 		return &pb.NodeHandle{NodeId: nodeID, PeerId: []byte(x.pid)}
 	}
+	frame := func(m *pb.Message) []byte {
+		b, err := proto.Marshal(&pb.Frame{Body: &pb.Frame_Message{Message: m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// 1. From is another (real) node: impersonation. (Our encoder leaves
+	// From and To out: they are the stream's ends.)
+	writeFrame(t, s, frame(&pb.Message{Type: pb.MsgType_MSG_TYPE_ROUTE, From: h(other.id, other.id.h.ID[:])}))
+	eventually(t, 5*time.Second, "from-mismatch", rejected(victim, ReasonFromMismatch))
+	// 2. A handle whose node_id is not its peer's.
 	forged := &pb.Message{
 		Type: pb.MsgType_MSG_TYPE_LEAF_REPLY,
 		From: h(attacker.id, attacker.id.h.ID[:]), To: h(victim.id, victim.id.h.ID[:]),
 		Handles: []*pb.NodeHandle{h(other.id, attacker.id.h.ID[:])}, // other's peer, a chosen id
 	}
-	b, _ := proto.Marshal(&pb.Frame{Body: &pb.Frame_Message{Message: forged}})
-	writeFrame(t, s, b)
+	writeFrame(t, s, frame(forged))
 	eventually(t, 5*time.Second, "node-id-mismatch", rejected(victim, ReasonNodeIDMismatch))
 	// 3. Our own From with a forged node id (the transport's own check).
 	forged.Handles = nil
 	forged.From.NodeId = other.id.h.ID[:]
-	b, _ = proto.Marshal(&pb.Frame{Body: &pb.Frame_Message{Message: forged}})
-	writeFrame(t, s, b)
+	writeFrame(t, s, frame(forged))
 	eventually(t, 5*time.Second, "two node-id-mismatches", func() bool { return victim.t.Stats().Rejected[ReasonNodeIDMismatch] >= 2 })
 	// 4. Addressed to someone else.
-	writeFrame(t, s, enc(&core.Message{Type: core.MsgRoute, From: attacker.id.h, To: other.id.h}))
+	writeFrame(t, s, frame(&pb.Message{Type: pb.MsgType_MSG_TYPE_ROUTE, From: h(attacker.id, attacker.id.h.ID[:]), To: h(other.id, other.id.h.ID[:])}))
 	eventually(t, 5*time.Second, "misdirected", rejected(victim, ReasonMisdirected))
 	// 5. An unknown type.
 	forged.From.NodeId = attacker.id.h.ID[:]
 	forged.Type = 200
-	b, _ = proto.Marshal(&pb.Frame{Body: &pb.Frame_Message{Message: forged}})
-	writeFrame(t, s, b)
+	writeFrame(t, s, frame(forged))
 	eventually(t, 5*time.Second, "bad-type", rejected(victim, ReasonBadType))
 
 	if got := victim.in.snapshot(); len(got) != 0 {

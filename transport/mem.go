@@ -158,6 +158,7 @@ type memItem struct {
 	kind  FrameKind
 	msg   *core.Message // without HubCodec: a deep copy
 	wire  []byte        // with HubCodec
+	from  core.Handle   // the sender, which the wire leaves out
 	nonce uint64
 	typ   core.MsgType
 	size  int
@@ -190,7 +191,7 @@ func (m *Mem) Send(msg *core.Message) error {
 		m.ctr.drop(DropEncode)
 		return fmt.Errorf("%w: %s to %q", ErrUnreachable, msg.Type, msg.To.Addr)
 	}
-	it := memItem{kind: FrameMessage, typ: msg.Type}
+	it := memItem{kind: FrameMessage, typ: msg.Type, from: m.self}
 	if m.codec != nil {
 		b, err := m.codec.AppendMessage(nil, msg)
 		if err != nil {
@@ -409,12 +410,8 @@ func (h *Hub) deliver(l *memLink, rcv, snd *Mem, it memItem) {
 			}
 			msg = f.Msg
 		}
-		switch {
-		case msg.From.Addr != string(l.from):
-			rcv.ctr.reject(ErrFromMismatch)
-			return
-		case msg.To != rcv.self:
-			rcv.ctr.reject(ErrMisdirected)
+		if err := SettleEnds(msg, it.from, rcv.self); err != nil {
+			rcv.ctr.reject(err)
 			return
 		}
 		rcv.ctr.received(msg.Type, it.size)

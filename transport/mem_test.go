@@ -149,7 +149,7 @@ func TestMemCodecVerifiesHandles(t *testing.T) {
 	if st := a.t.Stats(); st.SentBytes[core.MsgJoinReply] == 0 {
 		t.Fatal("bytes not counted with the codec")
 	}
-	if err := a.t.Send(&core.Message{Type: core.MsgProbe, From: fakeHandle(1), To: ids[1].h}); !errors.Is(err, ErrBadPeerID) {
+	if err := a.t.Send(&core.Message{Type: core.MsgSuspect, From: ids[0].h, To: ids[1].h, Subject: fakeHandle(1)}); !errors.Is(err, ErrBadPeerID) {
 		t.Fatalf("fake handle: %v", err)
 	}
 }

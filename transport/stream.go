@@ -477,14 +477,9 @@ func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from core.Handle) {
 // it to the handler.
 func (t *Libp2p) deliver(ps *peerState, f Frame, from core.Handle, size int) {
 	m := f.Msg
-	switch {
-	case m.From != from:
-		t.ctr.reject(ErrFromMismatch)
-		t.log.Debug("rejected message", "peer", ps.id, "reason", ReasonFromMismatch, "claimed", m.From)
-		return
-	case m.To != t.self:
-		t.ctr.reject(ErrMisdirected)
-		t.log.Debug("rejected message", "peer", ps.id, "reason", ReasonMisdirected, "to", m.To)
+	if err := SettleEnds(m, from, t.self); err != nil {
+		t.ctr.reject(err)
+		t.log.Debug("rejected message", "peer", ps.id, "err", err, "from", m.From, "to", m.To)
 		return
 	}
 	ttl := t.cfg.addrTTL

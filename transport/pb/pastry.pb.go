@@ -10,8 +10,8 @@
 // Trust: everything here is untrusted input. Receivers recompute every
 // node_id from the public key embedded in peer_id (node_id = first 16 bytes
 // of SHA-256 over the raw 32-byte Ed25519 public key) and reject a handle
-// whose node_id differs; Message.from must be the authenticated peer of the
-// stream. Decoders are strict: a singular field may appear at most once,
+// whose node_id differs; Message.from, when present, must be the
+// authenticated peer of the stream. Decoders are strict: a singular field may appear at most once,
 // known fields must have their declared wire type, and values must fit the
 // ranges documented below. Unknown fields are skipped.
 //
@@ -334,9 +334,7 @@ type NodeHandle struct {
 	// node's Ed25519 public key (38 bytes).
 	PeerId []byte `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
 	// Binary multiaddrs the node may be reached at, without /p2p suffix
-	// (at most 8, each at most 256 bytes by default). Senders leave them out
-	// of Message.from and Message.to: the receiver knows its own, and learns
-	// the sender's from the connection.
+	// (at most 8, each at most 256 bytes by default).
 	Addrs         [][]byte `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -396,23 +394,28 @@ func (x *NodeHandle) GetAddrs() [][]byte {
 // Message is core.Message on the wire: one flat message for every type.
 // Which fields matter depends on type. An absent handle is the zero handle.
 type Message struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          MsgType                `protobuf:"varint,1,opt,name=type,proto3,enum=pastry.v1.MsgType" json:"type,omitempty"`
-	Flags         uint32                 `protobuf:"varint,2,opt,name=flags,proto3" json:"flags,omitempty"`                  // core.Flags; must fit in 8 bits
-	From          *NodeHandle            `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`                     // required: the sender of this hop
-	To            *NodeHandle            `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                         // required: the receiver of this hop
-	Seq           uint64                 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`                      // per-hop ack id (route, join), probe nonce
-	Key           []byte                 `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`                       // empty (the zero key) or 16 bytes
-	Origin        *NodeHandle            `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`                 // routed messages: the node that first sent it
-	App           uint32                 `protobuf:"varint,8,opt,name=app,proto3" json:"app,omitempty"`                      // core.AppID
-	Payload       []byte                 `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`               // at most 1 MiB by default
-	Hops          uint32                 `protobuf:"varint,10,opt,name=hops,proto3" json:"hops,omitempty"`                   // must fit in 16 bits
-	Path          []*NodeHandle          `protobuf:"bytes,11,rep,name=path,proto3" json:"path,omitempty"`                    // with the trace flag: hops so far
-	Sent          int64                  `protobuf:"varint,12,opt,name=sent,proto3" json:"sent,omitempty"`                   // origin's clock when routed, echoed by probes
-	Row           int32                  `protobuf:"varint,13,opt,name=row,proto3" json:"row,omitempty"`                     // routing-table row; must fit in 16 bits
-	Handles       []*NodeHandle          `protobuf:"bytes,14,rep,name=handles,proto3" json:"handles,omitempty"`              // at most 512 by default
-	Subject       *NodeHandle            `protobuf:"bytes,15,opt,name=subject,proto3" json:"subject,omitempty"`              // suspect: the node found failed
-	CopyId        uint32                 `protobuf:"varint,16,opt,name=copy_id,json=copyId,proto3" json:"copy_id,omitempty"` // routed messages: which copy (a re-route or resend makes a new one)
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  MsgType                `protobuf:"varint,1,opt,name=type,proto3,enum=pastry.v1.MsgType" json:"type,omitempty"`
+	Flags uint32                 `protobuf:"varint,2,opt,name=flags,proto3" json:"flags,omitempty"` // core.Flags; must fit in 8 bits
+	// The hop's two ends are the stream's: from is the authenticated remote
+	// peer, to the receiver. Senders leave them out, except from in an
+	// announcement, for its addresses (its receiver passes the new node on
+	// at once, often before identify has told it the addresses). When
+	// present they must name the stream's ends, or the message is refused.
+	From          *NodeHandle   `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`                     // the sender of this hop
+	To            *NodeHandle   `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                         // the receiver of this hop
+	Seq           uint64        `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`                      // per-hop ack id (route, join), probe nonce
+	Key           []byte        `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`                       // empty (the zero key) or 16 bytes
+	Origin        *NodeHandle   `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`                 // routed messages: the node that first sent it
+	App           uint32        `protobuf:"varint,8,opt,name=app,proto3" json:"app,omitempty"`                      // core.AppID
+	Payload       []byte        `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`               // at most 1 MiB by default
+	Hops          uint32        `protobuf:"varint,10,opt,name=hops,proto3" json:"hops,omitempty"`                   // must fit in 16 bits
+	Path          []*NodeHandle `protobuf:"bytes,11,rep,name=path,proto3" json:"path,omitempty"`                    // with the trace flag: hops so far
+	Sent          int64         `protobuf:"varint,12,opt,name=sent,proto3" json:"sent,omitempty"`                   // origin's clock when routed, echoed by probes
+	Row           int32         `protobuf:"varint,13,opt,name=row,proto3" json:"row,omitempty"`                     // routing-table row; must fit in 16 bits
+	Handles       []*NodeHandle `protobuf:"bytes,14,rep,name=handles,proto3" json:"handles,omitempty"`              // at most 512 by default
+	Subject       *NodeHandle   `protobuf:"bytes,15,opt,name=subject,proto3" json:"subject,omitempty"`              // suspect: the node found failed
+	CopyId        uint32        `protobuf:"varint,16,opt,name=copy_id,json=copyId,proto3" json:"copy_id,omitempty"` // routed messages: which copy (a re-route or resend makes a new one)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
