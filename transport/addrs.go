@@ -40,8 +40,18 @@ func (s *selfAddrs) get(now time.Time, load func() []ma.Multiaddr) []ma.Multiadd
 // that carry the same bytes, so the same list again is recognised by
 // identity.
 type learnedAddrs struct {
-	mu sync.Mutex
-	m  map[peer.ID]learned
+	mu      sync.Mutex
+	m       map[peer.ID]learned
+	refresh time.Duration // zero: addrRefresh
+}
+
+// learnedRefresh is how often a learned list that keeps arriving is added
+// to the peerstore again, to renew its TTL there: a tenth of the TTL, at
+// most 30 s. Every message routed from an origin carries the origin's
+// addresses, and adding them is not cheap (about 2% of a 64-node
+// overlay's CPU when it was done once a second).
+func learnedRefresh(ttl time.Duration) time.Duration {
+	return max(addrRefresh, min(ttl/10, 30*time.Second))
 }
 
 type learned struct {
@@ -52,15 +62,19 @@ type learned struct {
 
 const learnedSize = 8192
 
-// fresh reports whether as is the list added for p less than addrRefresh
+// fresh reports whether as is the list added for p less than l.refresh
 // ago; if not, it records as as added now (the caller adds it).
 func (l *learnedAddrs) fresh(p peer.ID, as []ma.Multiaddr, now time.Time) bool {
 	if len(as) == 0 {
 		return true
 	}
+	refresh := l.refresh
+	if refresh == 0 {
+		refresh = addrRefresh
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e, ok := l.m[p]; ok && e.first == &as[0] && e.n == len(as) && now.Sub(e.at) < addrRefresh {
+	if e, ok := l.m[p]; ok && e.first == &as[0] && e.n == len(as) && now.Sub(e.at) < refresh {
 		return true
 	}
 	if l.m == nil || len(l.m) >= learnedSize {

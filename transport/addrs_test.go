@@ -165,6 +165,16 @@ func TestLearnedAddrsFresh(t *testing.T) {
 	if !l.fresh(p, nil, t0) {
 		t.Fatal("an empty list needs adding")
 	}
+	// A transport's list is renewed in the peerstore well within its TTL.
+	l2 := learnedAddrs{refresh: learnedRefresh(30 * time.Minute)}
+	if l2.fresh(p, as, t0) || !l2.fresh(p, as, t0.Add(29*time.Second)) || l2.fresh(p, as, t0.Add(31*time.Second)) {
+		t.Fatalf("refresh %v: a list is added again only after it", l2.refresh)
+	}
+	for ttl, want := range map[time.Duration]time.Duration{30 * time.Minute: 30 * time.Second, 60 * time.Second: 6 * time.Second, time.Second: addrRefresh} {
+		if got := learnedRefresh(ttl); got != want {
+			t.Errorf("learnedRefresh(%v) = %v, want %v", ttl, got, want)
+		}
+	}
 	for i := range learnedSize + 10 {
 		l.fresh(peer.ID(fmt.Sprint(i)), as, t0)
 		if len(l.m) > learnedSize {

@@ -115,7 +115,8 @@ func NewLibp2p(h host.Host, handler Handler, opts ...Option) (*Libp2p, error) {
 		h: h, cfg: cfg, proto: ProtocolID(cfg.prefix), handler: handler, self: self,
 		log: cfg.logger.With("component", "transport", "self", self.ID.Short()),
 		rtt: newRTTTable(cfg.rttPeers), epoch: time.Now(),
-		peers: make(map[peer.ID]*peerState), pings: make(map[uint64]*pingWait),
+		learned: learnedAddrs{refresh: learnedRefresh(cfg.addrTTL)},
+		peers:   make(map[peer.ID]*peerState), pings: make(map[uint64]*pingWait),
 		live: make(map[network.Stream]struct{}),
 	}
 	t.codec, err = NewCodec(cfg.limits, t.addrsOf)

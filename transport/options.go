@@ -112,7 +112,8 @@ func Timeouts(dial, write, idle time.Duration) Option {
 }
 
 // AddrTTL is how long addresses learned from received handles stay in the
-// peerstore. Default 30 min.
+// peerstore. A list that keeps arriving is renewed every tenth of it (at
+// most every 30 s). Default 30 min.
 func AddrTTL(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
