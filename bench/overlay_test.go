@@ -76,7 +76,8 @@ func serveFloor(h host.Host) {
 
 // floor measures the raw per-hop floor: count 64-byte request/response
 // round trips on one long-lived libp2p stream between two hosts.
-func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
+// openFloor opens the floor's long-lived stream from a to b.
+func openFloor(tb testing.TB, a, b host.Host) network.Stream {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -87,10 +88,15 @@ func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer s.Close()
+	return s
+}
+
+// floorRT times count 64-byte round trips on the floor's stream s.
+func floorRT(tb testing.TB, s network.Stream, count int) []time.Duration {
+	tb.Helper()
 	buf := make([]byte, 64)
 	lat := make([]time.Duration, 0, count)
-	for range count + 200 { // the first 200 warm up
+	for range count {
 		t0 := time.Now()
 		if _, err := s.Write(buf); err != nil {
 			tb.Fatal(err)
@@ -100,7 +106,7 @@ func floor(tb testing.TB, a, b host.Host, count int) []time.Duration {
 		}
 		lat = append(lat, time.Since(t0))
 	}
-	return lat[200:]
+	return lat
 }
 
 // coldFloor is floor over many pairs: count 64-byte round trips, each on
@@ -252,9 +258,9 @@ func (rl *relay) close() {
 // one-way latencies (each path is sent once untimed first, to open its
 // streams). A path may be a hop longer than 2 hosts can connect: paths
 // are drawn until they fit.
-func relayFloor(tb testing.TB, rl *relay, counts map[int]int) ([]time.Duration, time.Duration) {
+func relayFloor(tb testing.TB, rl *relay, counts map[int]int, seed uint64) (byHops map[int][]time.Duration, cpu time.Duration) {
 	tb.Helper()
-	r := rand.New(rand.NewPCG(9, 9))
+	r := rand.New(rand.NewPCG(9, seed))
 	connected := func(a, b int) bool {
 		return a != b && len(rl.hosts[a].Network().ConnsToPeer(rl.hosts[b].ID())) > 0
 	}
@@ -296,19 +302,49 @@ func relayFloor(tb testing.TB, rl *relay, counts map[int]int) ([]time.Duration, 
 	for _, p := range paths {
 		run(p) // opens the path's streams
 	}
-	lat := make([]time.Duration, 0, len(paths))
-	byHops := map[int][]time.Duration{}
+	byHops = map[int][]time.Duration{}
 	cpu0 := cpuTime(tb)
 	for _, p := range paths {
-		d := run(p)
-		lat = append(lat, d)
-		byHops[len(p)-1] = append(byHops[len(p)-1], d)
+		byHops[len(p)-1] = append(byHops[len(p)-1], run(p))
 	}
-	cpu := (cpuTime(tb) - cpu0) / time.Duration(max(len(paths), 1))
-	for _, h := range slices.Sorted(maps.Keys(byHops)) {
-		tb.Logf("relay floor, %d hops: %d frames, p50 %v", h, len(byHops[h]), pct(byHops[h], 0.5))
+	return byHops, cpuTime(tb) - cpu0
+}
+
+// byHopsPhase collects one measured phase's latencies, by hop count, over
+// the benchmark's rounds, and the CPU time the phase took.
+type byHopsPhase struct {
+	name  string
+	byHop map[int][]time.Duration
+	n     int
+	cpu   time.Duration
+}
+
+func (ph *byHopsPhase) add(byHop map[int][]time.Duration, cpu time.Duration) {
+	if ph.byHop == nil {
+		ph.byHop = map[int][]time.Duration{}
 	}
-	return lat, cpu
+	for h, d := range byHop {
+		ph.byHop[h] = append(ph.byHop[h], d...)
+		ph.n += len(d)
+	}
+	ph.cpu += cpu
+}
+
+func (ph *byHopsPhase) all() []time.Duration {
+	var out []time.Duration
+	for _, h := range slices.Sorted(maps.Keys(ph.byHop)) {
+		out = append(out, ph.byHop[h]...)
+	}
+	return out
+}
+
+// cpuPer is the phase's CPU time per path measured.
+func (ph *byHopsPhase) cpuPer() time.Duration { return ph.cpu / time.Duration(max(ph.n, 1)) }
+
+func (ph *byHopsPhase) log(tb testing.TB) {
+	for _, h := range slices.Sorted(maps.Keys(ph.byHop)) {
+		tb.Logf("%s, %d hops: %d paths, p50 %v", ph.name, h, len(ph.byHop[h]), pct(ph.byHop[h], 0.5))
+	}
 }
 
 // cpuTime is the CPU time the process has used, user and system.
@@ -470,9 +506,12 @@ func pct(d []time.Duration, q float64) time.Duration {
 // stack's own cost of a route, without acks (relay_floor_*) and with an
 // ack per hop as the overlay sends (relay_acked_*; the ack written after
 // the forward, or before it with PASTRY_BENCH_RELAY_ACK=first), and the
-// CPU each costs per route (route_cpu_us, relay_*_cpu_us).
-// PASTRY_BENCH_CPUPROFILE=FILE writes a CPU profile of the latency phase,
-// PASTRY_BENCH_MEMPROFILE=FILE allocation profiles around it.
+// CPU each costs per route (route_cpu_us, relay_*_cpu_us). The floor,
+// the routes and the relay floors are measured in six interleaved rounds,
+// so that the host's drift weighs on all of them alike.
+// PASTRY_BENCH_CPUPROFILE=FILE writes a CPU profile of the routes (then
+// measured in one round), PASTRY_BENCH_MEMPROFILE=FILE allocation
+// profiles around the first round's routes.
 func BenchmarkOverlay64(b *testing.B) {
 	const (
 		size     = 64
@@ -549,7 +588,6 @@ func BenchmarkOverlay64(b *testing.B) {
 		cancel()
 	}
 	b.Logf("after joins and lookups: %s", counts(b, nodes))
-	fl := floor(b, hosts[0], hosts[1], 5000)
 	cold := coldFloor(b, hosts, 5000)
 
 	send := func(from int) {
@@ -581,62 +619,85 @@ func BenchmarkOverlay64(b *testing.B) {
 		}
 	}
 	b.Logf("after warm-up: %s", counts(b, nodes))
-	mu.Lock()
-	lat, hops = lat[:0], hops[:0]
-	mu.Unlock()
-	// Latency: one message in flight at a time.
-	const sequential = 3000
-	if f := os.Getenv("PASTRY_BENCH_CPUPROFILE"); f != "" {
-		stop := profile(b, f)
-		defer stop()
+
+	// The floor, the routes (one message in flight at a time) and the
+	// relay floor over the routes' hop counts, without and with acks, in
+	// rounds, so that the host's drift during the run (its speed moves by
+	// 20% over minutes) weighs on all of them alike.
+	const (
+		sequential  = 3000 // routes in all
+		floorCount  = 5000 // floor round trips in all
+		floorWarmup = 200  // floor round trips before the first round, not measured
+	)
+	rounds := 6
+	profFile := os.Getenv("PASTRY_BENCH_CPUPROFILE")
+	if profFile != "" {
+		rounds = 1 // one profile of the routes alone
 	}
-	if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" {
-		heapProfile(b, f+".before")
-	}
-	cpu0 := cpuTime(b)
-	for i := range sequential {
-		send(i % size)
-		select { // wait parked, as the floor's ping-pong does
-		case <-app.signal:
-		case <-time.After(5 * time.Second):
-			b.Fatalf("probe %d not delivered", i)
+	fs := openFloor(b, hosts[0], hosts[1])
+	defer fs.Close()
+	floorRT(b, fs, floorWarmup)
+	var fl []time.Duration
+	route := byHopsPhase{name: "route"}
+	relayed := byHopsPhase{name: "relay floor"}
+	acked := byHopsPhase{name: "relay floor with acks"}
+	for round := range rounds {
+		fl = append(fl, floorRT(b, fs, floorCount/rounds)...)
+		mu.Lock()
+		lat, hops = lat[:0], hops[:0]
+		mu.Unlock()
+		if profFile != "" {
+			stop := profile(b, profFile)
+			defer stop()
 		}
+		if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" && round == 0 {
+			heapProfile(b, f+".before")
+		}
+		cpu0 := cpuTime(b)
+		for i := range sequential / rounds {
+			send(i % size)
+			select { // wait parked, as the floor's ping-pong does
+			case <-app.signal:
+			case <-time.After(5 * time.Second):
+				b.Fatalf("probe %d of round %d not delivered", i, round)
+			}
+		}
+		cpu := cpuTime(b) - cpu0
+		pprof.StopCPUProfile() // if profiling: the routes only
+		if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" && round == 0 {
+			heapProfile(b, f+".after")
+		}
+		mu.Lock()
+		byHops := map[int][]time.Duration{}
+		for i, h := range hops {
+			byHops[h] = append(byHops[h], lat[i])
+		}
+		mu.Unlock()
+		route.add(byHops, cpu)
+		// The relay floor over the same hop counts (a route of 0 hops
+		// never leaves its node; the relay has none).
+		relayCounts := map[int]int{}
+		for h, d := range byHops {
+			if h > 0 {
+				relayCounts[h] = len(d)
+			}
+		}
+		relayed.add(relayFloor(b, rl, relayCounts, uint64(2*round)))
+		rl.acks.Store(ackMode)
+		acked.add(relayFloor(b, rl, relayCounts, uint64(2*round+1)))
+		rl.acks.Store(ackNone)
 	}
-	routeCPU := (cpuTime(b) - cpu0) / sequential
-	pprof.StopCPUProfile() // if profiling: the latency phase only
-	if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" {
-		heapProfile(b, f+".after")
-	}
-	mu.Lock()
-	routeLat := slices.Clone(lat)
-	var hsum int
-	for _, h := range hops {
-		hsum += h
-	}
-	meanHops := float64(hsum) / float64(len(hops))
-	byHops := map[int][]time.Duration{}
-	for i, h := range hops {
-		byHops[h] = append(byHops[h], lat[i])
-	}
-	mu.Unlock()
 	b.Logf("after latency: %s", counts(b, nodes))
-	// The relay floor over the same hop counts (a route of 0 hops never
-	// leaves its node; the relay has none).
-	relayCounts := map[int]int{}
-	for h, d := range byHops {
-		if h > 0 {
-			relayCounts[h] = len(d)
-		}
+	routeLat := route.all()
+	var hsum int
+	for h, d := range route.byHop {
+		hsum += h * len(d)
 	}
-	relayed, relayCPU := relayFloor(b, rl, relayCounts)
-	rl.acks.Store(ackMode)
-	acked, ackedCPU := relayFloor(b, rl, relayCounts)
-	rl.acks.Store(ackNone)
-	for h := range 4 {
-		if d := byHops[h]; len(d) > 0 {
-			b.Logf("%d hops: %d messages, p50 %v", h, len(d), pct(d, 0.5))
-		}
-	}
+	meanHops := float64(hsum) / float64(max(route.n, 1))
+	routeCPU, relayCPU, ackedCPU := route.cpuPer(), relayed.cpuPer(), acked.cpuPer()
+	relayed.log(b)
+	acked.log(b)
+	route.log(b)
 
 	// Throughput: one message per b.Loop iteration, routed by 64
 	// concurrent senders (one per node), each with at most window
@@ -714,13 +775,13 @@ func BenchmarkOverlay64(b *testing.B) {
 	c50, c99 := pct(cold, 0.5), pct(cold, 0.99)
 	b.ReportMetric(float64(c50.Microseconds()), "floor_cold_p50_us")
 	b.ReportMetric(float64(c99.Microseconds()), "floor_cold_p99_us")
-	rf50 := pct(relayed, 0.5)
+	rf50 := pct(relayed.all(), 0.5)
 	b.ReportMetric(float64(rf50.Microseconds()), "relay_floor_p50_us")
 	b.ReportMetric(float64(r50.Microseconds()), "route_p50_us")
 	b.ReportMetric(float64(r99.Microseconds()), "route_p99_us")
 	b.ReportMetric(float64(routeCPU.Microseconds()), "route_cpu_us")
 	b.ReportMetric(float64(relayCPU.Microseconds()), "relay_floor_cpu_us")
-	ra50 := pct(acked, 0.5)
+	ra50 := pct(acked.all(), 0.5)
 	b.ReportMetric(float64(ra50.Microseconds()), "relay_acked_p50_us")
 	b.ReportMetric(float64(ackedCPU.Microseconds()), "relay_acked_cpu_us")
 	b.ReportMetric(meanHops, "mean_hops")
