@@ -44,6 +44,9 @@ type Node struct {
 	c       *core.Node // owned by the loop goroutine
 	inbox   chan *core.Message
 	calls   chan func()
+	routes  chan func()  // Route's, paced by win
+	win     routeWindow  // loop goroutine only
+	winNow  atomic.Int64 // win's window, published by the loop
 	quit    chan struct{}
 	done    chan struct{}
 	closing sync.Once
@@ -128,6 +131,7 @@ func newNode(o options, self core.Handle) *Node {
 		log:     o.logger.With("node", self.ID.Short()),
 		inbox:   make(chan *core.Message, o.inbox),
 		calls:   make(chan func(), callQueue),
+		routes:  make(chan func(), callQueue),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		joined:  make(chan struct{}),
@@ -150,6 +154,10 @@ func (n *Node) startCore() error {
 		return err
 	}
 	n.c = c
+	if n.opts.window > 0 {
+		n.win = newRouteWindow(n.opts.window, n.opts.core.HopTimeoutMin)
+		n.winNow.Store(int64(n.opts.window))
+	}
 	n.timer = time.NewTimer(time.Hour)
 	n.timer.Stop()
 	go n.loop()
@@ -187,6 +195,10 @@ func (n *Node) onMessage(m *core.Message) {
 func (n *Node) loop() {
 	defer close(n.done)
 	for {
+		routes := n.routes
+		if n.opts.window > 0 && !n.win.open(n.c.Load()) {
+			routes = nil // held back until acks (or timeouts) come
+		}
 		select {
 		case <-n.quit:
 			return
@@ -195,12 +207,18 @@ func (n *Node) loop() {
 				n.stepErrors.Add(1)
 				n.log.Debug("message refused", "err", err)
 			}
+		case f := <-routes:
+			f()
 		case f := <-n.calls:
 			f()
 		case <-n.timer.C:
 			n.c.Tick(n.now())
 		}
 		n.flush()
+		if n.opts.window > 0 {
+			n.win.observe(n.now(), n.c.Load())
+			n.winNow.Store(int64(n.win.w))
+		}
 	}
 }
 
@@ -326,8 +344,10 @@ func (n *Node) RegisterApplication(appID core.AppID, app core.Application) error
 
 // Route sends payload to the root of key, for application app. It
 // returns once the message is queued for the event loop, waiting only
-// while the loop is behind (up to ctx), and fails with core.ErrNotJoined
-// before the node has joined. Route copies payload.
+// while that queue (256 messages) is full (up to ctx), and fails with
+// core.ErrNotJoined before the node has joined. The loop sends queued
+// messages as the route window allows (see WithRouteWindow). Route copies
+// payload.
 func (n *Node) Route(ctx context.Context, key id.ID, app core.AppID, payload []byte) error {
 	select {
 	case <-n.quit:
@@ -345,7 +365,7 @@ func (n *Node) Route(ctx context.Context, key id.ID, app core.AppID, payload []b
 		}
 	}
 	select {
-	case n.calls <- f:
+	case n.routes <- f:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -391,6 +411,8 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	s.InboxDrops = n.inboxDrops.Load()
 	s.StepErrors = n.stepErrors.Load()
 	s.RouteErrors = n.routeErrors.Load()
+	s.RouteWindow = int(n.winNow.Load())
+	s.RoutesQueued = len(n.routes)
 	return s, err
 }
 
@@ -403,6 +425,10 @@ type Stats struct {
 	// RouteErrors counts messages Route queued that the core refused when
 	// their turn came (the node had stopped being joined).
 	RouteErrors uint64
+	// RouteWindow is the window pacing Route (0: not paced), and
+	// RoutesQueued the messages Route queued that wait for it or for the
+	// loop.
+	RouteWindow, RoutesQueued int
 }
 
 // runtimeEnv is the core's environment: a ChaCha8 generator seeded from

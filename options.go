@@ -17,11 +17,12 @@ type options struct {
 	logger    *slog.Logger
 	inbox     int
 	pings     int
+	window    int // 0: routes not paced
 	transport []transport.Option
 }
 
 func defaultOptions() options {
-	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, pings: 16}
+	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, pings: 16, window: defaultRouteWindow}
 }
 
 // Option configures New. An invalid option makes New fail with an error
@@ -69,6 +70,22 @@ func WithInbox(n int) Option {
 			return fmt.Errorf("pastry: option WithInbox: %d, want 16 to 1048576", n)
 		}
 		o.inbox = n
+		return nil
+	}
+}
+
+// WithRouteWindow sets the initial window that paces Route: the node's
+// own messages go out only while fewer hops it has sent than the window
+// wait for their ack. The window grows by one per window's worth of acks
+// and halves on hop timeouts (at most once per HopTimeoutMin), between 4
+// (or n, if smaller) and 64 n; the messages held back wait in Route's
+// queue. 0 turns pacing off. Default 16.
+func WithRouteWindow(n int) Option {
+	return func(o *options) error {
+		if n < 0 || n > 1<<16 {
+			return fmt.Errorf("pastry: option WithRouteWindow: %d, want 0 to 65536", n)
+		}
+		o.window = n
 		return nil
 	}
 }

@@ -130,6 +130,19 @@ func (n *Node) Status() Status { return n.status }
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats { return n.stats }
 
+// Load is what a runtime paces the node's own routes by.
+type Load struct {
+	InFlight int    // hops sent and neither acknowledged nor timed out yet
+	Acked    uint64 // hop acknowledgements received so far
+	TimedOut uint64 // hop timeouts so far (Stats.HopTimeouts)
+}
+
+// Load returns the node's hops in flight and its ack and timeout counts,
+// without copying all of Stats.
+func (n *Node) Load() Load {
+	return Load{InFlight: len(n.pending), Acked: n.stats.Received[MsgRouteAck], TimedOut: n.stats.HopTimeouts}
+}
+
 // RegisterApplication multiplexes app over this node under appID.
 func (n *Node) RegisterApplication(appID AppID, app Application) error {
 	if app == nil {

@@ -199,7 +199,7 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_route_delivered_total", "pastry_route_forwarded_total", "pastry_route_hop_timeouts_total",
 			"pastry_route_reroutes_total", "pastry_route_dropped_total", "pastry_transport_rejected_total",
 			"pastry_transport_dropped_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
-			"pastry_libp2p_connections", "pastry_libp2p_peers",
+			"pastry_libp2p_connections", "pastry_libp2p_peers", "pastry_route_window", "pastry_route_queued",
 			"go_goroutines", "process_resident_memory_bytes", "process_open_fds",
 		} {
 			if fams[name] == nil {
@@ -241,6 +241,9 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 		// Every node of this small devnet talks to every other.
 		if p, c := value("pastry_libp2p_peers", "", ""), value("pastry_libp2p_connections", "", ""); p < 1 || p > n-1 || c < p {
 			t.Errorf("connected to %v peers over %v connections, in a devnet of %d", p, c, n)
+		}
+		if v := value("pastry_route_window", "", ""); v < 4 {
+			t.Errorf("route window = %v, want at least the floor 4", v)
 		}
 		if v := value("go_goroutines", "", ""); v < float64(n) {
 			t.Errorf("go_goroutines = %v for %d nodes", v, n)
