@@ -131,10 +131,14 @@ func TestHostileInputNodeKeepsRouting(t *testing.T) {
 		o.lookupKey(victim, key)
 	}
 	eventually(t, "black hole removed", func() bool { return !victim.State().Knows(atkHandle.ID) })
+	// Detected by its probes, by the lookups' hop timeouts, or by both:
+	// which comes first depends on the machine's speed (a loaded one
+	// reaches the probes' verdict before any lookup tries the black hole).
 	st, _ := victim.Stats(context.Background())
-	if st.Core.HopTimeouts == 0 || st.Core.DeclaredDead == 0 {
-		t.Fatalf("black hole not detected: %d hop timeouts, %d declared dead", st.Core.HopTimeouts, st.Core.DeclaredDead)
+	if st.Core.DeclaredDead == 0 || st.Core.Suspected == 0 {
+		t.Fatalf("black hole not detected: %d suspected, %d declared dead", st.Core.Suspected, st.Core.DeclaredDead)
 	}
+	t.Logf("black hole: %d hop timeouts, %d suspected, %d declared dead", st.Core.HopTimeouts, st.Core.Suspected, st.Core.DeclaredDead)
 	s.Reset()
 	stillRoutes("a black hole")
 }
