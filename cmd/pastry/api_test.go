@@ -31,7 +31,7 @@ func startTestNet(t *testing.T, n int) *devnet {
 		cfg: devnetConfig{n: n, transport: "tcp", batch: 1, settle: 15 * time.Second, heartbeat: 500 * time.Millisecond},
 		log: newLogger(io.Discard, 0), progress: io.Discard,
 	}
-	t.Cleanup(dn.close)
+	t.Cleanup(func() { dn.close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := dn.start(ctx); err != nil {
@@ -357,7 +357,7 @@ func TestAPIToken(t *testing.T) {
 func TestAPIRouteNotJoined(t *testing.T) {
 	checkLeaks(t)
 	dn := &devnet{cfg: devnetConfig{n: 1, transport: "tcp", heartbeat: time.Second}, log: newLogger(io.Discard, 0), progress: io.Discard}
-	t.Cleanup(dn.close)
+	t.Cleanup(func() { dn.close() })
 	if err := dn.start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,9 @@ func TestDevnetExitAfter(t *testing.T) {
 			t.Errorf("ready file node %d: %+v, printed %q", i, n, lines[i][0])
 		}
 	}
+	if !strings.Contains(so, "stopped: nodes closed in") {
+		t.Errorf("no stop report in %q", so)
+	}
 	if !strings.Contains(so, "stopping 4 nodes") {
 		t.Errorf("no stop line:\n%s", so)
 	}
