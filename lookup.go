@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,13 +38,25 @@ type lookupReply struct {
 }
 
 // Lookup routes a traced request for key to its root and waits for the
-// root's answer.
+// root's answer. Requests are paced by the route window, as Route's
+// messages are (WithRouteWindow); the latency reported includes any wait
+// for it, and ctx bounds it.
 func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
 	ch := make(chan lookupReply, 1)
 	var req uint64
 	var err error
 	start := time.Now()
-	cerr := n.call(ctx, func() {
+	// The request may wait in the route queue for the window: the caller
+	// may give up meanwhile (claim 0 -> 2), and then the closure, when it
+	// runs, does nothing; once the closure has claimed it (0 -> 1), the
+	// caller waits for it to finish.
+	var claim atomic.Int32
+	finished := make(chan struct{})
+	f := func() {
+		defer close(finished)
+		if !claim.CompareAndSwap(0, 1) {
+			return
+		}
 		n.nextReq++
 		req = n.nextReq
 		n.lookups[req] = ch
@@ -52,9 +65,24 @@ func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
 		if err != nil {
 			delete(n.lookups, req)
 		}
-	})
-	if cerr != nil {
-		return LookupResult{}, cerr
+		n.flush()
+	}
+	select {
+	case n.routes <- f:
+	case <-ctx.Done():
+		return LookupResult{}, fmt.Errorf("lookup %s: %w", key.Short(), ctx.Err())
+	case <-n.quit:
+		return LookupResult{}, ErrClosed
+	}
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		if claim.CompareAndSwap(0, 2) {
+			return LookupResult{}, fmt.Errorf("lookup %s: %w (waiting for the route window)", key.Short(), ctx.Err())
+		}
+		<-finished // running now
+	case <-n.quit:
+		return LookupResult{}, ErrClosed
 	}
 	if err != nil {
 		return LookupResult{}, err

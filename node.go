@@ -243,8 +243,9 @@ func (n *Node) flush() {
 	}
 }
 
-// callQueue bounds the closures (Route's and call's) waiting for the
-// event loop; beyond it their callers wait.
+// callQueue bounds the closures waiting for the event loop, in each of
+// its two queues (Route's and Lookup's, paced by the route window, and
+// call's); beyond it their callers wait.
 const callQueue = 256
 
 // call runs f on the loop goroutine and waits for it.

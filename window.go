@@ -6,8 +6,9 @@ import (
 	"github.com/pastrynet/pastry/core"
 )
 
-// routeWindow paces the node's own routes (Route; not lookups, joins or
-// what the node forwards) by its hops in flight: a message Route queued
+// routeWindow paces the node's own routes (Route's and Lookup's; not
+// joins, maintenance or what the node forwards) by its hops in flight:
+// a message Route or Lookup queued
 // goes out only while fewer than w hops the node has sent are waiting
 // for their ack. w grows by one per w acks and halves on hop timeouts,
 // at most once per gap (TCP's additive increase and multiplicative

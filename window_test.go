@@ -2,7 +2,9 @@ package pastry
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,5 +135,46 @@ func TestRouteWindowHoldsRoutes(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("message %d not delivered once the acks came", i)
 		}
+	}
+	// Lookups are paced too: with the window full, one waits for the
+	// acks (or its context).
+	waitIdle := func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var inFlight int
+			err := nodes[0].call(context.Background(), func() { inFlight = nodes[0].c.Load().InFlight })
+			st, _ := nodes[0].Stats(context.Background())
+			if err == nil && st.RoutesQueued == 0 && inFlight == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("hops still in flight after 10 s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitIdle()
+	st, err = nodes[0].Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range st.RouteWindow + 1 { // the window, rounded up, grew with the acks
+		if err := nodes[0].Route(context.Background(), nodes[1].ID(), 9, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ackDelay/4)
+	defer cancel()
+	t1 := time.Now()
+	if _, err := nodes[0].Lookup(ctx, nodes[1].ID()); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "route window") {
+		t.Fatalf("a lookup with the window full: %v, want its deadline, waiting for the window", err)
+	}
+	if d := time.Since(t1); d > ackDelay*3/4 {
+		t.Fatalf("the lookup took %v to give up, its deadline was %v", d, ackDelay/4)
+	}
+	// Once the acks come, lookups go out again.
+	waitIdle()
+	if res, err := nodes[0].Lookup(context.Background(), nodes[1].ID()); err != nil || res.Root != nodes[1].ID() {
+		t.Fatalf("lookup after the acks: %+v, %v", res, err)
 	}
 }
