@@ -344,7 +344,9 @@ func (t *Libp2p) Close() error {
 	}
 	t.mu.Unlock()
 
-	t.h.RemoveStreamHandler(t.proto)
+	if !t.cfg.keepHandler {
+		t.h.RemoveStreamHandler(t.proto)
+	}
 	t.stopping.Store(true)
 	t.cancel()
 	t.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -559,4 +560,24 @@ func TestLibp2pWriterWakesWhileBusy(t *testing.T) {
 			t.Fatalf("Close %d did not return while its writer drained a burst", i)
 		}
 	}
+}
+
+// Close removes the protocol handler, unless KeepHandlerOnClose: then the
+// handler stays (sparing the identify push) and resets what still comes.
+func TestLibp2pKeepHandlerOnClose(t *testing.T) {
+	speaks := func(n *node) bool { return slices.Contains(n.h.Mux().Protocols(), n.t.Protocol()) }
+	a, b := newNode(t, 1), newNode(t, 2, KeepHandlerOnClose())
+	introduce(a, b)
+	if !speaks(a) || !speaks(b) {
+		t.Fatal("handlers not registered")
+	}
+	a.t.Close()
+	b.t.Close()
+	if speaks(a) {
+		t.Error("Close left the handler")
+	}
+	if !speaks(b) {
+		t.Fatal("Close removed the handler despite KeepHandlerOnClose")
+	}
+	expectReset(t, rawStream(t, a.h, b))
 }

@@ -34,6 +34,7 @@ type config struct {
 	addrFilter   func(peer.ID, ma.Multiaddr) bool
 	rttPeers     int
 	logger       *slog.Logger
+	keepHandler  bool
 }
 
 func defaultConfig() config {
@@ -53,6 +54,18 @@ func defaultConfig() config {
 // Option configures NewLibp2p. An invalid option makes NewLibp2p fail with
 // an error naming it.
 type Option func(*config) error
+
+// KeepHandlerOnClose makes Close leave the protocol's stream handler on
+// the host (resetting every stream that still arrives), for a host that
+// is closed right after the transport. Removing the handler makes the
+// host push an identify update to every connected peer: at 200 nodes in
+// one process, 9 of the 14 s the devnet took to close its nodes.
+func KeepHandlerOnClose() Option {
+	return func(c *config) error {
+		c.keepHandler = true
+		return nil
+	}
+}
 
 func optErr(name, format string, args ...any) error {
 	return fmt.Errorf("transport: option %s: %s", name, fmt.Sprintf(format, args...))

@@ -248,7 +248,8 @@ func (dn *devnet) start(ctx context.Context) error {
 		dnode := &devNode{host: h}
 		dn.nodes = append(dn.nodes, dnode)
 		log := dn.log.With("devnet_node", i)
-		dnode.node, err = pastry.New(h, pastry.WithConfig(dn.coreConfig()), pastry.WithProtocolPrefix(prefix), pastry.WithLogger(log))
+		dnode.node, err = pastry.New(h, pastry.WithConfig(dn.coreConfig()), pastry.WithProtocolPrefix(prefix), pastry.WithLogger(log),
+			pastry.WithTransportOptions(transport.KeepHandlerOnClose())) // the devnet closes the hosts right after
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
@@ -429,11 +430,12 @@ func (dn *devnet) writeReadyFile(path string) error {
 
 // close stops every API and node, then every host, each phase in
 // parallel; the hosts' phase is bounded by devnetCloseTimeout from its
-// own start (the nodes' phase took 14 s at 200 nodes on two cores, which
-// used to leave the hosts no time at all). Nodes go first: closing a
-// node removes its protocol handler, which makes its host push an identify
-// update to every peer; letting those land before the hosts close avoids
-// most of go-libp2p's close-time deadlock (see closeHost).
+// own start (the nodes' phase once took 14 s at 200 nodes on two cores,
+// which left the hosts no time at all). Nodes go first, and leave their
+// protocol handlers in place (transport.KeepHandlerOnClose): removing
+// one makes its host push an identify update to every peer, 9 of those
+// 14 s, and pushes still in flight when the hosts close are what
+// go-libp2p's close-time deadlock needs (see transport.CloseHost).
 // It returns how long each phase took; once closed, it does nothing.
 func (dn *devnet) close() (nodesIn, hostsIn time.Duration) {
 	start := time.Now()
