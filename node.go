@@ -44,7 +44,7 @@ type Node struct {
 	c       *core.Node // owned by the loop goroutine
 	inbox   chan *core.Message
 	calls   chan func()
-	routes  chan func()  // Route's, paced by win
+	routes  chan func()  // Route's and Lookup's, paced by win
 	win     routeWindow  // loop goroutine only
 	winNow  atomic.Int64 // win's window, published by the loop
 	quit    chan struct{}
@@ -426,9 +426,9 @@ type Stats struct {
 	// RouteErrors counts messages Route queued that the core refused when
 	// their turn came (the node had stopped being joined).
 	RouteErrors uint64
-	// RouteWindow is the window pacing Route (0: not paced), and
-	// RoutesQueued the messages Route queued that wait for it or for the
-	// loop.
+	// RouteWindow is the window pacing Route and Lookup (0: not paced),
+	// rounded down, and RoutesQueued the messages they queued that wait
+	// for it or for the loop.
 	RouteWindow, RoutesQueued int
 }
 

@@ -7,10 +7,9 @@ import (
 )
 
 // routeWindow paces the node's own routes (Route's and Lookup's; not
-// joins, maintenance or what the node forwards) by its hops in flight:
-// a message Route or Lookup queued
-// goes out only while fewer than w hops the node has sent are waiting
-// for their ack. w grows by one per w acks and halves on hop timeouts,
+// joins, maintenance or what the node forwards) by its hops in flight: a
+// message Route or Lookup queued goes out only while fewer than w hops
+// the node has sent are waiting for their ack. w grows by one per w acks and halves on hop timeouts,
 // at most once per gap (TCP's additive increase and multiplicative
 // decrease), between lo and hi. Under a burst the messages then wait in
 // the node's route queue instead of in the overlay's, where their acks
