@@ -510,9 +510,9 @@ func pct(d []time.Duration, q float64) time.Duration {
 // CPU each costs per route (route_cpu_us, relay_*_cpu_us). The floor,
 // the routes and the relay floors are measured in six interleaved rounds,
 // so that the host's drift weighs on all of them alike.
-// PASTRY_BENCH_CPUPROFILE=FILE writes a CPU profile of the routes (then
-// measured in one round), PASTRY_BENCH_MEMPROFILE=FILE allocation
-// profiles around the first round's routes. PASTRY_BENCH_WINDOW=N sets
+// PASTRY_BENCH_CPUPROFILE=FILE writes a CPU profile of the routes,
+// PASTRY_BENCH_MEMPROFILE=FILE allocation profiles around them (either
+// makes the benchmark measure in one round). PASTRY_BENCH_WINDOW=N sets
 // the nodes' route window (pastry.WithRouteWindow; 0 turns it off).
 func BenchmarkOverlay64(b *testing.B) {
 	const (
@@ -632,9 +632,9 @@ func BenchmarkOverlay64(b *testing.B) {
 		floorWarmup = 200  // floor round trips before the first round, not measured
 	)
 	rounds := 6
-	profFile := os.Getenv("PASTRY_BENCH_CPUPROFILE")
-	if profFile != "" {
-		rounds = 1 // one profile of the routes alone
+	profFile, memFile := os.Getenv("PASTRY_BENCH_CPUPROFILE"), os.Getenv("PASTRY_BENCH_MEMPROFILE")
+	if profFile != "" || memFile != "" {
+		rounds = 1 // one profile of all the routes alone
 	}
 	fs := openFloor(b, hosts[0], hosts[1])
 	defer fs.Close()
@@ -652,8 +652,8 @@ func BenchmarkOverlay64(b *testing.B) {
 			stop := profile(b, profFile)
 			defer stop()
 		}
-		if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" && round == 0 {
-			heapProfile(b, f+".before")
+		if memFile != "" {
+			heapProfile(b, memFile+".before")
 		}
 		cpu0 := cpuTime(b)
 		for i := range sequential / rounds {
@@ -666,8 +666,8 @@ func BenchmarkOverlay64(b *testing.B) {
 		}
 		cpu := cpuTime(b) - cpu0
 		pprof.StopCPUProfile() // if profiling: the routes only
-		if f := os.Getenv("PASTRY_BENCH_MEMPROFILE"); f != "" && round == 0 {
-			heapProfile(b, f+".after")
+		if memFile != "" {
+			heapProfile(b, memFile+".after")
 		}
 		mu.Lock()
 		byHops := map[int][]time.Duration{}
