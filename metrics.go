@@ -41,8 +41,8 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.node.joined                       gauge: 1 while joined, else 0
 //	pastry.libp2p.connections                gauge: the host's open connections (libp2p only)
 //	pastry.libp2p.peers                      gauge: peers the host is connected to (libp2p only)
-//	pastry.route.window                      gauge: the window pacing Route (WithRouteWindow)
-//	pastry.route.queued                      gauge: messages Route queued, not yet sent
+//	pastry.route.window                      gauge: the window pacing Route and Lookup (WithRouteWindow)
+//	pastry.route.queued                      gauge: messages Route and Lookup queued, not yet sent
 //	pastry.messages.sent{type}               counter: frames written, by message type
 //	pastry.messages.received{type}           counter: frames read, by message type
 //	pastry.transport.sent{type}              counter, bytes (length prefix included)
@@ -130,7 +130,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.conns = gauge("pastry.libp2p.connections", "Open connections of the node's libp2p host (all protocols).")
 	m.peers = gauge("pastry.libp2p.peers", "Peers the node's libp2p host is connected to.")
 	m.routeWindow = gauge("pastry.route.window", "The window pacing this node's own routes: at most this many of its hops wait for an ack (0: not paced).")
-	m.routesQueued = gauge("pastry.route.queued", "Messages Route queued that wait for the route window or the event loop.")
+	m.routesQueued = gauge("pastry.route.queued", "Messages Route and Lookup queued that wait for the route window or the event loop.")
 	ns, err := meter.Float64ObservableGauge("pastry.network.size_estimate",
 		metric.WithDescription("Overlay size estimated from the leaf set's density."))
 	errs = append(errs, err)
@@ -235,11 +235,11 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	}
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))
 	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
-	o.ObserveInt64(m.routeWindow, int64(st.RouteWindow))
 	o.ObserveInt64(m.routesQueued, int64(st.RoutesQueued))
 	if err != nil {
 		return nil
 	}
+	o.ObserveInt64(m.routeWindow, int64(st.RouteWindow))
 	c := st.Core
 	for i, v := range c.DeliveredHops {
 		o.ObserveInt64(m.delivered, clampInt64(v), metric.WithAttributeSet(m.hopAttrs[i]))

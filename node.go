@@ -44,9 +44,8 @@ type Node struct {
 	c       *core.Node // owned by the loop goroutine
 	inbox   chan *core.Message
 	calls   chan func()
-	routes  chan func()  // Route's and Lookup's, paced by win
-	win     routeWindow  // loop goroutine only
-	winNow  atomic.Int64 // win's window, published by the loop
+	routes  chan func() // Route's and Lookup's, paced by win
+	win     routeWindow // loop goroutine only
 	quit    chan struct{}
 	done    chan struct{}
 	closing sync.Once
@@ -156,7 +155,6 @@ func (n *Node) startCore() error {
 	n.c = c
 	if n.opts.window > 0 {
 		n.win = newRouteWindow(n.opts.window, n.opts.core.HopTimeoutMin)
-		n.winNow.Store(int64(n.opts.window))
 	}
 	n.timer = time.NewTimer(time.Hour)
 	n.timer.Stop()
@@ -217,7 +215,6 @@ func (n *Node) loop() {
 		n.flush()
 		if n.opts.window > 0 {
 			n.win.observe(n.now(), n.c.Load())
-			n.winNow.Store(int64(n.win.w))
 		}
 	}
 }
@@ -407,12 +404,11 @@ func (n *Node) Leave(ctx context.Context) error {
 // Stats returns the protocol's and the runtime's counters.
 func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
-	err := n.call(ctx, func() { s.Core = n.c.Stats() })
+	err := n.call(ctx, func() { s.Core, s.RouteWindow = n.c.Stats(), int(n.win.w) })
 	s.Transport = n.tr.Stats()
 	s.InboxDrops = n.inboxDrops.Load()
 	s.StepErrors = n.stepErrors.Load()
 	s.RouteErrors = n.routeErrors.Load()
-	s.RouteWindow = int(n.winNow.Load())
 	s.RoutesQueued = len(n.routes)
 	return s, err
 }
@@ -427,8 +423,9 @@ type Stats struct {
 	// their turn came (the node had stopped being joined).
 	RouteErrors uint64
 	// RouteWindow is the window pacing Route and Lookup (0: not paced),
-	// rounded down, and RoutesQueued the messages they queued that wait
-	// for it or for the loop.
+	// rounded down (like Core, zero when the loop did not answer), and
+	// RoutesQueued the messages they queued that wait for it or for the
+	// loop.
 	RouteWindow, RoutesQueued int
 }
 

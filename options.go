@@ -76,10 +76,11 @@ func WithInbox(n int) Option {
 
 // WithRouteWindow sets the initial window that paces Route and Lookup:
 // the node's own messages go out only while fewer hops it has sent than
-// the window wait for their ack. The window grows by one per window's worth of acks
-// and halves on hop timeouts (at most once per HopTimeoutMin), between 4
-// (or n, if smaller) and 64 n; the messages held back wait in the
-// queue of Route and Lookup. 0 turns pacing off. Default 16.
+// the window wait for their ack. The window grows by one per window's
+// worth of acks and halves on hop timeouts (at most once per
+// HopTimeoutMin), between 4 (or n, if smaller) and 64 n; the messages
+// held back wait in the queue of Route and Lookup. 0 turns pacing off.
+// Default 16.
 func WithRouteWindow(n int) Option {
 	return func(o *options) error {
 		if n < 0 || n > 1<<16 {

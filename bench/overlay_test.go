@@ -316,7 +316,6 @@ func relayFloor(tb testing.TB, rl *relay, counts map[int]int, seed uint64) (byHo
 type byHopsPhase struct {
 	name  string
 	byHop map[int][]time.Duration
-	n     int
 	cpu   time.Duration
 }
 
@@ -326,7 +325,6 @@ func (ph *byHopsPhase) add(byHop map[int][]time.Duration, cpu time.Duration) {
 	}
 	for h, d := range byHop {
 		ph.byHop[h] = append(ph.byHop[h], d...)
-		ph.n += len(d)
 	}
 	ph.cpu += cpu
 }
@@ -340,7 +338,9 @@ func (ph *byHopsPhase) all() []time.Duration {
 }
 
 // cpuPer is the phase's CPU time per path measured.
-func (ph *byHopsPhase) cpuPer() time.Duration { return ph.cpu / time.Duration(max(ph.n, 1)) }
+func (ph *byHopsPhase) cpuPer() time.Duration {
+	return ph.cpu / time.Duration(max(len(ph.all()), 1))
+}
 
 func (ph *byHopsPhase) log(tb testing.TB) {
 	for _, h := range slices.Sorted(maps.Keys(ph.byHop)) {
@@ -695,7 +695,7 @@ func BenchmarkOverlay64(b *testing.B) {
 	for h, d := range route.byHop {
 		hsum += h * len(d)
 	}
-	meanHops := float64(hsum) / float64(max(route.n, 1))
+	meanHops := float64(hsum) / float64(max(len(routeLat), 1))
 	routeCPU, relayCPU, ackedCPU := route.cpuPer(), relayed.cpuPer(), acked.cpuPer()
 	relayed.log(b)
 	acked.log(b)

@@ -127,25 +127,20 @@ func (t *Libp2p) shutdownWriter(ps *peerState, out *outStream) {
 	if out != nil {
 		out.s.Reset()
 	}
-	for {
+	// Close has marked the transport closed: nothing more is queued.
+	t.dropQueued(ps, DropClosed)
+	for drained := false; !drained; {
 		select {
-		case f := <-ps.queue:
-			if f.buf == nil {
-				continue
-			}
-			ps.qbytes.Add(-int64(len(*f.buf)))
-			putBuf(f.buf)
-			t.ctr.drop(DropClosed)
 		case w := <-ps.pings:
 			t.finishPing(w.nonce, ErrClosed)
 		default:
-			t.mu.Lock()
-			ps.running = false
-			t.releaseLocked(ps)
-			t.mu.Unlock()
-			return
+			drained = true
 		}
 	}
+	t.mu.Lock()
+	ps.running = false
+	t.releaseLocked(ps)
+	t.mu.Unlock()
 }
 
 // stream returns a usable outbound stream, opening one if needed; nil if
