@@ -182,12 +182,14 @@ func (o *overlay) close() {
 	}
 }
 
-// newMemNode attaches a node with fastConfig to hub; the test's cleanup
-// closes it (before the hub, if the hub's cleanup was registered first).
-func newMemNode(t testing.TB, r *rand.Rand, hub *transport.Hub) *Node {
+// newMemNode attaches a node with fastConfig (or what opts say) to hub;
+// the test's cleanup closes it (before the hub, if the hub's cleanup was
+// registered first).
+func newMemNode(t testing.TB, r *rand.Rand, hub *transport.Hub, opts ...Option) *Node {
 	t.Helper()
 	self, _ := keyHandle(t, r)
-	n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) }, WithConfig(fastConfig()))
+	n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) },
+		append([]Option{WithConfig(fastConfig())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

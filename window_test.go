@@ -80,13 +80,7 @@ func TestRouteWindowHoldsRoutes(t *testing.T) {
 	app := payloadApp{got: make(chan []byte, 64)}
 	var nodes []*Node
 	for i := range 2 {
-		self, _ := keyHandle(t, r)
-		n, err := NewWithTransport(self, func(h transport.Handler) (transport.Transport, error) { return hub.Attach(self, h) },
-			WithConfig(cfg), WithRouteWindow(4))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
+		n := newMemNode(t, r, hub, WithConfig(cfg), WithRouteWindow(4))
 		if err := n.RegisterApplication(9, app); err != nil {
 			t.Fatal(err)
 		}
