@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,14 +121,10 @@ func FuzzDecode(f *testing.F) {
 		if err := transport.SettleEnds(m, from, self); err != nil || m.From != from || m.To != self {
 			t.Fatalf("ends %s -> %s not settled: %v", m.From, m.To, err)
 		}
-		for p, addrs := range fr.Addrs {
-			if len(addrs) == 0 || len(addrs) > lim.MaxAddrs {
-				t.Fatalf("%d addresses learned for %s", len(addrs), p)
-			}
-		}
+		checkAddrs(t, fr.Addrs, m, lim)
 
 		// Re-encode with the addresses learned, decode, re-encode.
-		enc := newCodec(t, func(p peer.ID) []ma.Multiaddr { return fr.Addrs[p] })
+		enc := newCodec(t, func(p peer.ID) []ma.Multiaddr { return fr.AddrsOf(p) })
 		b1, err := enc.AppendMessage(nil, m)
 		if errors.Is(err, transport.ErrFrameTooLarge) {
 			return // addresses repeated on every handle of a peer can outgrow the input
@@ -142,9 +139,10 @@ func FuzzDecode(f *testing.F) {
 		if err := transport.SettleEnds(fr2.Msg, from, self); err != nil || !reflect.DeepEqual(fr2.Msg, m) {
 			t.Fatalf("round trip changed the message\n got %+v\nwant %+v", fr2.Msg, m)
 		}
-		for p, addrs := range fr2.Addrs {
-			if !reflect.DeepEqual(addrs, fr.Addrs[p]) {
-				t.Fatalf("addresses of %s: %v, first decode %v", p, addrs, fr.Addrs[p])
+		checkAddrs(t, fr2.Addrs, fr2.Msg, lim)
+		for _, e := range fr2.Addrs {
+			if !reflect.DeepEqual(e.Addrs, fr.AddrsOf(e.Peer)) {
+				t.Fatalf("addresses of %s: %v, first decode %v", e.Peer, e.Addrs, fr.AddrsOf(e.Peer))
 			}
 		}
 		b2, err := enc.AppendMessage(nil, fr2.Msg)
@@ -172,6 +170,28 @@ func checkMessage(t *testing.T, m *core.Message, lim transport.Limits) {
 		want, err := secure.NodeIDFromPeer(peer.ID(h.Addr))
 		if err != nil || want != h.ID {
 			t.Fatalf("handle %d accepted unverified: %s (%v)", i, h, err)
+		}
+	}
+}
+
+// checkAddrs asserts what every frame's learned addresses must satisfy:
+// one entry per peer, a peer named by one of m's handles, 1 to MaxAddrs
+// addresses.
+func checkAddrs(t *testing.T, addrs []transport.PeerAddrs, m *core.Message, lim transport.Limits) {
+	t.Helper()
+	all := append([]core.Handle{m.From, m.To, m.Origin, m.Subject}, m.Path...)
+	all = append(all, m.Handles...)
+	for i, e := range addrs {
+		if len(e.Addrs) == 0 || len(e.Addrs) > lim.MaxAddrs {
+			t.Fatalf("%d addresses learned for %s", len(e.Addrs), e.Peer)
+		}
+		for _, o := range addrs[:i] {
+			if o.Peer == e.Peer {
+				t.Fatalf("addresses learned twice for %s", e.Peer)
+			}
+		}
+		if !slices.ContainsFunc(all, func(h core.Handle) bool { return h.Addr == string(e.Peer) }) {
+			t.Fatalf("addresses learned for %s, which no handle names", e.Peer)
 		}
 	}
 }

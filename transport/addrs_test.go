@@ -32,7 +32,7 @@ func TestDecodeAddrCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return f.Addrs[ids[2].pid]
+		return f.AddrsOf(ids[2].pid)
 	}
 	advert = []ma.Multiaddr{mustAddr(t, "/ip4/127.0.0.1/tcp/4001"), mustAddr(t, "/ip6/::1/udp/4001/quic-v1")}
 	a1, a2 := decode(), decode()

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"strings"
@@ -70,7 +71,7 @@ func TestCodecRoundTripEveryType(t *testing.T) {
 			want = maps.Clone(book)
 			want[ids[0].pid] = withFromTo[ids[0].pid]
 		}
-		if !reflect.DeepEqual(f.Addrs, want) {
+		if !addrsAre(f, want) {
 			t.Fatalf("%s: addrs\n got %v\nwant %v", typ, f.Addrs, want)
 		}
 		// The prefixed form is the length and the same bytes.
@@ -78,6 +79,103 @@ func TestCodecRoundTripEveryType(t *testing.T) {
 		if want := append(AppendFrameHeader(nil, len(b)), b...); !bytes.Equal(pf, want) {
 			t.Fatalf("%s: prefixed frame differs", typ)
 		}
+	}
+}
+
+// addrsAre says whether f carried exactly the (non-empty) lists of want:
+// as many entries, and each peer's the one wanted (so no peer twice).
+func addrsAre(f Frame, want map[peer.ID][]ma.Multiaddr) bool {
+	if len(f.Addrs) != len(want) {
+		return false
+	}
+	for p, as := range want {
+		if !reflect.DeepEqual(f.AddrsOf(p), as) {
+			return false
+		}
+	}
+	return true
+}
+
+// Frame.Addrs has one entry per peer that carried addresses, in handle
+// order, from the first of its handles that carried any; a frame's list is
+// its own, unchanged by later decodes.
+func TestDecodeAddrsPerPeer(t *testing.T) {
+	ids := testIDs(t, 9)
+	addr := func(i int) ma.Multiaddr { return mustAddr(t, fmt.Sprintf("/ip4/10.0.0.%d/tcp/1", i)) }
+	h := func(x identity, addrs ...ma.Multiaddr) *pb.NodeHandle {
+		ph := &pb.NodeHandle{NodeId: x.h.ID[:], PeerId: []byte(x.pid)}
+		for _, a := range addrs {
+			ph.Addrs = append(ph.Addrs, a.Bytes())
+		}
+		return ph
+	}
+	m := &pb.Message{
+		Type: pb.MsgType_MSG_TYPE_ROUTE, From: h(ids[0]), To: h(ids[1]), Key: make([]byte, 16),
+		Origin: h(ids[2], addr(2), addr(12)),
+		Path:   []*pb.NodeHandle{h(ids[2], addr(99)), h(ids[3])}, // a later handle of 2; 3 without
+		Handles: []*pb.NodeHandle{h(ids[3], addr(3)), h(ids[4], addr(4)), h(ids[5], addr(5)),
+			h(ids[6], addr(6)), h(ids[5], addr(98)), h(ids[7], addr(7))},
+		Subject: h(ids[8], addr(8)),
+	}
+	c := testCodec(t, nil)
+	f, err := c.Decode(marshalFrame(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []PeerAddrs{
+		{ids[2].pid, []ma.Multiaddr{addr(2), addr(12)}}, {ids[3].pid, []ma.Multiaddr{addr(3)}},
+		{ids[4].pid, []ma.Multiaddr{addr(4)}}, {ids[5].pid, []ma.Multiaddr{addr(5)}},
+		{ids[6].pid, []ma.Multiaddr{addr(6)}}, {ids[7].pid, []ma.Multiaddr{addr(7)}},
+		{ids[8].pid, []ma.Multiaddr{addr(8)}},
+	}
+	if !reflect.DeepEqual(f.Addrs, want) {
+		t.Fatalf("addrs\n got %v\nwant %v", f.Addrs, want)
+	}
+	if a := f.AddrsOf(ids[5].pid); !reflect.DeepEqual(a, want[3].Addrs) || f.AddrsOf(ids[0].pid) != nil {
+		t.Fatalf("AddrsOf: %v, %v", a, f.AddrsOf(ids[0].pid))
+	}
+	// Decodes after it, with other addresses and fewer peers, leave it be.
+	m.Origin, m.Path, m.Handles, m.Subject = h(ids[3], addr(33)), nil, []*pb.NodeHandle{h(ids[2], addr(22))}, nil
+	for range 2 {
+		f2, err := c.Decode(marshalFrame(t, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want2 := []PeerAddrs{{ids[3].pid, []ma.Multiaddr{addr(33)}}, {ids[2].pid, []ma.Multiaddr{addr(22)}}}; !reflect.DeepEqual(f2.Addrs, want2) {
+			t.Fatalf("second frame's addrs\n got %v\nwant %v", f2.Addrs, want2)
+		}
+	}
+	if !reflect.DeepEqual(f.Addrs, want) {
+		t.Fatalf("first frame's addrs changed by later decodes\n got %v\nwant %v", f.Addrs, want)
+	}
+}
+
+// The same before and past the point where the decoder indexes the peers
+// (addrsIndexAt).
+func TestDecodeAddrsManyPeers(t *testing.T) {
+	n := 2*addrsIndexAt + 3
+	ids := testIDs(t, n)
+	addr := func(i int) ma.Multiaddr { return mustAddr(t, fmt.Sprintf("/ip4/10.0.%d.%d/tcp/1", i/256, i%256)) }
+	m := &pb.Message{Type: pb.MsgType_MSG_TYPE_LEAF_REPLY}
+	var want []PeerAddrs
+	for i, x := range ids {
+		m.Handles = append(m.Handles, &pb.NodeHandle{NodeId: x.h.ID[:], PeerId: []byte(x.pid), Addrs: [][]byte{addr(i).Bytes()}})
+		want = append(want, PeerAddrs{x.pid, []ma.Multiaddr{addr(i)}})
+		// Later handles of peers from before the index and from after
+		// it: they change nothing.
+		for _, j := range []int{0, 1, addrsIndexAt - 2, addrsIndexAt - 1, addrsIndexAt, addrsIndexAt + 1} {
+			if i == j+1 || i == n-1 {
+				y := ids[j]
+				m.Handles = append(m.Handles, &pb.NodeHandle{NodeId: y.h.ID[:], PeerId: []byte(y.pid), Addrs: [][]byte{addr(1000 + j).Bytes()}})
+			}
+		}
+	}
+	f, err := testCodec(t, nil).Decode(marshalFrame(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(f.Addrs, want) {
+		t.Fatalf("addrs\n got %v\nwant %v", f.Addrs, want)
 	}
 }
 
@@ -445,7 +543,7 @@ func TestEncodeTrimsAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := f.Addrs[ids[0].pid]
+	got := f.AddrsOf(ids[0].pid)
 	if len(got) != 8 {
 		t.Fatalf("sent %d addresses, want 8", len(got))
 	}
@@ -524,6 +622,26 @@ func BenchmarkDecodeHeartbeat(b *testing.B) { m, c := heartbeatMessage(b); bench
 func BenchmarkEncodeHeartbeat(b *testing.B) { m, c := heartbeatMessage(b); benchEncode(b, m, c) }
 func BenchmarkDecodeRoute(b *testing.B)     { m, c := routeMessage(b); benchDecode(b, m, c) }
 func BenchmarkEncodeRoute(b *testing.B)     { m, c := routeMessage(b); benchEncode(b, m, c) }
+
+// BenchmarkDecodeManyPeers decodes the most address-carrying handles the
+// default limits allow, each of another peer with two addresses: the
+// decoder's worst case for finding a peer's earlier addresses.
+func BenchmarkDecodeManyPeers(b *testing.B) {
+	lim := DefaultLimits()
+	ids := testIDs(b, 2+lim.MaxPath+lim.MaxHandles)
+	book := map[peer.ID][]ma.Multiaddr{}
+	for i, x := range ids {
+		book[x.pid] = []ma.Multiaddr{mustAddr(b, fmt.Sprintf("/ip4/10.%d.%d.1/tcp/1", i/256, i%256)), mustAddr(b, "/ip4/127.0.0.1/udp/4001/quic-v1")}
+	}
+	m := &core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Flags: core.FlagTrace}
+	for _, x := range ids[2 : 2+lim.MaxPath] {
+		m.Path = append(m.Path, x.h)
+	}
+	for _, x := range ids[2+lim.MaxPath:] {
+		m.Handles = append(m.Handles, x.h)
+	}
+	benchDecode(b, m, testCodec(b, addrBook(book)))
+}
 
 // routeMessage is a routed message as a benchmark's probe makes it: an
 // origin with two addresses, a key and an 8-byte payload.

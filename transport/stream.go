@@ -479,7 +479,8 @@ func (t *Libp2p) deliver(ps *peerState, f Frame, from core.Handle, size int) {
 	}
 	ttl := t.cfg.addrTTL
 	var now time.Time
-	for p, addrs := range f.Addrs {
+	for _, e := range f.Addrs {
+		p, addrs := e.Peer, e.Addrs
 		if string(p) == t.self.Addr {
 			continue
 		}
