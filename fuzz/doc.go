@@ -23,6 +23,15 @@
 //	go test -run='^$' -fuzz='^FuzzIDParse$' -fuzztime=5s ./fuzz/
 //	go test -run='^$' -fuzz='^FuzzNodeIDFromPeer$' -fuzztime=5s ./fuzz/
 //
+// The decoders of the pastry command (package main, which cannot be
+// imported here) have their targets in cmd/pastry/fuzz_test.go, with the
+// same kind of properties: FuzzConfigFile (the --config file),
+// FuzzConfigEnv (the PASTRY_* variables), FuzzPeersFile (the saved
+// peers.json), FuzzParseBootstrap, FuzzParseKey, FuzzParseLogLevel and
+// FuzzClientResponse (the CLI client reading the HTTP API's answers):
+//
+//	go test -run='^$' -fuzz='^FuzzConfigFile$' -fuzztime=5s ./cmd/pastry/
+//
 // The test binary links libp2p, so coverage bookkeeping makes each
 // execution slower than in a small package, and the fuzzer's default
 // minimisation of every new input (up to 60 s) can stall the run: add

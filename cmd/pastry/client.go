@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,6 +134,9 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]b
 	var e errorJSON
 	if json.Unmarshal(body, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(body))
+	}
+	if e.Error == "" {
+		e.Error = cmp.Or(http.StatusText(resp.StatusCode), "no message")
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		return nil, fmt.Errorf("the API at %s refused the token: pass the node's token with --token or PASTRY_TOKEN (%s)", c.base, e.Error)

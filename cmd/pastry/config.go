@@ -17,6 +17,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/pastrynet/pastry/secure"
 )
 
 // nodeConfig is the configuration of `pastry node`. Each setting comes
@@ -191,11 +193,11 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 	}
 	if path != "" {
 		if err := c.applyFile(path); err != nil {
-			return c, fmt.Errorf("%s %s: %w", pathFrom, path, err)
+			return nodeConfig{}, fmt.Errorf("%s %s: %w", pathFrom, path, err)
 		}
 	}
 	if err := c.applyEnv(getenv); err != nil {
-		return c, err
+		return nodeConfig{}, err
 	}
 	flagVal := map[string]func(){
 		"listen":          func() { c.Listen = f.listen },
@@ -216,7 +218,10 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 			c.origin[key] = s.flag
 		}
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return nodeConfig{}, err // nothing half-applied
+	}
+	return c, nil
 }
 
 // fileConfig is the config file: a JSON object whose keys are the
@@ -254,8 +259,13 @@ func (c *nodeConfig) applyFile(path string) error {
 	if err := dec.Decode(&fc); err != nil {
 		return fmt.Errorf("not a valid config file: %s", describeJSONError(data, err))
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err == nil {
 		return errors.New("not a valid config file: more than one JSON value")
+	} else if err != io.EOF {
+		return fmt.Errorf("not a valid config file: %s", describeJSONError(data, err))
+	}
+	if err := checkConfigKeys(data); err != nil {
+		return fmt.Errorf("not a valid config file: %w", err)
 	}
 	at := func(key string) { c.origin[key] = fmt.Sprintf("config file %s: key %q", path, key) }
 	if fc.Listen != nil {
@@ -296,6 +306,43 @@ func (c *nodeConfig) applyFile(path string) error {
 	return nil
 }
 
+// checkConfigKeys refuses what decoding into fileConfig lets through: a
+// value other than an object (null), keys that name a setting only when
+// case is ignored ("API"), and keys given twice. data is one valid JSON
+// value.
+func checkConfigKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("want a JSON object {...}")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		line, col := lineCol(data, dec.InputOffset())
+		if _, ok := settings[key]; !ok {
+			return fmt.Errorf("line %d, column %d: unknown key %q (keys are lower case, e.g. \"listen\", \"data_dir\")", line, col, key)
+		}
+		if seen[key] {
+			return fmt.Errorf("line %d, column %d: key %q given twice", line, col, key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lineCol is the line and column of byte offset off of data.
+func lineCol(data []byte, off int64) (line, col int) {
+	return 1 + bytes.Count(data[:off], []byte("\n")), int(off) - bytes.LastIndexByte(data[:off], '\n')
+}
+
 // describeJSONError adds the line and column to a JSON decoding error.
 func describeJSONError(data []byte, err error) string {
 	var off int64 = -1
@@ -310,8 +357,7 @@ func describeJSONError(data []byte, err error) string {
 	if off < 0 || off > int64(len(data)) {
 		return err.Error()
 	}
-	line := 1 + bytes.Count(data[:off], []byte("\n"))
-	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
+	line, col := lineCol(data, off)
 	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
 }
 
@@ -432,7 +478,8 @@ func checkListenAddr(s string) error {
 	return nil
 }
 
-// parseBootstrap reads a bootstrap multiaddr, which must end in /p2p/ID.
+// parseBootstrap reads a bootstrap multiaddr, which must end in /p2p/ID
+// with the peer ID of a pastry node (an Ed25519 key), after an address.
 func parseBootstrap(s string) (peer.AddrInfo, error) {
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
@@ -444,6 +491,12 @@ func parseBootstrap(s string) (peer.AddrInfo, error) {
 	}
 	if len(ai.Addrs) == 0 {
 		return peer.AddrInfo{}, fmt.Errorf("bootstrap address %q has a peer ID but no address; want /ip4/HOST/tcp/PORT/p2p/PEERID", s)
+	}
+	if last := ai.Addrs[0][len(ai.Addrs[0])-1]; last.Code() == ma.P_P2P {
+		return peer.AddrInfo{}, fmt.Errorf("bootstrap address %q names two peers; want /ip4/HOST/tcp/PORT/p2p/PEERID", s)
+	}
+	if _, err := secure.NodeIDFromPeer(ai.ID); err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("bootstrap address %q: not a pastry node's peer ID (%v); want the peer ID of an Ed25519 key, 12D3KooW...", s, err)
 	}
 	return *ai, nil
 }
@@ -521,12 +574,15 @@ func checkProtocolPrefix(p string) error {
 	return nil
 }
 
+// parseLogLevel accepts the four level names, in any case. (Not
+// slog.Level.UnmarshalText: its "error+N" can overflow to below debug.)
 func parseLogLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+		if strings.EqualFold(s, l.String()) {
+			return l, nil
+		}
 	}
-	return l, nil
+	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
 }
 
 // newLogger writes text logs at level to w.

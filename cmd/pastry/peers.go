@@ -7,11 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
@@ -99,9 +99,11 @@ func savePeers(dir string, nodeID string, peers []peer.AddrInfo, now time.Time) 
 }
 
 // loadPeers reads dir/peers.json. A missing file gives no peers and no
-// error. Entries that do not parse are skipped and reported in bad; a file
-// that is not a peers file at all is an error (the caller logs it and
-// goes on without saved peers).
+// error. Entries that --bootstrap would refuse are skipped and reported in
+// bad; repeated addresses are dropped, and at most maxSavedPeers peers of
+// maxAddrsPerPeer addresses each are kept. A file that is not a peers
+// file at all is an error (the caller logs it and goes on without saved
+// peers).
 func loadPeers(dir string) (peers []peer.AddrInfo, bad int, err error) {
 	path := filepath.Join(dir, peersFileName)
 	f, err := os.Open(path)
@@ -127,20 +129,19 @@ func loadPeers(dir string) (peers []peer.AddrInfo, bad int, err error) {
 		return nil, 0, fmt.Errorf("%s has version %d, want %d: it will be rewritten", path, pf.Version, peersFileVersion)
 	}
 	for _, s := range pf.Peers {
-		a, err := ma.NewMultiaddr(s)
+		ai, err := parseBootstrap(s) // what --bootstrap accepts
 		if err != nil {
 			bad++
 			continue
 		}
-		ai, err := peer.AddrInfoFromP2pAddr(a)
-		if err != nil || len(ai.Addrs) == 0 {
-			bad++
-			continue
-		}
-		peers = mergeAddrInfo(peers, *ai)
-		if len(peers) > maxSavedPeers {
-			peers = peers[:maxSavedPeers]
-			break
+		i := slices.IndexFunc(peers, func(p peer.AddrInfo) bool { return p.ID == ai.ID })
+		switch {
+		case i < 0 && len(peers) == maxSavedPeers:
+			return peers, bad, nil
+		case i < 0:
+			peers = append(peers, ai)
+		case len(peers[i].Addrs) < maxAddrsPerPeer && !slices.ContainsFunc(peers[i].Addrs, ai.Addrs[0].Equal):
+			peers[i].Addrs = append(peers[i].Addrs, ai.Addrs[0])
 		}
 	}
 	return peers, bad, nil
