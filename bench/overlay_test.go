@@ -489,6 +489,9 @@ func heapProfile(tb testing.TB, file string) {
 }
 
 func pct(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(q*float64(len(s))))]
