@@ -158,8 +158,22 @@ func (n *Node) startCore() error {
 	}
 	n.timer = time.NewTimer(time.Hour)
 	n.timer.Stop()
+	if r, ok := n.tr.(transport.UnsentReporter); ok {
+		r.ReportUnsent(n.onUnsent)
+	}
 	go n.loop()
 	return nil
+}
+
+// onUnsent is the transport's report of a message it could not send: the
+// core re-routes a hop waiting for its ack at once, rather than at its
+// timeout. When the loop's queue is full the report is dropped, and the
+// hop's timeout does it.
+func (n *Node) onUnsent(u transport.Unsent) {
+	select {
+	case n.calls <- func() { n.c.Unsent(n.now(), u.To, u.Type, u.Seq) }:
+	default:
+	}
 }
 
 // Self is this node's handle (nodeId and peer ID).

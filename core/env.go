@@ -67,6 +67,9 @@ type Stats struct {
 	DeliveredHops [HopBuckets]uint64
 	Forwarded     uint64 // routed messages forwarded by this node
 	HopTimeouts   uint64 // next hops that did not acknowledge in time
+	// HopsUnsent counts hops the transport reported it could not send
+	// (Node.Unsent): given up at once, without waiting for their timeout.
+	HopsUnsent uint64
 	// SpuriousTimeouts counts hop timeouts whose acknowledgement came
 	// later: each doubles the hop timeouts for a while.
 	SpuriousTimeouts uint64
@@ -102,6 +105,7 @@ func (s *Stats) Add(o Stats) {
 	s.Delivered += o.Delivered
 	s.Forwarded += o.Forwarded
 	s.HopTimeouts += o.HopTimeouts
+	s.HopsUnsent += o.HopsUnsent
 	s.SpuriousTimeouts += o.SpuriousTimeouts
 	s.Duplicates += o.Duplicates
 	s.Loops += o.Loops

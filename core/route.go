@@ -193,6 +193,31 @@ func (n *Node) onHopTimeout(seq uint64) {
 	delete(n.pending, seq)
 	n.stats.HopTimeouts++
 	n.timedOut(seq, p)
+	n.retryHop(seq, p)
+}
+
+// Unsent tells the node that a message it sent to the node to, of type
+// typ and sequence number seq, never left: the transport could not reach
+// to (its stream would not open, or broke before the message was
+// written). A hop still waiting for its ack is then given up at once, as
+// its ack timeout would have done later: sent once more if to is in the
+// leaf set, else to is suspected and the message re-routed. Such a hop
+// counts in Stats.HopsUnsent, not in HopTimeouts: it says nothing of the
+// acks' delay, so it neither backs off nor stretches hop timeouts. Any
+// other message, or a hop already settled, is left alone.
+func (n *Node) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
+	n.advance(now)
+	if p := n.pending[seq]; p != nil && p.next.ID == to && p.msg.Type == typ {
+		delete(n.pending, seq)
+		n.stats.HopsUnsent++
+		n.retryHop(seq, p)
+	}
+	n.flush()
+}
+
+// retryHop sends again, or routes again, the message of the hop seq that
+// failed.
+func (n *Node) retryHop(seq uint64, p *pendingHop) {
 	m := p.msg
 	// What goes out now is a new copy; it is the one this node stands for
 	// if a copy comes back.

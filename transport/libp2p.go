@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
 	"github.com/pastrynet/pastry/secure"
 )
 
@@ -53,6 +54,7 @@ type Libp2p struct {
 	cancel   context.CancelFunc
 	ownAddr  selfAddrs
 	learned  learnedAddrs
+	unsent   atomic.Pointer[func(Unsent)] // ReportUnsent's
 
 	mu     sync.Mutex
 	closed bool
@@ -83,6 +85,8 @@ type peerState struct {
 type outFrame struct {
 	buf *[]byte
 	typ core.MsgType
+	seq uint64
+	to  id.ID
 }
 
 type pingWait struct {
@@ -156,6 +160,18 @@ func (t *Libp2p) Protect(p peer.ID) { t.h.ConnManager().Protect(p, protectTag) }
 // another tag.
 func (t *Libp2p) Unprotect(p peer.ID) bool { return t.h.ConnManager().Unprotect(p, protectTag) }
 
+// ReportUnsent implements UnsentReporter: fn hears of every message the
+// writers drop because no stream to its peer would open or a write
+// failed.
+func (t *Libp2p) ReportUnsent(fn func(Unsent)) { t.unsent.Store(&fn) }
+
+// reportUnsent tells ReportUnsent's function of f, if there is one.
+func (t *Libp2p) reportUnsent(f outFrame) {
+	if fn := t.unsent.Load(); fn != nil && f.buf != nil {
+		(*fn)(Unsent{To: f.to, Type: f.typ, Seq: f.seq})
+	}
+}
+
 // Stats implements Transport.
 func (t *Libp2p) Stats() Stats { return t.ctr.snapshot() }
 
@@ -191,7 +207,7 @@ func (t *Libp2p) Send(m *core.Message) error {
 		return fmt.Errorf("%w: %s bytes to %s", ErrQueueFull, m.Type, m.To)
 	}
 	select {
-	case ps.queue <- outFrame{b, m.Type}:
+	case ps.queue <- outFrame{buf: b, typ: m.Type, seq: m.Seq, to: m.To.ID}:
 		ps.qbytes.Add(n)
 	default:
 		putBuf(b)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -135,6 +136,7 @@ type Mem struct {
 	codec   *Codec
 	ctr     counters
 	rtt     *rttTable
+	unsent  atomic.Pointer[func(Unsent)] // ReportUnsent's
 
 	mu     sync.Mutex
 	closed bool
@@ -144,6 +146,11 @@ type Mem struct {
 }
 
 var _ Transport = (*Mem)(nil)
+
+// ReportUnsent implements UnsentReporter: fn hears of every message sent
+// to an address with no endpoint (as over libp2p, where no stream would
+// open), from within Send.
+func (m *Mem) ReportUnsent(fn func(Unsent)) { m.unsent.Store(&fn) }
 
 type memPing struct {
 	peer peer.ID
@@ -203,7 +210,13 @@ func (m *Mem) Send(msg *core.Message) error {
 		it.msg = cloneMessage(msg)
 	}
 	if err := m.hub.enqueue(m, peer.ID(msg.To.Addr), it); err != nil {
-		return err
+		if err != errNoEndpoint {
+			return err
+		}
+		if fn := m.unsent.Load(); fn != nil {
+			(*fn)(Unsent{To: msg.To.ID, Type: msg.Type, Seq: msg.Seq})
+		}
+		return nil // as over libp2p: the loss shows later, not in Send
 	}
 	m.ctr.sent(msg.Type, it.size)
 	return nil
@@ -334,7 +347,7 @@ func (h *Hub) enqueue(src *Mem, dst peer.ID, it memItem) error {
 		if it.kind == FramePing {
 			return fmt.Errorf("%w: %s", ErrUnreachable, dst)
 		}
-		return nil // as over libp2p: the loss shows later, not in Send
+		return errNoEndpoint
 	}
 	l := h.linkLocked(src.id, dst)
 	if l.down {
@@ -352,6 +365,10 @@ func (h *Hub) enqueue(src *Mem, dst peer.ID, it memItem) error {
 	}
 	return nil
 }
+
+// errNoEndpoint is enqueue's answer for a message to an address with no
+// endpoint: Send reports it unsent and returns nil.
+var errNoEndpoint = errors.New("transport: no endpoint")
 
 // run delivers a link's queue in order, then exits.
 func (h *Hub) run(l *memLink) {

@@ -268,8 +268,9 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []outFrame) *ou
 	if out = t.stream(ps, out); out == nil {
 		// The peer is unreachable now: drop what is queued for it too,
 		// rather than dial once per message.
-		for range batch {
+		for _, f := range batch {
 			t.ctr.drop(DropOpen)
+			t.reportUnsent(f)
 		}
 		t.dropQueued(ps, DropOpen)
 		return nil
@@ -294,14 +295,17 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []outFrame) *ou
 	}
 	if err != nil {
 		t.fail(ps, out, err)
-		for range batch[flushed:] {
+		for _, f := range batch[flushed:] {
 			t.ctr.drop(DropWrite)
+			t.reportUnsent(f)
 		}
 		return nil
 	}
 	return out
 }
 
+// dropQueued drops and counts what is queued for ps, telling
+// ReportUnsent's function unless the transport is closing.
 func (t *Libp2p) dropQueued(ps *peerState, why Drop) {
 	for {
 		select {
@@ -310,8 +314,11 @@ func (t *Libp2p) dropQueued(ps *peerState, why Drop) {
 				continue
 			}
 			ps.qbytes.Add(-int64(len(*f.buf)))
-			putBuf(f.buf)
 			t.ctr.drop(why)
+			if why != DropClosed {
+				t.reportUnsent(f)
+			}
+			putBuf(f.buf)
 		default:
 			return
 		}

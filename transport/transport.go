@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
 )
 
 // Transport carries core messages between Pastry nodes.
@@ -51,6 +52,25 @@ type Transport interface {
 // Handler receives messages. It must not block for long: it holds up
 // further messages from the same peer. It owns m.
 type Handler func(m *core.Message)
+
+// Unsent names a message that a transport accepted in Send but could not
+// send: its peer was unreachable (no stream would open) or its stream
+// broke before the message was written.
+type Unsent struct {
+	To   id.ID // the message's To
+	Type core.MsgType
+	Seq  uint64
+}
+
+// UnsentReporter is implemented by transports that tell when a message
+// they accepted was not sent, so that the node can route around an
+// unreachable next hop at once (core.Node.Unsent) instead of waiting for
+// its hop timeout. fn is called from the transport's goroutines (or from
+// Send itself) and must not block. Messages dropped because the
+// transport is closing are not reported.
+type UnsentReporter interface {
+	ReportUnsent(fn func(Unsent))
+}
 
 // MsgTypeSlots is the size of per-type counter arrays, indexed by
 // core.MsgType; types beyond it are counted in slot 0.

@@ -53,7 +53,10 @@ type Node struct {
 	*core.Node
 	Index int
 	alive bool
-	env   *env
+	// refuses: the node is down and its host refuses connections, so
+	// messages to it fail at once and their senders are told (Refuse).
+	refuses bool
+	env     *env
 }
 
 // Alive reports whether the node is running (not crashed or left).
@@ -219,6 +222,15 @@ func (nw *Network) Crash(i int) {
 	nw.liveDirty = true
 }
 
+// Refuse stops node i as Crash does, but as a process whose host is
+// still up: connecting to it is refused, so every message sent to it
+// fails at once and its sender's transport tells the sender
+// (core.Node.Unsent) instead of losing it silently.
+func (nw *Network) Refuse(i int) {
+	nw.Crash(i)
+	nw.nodes[i].refuses = true
+}
+
 // Leave has node i leave gracefully, then stops it.
 func (nw *Network) Leave(i int) error {
 	n := nw.nodes[i]
@@ -265,6 +277,7 @@ func (nw *Network) collect(n *Node) {
 			nw.liveDirty = true
 		}
 	}
+	var refused []core.Message
 	for k := range rd.Messages {
 		m := &rd.Messages[k]
 		nw.Sent++
@@ -272,6 +285,11 @@ func (nw *Network) collect(n *Node) {
 			nw.opts.OnSend(n.Index, m)
 		}
 		to, ok := nw.index(m.To)
+		if ok && nw.nodes[to].refuses && !nw.nodes[to].alive {
+			nw.Lost++
+			refused = append(refused, *m)
+			continue
+		}
 		if !ok || nw.lost(n.Index, int(to)) {
 			nw.Lost++
 			continue
@@ -281,6 +299,13 @@ func (nw *Network) collect(n *Node) {
 		nw.push(event{at: at, node: to, msg: slot})
 	}
 	n.Advance()
+	if len(refused) > 0 {
+		for _, m := range refused {
+			n.Unsent(nw.now, m.To.ID, m.Type, m.Seq)
+		}
+		nw.collect(n) // what the failures caused
+		return
+	}
 	nw.scheduleWake(int32(n.Index), rd.WakeAt)
 }
 
