@@ -348,5 +348,4 @@ loop:
 	if n > 0 && wrong.Load()*1000 > n {
 		b.Errorf("%d of %d judged lookups ended at the wrong root", wrong.Load(), n)
 	}
-	b.StopTimer()
 }

@@ -37,12 +37,11 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-// TestConfigPrecedence checks flag > env > file > default for every kind
-// of setting.
-func TestConfigPrecedence(t *testing.T) {
-	file := writeConfig(t, `{
+// fileConfigAll is a config file that sets every kind of setting (the
+// precedence test's and a fuzz seed).
+const fileConfigAll = `{
 		"listen": ["/ip4/127.0.0.1/tcp/1001"],
-		"bootstrap": ["/ip4/127.0.0.1/tcp/1/p2p/`+testPeer+`"],
+		"bootstrap": ["/ip4/127.0.0.1/tcp/1/p2p/` + testPeer + `"],
 		"data_dir": "/from/file",
 		"api": "127.0.0.1:1111",
 		"protocol_prefix": "/file",
@@ -50,7 +49,12 @@ func TestConfigPrecedence(t *testing.T) {
 		"save_interval": "5s",
 		"conns_low": 10,
 		"conns_high": 20
-	}`)
+	}`
+
+// TestConfigPrecedence checks flag > env > file > default for every kind
+// of setting.
+func TestConfigPrecedence(t *testing.T) {
+	file := writeConfig(t, fileConfigAll)
 	t.Run("file beats default", func(t *testing.T) {
 		c, err := loadNodeConfig([]string{"--config", file}, env{}.get, io.Discard)
 		if err != nil {

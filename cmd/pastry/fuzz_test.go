@@ -135,17 +135,7 @@ func sameAddrInfos(a, b []peer.AddrInfo) bool {
 // the README) and broken ones.
 func configSeeds(tb testing.TB) []string {
 	ps := fuzzPeers(tb, 2)
-	valid := `{
-		"listen": ["/ip4/127.0.0.1/tcp/1001"],
-		"bootstrap": ["/ip4/127.0.0.1/tcp/1/p2p/` + testPeer + `"],
-		"data_dir": "/from/file",
-		"api": "127.0.0.1:1111",
-		"protocol_prefix": "/file",
-		"log_level": "debug",
-		"save_interval": "5s",
-		"conns_low": 10,
-		"conns_high": 20
-	}`
+	valid := fileConfigAll
 	readme := `{
   "listen": ["/ip4/0.0.0.0/tcp/7701", "/ip4/0.0.0.0/udp/7701/quic-v1"],
   "bootstrap": ["/ip4/10.0.0.1/tcp/7701/p2p/` + ps[0].String() + `"],
