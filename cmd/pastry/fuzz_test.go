@@ -296,8 +296,11 @@ func FuzzConfigFile(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	def := defaultNodeConfig()
+	// One directory for every input: a t.TempDir per input costs more than
+	// the input itself. Each input overwrites the one file, and the
+	// snapshot below fails the input that leaves anything else behind.
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
 		path := filepath.Join(dir, "pastry.json")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -637,8 +640,8 @@ func FuzzPeersFile(f *testing.F) {
 	for _, s := range peersSeeds(f) {
 		f.Add([]byte(s))
 	}
+	dir, dir2 := f.TempDir(), f.TempDir() // shared by every input, as in FuzzConfigFile
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
 		path := filepath.Join(dir, peersFileName)
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -696,7 +699,6 @@ func FuzzPeersFile(f *testing.F) {
 			return // nothing to save (and savePeers syncs: slow)
 		}
 		// Saved and loaded again: the same peers.
-		dir2 := t.TempDir()
 		if err := savePeers(dir2, pf.NodeID, peers, time.Unix(1e9, 0)); err != nil {
 			t.Fatal(err)
 		}
