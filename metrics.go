@@ -51,6 +51,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	                                          after hops overlay hops ("15+": 15 or more)
 //	pastry.route.forwarded                   counter
 //	pastry.route.hop_timeouts                counter: next hops that did not ack in time
+//	pastry.route.hops_unsent                 counter: hops the transport could not send, re-routed at once
 //	pastry.route.reroutes                    counter
 //	pastry.route.spurious_timeouts           counter: hop timeouts acked later (back-off)
 //	pastry.route.duplicates                  counter: other copies of handled messages, dropped
@@ -99,7 +100,7 @@ type nodeMetrics struct {
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
 	routeRefused                                    metric.Int64ObservableCounter
-	spurious, duplicates, loops                     metric.Int64ObservableCounter
+	spurious, duplicates, loops, hopsUnsent         metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -144,6 +145,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.delivered = counter("pastry.route.delivered", "{message}", "Routed messages delivered at this node, by overlay hops taken.")
 	m.forwarded = counter("pastry.route.forwarded", "{message}", "Routed messages forwarded by this node.")
 	m.hopTimeouts = counter("pastry.route.hop_timeouts", "{timeout}", "Next hops that did not acknowledge in time.")
+	m.hopsUnsent = counter("pastry.route.hops_unsent", "{hop}", "Next hops the transport reported it could not send (no connection, write failed); re-routed at once, without waiting for the hop timeout.")
 	m.reroutes = counter("pastry.route.reroutes", "{reroute}", "Routed messages re-routed around a suspected next hop.")
 	m.spurious = counter("pastry.route.spurious_timeouts", "{timeout}", "Hop timeouts whose acknowledgement came later; each backs hop timeouts off.")
 	m.duplicates = counter("pastry.route.duplicates", "{message}", "Routed messages that arrived again as another copy of one this node handled; acknowledged, not forwarded.")
@@ -246,6 +248,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	}
 	o.ObserveInt64(m.forwarded, clampInt64(c.Forwarded))
 	o.ObserveInt64(m.hopTimeouts, clampInt64(c.HopTimeouts))
+	o.ObserveInt64(m.hopsUnsent, clampInt64(c.HopsUnsent))
 	o.ObserveInt64(m.reroutes, clampInt64(c.Reroutes))
 	o.ObserveInt64(m.spurious, clampInt64(c.SpuriousTimeouts))
 	o.ObserveInt64(m.duplicates, clampInt64(c.Duplicates))
