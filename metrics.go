@@ -52,6 +52,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.route.forwarded                   counter
 //	pastry.route.hop_timeouts                counter: next hops that did not ack in time
 //	pastry.route.hops_unsent                 counter: hops the transport could not send, re-routed at once
+//	pastry.route.held                        counter: messages held while joining, until the neighbours knew of us
 //	pastry.route.reroutes                    counter
 //	pastry.route.spurious_timeouts           counter: hop timeouts acked later (back-off)
 //	pastry.route.duplicates                  counter: other copies of handled messages, dropped
@@ -100,7 +101,7 @@ type nodeMetrics struct {
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
 	routeRefused                                    metric.Int64ObservableCounter
-	spurious, duplicates, loops, hopsUnsent         metric.Int64ObservableCounter
+	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -146,6 +147,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.forwarded = counter("pastry.route.forwarded", "{message}", "Routed messages forwarded by this node.")
 	m.hopTimeouts = counter("pastry.route.hop_timeouts", "{timeout}", "Next hops that did not acknowledge in time.")
 	m.hopsUnsent = counter("pastry.route.hops_unsent", "{hop}", "Next hops the transport reported it could not send (no connection, write failed); re-routed at once, without waiting for the hop timeout.")
+	m.held = counter("pastry.route.held", "{message}", "Routed messages this node was the root of while it joined, held until its immediate neighbours had acknowledged its arrival.")
 	m.reroutes = counter("pastry.route.reroutes", "{reroute}", "Routed messages re-routed around a suspected next hop.")
 	m.spurious = counter("pastry.route.spurious_timeouts", "{timeout}", "Hop timeouts whose acknowledgement came later; each backs hop timeouts off.")
 	m.duplicates = counter("pastry.route.duplicates", "{message}", "Routed messages that arrived again as another copy of one this node handled; acknowledged, not forwarded.")
@@ -249,6 +251,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.forwarded, clampInt64(c.Forwarded))
 	o.ObserveInt64(m.hopTimeouts, clampInt64(c.HopTimeouts))
 	o.ObserveInt64(m.hopsUnsent, clampInt64(c.HopsUnsent))
+	o.ObserveInt64(m.held, clampInt64(c.Held))
 	o.ObserveInt64(m.reroutes, clampInt64(c.Reroutes))
 	o.ObserveInt64(m.spurious, clampInt64(c.SpuriousTimeouts))
 	o.ObserveInt64(m.duplicates, clampInt64(c.Duplicates))

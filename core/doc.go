@@ -28,7 +28,9 @@
 //   - join: a new node routes a join message for its own id through a known
 //     node; every node on the path sends it routing-table rows, the root
 //     sends its leaf set; the new node announces itself to every node in its
-//     state (join.go);
+//     state (join.go), and holds the routed messages it is the root of
+//     until its immediate neighbours have acknowledged it (MSPastry's
+//     activation, activate.go): Status says StatusJoining until then;
 //   - routing with per-hop acknowledgement: a hop not acknowledged in time
 //     is suspected and the message is re-routed around it (route.go);
 //   - leaf set maintenance: heartbeats to both immediate neighbours carry

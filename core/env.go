@@ -89,7 +89,11 @@ type Stats struct {
 	// RefusedWhileJoining counts routed messages dropped because this node
 	// had not finished joining.
 	RefusedWhileJoining uint64
-	LeafRepairRequests  uint64
+	// Held counts routed messages this node was the root of while it
+	// waited for its leaves to acknowledge its arrival; each was routed
+	// again (delivered here, mostly) once they had.
+	Held               uint64
+	LeafRepairRequests uint64
 }
 
 // Add adds o's counters to s (to sum the nodes of an overlay).
@@ -106,6 +110,7 @@ func (s *Stats) Add(o Stats) {
 	s.Forwarded += o.Forwarded
 	s.HopTimeouts += o.HopTimeouts
 	s.HopsUnsent += o.HopsUnsent
+	s.Held += o.Held
 	s.SpuriousTimeouts += o.SpuriousTimeouts
 	s.Duplicates += o.Duplicates
 	s.Loops += o.Loops

@@ -112,6 +112,7 @@ func (n *Node) onJoinReply(m *Message) {
 	n.admitAll(append(m.Handles[:len(m.Handles):len(m.Handles)], m.From))
 	n.becomeJoined()
 	n.announce()
+	n.startActivation()
 }
 
 // The announcement to a routing-table entry in row r also asks for that

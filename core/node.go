@@ -82,6 +82,14 @@ type Node struct {
 	joiner    id.ID
 	hasJoiner bool
 	skip      routing.SkipFunc
+
+	// Activation (MSPastry): a node that has its join reply takes part in
+	// routing at once but delivers nothing until the leaves it announced
+	// itself to have acknowledged (activate.go). awaiting lists those yet
+	// to; held the routed messages this node was the root of meanwhile.
+	activating bool
+	awaiting   map[id.ID]struct{}
+	held       []Message
 }
 
 type registered struct {
@@ -125,7 +133,12 @@ func (n *Node) Config() Config { return n.cfg }
 func (n *Node) State() *routing.State { return n.state }
 
 // Status is where the node is in its life cycle.
-func (n *Node) Status() Status { return n.status }
+func (n *Node) Status() Status {
+	if n.activating && n.status == StatusJoined {
+		return StatusJoining // joined, but not yet a root (activate.go)
+	}
+	return n.status
+}
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats { return n.stats }
@@ -204,6 +217,9 @@ func (n *Node) Tick(now time.Duration) {
 	for len(n.timers.h) > 0 && n.timers.h[0].at <= now {
 		n.fire(n.timers.pop())
 	}
+	if n.activating {
+		n.settleActivation(nil)
+	}
 	n.flush()
 }
 
@@ -225,6 +241,10 @@ func (n *Node) fire(t timer) {
 		n.onProbeTimeout(t.key)
 	case timerJoin:
 		n.onJoinTimeout(t.key)
+	case timerActivate:
+		if n.activating && t.key == n.joinAttempt {
+			n.activate()
+		}
 	}
 }
 
@@ -278,6 +298,9 @@ func (n *Node) Step(now time.Duration, msg *Message) error {
 		n.onLeave(msg.From)
 	case MsgSuspect:
 		n.onSuspect(msg.Subject)
+	}
+	if n.activating {
+		n.settleActivation(msg)
 	}
 	n.flush()
 	return nil

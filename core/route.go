@@ -158,6 +158,9 @@ func (n *Node) hopTimeout(rtt uint32) time.Duration {
 }
 
 func (n *Node) deliver(m *Message) {
+	if n.activating && n.hold(m) {
+		return
+	}
 	if m.Type == MsgJoin {
 		n.onJoinAtRoot(m)
 		return

@@ -11,6 +11,7 @@ const (
 	timerHopAck                           // a routed message's next hop (key: seq)
 	timerProbe                            // a probe's reply (key: probe seq)
 	timerJoin                             // the join's reply (key: join attempt)
+	timerActivate                         // activation's deadline (key: join attempt)
 )
 
 // timer is one armed timer. Timers are never cancelled: a fired timer whose

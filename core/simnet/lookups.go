@@ -119,6 +119,10 @@ func (a *lookupApp) Deliver(m *core.Message) {
 		return
 	}
 	delete(l.inflight, seq)
+	// The delivering node may have become a member in the very step that
+	// delivers (a joiner's held messages, core/activate.go), before the
+	// network collected it.
+	l.nw.noteJoined(a.n)
 	root, _ := l.nw.Root(m.Key)
 	correct := root != nil && root.Index == a.n.Index
 	l.Delivered++

@@ -269,14 +269,21 @@ func (nw *Network) Stall(d time.Duration) {
 	nw.q.fix() // equal times now order by seq
 }
 
-// collect takes a node's Ready: queue its messages and its wake-up.
-func (nw *Network) collect(n *Node) {
-	rd := n.Ready()
+// noteJoined marks the live set stale if n has become a joined member
+// since it was built (a node that stops being one is marked by Crash and
+// Leave).
+func (nw *Network) noteJoined(n *Node) {
 	if n.Status() == core.StatusJoined && !nw.liveDirty {
 		if _, found := slices.BinarySearchFunc(nw.live, n.Self().ID, func(a, b id.ID) int { return a.Cmp(b) }); !found {
 			nw.liveDirty = true
 		}
 	}
+}
+
+// collect takes a node's Ready: queue its messages and its wake-up.
+func (nw *Network) collect(n *Node) {
+	rd := n.Ready()
+	nw.noteJoined(n)
 	var refused []core.Message
 	for k := range rd.Messages {
 		m := &rd.Messages[k]
