@@ -30,9 +30,13 @@
 // Streams. LIBP2P-NOTES.md measured a new stream per request at 3-4x the
 // latency of a reused one and ~80x the allocations, so each neighbour gets
 // one long-lived outbound stream carrying every frame, opened lazily and
-// re-opened after an error; the acceptor answers pings on the same
-// stream, so liveness and RTT are measured over the path messages take,
-// not inferred from libp2p's connection state.
+// re-opened after an error. Nothing reads an outbound stream: the
+// acceptor answers a ping on its own outbound stream to the pinger,
+// through its writer like any frame, so liveness and RTT are measured over
+// the path messages take (queues and writers included), not inferred from
+// libp2p's connection state, and a pair of peers costs each side one
+// goroutine per direction (its writer, and the reader libp2p starts for
+// the inbound stream).
 //
 // # Limits and what happens beyond them
 //

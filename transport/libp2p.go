@@ -26,10 +26,12 @@ import (
 // by that peer's writer goroutine on the first message, carrying many
 // frames, and re-opened after an error; it is closed after IdleTimeout
 // without traffic. The writer drains the peer's bounded queue in batches
-// and writes them under a deadline. A reader on the same stream takes the
-// peer's pongs. Inbound streams are read in a loop by the goroutine libp2p
-// starts for them; they carry messages and pings and answer pongs. Only
-// the newest inbound stream of a peer is kept.
+// and writes them under a deadline. Nothing reads an outbound stream.
+// Inbound streams are read in a loop by the goroutine libp2p starts for
+// them; they carry messages, pings and pongs, and a ping is answered on
+// our own outbound stream to the pinger, so each direction of a pair of
+// peers costs one goroutine per side. Only the newest inbound stream of a
+// peer is kept.
 //
 // Every received message is checked before the handler sees it: each
 // handle's node id is recomputed from its peer ID (by the Codec), From
@@ -83,10 +85,11 @@ type peerState struct {
 // outFrame is an encoded frame, length prefix included, in a pooled
 // buffer; with buf nil, a wake-up for the writer (see wake).
 type outFrame struct {
-	buf *[]byte
-	typ core.MsgType
-	seq uint64
-	to  id.ID
+	buf  *[]byte
+	typ  core.MsgType
+	seq  uint64
+	to   id.ID
+	pong bool // a pong (queuePong), not a message
 }
 
 type pingWait struct {
@@ -167,7 +170,7 @@ func (t *Libp2p) ReportUnsent(fn func(Unsent)) { t.unsent.Store(&fn) }
 
 // reportUnsent tells ReportUnsent's function of f, if there is one.
 func (t *Libp2p) reportUnsent(f outFrame) {
-	if fn := t.unsent.Load(); fn != nil && f.buf != nil {
+	if fn := t.unsent.Load(); fn != nil && f.buf != nil && !f.pong {
 		(*fn)(Unsent{To: f.to, Type: f.typ, Seq: f.seq})
 	}
 }
@@ -192,31 +195,51 @@ func (t *Libp2p) Send(m *core.Message) error {
 		t.ctr.drop(DropEncode)
 		return fmt.Errorf("transport: send %s to %s: %w", m.Type, m.To, err)
 	}
-	n := int64(len(*b))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		putBuf(b)
 		return ErrClosed
 	}
-	ps := t.peerLocked(p)
-	if ps.qbytes.Load()+n > int64(t.cfg.queueBytes) {
-		putBuf(b)
-		t.ctr.drop(DropQueueFull)
-		t.forgetUnusedLocked(ps)
-		return fmt.Errorf("%w: %s bytes to %s", ErrQueueFull, m.Type, m.To)
+	if err := t.enqueueLocked(t.peerLocked(p), outFrame{buf: b, typ: m.Type, seq: m.Seq, to: m.To.ID}); err != nil {
+		return fmt.Errorf("%w: %s to %s", err, m.Type, m.To)
 	}
-	select {
-	case ps.queue <- outFrame{buf: b, typ: m.Type, seq: m.Seq, to: m.To.ID}:
-		ps.qbytes.Add(n)
-	default:
-		putBuf(b)
-		t.ctr.drop(DropQueueFull)
-		t.forgetUnusedLocked(ps)
-		return fmt.Errorf("%w: %s to %s", ErrQueueFull, m.Type, m.To)
-	}
-	t.startWriterLocked(ps)
 	return nil
+}
+
+// enqueueLocked queues f for ps's writer, starting it, or drops f (and
+// returns ErrQueueFull) when the queue is full in frames or bytes.
+func (t *Libp2p) enqueueLocked(ps *peerState, f outFrame) error {
+	n := int64(len(*f.buf))
+	if ps.qbytes.Load()+n <= int64(t.cfg.queueBytes) {
+		select {
+		case ps.queue <- f:
+			ps.qbytes.Add(n)
+			t.startWriterLocked(ps)
+			return nil
+		default:
+		}
+	}
+	putBuf(f.buf)
+	t.ctr.drop(DropQueueFull)
+	t.forgetUnusedLocked(ps)
+	return ErrQueueFull
+}
+
+// queuePong answers a ping from ps's peer on our own outbound stream to
+// it, through its writer like any frame: the pinger's outbound stream is
+// not read (see outStream). A full queue drops the pong: the ping times
+// out, as it would behind a congested link.
+func (t *Libp2p) queuePong(ps *peerState, nonce uint64) {
+	b := getBuf(16)
+	*b = appendNonceFrame((*b)[:0], fFramePong, nonce)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		putBuf(b)
+		return
+	}
+	_ = t.enqueueLocked(ps, outFrame{buf: b, pong: true})
 }
 
 func (t *Libp2p) target(m *core.Message) (peer.ID, error) {

@@ -286,6 +286,11 @@ func TestLibp2pPing(t *testing.T) {
 	if st := a.t.Stats(); st.StreamsOpened != 1 {
 		t.Fatalf("opened %d streams for pings and messages, want 1", st.StreamsOpened)
 	}
+	// The pongs came on b's own stream to a, which a reads; a's stream
+	// to b is not read.
+	if sa, sb := a.t.Stats(), b.t.Stats(); sb.StreamsOpened != 1 || sa.StreamsAccepted != 1 {
+		t.Fatalf("b opened %d streams, a accepted %d; want 1 (the pongs')", sb.StreamsOpened, sa.StreamsAccepted)
+	}
 	t.Logf("ping RTTs: first %s, smoothed %s", rtts[0], srtt)
 
 	// Pinging a peer that cannot be reached fails within the context.

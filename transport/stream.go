@@ -23,17 +23,16 @@ import (
 const (
 	maxBatchFrames = 64
 	maxBatchBytes  = 64 << 10
-	// closeGrace is how long a closed outbound stream waits for the remote
-	// to close its side before it is reset.
-	closeGrace = 10 * time.Second
 )
 
-// outStream is an open outbound stream and its pong reader's exit signal.
+// outStream is an open outbound stream. Nothing reads it: the remote
+// answers pings on its own outbound stream to us (see queuePong), so a
+// peer costs one goroutine per direction, its writer and the remote's
+// reader. A stream the remote reset shows as a failed write.
 type outStream struct {
 	s        network.Stream
 	fw       *FrameWriter
-	dead     chan struct{} // closed when the reader stops: the stream is unusable
-	deadline time.Time     // the write deadline set on s
+	deadline time.Time // the write deadline set on s
 }
 
 // armWrite makes sure the next write has at least half of d before its
@@ -106,8 +105,8 @@ func (t *Libp2p) idleExit(ps *peerState, out *outStream) bool {
 	t.releaseLocked(ps)
 	t.mu.Unlock()
 	if out != nil {
-		out.s.CloseWrite()
-		out.s.SetReadDeadline(time.Now().Add(closeGrace)) // the reader ends the stream
+		out.s.Close() // the remote's reader sees the end and closes its side
+		t.forget(out.s)
 	}
 	return true
 }
@@ -126,6 +125,7 @@ func (t *Libp2p) wake(ps *peerState) {
 func (t *Libp2p) shutdownWriter(ps *peerState, out *outStream) {
 	if out != nil {
 		out.s.Reset()
+		t.forget(out.s)
 	}
 	// Close has marked the transport closed: nothing more is queued.
 	t.dropQueued(ps, DropClosed)
@@ -143,16 +143,11 @@ func (t *Libp2p) shutdownWriter(ps *peerState, out *outStream) {
 	t.mu.Unlock()
 }
 
-// stream returns a usable outbound stream, opening one if needed; nil if
-// that failed (the failure is logged).
+// stream returns the outbound stream, opening one if needed; nil if that
+// failed (the failure is logged).
 func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
 	if out != nil {
-		select {
-		case <-out.dead:
-			out = nil // the reader saw it fail and reset it
-		default:
-			return out
-		}
+		return out
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.dialTimeout)
 	defer cancel()
@@ -182,12 +177,12 @@ func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
 		return nil
 	}
 	t.live[s] = struct{}{}
-	t.wg.Add(1)
 	t.mu.Unlock()
 	t.ctr.streamsOpened.Add(1)
-	out = &outStream{s: s, fw: NewFrameWriter(s, t.cfg.limits.MaxFrame), dead: make(chan struct{})}
-	go t.readPongs(ps, out)
-	return out
+	// Nothing is read from it; whatever the remote writes on it stays in
+	// yamux's receive window (256 KiB) until the stream ends.
+	s.CloseRead()
+	return &outStream{s: s, fw: NewFrameWriter(s, t.cfg.limits.MaxFrame)}
 }
 
 // A stream open that fails quickly for a reason that may pass is tried
@@ -233,7 +228,8 @@ func (t *Libp2p) forget(s network.Stream) {
 // fail resets a broken outbound stream.
 func (t *Libp2p) fail(ps *peerState, out *outStream, err error) {
 	t.log.Debug("write failed, resetting stream", "peer", ps.id, "err", err)
-	out.s.Reset() // the reader sees it, closes out.dead and forgets the stream
+	out.s.Reset()
+	t.forget(out.s)
 	t.ctr.streamResets.Add(1)
 }
 
@@ -291,7 +287,9 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []outFrame) *ou
 		}
 	}
 	for _, f := range batch[:flushed] {
-		t.ctr.sent(f.typ, len(*f.buf))
+		if !f.pong {
+			t.ctr.sent(f.typ, len(*f.buf))
+		}
 	}
 	if err != nil {
 		t.fail(ps, out, err)
@@ -347,40 +345,6 @@ func (t *Libp2p) writePing(ps *peerState, out *outStream, w *pingWait) *outStrea
 	return out
 }
 
-// readPongs reads an outbound stream, on which the remote sends only pongs.
-// It owns the end of the stream: it closes it when the remote has closed
-// its side, and resets it on anything else.
-func (t *Libp2p) readPongs(ps *peerState, out *outStream) {
-	defer t.wg.Done()
-	defer close(out.dead)
-	defer t.forget(out.s)
-	fr := NewFrameReader(out.s, 64)
-	defer fr.Release()
-	for {
-		p, err := fr.ReadFrame()
-		if err == nil {
-			var f Frame
-			if f, err = t.codec.Decode(p); err == nil && f.Kind != FramePong {
-				err = ErrUnexpectedFrame
-			}
-			if err == nil {
-				t.pong(ps.id, f.Nonce)
-				continue
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			out.s.Close()
-			return
-		}
-		if ReasonOf(err) != ReasonOther {
-			t.ctr.reject(err)
-			t.log.Debug("bad frame from peer on outbound stream", "peer", ps.id, "err", err)
-		}
-		out.s.Reset()
-		return
-	}
-}
-
 // handleStream serves an inbound stream until it ends.
 func (t *Libp2p) handleStream(s network.Stream) {
 	remote := s.Conn().RemotePeer()
@@ -425,7 +389,6 @@ func (t *Libp2p) handleStream(s network.Stream) {
 func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from core.Handle) {
 	fr := NewFrameReader(s, t.cfg.limits.MaxFrame)
 	defer fr.Release()
-	var pong [16]byte
 	var readDeadline time.Time // re-armed when less than idleTimeout is left
 	for {
 		if now := time.Now(); readDeadline.Sub(now) < t.cfg.idleTimeout {
@@ -459,16 +422,9 @@ func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from core.Handle) {
 		}
 		switch f.Kind {
 		case FramePing:
-			s.SetWriteDeadline(time.Now().Add(t.cfg.writeTimeout))
-			if _, err := s.Write(appendNonceFrame(pong[:0], fFramePong, f.Nonce)); err != nil {
-				s.Reset()
-				return
-			}
-		case FramePong: // pongs travel only on the pinger's own stream
-			t.ctr.reject(ErrUnexpectedFrame)
-			t.ctr.streamResets.Add(1)
-			s.Reset()
-			return
+			t.queuePong(ps, f.Nonce)
+		case FramePong:
+			t.pong(ps.id, f.Nonce)
 		case FrameMessage:
 			t.deliver(ps, f, from, frameHeaderLen(len(p))+len(p))
 		}
