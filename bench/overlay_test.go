@@ -440,8 +440,8 @@ func (t totals) String() string {
 			why = append(why, fmt.Sprintf("%s %d", transport.Drop(d), v))
 		}
 	}
-	return fmt.Sprintf("delivered %d, hop timeouts %d (%d spurious), hops unsent %d, reroutes %d, duplicates dropped %d, given up %d, inbox drops %d, transport drops %d %v",
-		c.Delivered, c.HopTimeouts, c.SpuriousTimeouts, c.HopsUnsent, c.Reroutes, c.Duplicates, c.Dropped, t.inbox, all, why)
+	return fmt.Sprintf("delivered %d, hop timeouts %d (%d spurious), hops unsent %d, held by joiners %d, reroutes %d, duplicates dropped %d, given up %d, inbox drops %d, transport drops %d %v",
+		c.Delivered, c.HopTimeouts, c.SpuriousTimeouts, c.HopsUnsent, c.Held, c.Reroutes, c.Duplicates, c.Dropped, t.inbox, all, why)
 }
 
 // counts is sumStats as a line for the log.

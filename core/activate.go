@@ -13,8 +13,9 @@ import (
 // to deliver at once, two nodes would be roots of the same key for about
 // a round trip. So the joiner acknowledges and forwards routed messages
 // as any member does, but holds those it is the root of until its
-// immediate neighbours have acknowledged its announcement (or been
-// declared failed, or left its leaf set), then routes them again. Status reports
+// immediate neighbours have acknowledged its announcement (a neighbour
+// declared failed or unreachable is passed over for the next leaf), then
+// routes them again. Status reports
 // StatusJoining until then, so a driver's Join returns only when the node
 // is a root its neighbours agree on. ProbeTimeout bounds the wait: a leaf
 // that never answers is probed as any silent leaf is.
@@ -27,18 +28,15 @@ const maxHeld = 256
 // startActivation waits for the immediate neighbours' acknowledgements of
 // the announcement: only they would take this node's keys for their own
 // without it (any other node that does not know of this one routes those
-// keys towards one of them). Waiting for every leaf instead was measured
-// in the loss scenarios (core/testdata/loss.txt): at 20% loss nearly
-// every join then waited the whole ProbeTimeout, as one of its 8 leaves'
-// announcement or acknowledgement was lost.
+// keys towards one of them). A neighbour declared failed, or that the
+// transport could not reach (Unsent), is passed over for the next leaf on
+// its side, which was announced to as well. Waiting for every leaf
+// instead was measured in the loss scenarios (core/testdata/loss.txt): at
+// 20% loss nearly every join then waited the whole ProbeTimeout, as one
+// of its 8 leaves' announcement or acknowledgement was lost.
 func (n *Node) startActivation() {
 	n.activating = true
-	n.awaiting = map[id.ID]struct{}{}
-	for _, side := range [][]routing.Entry{n.state.Leaves.Left(), n.state.Leaves.Right()} {
-		if len(side) > 0 {
-			n.awaiting[side[0].ID] = struct{}{}
-		}
-	}
+	n.answered = map[id.ID]bool{}
 	n.arm(n.now+n.cfg.ProbeTimeout, timerActivate, n.joinAttempt)
 	n.settleActivation(nil)
 }
@@ -53,28 +51,41 @@ func (n *Node) hold(m *Message) bool {
 	return true
 }
 
-// settleActivation strikes off the leaves that have acknowledged the
-// announcement (m, when it is their MsgAnnounceAck), that were declared
-// failed or that are no longer leaves, and activates when none is left.
+// announceUnsent passes over a neighbour the announcement could not reach.
+func (n *Node) announceUnsent(to id.ID) {
+	if _, ok := n.answered[to]; !ok {
+		n.answered[to] = false
+	}
+	n.settleActivation(nil)
+}
+
+// settleActivation records m when it is a leaf's MsgAnnounceAck and
+// activates once, on each side, the closest leaf neither declared failed
+// nor unreachable has acknowledged.
 func (n *Node) settleActivation(m *Message) {
 	if m != nil && m.Type == MsgAnnounceAck {
-		delete(n.awaiting, m.From.ID)
+		n.answered[m.From.ID] = true
 	}
-	for x := range n.awaiting {
-		if _, dead := n.dead[x]; dead || !n.state.Leaves.Contains(x) {
-			delete(n.awaiting, x)
+	for _, side := range [2][]routing.Entry{n.state.Leaves.Left(), n.state.Leaves.Right()} {
+		for _, e := range side {
+			acked, heard := n.answered[e.ID]
+			if _, dead := n.dead[e.ID]; dead || heard && !acked {
+				continue // passed over: the next leaf stands for this side
+			}
+			if !acked {
+				return
+			}
+			break
 		}
 	}
-	if len(n.awaiting) == 0 {
-		n.activate()
-	}
+	n.activate()
 }
 
 // activate ends the wait: the held messages are routed again from here,
 // which delivers them here unless a node closer to their keys is known by
 // now.
 func (n *Node) activate() {
-	n.activating, n.awaiting = false, nil
+	n.activating, n.answered = false, nil
 	held := n.held
 	n.held = nil
 	for i := range held {

@@ -62,3 +62,49 @@ func TestJoinerIsNoRootBeforeItsNeighboursKnowIt(t *testing.T) {
 		t.Fatal("no joiner held a message: the test did not reach the window it is about")
 	}
 }
+
+// TestJoinerPassesOverAnUnreachableNeighbour: the joiner's immediate
+// neighbour by its leaf set is gone, its host refusing connections. The
+// announcement to it fails at once (core.Node.Unsent), and the joiner
+// waits for the next leaf on that side instead: it is a member well
+// within ProbeTimeout (3 s with DefaultConfig), which it would otherwise
+// wait out, and the gone node's keys are delivered at the joiner.
+func TestJoinerPassesOverAnUnreachableNeighbour(t *testing.T) {
+	cfg := core.DefaultConfig()
+	nw, err := simnet.New(simnet.Options{Seed: 12, Node: cfg, Topology: simnet.Constant(10 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := simnet.NewLookups(nw)
+	if err := nw.Grow(24, 100*time.Millisecond, lk); err != nil {
+		t.Fatal(err)
+	}
+	nw.RunFor(time.Minute)
+	gone := nw.Node(5)
+	nw.Refuse(gone.Index)
+	xid := gone.Self().ID
+	xid[len(xid)-1] ^= 1 // next to the gone node: it was the joiner's neighbour
+	x := nw.AddNodeWithID(xid)
+	if err := lk.Attach(x); err != nil {
+		t.Fatal(err)
+	}
+	start := nw.Now()
+	if err := nw.Join(x.Index, 0); err != nil {
+		t.Fatal(err)
+	}
+	for x.Status() != core.StatusJoined && nw.Now()-start < 10*time.Second {
+		nw.RunFor(10 * time.Millisecond)
+	}
+	took := nw.Now() - start
+	if x.Status() != core.StatusJoined || took >= cfg.ProbeTimeout {
+		t.Fatalf("joiner %s after %s (ProbeTimeout %s)", x.Status(), took, cfg.ProbeTimeout)
+	}
+	if err := lk.Lookup(0, gone.Self().ID); err != nil {
+		t.Fatal(err)
+	}
+	nw.RunFor(5 * time.Second)
+	t.Logf("joined in %s past a gone neighbour; lookups %d delivered %d correct %d", took, lk.Issued, lk.Delivered, lk.Correct)
+	if lk.Delivered != lk.Issued || lk.Correct != lk.Delivered {
+		t.Fatalf("%d lookups, %d delivered, %d at the root", lk.Issued, lk.Delivered, lk.Correct)
+	}
+}

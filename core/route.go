@@ -206,14 +206,21 @@ func (n *Node) onHopTimeout(seq uint64) {
 // its ack timeout would have done later: sent once more if to is in the
 // leaf set, else to is suspected and the message re-routed. Such a hop
 // counts in Stats.HopsUnsent, not in HopTimeouts: it says nothing of the
-// acks' delay, so it neither backs off nor stretches hop timeouts. Any
-// other message, or a hop already settled, is left alone.
+// acks' delay, so it neither backs off nor stretches hop timeouts. An
+// announcement that did not leave while this node activates passes its
+// addressee over (activate.go). Any other message, or a hop already
+// settled, is left alone.
 func (n *Node) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 	n.advance(now)
-	if p := n.pending[seq]; p != nil && p.next.ID == to && p.msg.Type == typ {
-		delete(n.pending, seq)
-		n.stats.HopsUnsent++
-		n.retryHop(seq, p)
+	switch {
+	case typ == MsgAnnounce && n.activating:
+		n.announceUnsent(to)
+	case typ == MsgRoute || typ == MsgJoin:
+		if p := n.pending[seq]; p != nil && p.next.ID == to && p.msg.Type == typ {
+			delete(n.pending, seq)
+			n.stats.HopsUnsent++
+			n.retryHop(seq, p)
+		}
 	}
 	n.flush()
 }
