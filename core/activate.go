@@ -36,10 +36,20 @@ const maxHeld = 256
 // of its 8 leaves' announcement or acknowledgement was lost.
 func (n *Node) startActivation() {
 	n.activating = true
-	n.answered = map[id.ID]bool{}
+	n.answered = map[id.ID]uint8{}
+	for _, e := range n.state.Leaves.Members(nil) {
+		n.answered[e.ID] = leafAsked // announce() asked every leaf to reply
+	}
 	n.arm(n.now+n.cfg.ProbeTimeout, timerActivate, n.joinAttempt)
 	n.settleActivation(nil)
 }
+
+// What activation knows of a leaf (Node.answered).
+const (
+	leafAsked       uint8 = iota + 1 // sent an announcement asking for a reply
+	leafKnowsUs                      // its reply, announcement or heartbeat came
+	leafUnreachable                  // the announcement could not be sent
+)
 
 // hold keeps m for activation; it reports false when the hold is full.
 func (n *Node) hold(m *Message) bool {
@@ -53,32 +63,41 @@ func (n *Node) hold(m *Message) bool {
 
 // announceUnsent passes over a neighbour the announcement could not reach.
 func (n *Node) announceUnsent(to id.ID) {
-	if _, ok := n.answered[to]; !ok {
-		n.answered[to] = false
+	if n.answered[to] != leafKnowsUs {
+		n.answered[to] = leafUnreachable
 	}
 	n.settleActivation(nil)
 }
 
-// settleActivation records m when it is a leaf's MsgAnnounceAck and
-// activates once, on each side, the closest leaf neither declared failed
-// nor unreachable has acknowledged.
+// settleActivation records m when it shows that its sender has this node
+// in its state (its reply to the announcement, its own announcement, a
+// heartbeat), and activates once, on each side, the closest leaf neither
+// declared failed nor unreachable is known to know of this node. A closest
+// leaf learned since the announcement (another joiner, say) is announced
+// to now.
 func (n *Node) settleActivation(m *Message) {
-	if m != nil && m.Type == MsgAnnounceAck {
-		n.answered[m.From.ID] = true
+	if m != nil && (m.Type == MsgAnnounceAck || m.Type == MsgAnnounce || m.Type == MsgHeartbeat) {
+		n.answered[m.From.ID] = leafKnowsUs
 	}
+	ready := true
 	for _, side := range [2][]routing.Entry{n.state.Leaves.Left(), n.state.Leaves.Right()} {
 		for _, e := range side {
-			acked, heard := n.answered[e.ID]
-			if _, dead := n.dead[e.ID]; dead || heard && !acked {
+			st := n.answered[e.ID]
+			if _, dead := n.dead[e.ID]; dead || st == leafUnreachable {
 				continue // passed over: the next leaf stands for this side
 			}
-			if !acked {
-				return
+			if st == 0 {
+				n.answered[e.ID] = leafAsked
+				n.expectReply(e.Handle)
+				n.send(Message{Type: MsgAnnounce, To: e.Handle, Flags: FlagWantReply})
 			}
+			ready = ready && st == leafKnowsUs
 			break
 		}
 	}
-	n.activate()
+	if ready {
+		n.activate()
+	}
 }
 
 // activate ends the wait: the held messages are routed again from here,

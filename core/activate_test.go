@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
 	"github.com/pastrynet/pastry/core/simnet"
 )
 
@@ -106,5 +107,53 @@ func TestJoinerPassesOverAnUnreachableNeighbour(t *testing.T) {
 	t.Logf("joined in %s past a gone neighbour; lookups %d delivered %d correct %d", took, lk.Issued, lk.Delivered, lk.Correct)
 	if lk.Delivered != lk.Issued || lk.Correct != lk.Delivered {
 		t.Fatalf("%d lookups, %d delivered, %d at the root", lk.Issued, lk.Delivered, lk.Correct)
+	}
+}
+
+// TestConcurrentNeighbourJoinersActivate: two nodes with adjacent ids join
+// at the same moment, so that each becomes the other's immediate
+// neighbour only after its announcement went out. Each learns of the
+// other from the other's announcement, which shows that the other knows
+// of it, or announces itself to the new neighbour then: both are members
+// within a few round trips, not after ProbeTimeout (24 seeds, the second
+// join 0 to 49 ms after the first; before the new neighbour was announced
+// to, seed 2's joiners took 3.1 s).
+func TestConcurrentNeighbourJoinersActivate(t *testing.T) {
+	cfg := core.DefaultConfig()
+	for seed := uint64(1); seed <= 24; seed++ {
+		nw, err := simnet.New(simnet.Options{Seed: seed, Node: cfg, Topology: simnet.NewPlane()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.Grow(24, 100*time.Millisecond, nil); err != nil {
+			t.Fatal(err)
+		}
+		nw.RunFor(time.Minute)
+		xid := id.Random(nw.Rand())
+		yid := xid
+		yid[len(yid)-1] ^= 1
+		x, y := nw.AddNodeWithID(xid), nw.AddNodeWithID(yid)
+		start := nw.Now()
+		if err := nw.Join(x.Index, 0); err != nil {
+			t.Fatal(err)
+		}
+		// The second join a little later each time, so that some
+		// announcements cross the other's join.
+		nw.RunFor(time.Duration(seed%8) * 7 * time.Millisecond)
+		if err := nw.Join(y.Index, 12); err != nil {
+			t.Fatal(err)
+		}
+		for (x.Status() != core.StatusJoined || y.Status() != core.StatusJoined) && nw.Now()-start < 10*time.Second {
+			nw.RunFor(10 * time.Millisecond)
+		}
+		if took := nw.Now() - start; took >= cfg.ProbeTimeout {
+			t.Fatalf("seed %d: joiners %s and %s after %s (ProbeTimeout %s)", seed, x.Status(), y.Status(), took, cfg.ProbeTimeout)
+		}
+		if bad := nw.CheckLeafSets(4); len(bad) != 0 {
+			nw.RunFor(5 * time.Second)
+			if bad := nw.CheckLeafSets(4); len(bad) != 0 {
+				t.Fatalf("seed %d: leaf sets %v", seed, bad)
+			}
+		}
 	}
 }

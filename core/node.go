@@ -85,11 +85,11 @@ type Node struct {
 
 	// Activation (MSPastry): a node that has its join reply takes part in
 	// routing at once but delivers nothing until the leaves it announced
-	// itself to have acknowledged (activate.go). answered records the
-	// leaves that acknowledged (true) or could not be reached (false);
-	// held the routed messages this node was the root of meanwhile.
+	// itself to have acknowledged (activate.go). answered records what
+	// is known of each leaf (leafAsked, ...); held the routed messages
+	// this node was the root of meanwhile.
 	activating bool
-	answered   map[id.ID]bool
+	answered   map[id.ID]uint8
 	held       []Message
 }
 
