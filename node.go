@@ -281,7 +281,9 @@ func (n *Node) call(ctx context.Context, f func()) error {
 
 // Join joins the overlay through the first bootstrap node that answers, in
 // order, or starts a new overlay when none is given. It returns when the
-// node has joined, or with ErrJoinFailed when no bootstrap node worked, or
+// node has joined and its immediate neighbours know of it (until then it
+// forwards messages but holds those it is the root of; see core's
+// activate.go), or with ErrJoinFailed when no bootstrap node worked, or
 // with ctx's error.
 func (n *Node) Join(ctx context.Context, bootstrap ...peer.AddrInfo) error {
 	if len(bootstrap) == 0 {

@@ -13,9 +13,9 @@ import (
 // to deliver at once, two nodes would be roots of the same key for about
 // a round trip. So the joiner acknowledges and forwards routed messages
 // as any member does, but holds those it is the root of until its
-// immediate neighbours have acknowledged its announcement (a neighbour
-// declared failed or unreachable is passed over for the next leaf), then
-// routes them again. Status reports
+// immediate neighbours have shown they know of it (a neighbour declared
+// failed or unreachable is passed over for the next leaf), then routes
+// them again. Status reports
 // StatusJoining until then, so a driver's Join returns only when the node
 // is a root its neighbours agree on. ProbeTimeout bounds the wait: a leaf
 // that never answers is probed as any silent leaf is.
