@@ -211,13 +211,13 @@ func joinVia(t testing.TB, n, via *Node) {
 	}
 }
 
-func TestMemOverlay(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 1))
-	hub := transport.NewHub(transport.HubLatency(func(a, b peer.ID) time.Duration { return 200 * time.Microsecond }))
-	t.Cleanup(hub.Close)
+// memOverlay joins size nodes on hub, each through a random earlier one,
+// and waits for every leaf set to be exact.
+func memOverlay(t testing.TB, r *rand.Rand, hub *transport.Hub, size int, opts ...Option) *overlay {
+	t.Helper()
 	o := &overlay{t: t, dead: map[int]bool{}}
-	for i := range 24 {
-		n := newMemNode(t, r, hub)
+	for i := range size {
+		n := newMemNode(t, r, hub, opts...)
 		var via *Node
 		if i > 0 {
 			via = o.nodes[r.IntN(i)]
@@ -226,6 +226,14 @@ func TestMemOverlay(t *testing.T) {
 		joinVia(t, n, via)
 	}
 	o.waitLeaves(10 * time.Second)
+	return o
+}
+
+func TestMemOverlay(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	hub := transport.NewHub(transport.HubLatency(func(a, b peer.ID) time.Duration { return 200 * time.Microsecond }))
+	t.Cleanup(hub.Close)
+	o := memOverlay(t, r, hub, 24)
 	mh, _ := o.lookups(500, r)
 	t.Logf("24 nodes in memory: mean hops %.2f", mh)
 }

@@ -31,17 +31,7 @@ func TestUnsentHopsRerouteWithoutTimeout(t *testing.T) {
 	cfg.HopTimeoutMax = time.Minute
 	cfg.StateProbeInterval = 0
 	cfg.RowExchangeInterval = 0
-	o := &overlay{t: t, dead: map[int]bool{}}
-	for i := range 16 {
-		n := newMemNode(t, r, hub, WithConfig(cfg))
-		var via *Node
-		if i > 0 {
-			via = o.nodes[r.IntN(i)]
-		}
-		o.nodes = append(o.nodes, n)
-		joinVia(t, n, via)
-	}
-	o.waitLeaves(10 * time.Second)
+	o := memOverlay(t, r, hub, 16, WithConfig(cfg))
 
 	var gone []id.ID
 	for _, i := range []int{3, 8, 13} {

@@ -63,7 +63,7 @@ func (n *Node) hold(m *Message) bool {
 
 // announceUnsent passes over a neighbour the announcement could not reach.
 func (n *Node) announceUnsent(to id.ID) {
-	if n.answered[to] != leafKnowsUs {
+	if n.answered[to] == leafAsked { // only leaves are asked
 		n.answered[to] = leafUnreachable
 	}
 	n.settleActivation(nil)
@@ -76,7 +76,9 @@ func (n *Node) announceUnsent(to id.ID) {
 // leaf learned since the announcement (another joiner, say) is announced
 // to now.
 func (n *Node) settleActivation(m *Message) {
-	if m != nil && (m.Type == MsgAnnounceAck || m.Type == MsgAnnounce || m.Type == MsgHeartbeat) {
+	// Only leaves are recorded: answered stays as small as the leaf set
+	// whoever sends announcements meanwhile.
+	if m != nil && (m.Type == MsgAnnounceAck || m.Type == MsgAnnounce || m.Type == MsgHeartbeat) && n.state.Leaves.Contains(m.From.ID) {
 		n.answered[m.From.ID] = leafKnowsUs
 	}
 	ready := true

@@ -90,8 +90,8 @@ type Stats struct {
 	// had not finished joining.
 	RefusedWhileJoining uint64
 	// Held counts routed messages this node was the root of while it
-	// waited for its leaves to acknowledge its arrival; each was routed
-	// again (delivered here, mostly) once they had.
+	// waited for its immediate neighbours to know of it (activate.go);
+	// each was routed again (delivered here, mostly) once they did.
 	Held               uint64
 	LeafRepairRequests uint64
 }

@@ -84,8 +84,8 @@ type Node struct {
 	skip      routing.SkipFunc
 
 	// Activation (MSPastry): a node that has its join reply takes part in
-	// routing at once but delivers nothing until the leaves it announced
-	// itself to have acknowledged (activate.go). answered records what
+	// routing at once but delivers nothing until its immediate neighbours
+	// know of it (activate.go). answered records what
 	// is known of each leaf (leafAsked, ...); held the routed messages
 	// this node was the root of meanwhile.
 	activating bool
