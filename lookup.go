@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/core/id"
 )
@@ -103,22 +101,14 @@ const (
 	lookupAnswer  = 2
 )
 
-// lookupApp answers lookups at the root and completes them at the origin;
-// it also keeps leaf-set peers protected in the connection manager.
+// lookupApp answers lookups at the root and completes them at the origin.
+// (The routing state's peers are protected in the connection manager by
+// the node's connGuard.)
 type lookupApp struct{ n *Node }
 
 func (a *lookupApp) Forward(*core.Message, *core.Handle) bool { return true }
 
-func (a *lookupApp) Update(h core.Handle, joined bool) {
-	if a.n.lp == nil {
-		return
-	}
-	if joined {
-		a.n.lp.Protect(peer.ID(h.Addr))
-	} else {
-		a.n.lp.Unprotect(peer.ID(h.Addr))
-	}
-}
+func (a *lookupApp) Update(core.Handle, bool) {}
 
 func (a *lookupApp) Deliver(m *core.Message) {
 	n := a.n

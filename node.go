@@ -46,6 +46,7 @@ type Node struct {
 	calls   chan func()
 	routes  chan func() // Route's and Lookup's, paced by win
 	win     routeWindow // loop goroutine only
+	guard   connGuard   // loop goroutine only
 	quit    chan struct{}
 	done    chan struct{}
 	closing sync.Once
@@ -213,6 +214,9 @@ func (n *Node) loop() {
 		}
 		select {
 		case <-n.quit:
+			if n.lp != nil {
+				n.guard.release(n.lp)
+			}
 			return
 		case m := <-n.inbox:
 			if err := n.c.Step(n.now(), m); err != nil {
@@ -251,6 +255,9 @@ func (n *Node) flush() {
 	n.status.Store(uint32(st))
 	if st == core.StatusJoined {
 		n.joinedO.Do(func() { close(n.joined) })
+	}
+	if n.lp != nil {
+		n.guard.sync(n.lp, n.c.State())
 	}
 }
 

@@ -238,14 +238,19 @@ func TestMemOverlay(t *testing.T) {
 	t.Logf("24 nodes in memory: mean hops %.2f", mh)
 }
 
-// newHostNode starts a libp2p host on loopback and a node on it.
-func newHostNode(t testing.TB, r *rand.Rand, cfg core.Config) (*Node, host.Host) {
+// newHostNode starts a libp2p host on loopback and a node on it; tweaks
+// change the host's default configuration.
+func newHostNode(t testing.TB, r *rand.Rand, cfg core.Config, tweaks ...func(*transport.HostConfig)) (*Node, host.Host) {
 	t.Helper()
 	k, err := secure.GenerateKey(chachaReader{r})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
+	hc := transport.DefaultHostConfig(k)
+	for _, tw := range tweaks {
+		tw(&hc)
+	}
+	h, err := transport.NewLoopbackHost(hc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +267,7 @@ func addrInfo(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addr
 // startLibp2pOverlay starts size nodes on loopback hosts, each joining
 // through the node boot(i) picks among those already joined; everything is
 // closed when the test ends.
-func startLibp2pOverlay(t *testing.T, r *rand.Rand, cfg core.Config, size int, boot func(i int) int) (*overlay, []host.Host) {
+func startLibp2pOverlay(t *testing.T, r *rand.Rand, cfg core.Config, size int, boot func(i int) int, tweaks ...func(i int, hc *transport.HostConfig)) (*overlay, []host.Host) {
 	t.Helper()
 	o := &overlay{t: t, dead: map[int]bool{}}
 	var hosts []host.Host
@@ -273,7 +278,11 @@ func startLibp2pOverlay(t *testing.T, r *rand.Rand, cfg core.Config, size int, b
 		}
 	})
 	for i := range size {
-		n, h := newHostNode(t, r, cfg)
+		var tw []func(*transport.HostConfig)
+		for _, f := range tweaks {
+			tw = append(tw, func(hc *transport.HostConfig) { f(i, hc) })
+		}
+		n, h := newHostNode(t, r, cfg, tw...)
 		o.nodes, hosts = append(o.nodes, n), append(hosts, h)
 		var via []peer.AddrInfo
 		if i > 0 {

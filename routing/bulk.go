@@ -107,6 +107,7 @@ func (s *NeighborhoodSet) ConsiderAll(es []Entry) bool {
 		return false
 	}
 	s.snap.Store(&out)
+	s.gen++
 	return true
 }
 

@@ -16,6 +16,7 @@ type LeafSet struct {
 	selfU id.U128
 	half  int
 	snap  atomic.Pointer[leafSnap]
+	gen   uint64 // writer-only: bumped on every publish
 }
 
 // leafSnap is an immutable leaf set.
@@ -264,4 +265,8 @@ func (s *LeafSet) publish(left, right []Entry) {
 		p.spacing = p.hi.Sub(p.lo).Div(uint64(len(left) + len(right)))
 	}
 	s.snap.Store(p)
+	s.gen++
 }
+
+// Generation changes whenever the leaf set is published anew. Writer only.
+func (s *LeafSet) Generation() uint64 { return s.gen }

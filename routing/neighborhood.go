@@ -14,6 +14,7 @@ type NeighborhoodSet struct {
 	self id.ID
 	max  int
 	snap atomic.Pointer[[]Entry]
+	gen  uint64 // writer-only: bumped on every change
 }
 
 // NewNeighborhoodSet returns an empty set of capacity m.
@@ -85,8 +86,12 @@ func (s *NeighborhoodSet) Consider(e Entry) bool {
 		out = out[:s.max]
 	}
 	s.snap.Store(&out)
+	s.gen++
 	return true
 }
+
+// Generation changes whenever the members change. Writer only.
+func (s *NeighborhoodSet) Generation() uint64 { return s.gen }
 
 // Wants reports whether a node x at proximity prox would enter the set:
 // it is not a member, its proximity is known, and the set has room or x is
@@ -108,6 +113,7 @@ func (s *NeighborhoodSet) Remove(x id.ID) bool {
 	out, ok := without(*s.snap.Load(), x)
 	if ok {
 		s.snap.Store(&out)
+		s.gen++
 	}
 	return ok
 }

@@ -319,3 +319,71 @@ func TestRangeSmallOverlay(t *testing.T) {
 		}
 	}
 }
+
+// members lists each structure's members (leaf set, neighbourhood set,
+// routing table), for comparing states.
+func members(s *State) [3][]id.ID {
+	var out [3][]id.ID
+	out[0] = entryIDs(s.Leaves.Members(nil))
+	out[1] = entryIDs(s.Neighbors.Members())
+	s.Table.ForEach(func(_, _ int, e Entry) bool {
+		out[2] = append(out[2], e.ID)
+		return true
+	})
+	return out
+}
+
+func generations(s *State) [3]uint64 {
+	return [3]uint64{s.Leaves.Generation(), s.Neighbors.Generation(), s.Table.Generation()}
+}
+
+// Each structure's generation, and so the state's, moves whenever its
+// members change (the runtime re-protects the state's peers in libp2p's
+// connection manager on that signal alone).
+func TestStateGenerationFollowsMembers(t *testing.T) {
+	r := rng(9)
+	s, err := NewState(Handle{ID: id.Random(r)}, 4, 8, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var known []id.ID
+	var changes [3]int
+	for i := range 3000 {
+		before, gens, gen := members(s), generations(s), s.Generation()
+		switch op := r.IntN(10); {
+		case op < 5 || len(known) == 0:
+			x := id.Random(r)
+			known = append(known, x)
+			s.Consider(Entry{Handle: Handle{ID: x}, Prox: uint32(r.IntN(1 << 20))})
+		case op < 7:
+			es := make([]Entry, 1+r.IntN(8))
+			for j := range es {
+				es[j] = Entry{Handle: Handle{ID: id.Random(r)}, Prox: uint32(r.IntN(1 << 20))}
+				known = append(known, es[j].ID)
+			}
+			s.ConsiderAll(es)
+		case op < 9:
+			s.Remove(known[r.IntN(len(known))])
+		default: // a current member of one of the structures
+			if m := before[r.IntN(3)]; len(m) > 0 {
+				s.Remove(m[r.IntN(len(m))])
+			}
+		}
+		after, gensAfter := members(s), generations(s)
+		for k, name := range []string{"leaf set", "neighbourhood set", "routing table"} {
+			if slices.Equal(before[k], after[k]) {
+				continue
+			}
+			changes[k]++
+			if gensAfter[k] == gens[k] || s.Generation() == gen {
+				t.Fatalf("step %d: the %s changed, its generation stayed %d (state %d -> %d)", i, name, gens[k], gen, s.Generation())
+			}
+		}
+	}
+	for k, c := range changes {
+		if c < 100 {
+			t.Fatalf("structure %d changed in only %d steps: the test exercises too little", k, c)
+		}
+	}
+	t.Logf("changes: leaf set %d, neighbourhood set %d, routing table %d", changes[0], changes[1], changes[2])
+}

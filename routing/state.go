@@ -43,6 +43,13 @@ func NewState(self Handle, b, l, m int) (*State, error) {
 // B is the digit width.
 func (s *State) B() int { return s.b }
 
+// Generation changes whenever a member of the table, the leaf set or the
+// neighbourhood set changes (it is the sum of their generations). Writer
+// only.
+func (s *State) Generation() uint64 {
+	return s.Table.Generation() + s.Leaves.Generation() + s.Neighbors.Generation()
+}
+
 // Knows reports whether x is anywhere in the state.
 func (s *State) Knows(x id.ID) bool {
 	return s.Leaves.Contains(x) || s.Table.Contains(x) || s.Neighbors.Contains(x)

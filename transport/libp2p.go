@@ -156,7 +156,8 @@ func (t *Libp2p) Host() host.Host { return t.h }
 const protectTag = "pastry"
 
 // Protect asks the connection manager never to trim connections to p. Call
-// it for leaf-set and routing-table members (core's Update upcall).
+// it for every peer of the node's routing state (leaf set, routing table and
+// neighbourhood set).
 func (t *Libp2p) Protect(p peer.ID) { t.h.ConnManager().Protect(p, protectTag) }
 
 // Unprotect undoes Protect; it reports whether p is still protected by
