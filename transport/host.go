@@ -37,6 +37,10 @@ type HostConfig struct {
 	ConnsLow, ConnsHigh int
 	// GracePeriod protects new connections from trimming. Default 1 min.
 	GracePeriod time.Duration
+	// AddrPolicy restricts the addresses the host dials (AddrsAll by
+	// default). Pass the same policy to the transport's AddrFilter option
+	// so that refused addresses stay out of the peerstore too.
+	AddrPolicy AddrPolicy
 	// Limits are the resource manager's limits; the zero value means
 	// DefaultResourceLimits(ProtocolID(ProtocolPrefix)), scaled to the
 	// machine.
@@ -100,7 +104,8 @@ func DefaultResourceLimits(proto protocol.ID) rcmgr.ConcreteLimitConfig {
 // identity and listen addresses; TCP and QUIC; Noise (preferred) and TLS;
 // yamux; the resource manager with our limits and its metrics disabled (they
 // cost ~40% of stream throughput and our metrics come from Stats); a
-// connection manager sized for the overlay. Relays, NAT port mapping,
+// connection manager sized for the overlay; a connection gater when
+// cfg.AddrPolicy restricts dials. Relays, NAT port mapping,
 // hole punching and libp2p's own ping service are off, and mDNS is never
 // started: nothing reaches outside the listen addresses unless asked to.
 // TCP dials do not reuse the listening port: with reuse, two nodes that
@@ -118,6 +123,9 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 	if cfg.ConnsLow <= 0 || cfg.ConnsHigh < cfg.ConnsLow {
 		return nil, fmt.Errorf("transport: HostConfig ConnsLow=%d ConnsHigh=%d, want 0 < low <= high", cfg.ConnsLow, cfg.ConnsHigh)
 	}
+	if cfg.AddrPolicy > AddrsPrivate {
+		return nil, fmt.Errorf("transport: HostConfig.AddrPolicy %s, want AddrsAll, AddrsPublic or AddrsPrivate", cfg.AddrPolicy)
+	}
 	limits := cfg.Limits
 	if limits == nil {
 		l := DefaultResourceLimits(ProtocolID(cfg.ProtocolPrefix))
@@ -132,7 +140,7 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 		rm.Close()
 		return nil, fmt.Errorf("transport: connection manager: %w", err)
 	}
-	return []libp2p.Option{
+	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
@@ -145,7 +153,11 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.Ping(false),
-	}, nil
+	}
+	if cfg.AddrPolicy != AddrsAll {
+		opts = append(opts, libp2p.ConnectionGater(policyGater{cfg.AddrPolicy}))
+	}
+	return opts, nil
 }
 
 // NewLoopbackHost is NewHost with reachability fixed as private, for hosts

@@ -86,8 +86,18 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // newNode starts a host on 127.0.0.1 with a transport. Cleanup closes both.
 func newNode(t *testing.T, seed uint64, opts ...Option) *node {
 	t.Helper()
+	return newNodeHost(t, seed, nil, opts...)
+}
+
+// newNodeHost is newNode with tweak applied to the host's config.
+func newNodeHost(t *testing.T, seed uint64, tweak func(*HostConfig), opts ...Option) *node {
+	t.Helper()
 	id := newIdentity(t, seed)
-	h, err := NewHost(DefaultHostConfig(id.priv))
+	hc := DefaultHostConfig(id.priv)
+	if tweak != nil {
+		tweak(&hc)
+	}
+	h, err := NewHost(hc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // nodeConfig is the configuration of `pastry node`. Each setting comes
@@ -36,12 +37,14 @@ type nodeConfig struct {
 	SaveInterval   time.Duration
 	ConnsLow       int
 	ConnsHigh      int
+	AddrPolicy     string
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
 	// Filled by validate.
 	bootstrap []peer.AddrInfo
 	level     slog.Level
+	policy    transport.AddrPolicy
 }
 
 // The defaults of `pastry node`.
@@ -84,6 +87,7 @@ var settings = map[string]setting{
 	"save_interval":   {"save_interval", "--save-interval", "PASTRY_SAVE_INTERVAL"},
 	"conns_low":       {"conns_low", "--conns-low", "PASTRY_CONNS_LOW"},
 	"conns_high":      {"conns_high", "--conns-high", "PASTRY_CONNS_HIGH"},
+	"addr_policy":     {"addr_policy", "--addr-policy", "PASTRY_ADDR_POLICY"},
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -94,6 +98,7 @@ func defaultNodeConfig() nodeConfig {
 		SaveInterval: defaultSaveInterval,
 		ConnsLow:     256,
 		ConnsHigh:    384,
+		AddrPolicy:   transport.AddrsAll.String(),
 		origin:       map[string]string{},
 	}
 	if home, err := os.UserHomeDir(); err == nil && home != "" {
@@ -134,6 +139,7 @@ func splitList(s string) []string {
 type nodeFlags struct {
 	listen, bootstrap                           listFlag
 	dataDir, api, token, prefix, config, logLvl string
+	addrPolicy                                  string
 	saveInterval                                time.Duration
 	connsLow, connsHigh                         int
 }
@@ -152,6 +158,7 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&f.saveInterval, "save-interval", 0, "how often to save known peers to DATA_DIR/peers.json (default 30s)")
 	fs.IntVar(&f.connsLow, "conns-low", 0, "connection manager low watermark (default 256)")
 	fs.IntVar(&f.connsHigh, "conns-high", 0, "connection manager high watermark (default 384)")
+	fs.StringVar(&f.addrPolicy, "addr-policy", "", "addresses the node dials and learns from peers: all, public (for the internet: no private or loopback ones) or private (stay inside a LAN) (default all)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
 
@@ -161,7 +168,7 @@ its last known peers DATA_DIR/peers.json (rejoined from on restart, after any
 Each setting also comes from an environment variable (PASTRY_LISTEN,
 PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API, PASTRY_TOKEN,
 PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL, PASTRY_SAVE_INTERVAL,
-PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH) or the config file's key of the same
+PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH, PASTRY_ADDR_POLICY) or the config file's key of the same
 name in lower case (listen, bootstrap, data_dir, ...); a flag beats the
 environment, which beats the file, which beats the default.
 
@@ -210,6 +217,7 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"save-interval":   func() { c.SaveInterval = f.saveInterval },
 		"conns-low":       func() { c.ConnsLow = f.connsLow },
 		"conns-high":      func() { c.ConnsHigh = f.connsHigh },
+		"addr-policy":     func() { c.AddrPolicy = f.addrPolicy },
 	}
 	for key, s := range settings {
 		name := strings.TrimPrefix(s.flag, "--")
@@ -237,6 +245,7 @@ type fileConfig struct {
 	SaveInterval   *string   `json:"save_interval"` // a Go duration: "30s", "5m"
 	ConnsLow       *int      `json:"conns_low"`
 	ConnsHigh      *int      `json:"conns_high"`
+	AddrPolicy     *string   `json:"addr_policy"`
 }
 
 // applyFile reads the config file at path over c.
@@ -287,6 +296,7 @@ func (c *nodeConfig) applyFile(path string) error {
 	str("token", &c.Token, fc.Token)
 	str("protocol_prefix", &c.ProtocolPrefix, fc.ProtocolPrefix)
 	str("log_level", &c.LogLevel, fc.LogLevel)
+	str("addr_policy", &c.AddrPolicy, fc.AddrPolicy)
 	if fc.SaveInterval != nil {
 		d, err := time.ParseDuration(*fc.SaveInterval)
 		if err != nil {
@@ -383,6 +393,8 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 			c.ProtocolPrefix = v
 		case "log_level":
 			c.LogLevel = v
+		case "addr_policy":
+			c.AddrPolicy = v
 		case "save_interval":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -419,6 +431,11 @@ func (c *nodeConfig) validate() error {
 			return fmt.Errorf("%s: %w", c.from("listen"), err)
 		}
 	}
+	pol, err := transport.ParseAddrPolicy(c.AddrPolicy)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.from("addr_policy"), err)
+	}
+	c.policy = pol
 	if len(c.Bootstrap) > maxBootstrap {
 		return fmt.Errorf("%s: %d bootstrap addresses, at most %d", c.from("bootstrap"), len(c.Bootstrap), maxBootstrap)
 	}
@@ -427,6 +444,9 @@ func (c *nodeConfig) validate() error {
 		ai, err := parseBootstrap(s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.from("bootstrap"), err)
+		}
+		if err := pol.Check(ai.Addrs[0]); err != nil {
+			return fmt.Errorf("%s: bootstrap %q: %w (%s)", c.from("bootstrap"), s, err, c.from("addr_policy"))
 		}
 		c.bootstrap = mergeAddrInfo(c.bootstrap, ai)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pastrynet/pastry/transport"
 )
 
 // env is a fake environment for loadNodeConfig.
@@ -32,7 +34,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.API != defaultAPI || !slices.Equal(c.Listen, defaultListen) || c.SaveInterval != defaultSaveInterval ||
-		c.ConnsLow != 256 || c.ConnsHigh != 384 || c.Token != "" || len(c.Bootstrap) != 0 {
+		c.ConnsLow != 256 || c.ConnsHigh != 384 || c.Token != "" || len(c.Bootstrap) != 0 || c.policy != transport.AddrsAll {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -48,7 +50,8 @@ const fileConfigAll = `{
 		"log_level": "debug",
 		"save_interval": "5s",
 		"conns_low": 10,
-		"conns_high": 20
+		"conns_high": 20,
+		"addr_policy": "private"
 	}`
 
 // TestConfigPrecedence checks flag > env > file > default for every kind
@@ -62,7 +65,7 @@ func TestConfigPrecedence(t *testing.T) {
 		}
 		if c.DataDir != "/from/file" || c.API != "127.0.0.1:1111" || c.ProtocolPrefix != "/file" ||
 			c.SaveInterval != 5*time.Second || c.ConnsLow != 10 || c.ConnsHigh != 20 ||
-			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/1001"}) || len(c.bootstrap) != 1 {
+			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/1001"}) || len(c.bootstrap) != 1 || c.policy != transport.AddrsPrivate {
 			t.Fatalf("%+v", c)
 		}
 		if c.from("api") != `config file `+file+`: key "api"` {
@@ -73,14 +76,14 @@ func TestConfigPrecedence(t *testing.T) {
 		e := env{
 			"PASTRY_CONFIG": file, "PASTRY_DATA_DIR": "/from/env", "PASTRY_API": "127.0.0.1:2222",
 			"PASTRY_LISTEN": "/ip4/127.0.0.1/tcp/2001, /ip4/127.0.0.1/udp/2001/quic-v1", "PASTRY_SAVE_INTERVAL": "7s",
-			"PASTRY_CONNS_HIGH": "30",
+			"PASTRY_CONNS_HIGH": "30", "PASTRY_ADDR_POLICY": "all",
 		}
 		c, err := loadNodeConfig(nil, e.get, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.DataDir != "/from/env" || c.API != "127.0.0.1:2222" || c.SaveInterval != 7*time.Second ||
-			c.ConnsHigh != 30 || c.ConnsLow != 10 || c.ProtocolPrefix != "/file" ||
+			c.ConnsHigh != 30 || c.ConnsLow != 10 || c.ProtocolPrefix != "/file" || c.policy != transport.AddrsAll ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/2001", "/ip4/127.0.0.1/udp/2001/quic-v1"}) {
 			t.Fatalf("%+v", c)
 		}
@@ -90,13 +93,14 @@ func TestConfigPrecedence(t *testing.T) {
 		c, err := loadNodeConfig([]string{
 			"--config", file, "--data-dir", "/from/flag", "--api", "127.0.0.1:3333",
 			"--listen", "/ip4/127.0.0.1/tcp/3001", "--listen", "/ip4/127.0.0.1/tcp/3002",
-			"--token", "flag-token-0123456789", "--protocol-prefix", "/flag",
+			"--token", "flag-token-0123456789", "--protocol-prefix", "/flag", "--addr-policy", "Public",
+			"--bootstrap", "/ip4/8.8.8.8/tcp/1/p2p/" + testPeer,
 		}, e.get, io.Discard)
 		if err != nil {
 			t.Fatal(err) // --config wins over PASTRY_CONFIG, which does not exist
 		}
 		if c.DataDir != "/from/flag" || c.API != "127.0.0.1:3333" || c.Token != "flag-token-0123456789" ||
-			c.ProtocolPrefix != "/flag" || c.LogLevel != "debug" ||
+			c.ProtocolPrefix != "/flag" || c.LogLevel != "debug" || c.policy != transport.AddrsPublic ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/3001", "/ip4/127.0.0.1/tcp/3002"}) {
 			t.Fatalf("%+v", c)
 		}
@@ -140,6 +144,13 @@ func TestConfigErrors(t *testing.T) {
 		{"save interval env", nil, env{"PASTRY_SAVE_INTERVAL": "often"}, "", []string{"PASTRY_SAVE_INTERVAL", "not a duration"}},
 		{"conns", []string{"--conns-low", "100", "--conns-high", "50"}, nil, "", []string{"--conns-high", "100 (conns_low)"}},
 		{"conns env", nil, env{"PASTRY_CONNS_LOW": "many"}, "", []string{"PASTRY_CONNS_LOW", "not an integer"}},
+		{"addr policy", []string{"--addr-policy", "lan"}, nil, "", []string{"--addr-policy", "want all, public or private"}},
+		{"addr policy env", nil, env{"PASTRY_ADDR_POLICY": "none"}, "", []string{"PASTRY_ADDR_POLICY", "want all, public"}},
+		{"addr policy file", nil, nil, `{"addr_policy": 1}`, []string{"addr_policy"}},
+		{"bootstrap refused by policy", []string{"--addr-policy", "public", "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/" + testPeer}, nil, "",
+			[]string{"--bootstrap", "127.0.0.1", `policy "public"`, "--addr-policy"}},
+		{"bootstrap refused by file policy", []string{"--bootstrap", "/ip4/8.8.8.8/tcp/1/p2p/" + testPeer}, nil, `{"addr_policy": "private"}`,
+			[]string{"--bootstrap", "8.8.8.8", `policy "private"`, `key "addr_policy"`}},
 		{"no listen", nil, nil, `{"listen": []}`, []string{`key "listen"`, "at least one"}},
 		{"unknown key", nil, nil, `{"listn": ["/ip4/127.0.0.1/tcp/1"]}`, []string{"--config", `unknown field "listn"`}},
 		{"syntax", nil, nil, "{\n  \"api\": \"127.0.0.1:1\",\n  oops\n}", []string{"line 3, column"}},

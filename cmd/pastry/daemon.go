@@ -85,11 +85,16 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	hc.ListenAddrs = cfg.Listen
 	hc.ProtocolPrefix = protocol.ID(cfg.ProtocolPrefix)
 	hc.ConnsLow, hc.ConnsHigh = cfg.ConnsLow, cfg.ConnsHigh
+	hc.AddrPolicy = cfg.policy
 	d.host, err = transport.NewHost(hc)
 	if err != nil {
 		return nil, listenError(cfg, err)
 	}
-	d.node, err = pastry.New(d.host, pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)), pastry.WithLogger(log))
+	opts := []pastry.Option{pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)), pastry.WithLogger(log)}
+	if cfg.policy != transport.AddrsAll {
+		opts = append(opts, pastry.WithTransportOptions(transport.AddrFilter(cfg.policy.AllowsPeerAddr)))
+	}
+	d.node, err = pastry.New(d.host, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +120,10 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		log.Warn("saved peers ignored", "err", err)
 	} else if bad > 0 {
 		log.Warn("saved peers: entries skipped", "bad", bad, "kept", len(saved))
+	}
+	if kept, refused := keepAllowed(saved, cfg.policy); refused > 0 {
+		log.Warn("saved peers: addresses refused by the address policy skipped", "policy", cfg.policy.String(), "addrs", refused, "peers_kept", len(kept))
+		saved = kept
 	}
 	d.saved = saved
 	return d, nil
@@ -320,4 +329,27 @@ func (d *daemon) joinVia(ctx context.Context, ai peer.AddrInfo) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	return joinThrough(ctx, d.node, ai)
+}
+
+// keepAllowed drops from peers the addresses pol refuses, and the peers
+// left with none; it returns how many addresses it dropped.
+func keepAllowed(peers []peer.AddrInfo, pol transport.AddrPolicy) (_ []peer.AddrInfo, refused int) {
+	if pol == transport.AddrsAll {
+		return peers, 0
+	}
+	var out []peer.AddrInfo
+	for _, ai := range peers {
+		var as []ma.Multiaddr
+		for _, a := range ai.Addrs {
+			if pol.Allows(a) {
+				as = append(as, a)
+			} else {
+				refused++
+			}
+		}
+		if len(as) > 0 {
+			out = append(out, peer.AddrInfo{ID: ai.ID, Addrs: as})
+		}
+	}
+	return out, refused
 }

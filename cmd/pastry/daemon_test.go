@@ -148,6 +148,45 @@ func TestNodeBootstrapFirst(t *testing.T) {
 	}
 }
 
+// TestNodeAddrPolicy: --addr-policy reaches the host and the saved peers.
+// A private-only node joins through a loopback node, and its saved peers
+// lose the addresses the policy refuses (and the peers left with none); a
+// public-only node dials no loopback address, yet a loopback node can
+// still connect to it.
+func TestNodeAddrPolicy(t *testing.T) {
+	checkLeaks(t)
+	a := startTestDaemon(t, t.TempDir())
+	aAI, err := parseBootstrap(a.p2pAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := testAddrInfo(t, "/ip4/8.8.8.8/tcp/7701")
+	mixed := testAddrInfo(t, "/ip4/8.8.4.4/tcp/7701", "/ip4/10.0.0.1/tcp/7701")
+	dir := t.TempDir()
+	if err := savePeers(dir, "", []peer.AddrInfo{aAI, pub, mixed}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b := startTestDaemon(t, dir, "--addr-policy", "private")
+	c := b.d.candidates()
+	if len(c) != 2 || c[0].ID != aAI.ID || c[1].ID != mixed.ID || len(c[1].Addrs) != 1 || c[1].Addrs[0].String() != "/ip4/10.0.0.1/tcp/7701" {
+		t.Fatalf("candidates under the private policy: %v", c)
+	}
+	if !inLeafSet(b.d, aAI.ID) {
+		t.Fatal("the private-only node joined without A in its leaf set")
+	}
+
+	p := startTestDaemon(t, t.TempDir(), "--addr-policy", "public") // a new overlay
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.d.host.Connect(ctx, aAI); err == nil {
+		t.Fatal("the public-only node dialled a loopback address")
+	}
+	pAI, _ := parseBootstrap(p.p2pAddr())
+	if err := a.d.host.Connect(ctx, pAI); err != nil {
+		t.Fatalf("a loopback node could not connect to the public-only node: %v", err)
+	}
+}
+
 // TestNodeStartErrors: a port in use and an unusable data directory stop
 // the node at once, with errors naming the setting.
 func TestNodeStartErrors(t *testing.T) {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/pastrynet/pastry/core/id"
 	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // fuzzPeers returns n deterministic peer IDs of Ed25519 keys, as pastry
@@ -265,6 +266,16 @@ func checkConfigBounds(t *testing.T, c *nodeConfig) {
 	if c.ConnsLow < 1 || c.ConnsHigh < c.ConnsLow || c.ConnsHigh > maxConns {
 		t.Fatalf("accepted conns %d to %d", c.ConnsLow, c.ConnsHigh)
 	}
+	if !strings.EqualFold(c.AddrPolicy, c.policy.String()) || c.policy > transport.AddrsPrivate {
+		t.Fatalf("accepted address policy %q as %v", c.AddrPolicy, c.policy)
+	}
+	for _, ai := range c.bootstrap {
+		for _, a := range ai.Addrs {
+			if !c.policy.Allows(a) {
+				t.Fatalf("accepted bootstrap address %s, which the policy %v refuses", a, c.policy)
+			}
+		}
+	}
 	// Validation is idempotent.
 	again := *c
 	if err := again.validate(); err != nil || !sameAddrInfos(again.bootstrap, c.bootstrap) || again.level != c.level {
@@ -344,12 +355,12 @@ func FuzzConfigFile(f *testing.F) {
 		got := map[string]any{
 			"listen": c.Listen, "bootstrap": c.Bootstrap, "data_dir": c.DataDir, "api": c.API, "token": c.Token,
 			"protocol_prefix": c.ProtocolPrefix, "log_level": c.LogLevel, "save_interval": c.SaveInterval,
-			"conns_low": c.ConnsLow, "conns_high": c.ConnsHigh,
+			"conns_low": c.ConnsLow, "conns_high": c.ConnsHigh, "addr_policy": c.AddrPolicy,
 		}
 		dflt := map[string]any{
 			"listen": def.Listen, "bootstrap": def.Bootstrap, "data_dir": def.DataDir, "api": def.API, "token": def.Token,
 			"protocol_prefix": def.ProtocolPrefix, "log_level": def.LogLevel, "save_interval": def.SaveInterval,
-			"conns_low": def.ConnsLow, "conns_high": def.ConnsHigh,
+			"conns_low": def.ConnsLow, "conns_high": def.ConnsHigh, "addr_policy": def.AddrPolicy,
 		}
 		for key := range settings {
 			raw, inFile := vals[key]
@@ -412,6 +423,7 @@ func FuzzConfigEnv(f *testing.F) {
 		{"save_interval", "7s"}, {"save_interval", "often"}, {"save_interval", "2h"},
 		{"conns_low", "10"}, {"conns_low", "500"}, {"conns_low", "many"}, {"conns_high", "30"}, {"conns_high", "-1"},
 		{"conns_high", "99999999999999999999"},
+		{"addr_policy", "public"}, {"addr_policy", "PRIVATE"}, {"addr_policy", "lan"},
 	} {
 		f.Add(idx(s.key), s.val)
 	}
@@ -469,6 +481,8 @@ func FuzzConfigEnv(f *testing.F) {
 		case "conns_high":
 			n, _ := strconv.Atoi(val)
 			got, want = c.ConnsHigh, n
+		case "addr_policy":
+			got, want = c.AddrPolicy, val
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s=%q: config holds %#v", name, val, got)
