@@ -60,6 +60,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.route.dropped                     counter: routed messages given up
 //	pastry.transport.rejected{reason}        counter: received frames/handles refused
 //	pastry.transport.dropped{reason}         counter: outgoing messages not sent
+//	pastry.transport.addrs_refused           counter: learned addresses the address filter refused
 //	pastry.core.rejected                     counter: messages the protocol refused
 //	pastry.inbox.drops                       counter: received messages dropped, loop behind
 //	pastry.peers.suspected                   counter
@@ -100,7 +101,7 @@ type nodeMetrics struct {
 	delivered, forwarded, hopTimeouts, reroutes     metric.Int64ObservableCounter
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
-	routeRefused                                    metric.Int64ObservableCounter
+	routeRefused, addrsRefused                      metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
@@ -155,6 +156,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.routeDropped = counter("pastry.route.dropped", "{message}", "Routed messages given up (reroutes or hops exhausted).")
 	m.rejected = counter("pastry.transport.rejected", "{frame}", "Received frames or handles refused as invalid, by reason.")
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
+	m.addrsRefused = counter("pastry.transport.addrs_refused", "{address}", "Addresses learned from received handles that the address filter (policy) refused.")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
 	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
 	m.routeRefused = counter("pastry.route.refused", "{message}", "Messages Route queued that the protocol refused when their turn came (the node had stopped being joined).")
@@ -237,6 +239,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	for i, v := range tr.Dropped {
 		o.ObserveInt64(m.trDropped, clampInt64(v), metric.WithAttributeSet(m.dropAttrs[i]))
 	}
+	o.ObserveInt64(m.addrsRefused, clampInt64(tr.AddrsRefused))
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))
 	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
 	o.ObserveInt64(m.routesQueued, int64(st.RoutesQueued))

@@ -103,4 +103,10 @@ func TestAddrPolicyRefusesDials(t *testing.T) {
 	if as := pub.h.Peerstore().Addrs(c.h.ID()); len(as) != 0 {
 		t.Fatalf("refused addresses learned from a handle: %v", as)
 	}
+	if n := pub.t.Stats().AddrsRefused; n != uint64(len(c.h.Addrs())) {
+		t.Fatalf("%d refused addresses counted, want %d", n, len(c.h.Addrs()))
+	}
+	if n := b.t.Stats().AddrsRefused; n != 0 {
+		t.Fatalf("a transport without a filter counted %d refused addresses", n)
+	}
 }

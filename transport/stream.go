@@ -454,7 +454,11 @@ func (t *Libp2p) deliver(ps *peerState, f Frame, from core.Handle, size int) {
 			continue
 		}
 		if t.cfg.addrFilter != nil {
+			n := len(addrs)
 			addrs = filterAddrs(p, addrs, t.cfg.addrFilter)
+			if len(addrs) < n {
+				t.ctr.addrsRefused.Add(uint64(n - len(addrs)))
+			}
 		}
 		t.h.Peerstore().AddAddrs(p, addrs, ttl)
 	}

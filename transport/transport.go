@@ -91,6 +91,10 @@ type Stats struct {
 	StreamsOpened, StreamsAccepted, StreamResets uint64
 	// PingsSent, PongsReceived; PongsLate answered no waiting Ping.
 	PingsSent, PongsReceived, PongsLate uint64
+	// AddrsRefused counts addresses learned from received handles that
+	// the AddrFilter option refused (a list that keeps arriving is looked
+	// at again only when it is due for renewal; see AddrTTL).
+	AddrsRefused uint64
 }
 
 // TotalRejected sums Rejected.
@@ -123,6 +127,7 @@ type counters struct {
 	pingsSent           atomic.Uint64
 	pongsReceived       atomic.Uint64
 	pongsLate           atomic.Uint64
+	addrsRefused        atomic.Uint64
 }
 
 func slot(t core.MsgType) int {
@@ -170,6 +175,7 @@ func (c *counters) snapshot() Stats {
 	s.PingsSent = c.pingsSent.Load()
 	s.PongsReceived = c.pongsReceived.Load()
 	s.PongsLate = c.pongsLate.Load()
+	s.AddrsRefused = c.addrsRefused.Load()
 	return s
 }
 
