@@ -91,6 +91,24 @@ func WithRouteWindow(n int) Option {
 	}
 }
 
+// WithAddrPolicy keeps the addresses p refuses, learned from the handles
+// the node receives, out of the host's peerstore (transport.AddrFilter).
+// It does not reach the host's dialler, which is the caller's: build the
+// host with libp2p.ConnectionGater(p.Gater()), or with
+// transport.HostConfig.AddrPolicy, to refuse dials to them whatever their
+// source. Default transport.AddrsAll.
+func WithAddrPolicy(p transport.AddrPolicy) Option {
+	return func(o *options) error {
+		if p > transport.AddrsPrivate {
+			return fmt.Errorf("pastry: option WithAddrPolicy: %v, want AddrsAll, AddrsPublic or AddrsPrivate", p)
+		}
+		if p != transport.AddrsAll {
+			o.transport = append(o.transport, transport.AddrFilter(p.AllowsPeerAddr))
+		}
+		return nil
+	}
+}
+
 // WithTransportOptions passes options to the libp2p transport.
 func WithTransportOptions(opts ...transport.Option) Option {
 	return func(o *options) error {

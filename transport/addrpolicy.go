@@ -19,7 +19,8 @@ import (
 // own private network, say). A policy is enforced twice: learned
 // addresses it refuses never enter the peerstore (the AddrFilter option),
 // and the host refuses to dial them whatever their source (identify, the
-// peerstore, a caller; HostConfig.AddrPolicy, through a connection gater).
+// peerstore, a caller; HostConfig.AddrPolicy, or Gater for a host built
+// otherwise).
 // Inbound connections are not affected.
 type AddrPolicy uint8
 
@@ -80,8 +81,12 @@ func (p AddrPolicy) Check(a ma.Multiaddr) error {
 	return fmt.Errorf("address %s is refused by the address policy %q", a, p)
 }
 
-// policyGater is a connection gater that refuses outbound dials to
-// addresses its policy refuses and allows everything else.
+// Gater returns a connection gater that refuses outbound dials to the
+// addresses p refuses and allows everything else, for hosts built
+// without HostOptions: libp2p.ConnectionGater(p.Gater()).
+func (p AddrPolicy) Gater() connmgr.ConnectionGater { return policyGater{p} }
+
+// policyGater is AddrPolicy.Gater's gater.
 type policyGater struct{ p AddrPolicy }
 
 var _ connmgr.ConnectionGater = policyGater{}

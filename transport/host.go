@@ -155,7 +155,7 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 		libp2p.Ping(false),
 	}
 	if cfg.AddrPolicy != AddrsAll {
-		opts = append(opts, libp2p.ConnectionGater(policyGater{cfg.AddrPolicy}))
+		opts = append(opts, libp2p.ConnectionGater(cfg.AddrPolicy.Gater()))
 	}
 	return opts, nil
 }

@@ -90,11 +90,8 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	if err != nil {
 		return nil, listenError(cfg, err)
 	}
-	opts := []pastry.Option{pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)), pastry.WithLogger(log)}
-	if cfg.policy != transport.AddrsAll {
-		opts = append(opts, pastry.WithTransportOptions(transport.AddrFilter(cfg.policy.AllowsPeerAddr)))
-	}
-	d.node, err = pastry.New(d.host, opts...)
+	d.node, err = pastry.New(d.host, pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
+		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy))
 	if err != nil {
 		return nil, err
 	}
