@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/core/id"
 )
@@ -25,7 +28,7 @@ type LookupResult struct {
 	Hops int
 	Path []id.ID
 	// Latency is the round trip: request routed to the root, reply sent
-	// back directly.
+	// back (see Lookup).
 	Latency time.Duration
 }
 
@@ -36,9 +39,15 @@ type lookupReply struct {
 }
 
 // Lookup routes a traced request for key to its root and waits for the
-// root's answer. Requests are paced by the route window, as Route's
-// messages are (WithRouteWindow); the latency reported includes any wait
-// for it, and ctx bounds it.
+// root's answer. The root sends the answer straight to the origin when
+// its host is connected to it, and otherwise routes it to the origin's
+// id, over the connections of the routing state: a dial and a security
+// handshake cost more than the extra hops (over QUIC on loopback, 200
+// nodes: 2.6 ms against 0.4 for a lookup whose root had to dial), and
+// a root would otherwise open a connection to the origin of nearly every
+// lookup it answers in a large overlay. Requests are paced by the route
+// window, as Route's messages are (WithRouteWindow); the latency reported
+// includes any wait for it, and ctx bounds it.
 func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
 	ch := make(chan lookupReply, 1)
 	var req uint64
@@ -118,23 +127,20 @@ func (a *lookupApp) Deliver(m *core.Message) {
 	req := binary.BigEndian.Uint64(m.Payload[1:9])
 	switch m.Payload[0] {
 	case lookupRequest:
-		// Answer: [2][req][hops u16][root 16][path: count u8, 16 each].
 		ans := putUint64([]byte{lookupAnswer}, req)
-		ans = binary.BigEndian.AppendUint16(ans, m.Hops)
-		ans = append(ans, n.self.ID[:]...)
-		path := m.Path
-		if len(path) > 255 {
-			path = path[:255]
-		}
-		ans = append(ans, byte(len(path)))
-		for _, h := range path {
-			ans = append(ans, h.ID[:]...)
-		}
+		ans = appendAnswer(ans, m.Hops, n.self.ID, len(m.Path), func(i int) id.ID { return m.Path[i].ID })
 		origin := m.Origin
-		if err := n.c.Route(n.now(), origin.ID, lookupAppID, ans, &origin); err != nil {
+		var hint *core.Handle
+		if n.connected(origin) {
+			hint = &origin
+		}
+		if err := n.c.Route(n.now(), origin.ID, lookupAppID, ans, hint); err != nil {
 			n.log.Debug("lookup answer", "err", err)
 		}
 	case lookupAnswer:
+		if m.Key != n.self.ID {
+			return // an answer for another node that reached us instead (it left, say): its req is not ours
+		}
 		r, err := parseAnswer(m.Payload[9:])
 		if err != nil {
 			n.log.Debug("lookup answer", "err", err)
@@ -149,6 +155,26 @@ func (a *lookupApp) Deliver(m *core.Message) {
 
 var errAnswer = errors.New("pastry: malformed lookup answer")
 
+// maxAnswerPath is the most path entries an answer carries (a count byte).
+const maxAnswerPath = 255
+
+// appendAnswer encodes the body of a lookup answer (after its type byte
+// and request number): [hops u16][root 16][path count u8][path ids, 16
+// each], the path cut to its first maxAnswerPath nodes. parseAnswer reads
+// it.
+func appendAnswer(b []byte, hops uint16, root id.ID, pathLen int, path func(int) id.ID) []byte {
+	b = binary.BigEndian.AppendUint16(b, hops)
+	b = append(b, root[:]...)
+	pathLen = min(pathLen, maxAnswerPath)
+	b = append(b, byte(pathLen))
+	for i := range pathLen {
+		x := path(i)
+		b = append(b, x[:]...)
+	}
+	return b
+}
+
+// parseAnswer reads what appendAnswer wrote; anything else is errAnswer.
 func parseAnswer(b []byte) (lookupReply, error) {
 	var r lookupReply
 	if len(b) < 2+16+1 {
@@ -167,4 +193,14 @@ func parseAnswer(b []byte) (lookupReply, error) {
 		r.path = append(r.path, x)
 	}
 	return r, nil
+}
+
+// connected reports whether h can be reached without a dial: over libp2p,
+// whether the host has a connection to it; over another transport, always.
+// A choice of path only; liveness is the protocol's (acks and probes).
+func (n *Node) connected(h core.Handle) bool {
+	if n.lp == nil {
+		return true
+	}
+	return n.lp.Host().Network().Connectedness(peer.ID(h.Addr)) == network.Connected
 }

@@ -32,6 +32,11 @@
 //
 //	go test -run='^$' -fuzz='^FuzzConfigFile$' -fuzztime=5s ./cmd/pastry/
 //
+// The runtime's own lookup answers (a payload other nodes send, decoded
+// by an unexported parser) have FuzzLookupAnswer in the root package:
+//
+//	go test -run='^$' -fuzz='^FuzzLookupAnswer$' -fuzztime=5s .
+//
 // The test binary links libp2p, so coverage bookkeeping makes each
 // execution slower than in a small package, and the fuzzer's default
 // minimisation of every new input (up to 60 s) can stall the run: add

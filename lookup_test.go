@@ -1,0 +1,115 @@
+package pastry
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/transport"
+)
+
+// A root that has no connection to a lookup's origin routes its answer
+// over its routing state's connections instead of dialling the origin
+// (a dial and handshake cost more than the extra hops, and a root of a
+// large overlay would otherwise connect to the origin of nearly every
+// lookup it answers). The answer still arrives, and the two stay
+// unconnected.
+func TestLookupAnswerAvoidsDial(t *testing.T) {
+	r := rand.New(rand.NewPCG(40, 4))
+	cfg := fastConfig()
+	cfg.LeafSetSize, cfg.NeighborhoodSize = 4, 4 // small states: pairs outside each other's
+	o, hosts := startLibp2pOverlay(t, r, cfg, 40, func(i int) int { return r.IntN(i) })
+	o.waitLeaves(20 * time.Second)
+
+	// Pairs (origin, root) outside each other's routing state.
+	var pairs [][2]int
+	states := make([]map[peer.ID]bool, len(o.nodes))
+	for i, n := range o.nodes {
+		states[i], _ = statePeers(n.Info())
+	}
+	for a := range o.nodes {
+		for b := range o.nodes {
+			if a != b && !states[a][hosts[b].ID()] && !states[b][hosts[a].ID()] {
+				pairs = append(pairs, [2]int{a, b})
+			}
+		}
+	}
+	if len(pairs) < 3 {
+		t.Fatalf("only %d pairs outside each other's state: the test would prove nothing", len(pairs))
+	}
+	r.Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
+	for _, p := range pairs[:3] {
+		origin, root := p[0], p[1]
+		ho, hr := hosts[origin], hosts[root]
+		_ = hr.Network().ClosePeer(ho.ID())
+		_ = ho.Network().ClosePeer(hr.ID())
+		eventually(t, "the pair disconnected", func() bool {
+			return hr.Network().Connectedness(ho.ID()) != network.Connected &&
+				ho.Network().Connectedness(hr.ID()) != network.Connected
+		})
+		sub, err := hr.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := o.nodes[origin].Lookup(ctx, o.nodes[root].ID())
+		cancel()
+		time.Sleep(20 * time.Millisecond) // for the events of a dial just made
+		sub.Close()
+		for e := range sub.Out() {
+			if ev := e.(event.EvtPeerConnectednessChanged); ev.Peer == ho.ID() && ev.Connectedness == network.Connected {
+				t.Fatalf("root %d connected to origin %d while answering its lookup", root, origin)
+			}
+		}
+		if err != nil {
+			t.Fatalf("lookup from node %d for node %d's id: %v", origin, root, err)
+		}
+		if res.Root != o.nodes[root].ID() || res.Hops < 1 {
+			t.Fatalf("lookup from node %d for node %d's id: %+v", origin, root, res)
+		}
+		if hr.Network().Connectedness(ho.ID()) == network.Connected {
+			t.Fatalf("root %d dialled origin %d to answer its lookup (%d hops)", root, origin, res.Hops)
+		}
+		t.Logf("origin %d, root %d: %d hops, answered in %v without a connection between them", origin, root, res.Hops, res.Latency)
+	}
+}
+
+// An answer is taken only by the node it is keyed to: one that reaches
+// another node (its origin left, say) does not complete that node's own
+// lookup of the same request number.
+func TestLookupAnswerForAnotherNodeIgnored(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 4))
+	n := newMemNode(t, r, transport.NewHub())
+	other, _ := keyHandle(t, r)
+	answer := func(key id.ID) *core.Message {
+		p := putUint64([]byte{lookupAnswer}, 1)
+		p = binary.BigEndian.AppendUint16(p, 2)
+		p = append(p, other.ID[:]...)
+		p = append(p, 0) // no path
+		return &core.Message{Key: key, App: lookupAppID, Payload: p}
+	}
+	for _, tc := range []struct {
+		key  id.ID
+		want bool
+	}{{other.ID, false}, {n.ID(), true}} {
+		ch := make(chan lookupReply, 1)
+		if err := n.call(context.Background(), func() {
+			n.lookups[1] = ch
+			(&lookupApp{n: n}).Deliver(answer(tc.key))
+			delete(n.lookups, 1)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(ch) == 1; got != tc.want {
+			t.Errorf("answer keyed %s at node %s: taken %v, want %v", tc.key.Short(), n.ID().Short(), got, tc.want)
+		}
+	}
+}
