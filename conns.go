@@ -1,6 +1,9 @@
 package pastry
 
 import (
+	"sync"
+	"time"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/routing"
@@ -75,4 +78,79 @@ func (g *connGuard) release(p protector) {
 		p.Unprotect(id)
 	}
 	clear(g.protected)
+}
+
+// defaultReapEvery is how often the loop looks for measurement
+// connections to close (measureConns).
+const defaultReapEvery = 30 * time.Second
+
+// maxMeasureConns bounds measureConns; beyond it new ones are not
+// recorded (the connection manager still trims them when it must).
+const maxMeasureConns = 4096
+
+// measureConns remembers the peers a proximity measurement had to dial:
+// the runtime pings every node it hears of, and most of them never enter
+// the routing state (at 200 nodes, 40 state peers a node against 86
+// connected). Such a connection is closed once no stream uses it and the
+// peer is still outside the state: the ping's streams idle out first (2
+// min), and a peer that relies on the connection keeps a stream on it
+// (heartbeats, probes, routed messages). One that did not recently pays a
+// dial when it next sends. Connections others opened, or that existed
+// before the ping, are left alone, and so are those carrying any stream
+// of another protocol: on an integrator's host they may be someone
+// else's. Written by ping goroutines, swept by the loop.
+type measureConns struct {
+	mu sync.Mutex
+	m  map[peer.ID]struct{}
+}
+
+func (d *measureConns) add(p peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[peer.ID]struct{}{}
+	}
+	if len(d.m) < maxMeasureConns {
+		d.m[p] = struct{}{}
+	}
+}
+
+func (d *measureConns) peers(buf []peer.ID) []peer.ID {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for p := range d.m {
+		buf = append(buf, p)
+	}
+	return buf
+}
+
+func (d *measureConns) forget(p peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, p)
+}
+
+// reapMeasureConns closes the measurement connections nothing needs (see
+// measureConns). Loop goroutine only; the close itself runs aside.
+func (n *Node) reapMeasureConns() {
+	nw := n.lp.Host().Network()
+	for _, p := range n.dialed.peers(nil) {
+		if _, ok := n.guard.protected[p]; ok {
+			n.dialed.forget(p) // the state took it
+			continue
+		}
+		conns := nw.ConnsToPeer(p)
+		busy := false
+		for _, c := range conns {
+			busy = busy || len(c.GetStreams()) > 0
+		}
+		if busy {
+			continue // in use: looked at again next time
+		}
+		n.dialed.forget(p)
+		if len(conns) > 0 {
+			n.reaped.Add(1)
+			go func() { _ = nw.ClosePeer(p) }()
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -139,5 +140,80 @@ func TestStatePeersSurviveConnectionTrimming(t *testing.T) {
 		if h.ConnManager().IsProtected(p, "") {
 			t.Errorf("peer %s still protected after Close", p)
 		}
+	}
+}
+
+// A connection a proximity ping had to open is closed once no stream uses
+// it, if the peer stayed outside the routing state; one that existed
+// before the ping, and one to a state peer, stay.
+func TestMeasureConnsClosedWhenUnused(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 4))
+	cfg := fastConfig()
+	// No heartbeats during the test: the state peer's connection goes
+	// quiet like the others, and only its place in the state keeps it.
+	cfg.HeartbeatInterval, cfg.NeighborSilence = time.Minute, 3*time.Minute
+	fast := []Option{
+		WithConfig(cfg),
+		WithTransportOptions(transport.Timeouts(2*time.Second, 2*time.Second, 200*time.Millisecond)),
+		func(o *options) error { o.reapEvery = 50 * time.Millisecond; return nil },
+	}
+	start := func() (*Node, host.Host) {
+		k, err := secure.GenerateKey(chachaReader{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(h, fast...)
+		if err != nil {
+			h.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close(); h.Close() })
+		return n, h
+	}
+	x, hx := start()
+	w, hw := start() // joins x: a state peer
+	_, hy := start() // never joins: measured only
+	_, hz := start() // connects to x first, then is measured
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := x.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Join(ctx, addrInfo(hx)); err != nil {
+		t.Fatal(err)
+	}
+	if err := hz.Connect(ctx, addrInfo(hx)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "w in x's leaf set", func() bool { all, _ := statePeers(x.Info()); return all[hw.ID()] })
+
+	hx.Peerstore().AddAddrs(hy.ID(), hy.Addrs(), time.Hour)
+	for _, h := range []host.Host{hy, hz} {
+		x.measure(h.ID())
+	}
+	x.dialed.add(hw.ID()) // as if w's connection had been a measurement's
+	eventually(t, "y and z measured", func() bool {
+		_, y := x.tr.RTT(hy.ID())
+		_, z := x.tr.RTT(hz.ID())
+		return y && z
+	})
+	eventually(t, "the connection to y closed", func() bool { return hx.Network().Connectedness(hy.ID()) != network.Connected })
+	time.Sleep(600 * time.Millisecond) // past the idle timeouts and several sweeps
+	st, err := x.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.MeasureConnsClosed != 1 {
+		t.Fatalf("%d measurement connections closed, want 1 (y's)", st.MeasureConnsClosed)
+	}
+	if hx.Network().Connectedness(hz.ID()) != network.Connected {
+		t.Fatal("a connection another peer opened was closed")
+	}
+	if all, _ := statePeers(x.Info()); !all[hw.ID()] || hx.Network().Connectedness(hw.ID()) != network.Connected {
+		t.Fatalf("state peer w: in the state %v, connected %v", all[hw.ID()], hx.Network().Connectedness(hw.ID()))
 	}
 }

@@ -41,6 +41,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.node.joined                       gauge: 1 while joined, else 0
 //	pastry.libp2p.connections                gauge: the host's open connections (libp2p only)
 //	pastry.libp2p.peers                      gauge: peers the host is connected to (libp2p only)
+//	pastry.libp2p.measure_conns_closed       counter: connections a proximity ping opened, closed unused
 //	pastry.route.window                      gauge: the window pacing Route and Lookup (WithRouteWindow)
 //	pastry.route.queued                      gauge: messages Route and Lookup queued, not yet sent
 //	pastry.messages.sent{type}               counter: frames written, by message type
@@ -101,7 +102,7 @@ type nodeMetrics struct {
 	delivered, forwarded, hopTimeouts, reroutes     metric.Int64ObservableCounter
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
-	routeRefused, addrsRefused                      metric.Int64ObservableCounter
+	routeRefused, addrsRefused, measureClosed       metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
@@ -156,6 +157,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.routeDropped = counter("pastry.route.dropped", "{message}", "Routed messages given up (reroutes or hops exhausted).")
 	m.rejected = counter("pastry.transport.rejected", "{frame}", "Received frames or handles refused as invalid, by reason.")
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
+	m.measureClosed = counter("pastry.libp2p.measure_conns_closed", "{connection}", "Connections a proximity measurement opened to a peer the routing state did not take, closed once no stream used them (libp2p only).")
 	m.addrsRefused = counter("pastry.transport.addrs_refused", "{address}", "Addresses learned from received handles that the address filter (policy) refused.")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
 	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
@@ -240,6 +242,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(m.trDropped, clampInt64(v), metric.WithAttributeSet(m.dropAttrs[i]))
 	}
 	o.ObserveInt64(m.addrsRefused, clampInt64(tr.AddrsRefused))
+	o.ObserveInt64(m.measureClosed, clampInt64(st.MeasureConnsClosed))
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))
 	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
 	o.ObserveInt64(m.routesQueued, int64(st.RoutesQueued))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
@@ -59,6 +60,9 @@ type Node struct {
 	// Proximity measurements in flight, bounded by opts.pings.
 	pingMu  sync.Mutex
 	pinging map[peer.ID]bool
+	// Connections measurements opened, closed when unused (conns.go).
+	dialed measureConns
+	reaped atomic.Uint64
 
 	// Lookups waiting for their reply; loop goroutine only.
 	lookups map[uint64]chan lookupReply
@@ -207,6 +211,12 @@ func (n *Node) onMessage(m *core.Message) {
 // loop is the node's one goroutine that touches the core.
 func (n *Node) loop() {
 	defer close(n.done)
+	var reap <-chan time.Time // libp2p only: see measureConns
+	if n.lp != nil {
+		t := time.NewTicker(n.opts.reapEvery)
+		defer t.Stop()
+		reap = t.C
+	}
 	for {
 		routes := n.routes
 		if n.opts.window > 0 && !n.win.open(n.c.Load()) {
@@ -229,6 +239,8 @@ func (n *Node) loop() {
 			f()
 		case <-n.timer.C:
 			n.c.Tick(n.now())
+		case <-reap:
+			n.reapMeasureConns()
 		}
 		n.flush()
 		if n.opts.window > 0 {
@@ -433,6 +445,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	s.StepErrors = n.stepErrors.Load()
 	s.RouteErrors = n.routeErrors.Load()
 	s.RoutesQueued = len(n.routes)
+	s.MeasureConnsClosed = n.reaped.Load()
 	return s, err
 }
 
@@ -450,6 +463,10 @@ type Stats struct {
 	// RoutesQueued the messages they queued that wait for it or for the
 	// loop.
 	RouteWindow, RoutesQueued int
+	// MeasureConnsClosed counts connections a proximity measurement
+	// opened to a peer the routing state did not take, closed once no
+	// stream used them (libp2p only).
+	MeasureConnsClosed uint64
 }
 
 // runtimeEnv is the core's environment: a ChaCha8 generator seeded from
@@ -484,6 +501,7 @@ func (n *Node) measure(p peer.ID) {
 	}
 	n.pinging[p] = true
 	n.pingMu.Unlock()
+	fresh := n.lp != nil && n.lp.Host().Network().Connectedness(p) != network.Connected
 	go func() {
 		defer func() {
 			n.pingMu.Lock()
@@ -501,6 +519,9 @@ func (n *Node) measure(p peer.ID) {
 		}()
 		if _, err := n.tr.Ping(ctx, p); err != nil {
 			n.log.Debug("ping", "peer", p, "err", err)
+		}
+		if fresh {
+			n.dialed.add(p)
 		}
 	}()
 }

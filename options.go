@@ -3,6 +3,7 @@ package pastry
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -18,11 +19,13 @@ type options struct {
 	inbox     int
 	pings     int
 	window    int // 0: routes not paced
+	reapEvery time.Duration
 	transport []transport.Option
 }
 
 func defaultOptions() options {
-	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, pings: 16, window: defaultRouteWindow}
+	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, pings: 16, window: defaultRouteWindow,
+		reapEvery: defaultReapEvery}
 }
 
 // Option configures New. An invalid option makes New fail with an error
