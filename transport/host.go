@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -17,6 +18,7 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // HostConfig describes a libp2p host for a Pastry node.
@@ -26,6 +28,11 @@ type HostConfig struct {
 	// ListenAddrs are multiaddr strings. Default: TCP on 127.0.0.1, random
 	// port. TCP and QUIC transports are available; an address picks one.
 	ListenAddrs []string
+	// AnnounceAddrs, if set, are the addresses the host advertises
+	// (identify, and the handles its node sends) instead of those it
+	// listens on: for a node behind NAT or port forwarding, whose
+	// listen addresses others cannot dial. Multiaddr strings.
+	AnnounceAddrs []string
 	// ProtocolPrefix must match the transport's ProtocolPrefix option, so
 	// the resource limits below apply to the protocol actually spoken.
 	ProtocolPrefix protocol.ID
@@ -126,6 +133,14 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 	if cfg.AddrPolicy > AddrsPrivate {
 		return nil, fmt.Errorf("transport: HostConfig.AddrPolicy %s, want AddrsAll, AddrsPublic or AddrsPrivate", cfg.AddrPolicy)
 	}
+	var announce []ma.Multiaddr
+	for _, s := range cfg.AnnounceAddrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("transport: HostConfig.AnnounceAddrs: %q: %w", s, err)
+		}
+		announce = append(announce, a)
+	}
 	limits := cfg.Limits
 	if limits == nil {
 		l := DefaultResourceLimits(ProtocolID(cfg.ProtocolPrefix))
@@ -156,6 +171,9 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 	}
 	if cfg.AddrPolicy != AddrsAll {
 		opts = append(opts, libp2p.ConnectionGater(cfg.AddrPolicy.Gater()))
+	}
+	if len(announce) > 0 {
+		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return slices.Clone(announce) }))
 	}
 	return opts, nil
 }

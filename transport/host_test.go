@@ -94,6 +94,33 @@ func TestHostOptionsValidate(t *testing.T) {
 	if _, err := HostOptions(cfg); err == nil || !strings.Contains(err.Error(), "ConnsHigh") {
 		t.Fatalf("bad watermarks: %v", err)
 	}
+	cfg = DefaultHostConfig(newIdentity(t, 1).priv)
+	cfg.AnnounceAddrs = []string{"/ip4/1.2.3/tcp/1"}
+	if _, err := HostOptions(cfg); err == nil || !strings.Contains(err.Error(), "AnnounceAddrs") {
+		t.Fatalf("bad announce address: %v", err)
+	}
+}
+
+// A host with AnnounceAddrs advertises them instead of its listen
+// addresses, and still listens where it was told.
+func TestHostAnnounceAddrs(t *testing.T) {
+	cfg := DefaultHostConfig(newIdentity(t, 3).priv)
+	cfg.AnnounceAddrs = []string{"/ip4/203.0.113.7/tcp/4001", "/dns4/node.example.com/udp/4001/quic-v1"}
+	h, err := NewHost(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var got []string
+	for _, a := range h.Addrs() {
+		got = append(got, a.String())
+	}
+	if strings.Join(got, " ") != strings.Join(cfg.AnnounceAddrs, " ") {
+		t.Fatalf("advertised %v, want %v", got, cfg.AnnounceAddrs)
+	}
+	if ls := h.Network().ListenAddresses(); len(ls) != 1 || !manet.IsIPLoopback(ls[0]) {
+		t.Fatalf("listening on %v", ls)
+	}
 }
 
 // A loopback host has its reachability fixed (no AutoNAT prober, whose

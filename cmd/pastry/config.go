@@ -17,6 +17,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -28,6 +29,7 @@ import (
 // an error names the flag, variable or file key to fix.
 type nodeConfig struct {
 	Listen         []string
+	Announce       []string
 	Bootstrap      []string
 	DataDir        string
 	API            string
@@ -78,6 +80,7 @@ type setting struct {
 // The settings, by key (the config file's JSON key).
 var settings = map[string]setting{
 	"listen":          {"listen", "--listen", "PASTRY_LISTEN"},
+	"announce":        {"announce", "--announce", "PASTRY_ANNOUNCE"},
 	"bootstrap":       {"bootstrap", "--bootstrap", "PASTRY_BOOTSTRAP"},
 	"data_dir":        {"data_dir", "--data-dir", "PASTRY_DATA_DIR"},
 	"api":             {"api", "--api", "PASTRY_API"},
@@ -137,7 +140,7 @@ func splitList(s string) []string {
 
 // nodeFlags are the flag values of `pastry node` before precedence.
 type nodeFlags struct {
-	listen, bootstrap                           listFlag
+	listen, announce, bootstrap                 listFlag
 	dataDir, api, token, prefix, config, logLvl string
 	addrPolicy                                  string
 	saveInterval                                time.Duration
@@ -148,6 +151,7 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&f.listen, "listen", "multiaddr to listen on; repeat or comma-separate (default "+strings.Join(defaultListen, ",")+")")
+	fs.Var(&f.announce, "announce", "multiaddr to advertise instead of the listen addresses (behind NAT or port forwarding); repeat or comma-separate (default: the listen addresses)")
 	fs.Var(&f.bootstrap, "bootstrap", "multiaddr of a node to join through, with /p2p/PEERID; repeat or comma-separate")
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for the identity key and saved peers (default ~/"+defaultDataDir+")")
 	fs.StringVar(&f.api, "api", "", "HTTP API address host:port, or \"off\" (default "+defaultAPI+")")
@@ -166,7 +170,7 @@ Runs one Pastry node: its identity is DATA_DIR/key (created on first start),
 its last known peers DATA_DIR/peers.json (rejoined from on restart, after any
 --bootstrap). Without --bootstrap and saved peers it starts a new overlay.
 Each setting also comes from an environment variable (PASTRY_LISTEN,
-PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API, PASTRY_TOKEN,
+PASTRY_ANNOUNCE, PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API, PASTRY_TOKEN,
 PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL, PASTRY_SAVE_INTERVAL,
 PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH, PASTRY_ADDR_POLICY) or the config file's key of the same
 name in lower case (listen, bootstrap, data_dir, ...); a flag beats the
@@ -208,6 +212,7 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 	}
 	flagVal := map[string]func(){
 		"listen":          func() { c.Listen = f.listen },
+		"announce":        func() { c.Announce = f.announce },
 		"bootstrap":       func() { c.Bootstrap = f.bootstrap },
 		"data-dir":        func() { c.DataDir = f.dataDir },
 		"api":             func() { c.API = f.api },
@@ -236,6 +241,7 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 // settings' keys. Absent keys keep the default; unknown keys are errors.
 type fileConfig struct {
 	Listen         *[]string `json:"listen"`
+	Announce       *[]string `json:"announce"`
 	Bootstrap      *[]string `json:"bootstrap"`
 	DataDir        *string   `json:"data_dir"`
 	API            *string   `json:"api"`
@@ -280,6 +286,10 @@ func (c *nodeConfig) applyFile(path string) error {
 	if fc.Listen != nil {
 		c.Listen = *fc.Listen
 		at("listen")
+	}
+	if fc.Announce != nil {
+		c.Announce = *fc.Announce
+		at("announce")
 	}
 	if fc.Bootstrap != nil {
 		c.Bootstrap = *fc.Bootstrap
@@ -381,6 +391,8 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 		switch key {
 		case "listen":
 			c.Listen = splitList(v)
+		case "announce":
+			c.Announce = splitList(v)
 		case "bootstrap":
 			c.Bootstrap = splitList(v)
 		case "data_dir":
@@ -429,6 +441,14 @@ func (c *nodeConfig) validate() error {
 	for _, s := range c.Listen {
 		if err := checkListenAddr(s); err != nil {
 			return fmt.Errorf("%s: %w", c.from("listen"), err)
+		}
+	}
+	if len(c.Announce) > maxListen {
+		return fmt.Errorf("%s: %d announce addresses, at most %d", c.from("announce"), len(c.Announce), maxListen)
+	}
+	for _, s := range c.Announce {
+		if err := checkAnnounceAddr(s); err != nil {
+			return fmt.Errorf("%s: %w", c.from("announce"), err)
 		}
 	}
 	pol, err := transport.ParseAddrPolicy(c.AddrPolicy)
@@ -494,6 +514,33 @@ func checkListenAddr(s string) error {
 	_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
 	if tcpErr != nil && quicErr != nil {
 		return fmt.Errorf("listen address %q: unsupported transport, want /ip4|ip6/HOST/tcp/PORT or /ip4|ip6/HOST/udp/PORT/quic-v1", s)
+	}
+	return nil
+}
+
+// checkAnnounceAddr accepts an address others can dial: a listen address
+// (checkListenAddr) or a DNS name with a TCP or QUIC port, neither an
+// unspecified IP (0.0.0.0, ::) nor port 0.
+func checkAnnounceAddr(s string) error {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return fmt.Errorf("bad multiaddr %q: %v", s, err)
+	}
+	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
+		return fmt.Errorf("announce address %q must not name a peer (/p2p/...)", s)
+	}
+	port, tcpErr := a.ValueForProtocol(ma.P_TCP)
+	if tcpErr != nil {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+			return fmt.Errorf("announce address %q: unsupported transport, want /ip4|ip6|dns/HOST/tcp/PORT or /ip4|ip6|dns/HOST/udp/PORT/quic-v1", s)
+		}
+		port, _ = a.ValueForProtocol(ma.P_UDP)
+	}
+	if port == "0" {
+		return fmt.Errorf("announce address %q: port 0 cannot be dialled; give the port others reach", s)
+	}
+	if manet.IsIPUnspecified(a) {
+		return fmt.Errorf("announce address %q: an unspecified IP cannot be dialled; give the address others reach", s)
 	}
 	return nil
 }

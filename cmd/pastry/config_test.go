@@ -43,6 +43,7 @@ func TestConfigDefaults(t *testing.T) {
 // precedence test's and a fuzz seed).
 const fileConfigAll = `{
 		"listen": ["/ip4/127.0.0.1/tcp/1001"],
+		"announce": ["/ip4/203.0.113.7/tcp/1001"],
 		"bootstrap": ["/ip4/127.0.0.1/tcp/1/p2p/` + testPeer + `"],
 		"data_dir": "/from/file",
 		"api": "127.0.0.1:1111",
@@ -65,7 +66,8 @@ func TestConfigPrecedence(t *testing.T) {
 		}
 		if c.DataDir != "/from/file" || c.API != "127.0.0.1:1111" || c.ProtocolPrefix != "/file" ||
 			c.SaveInterval != 5*time.Second || c.ConnsLow != 10 || c.ConnsHigh != 20 ||
-			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/1001"}) || len(c.bootstrap) != 1 || c.policy != transport.AddrsPrivate {
+			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/1001"}) || len(c.bootstrap) != 1 || c.policy != transport.AddrsPrivate ||
+			!slices.Equal(c.Announce, []string{"/ip4/203.0.113.7/tcp/1001"}) {
 			t.Fatalf("%+v", c)
 		}
 		if c.from("api") != `config file `+file+`: key "api"` {
@@ -76,7 +78,7 @@ func TestConfigPrecedence(t *testing.T) {
 		e := env{
 			"PASTRY_CONFIG": file, "PASTRY_DATA_DIR": "/from/env", "PASTRY_API": "127.0.0.1:2222",
 			"PASTRY_LISTEN": "/ip4/127.0.0.1/tcp/2001, /ip4/127.0.0.1/udp/2001/quic-v1", "PASTRY_SAVE_INTERVAL": "7s",
-			"PASTRY_CONNS_HIGH": "30", "PASTRY_ADDR_POLICY": "all",
+			"PASTRY_CONNS_HIGH": "30", "PASTRY_ADDR_POLICY": "all", "PASTRY_ANNOUNCE": "/dns4/a.example/tcp/1 /ip6/2001:db8::1/udp/2/quic-v1",
 		}
 		c, err := loadNodeConfig(nil, e.get, io.Discard)
 		if err != nil {
@@ -84,6 +86,7 @@ func TestConfigPrecedence(t *testing.T) {
 		}
 		if c.DataDir != "/from/env" || c.API != "127.0.0.1:2222" || c.SaveInterval != 7*time.Second ||
 			c.ConnsHigh != 30 || c.ConnsLow != 10 || c.ProtocolPrefix != "/file" || c.policy != transport.AddrsAll ||
+			!slices.Equal(c.Announce, []string{"/dns4/a.example/tcp/1", "/ip6/2001:db8::1/udp/2/quic-v1"}) ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/2001", "/ip4/127.0.0.1/udp/2001/quic-v1"}) {
 			t.Fatalf("%+v", c)
 		}
@@ -144,6 +147,11 @@ func TestConfigErrors(t *testing.T) {
 		{"save interval env", nil, env{"PASTRY_SAVE_INTERVAL": "often"}, "", []string{"PASTRY_SAVE_INTERVAL", "not a duration"}},
 		{"conns", []string{"--conns-low", "100", "--conns-high", "50"}, nil, "", []string{"--conns-high", "100 (conns_low)"}},
 		{"conns env", nil, env{"PASTRY_CONNS_LOW": "many"}, "", []string{"PASTRY_CONNS_LOW", "not an integer"}},
+		{"announce bad", []string{"--announce", "/ip4/1.2.3/tcp/1"}, nil, "", []string{"--announce", "bad multiaddr"}},
+		{"announce unspecified", []string{"--announce", "/ip4/0.0.0.0/tcp/7701"}, nil, "", []string{"--announce", "unspecified IP"}},
+		{"announce port 0", nil, env{"PASTRY_ANNOUNCE": "/ip4/203.0.113.7/udp/0/quic-v1"}, "", []string{"PASTRY_ANNOUNCE", "port 0"}},
+		{"announce peer", nil, nil, `{"announce": ["/ip4/203.0.113.7/tcp/1/p2p/` + testPeer + `"]}`, []string{`key "announce"`, "must not name a peer"}},
+		{"announce transport", []string{"--announce", "/ip4/203.0.113.7/udp/1"}, nil, "", []string{"--announce", "unsupported transport"}},
 		{"addr policy", []string{"--addr-policy", "lan"}, nil, "", []string{"--addr-policy", "want all, public or private"}},
 		{"addr policy env", nil, env{"PASTRY_ADDR_POLICY": "none"}, "", []string{"PASTRY_ADDR_POLICY", "want all, public"}},
 		{"addr policy file", nil, nil, `{"addr_policy": 1}`, []string{"addr_policy"}},

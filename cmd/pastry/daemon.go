@@ -83,6 +83,7 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	}
 	hc := transport.DefaultHostConfig(key)
 	hc.ListenAddrs = cfg.Listen
+	hc.AnnounceAddrs = cfg.Announce
 	hc.ProtocolPrefix = protocol.ID(cfg.ProtocolPrefix)
 	hc.ConnsLow, hc.ConnsHigh = cfg.ConnsLow, cfg.ConnsHigh
 	hc.AddrPolicy = cfg.policy
@@ -97,8 +98,15 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	}
 	self := d.node.Self()
 	log.Info("identity", "node_id", self.ID.String(), "peer_id", peer.ID(self.Addr).String(), "key", keyPath, "new", created)
+	what := "listening"
+	if len(cfg.Announce) > 0 {
+		what = "announcing" // instead of the listen addresses
+		for _, a := range d.host.Network().ListenAddresses() {
+			log.Info("listening", "addr", a.String())
+		}
+	}
 	for _, a := range d.host.Addrs() {
-		log.Info("listening", "addr", a.String()+"/p2p/"+d.host.ID().String())
+		log.Info(what, "addr", a.String()+"/p2p/"+d.host.ID().String())
 	}
 	if cfg.API != apiOff {
 		d.api, err = newAPIServer(d.node, apiConfig{

@@ -187,6 +187,27 @@ func TestNodeAddrPolicy(t *testing.T) {
 	}
 }
 
+// TestNodeAnnounce: --announce replaces the addresses a node advertises;
+// a node joining through it learns the announced address.
+func TestNodeAnnounce(t *testing.T) {
+	checkLeaks(t)
+	const announced = "/ip4/203.0.113.7/tcp/7701"
+	a := startTestDaemon(t, t.TempDir(), "--announce", announced)
+	if as := a.d.host.Addrs(); len(as) != 1 || as[0].String() != announced {
+		t.Fatalf("advertised %v, want %s", as, announced)
+	}
+	real := a.d.host.Network().ListenAddresses()[0].String() + "/p2p/" + a.d.host.ID().String()
+	b := startTestDaemon(t, t.TempDir(), "--bootstrap", real)
+	waitFor(t, "B to learn A's announced address", func() bool {
+		for _, x := range b.d.host.Peerstore().Addrs(a.d.host.ID()) {
+			if x.String() == announced {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // TestNodeStartErrors: a port in use and an unusable data directory stop
 // the node at once, with errors naming the setting.
 func TestNodeStartErrors(t *testing.T) {

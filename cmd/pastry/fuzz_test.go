@@ -34,6 +34,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/pastrynet/pastry/core/id"
 	"github.com/pastrynet/pastry/secure"
@@ -223,6 +224,21 @@ func checkConfigBounds(t *testing.T, c *nodeConfig) {
 	if len(c.Bootstrap) > maxBootstrap {
 		t.Fatalf("accepted %d bootstrap addresses", len(c.Bootstrap))
 	}
+	if len(c.Announce) > maxListen {
+		t.Fatalf("accepted %d announce addresses", len(c.Announce))
+	}
+	for _, s := range c.Announce {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			t.Fatalf("accepted announce address %q: %v", s, err)
+		}
+		_, p2pErr := a.ValueForProtocol(ma.P_P2P)
+		_, tcpErr := a.ValueForProtocol(ma.P_TCP)
+		_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
+		if p2pErr == nil || (tcpErr != nil && quicErr != nil) || manet.IsIPUnspecified(a) {
+			t.Fatalf("accepted announce address %q", s)
+		}
+	}
 	naddrs, ids := 0, map[peer.ID]bool{}
 	for _, ai := range c.bootstrap {
 		checkPeerInfo(t, "bootstrap", ai)
@@ -353,12 +369,12 @@ func FuzzConfigFile(f *testing.F) {
 		checkConfigBounds(t, &c)
 		// Each setting is the file's, or the default.
 		got := map[string]any{
-			"listen": c.Listen, "bootstrap": c.Bootstrap, "data_dir": c.DataDir, "api": c.API, "token": c.Token,
+			"listen": c.Listen, "announce": c.Announce, "bootstrap": c.Bootstrap, "data_dir": c.DataDir, "api": c.API, "token": c.Token,
 			"protocol_prefix": c.ProtocolPrefix, "log_level": c.LogLevel, "save_interval": c.SaveInterval,
 			"conns_low": c.ConnsLow, "conns_high": c.ConnsHigh, "addr_policy": c.AddrPolicy,
 		}
 		dflt := map[string]any{
-			"listen": def.Listen, "bootstrap": def.Bootstrap, "data_dir": def.DataDir, "api": def.API, "token": def.Token,
+			"listen": def.Listen, "announce": def.Announce, "bootstrap": def.Bootstrap, "data_dir": def.DataDir, "api": def.API, "token": def.Token,
 			"protocol_prefix": def.ProtocolPrefix, "log_level": def.LogLevel, "save_interval": def.SaveInterval,
 			"conns_low": def.ConnsLow, "conns_high": def.ConnsHigh, "addr_policy": def.AddrPolicy,
 		}
@@ -375,7 +391,7 @@ func FuzzConfigFile(f *testing.F) {
 			}
 			var want any
 			switch key {
-			case "listen", "bootstrap":
+			case "listen", "announce", "bootstrap":
 				var v []string
 				err = json.Unmarshal(raw, &v)
 				want = v
@@ -424,6 +440,7 @@ func FuzzConfigEnv(f *testing.F) {
 		{"conns_low", "10"}, {"conns_low", "500"}, {"conns_low", "many"}, {"conns_high", "30"}, {"conns_high", "-1"},
 		{"conns_high", "99999999999999999999"},
 		{"addr_policy", "public"}, {"addr_policy", "PRIVATE"}, {"addr_policy", "lan"},
+		{"announce", "/ip4/203.0.113.7/tcp/7701,/dns4/n.example/udp/7701/quic-v1"}, {"announce", "/ip4/0.0.0.0/tcp/1"}, {"announce", "/ip4/1.2.3.4/tcp/0"},
 	} {
 		f.Add(idx(s.key), s.val)
 	}
@@ -460,6 +477,8 @@ func FuzzConfigEnv(f *testing.F) {
 		switch key {
 		case "listen":
 			got, want = c.Listen, splitList(val)
+		case "announce":
+			got, want = c.Announce, splitList(val)
 		case "bootstrap":
 			got, want = c.Bootstrap, splitList(val)
 		case "data_dir":
