@@ -98,6 +98,9 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	}
 	self := d.node.Self()
 	log.Info("identity", "node_id", self.ID.String(), "peer_id", peer.ID(self.Addr).String(), "key", keyPath, "new", created)
+	if cfg.policy != transport.AddrsAll {
+		log.Info("address policy: dialling and learning only "+cfg.policy.String()+" addresses", "policy", cfg.policy.String())
+	}
 	what := "listening"
 	if len(cfg.Announce) > 0 {
 		what = "announcing" // instead of the listen addresses
