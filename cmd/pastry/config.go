@@ -170,11 +170,12 @@ Runs one Pastry node: its identity is DATA_DIR/key (created on first start),
 its last known peers DATA_DIR/peers.json (rejoined from on restart, after any
 --bootstrap). Without --bootstrap and saved peers it starts a new overlay.
 Each setting also comes from an environment variable (PASTRY_LISTEN,
-PASTRY_ANNOUNCE, PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API, PASTRY_TOKEN,
-PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL, PASTRY_SAVE_INTERVAL,
-PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH, PASTRY_ADDR_POLICY) or the config file's key of the same
-name in lower case (listen, bootstrap, data_dir, ...); a flag beats the
-environment, which beats the file, which beats the default.
+PASTRY_ANNOUNCE, PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API,
+PASTRY_TOKEN, PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL,
+PASTRY_SAVE_INTERVAL, PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH,
+PASTRY_ADDR_POLICY) or the config file's key of the same name in lower
+case (listen, bootstrap, data_dir, ...); a flag beats the environment,
+which beats the file, which beats the default.
 
 flags:
 `)
