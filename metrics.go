@@ -42,6 +42,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.libp2p.connections                gauge: the host's open connections (libp2p only)
 //	pastry.libp2p.peers                      gauge: peers the host is connected to (libp2p only)
 //	pastry.libp2p.measure_conns_closed       counter: connections a proximity ping opened, closed unused
+//	pastry.libp2p.measures_throttled         counter: proximity pings not started: the address's dial budget was spent
 //	pastry.route.window                      gauge: the window pacing Route and Lookup (WithRouteWindow)
 //	pastry.route.queued                      gauge: messages Route and Lookup queued, not yet sent
 //	pastry.messages.sent{type}               counter: frames written, by message type
@@ -103,6 +104,7 @@ type nodeMetrics struct {
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
 	routeRefused, addrsRefused, measureClosed       metric.Int64ObservableCounter
+	measureThrottled                                metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
@@ -158,6 +160,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.rejected = counter("pastry.transport.rejected", "{frame}", "Received frames or handles refused as invalid, by reason.")
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
 	m.measureClosed = counter("pastry.libp2p.measure_conns_closed", "{connection}", "Connections a proximity measurement opened to a peer the routing state did not take, closed once no stream used them (libp2p only).")
+	m.measureThrottled = counter("pastry.libp2p.measures_throttled", "{measurement}", "Proximity measurements not started because dialling the peer would have exceeded the dial budget of its address (16 at once per IPv4 address, IPv6 /64 or DNS domain, 16 more a minute).")
 	m.addrsRefused = counter("pastry.transport.addrs_refused", "{address}", "Addresses learned from received handles that the address filter (policy) refused.")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
 	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
@@ -243,6 +246,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	}
 	o.ObserveInt64(m.addrsRefused, clampInt64(tr.AddrsRefused))
 	o.ObserveInt64(m.measureClosed, clampInt64(st.MeasureConnsClosed))
+	o.ObserveInt64(m.measureThrottled, clampInt64(st.MeasuresThrottled))
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))
 	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
 	o.ObserveInt64(m.routesQueued, int64(st.RoutesQueued))

@@ -60,9 +60,12 @@ type Node struct {
 	// Proximity measurements in flight, bounded by opts.pings.
 	pingMu  sync.Mutex
 	pinging map[peer.ID]bool
-	// Connections measurements opened, closed when unused (conns.go).
-	dialed measureConns
-	reaped atomic.Uint64
+	// Connections measurements opened, closed when unused (conns.go),
+	// and the budget of the dials they make (dialbudget.go).
+	dialed    measureConns
+	reaped    atomic.Uint64
+	budget    dialBudget
+	throttled atomic.Uint64
 
 	// Lookups waiting for their reply; loop goroutine only.
 	lookups map[uint64]chan lookupReply
@@ -446,6 +449,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	s.RouteErrors = n.routeErrors.Load()
 	s.RoutesQueued = len(n.routes)
 	s.MeasureConnsClosed = n.reaped.Load()
+	s.MeasuresThrottled = n.throttled.Load()
 	return s, err
 }
 
@@ -467,6 +471,9 @@ type Stats struct {
 	// opened to a peer the routing state did not take, closed once no
 	// stream used them (libp2p only).
 	MeasureConnsClosed uint64
+	// MeasuresThrottled counts proximity measurements not started because
+	// a dial to the peer would have exceeded its addresses' dial budget.
+	MeasuresThrottled uint64
 }
 
 // runtimeEnv is the core's environment: a ChaCha8 generator seeded from
@@ -489,7 +496,9 @@ func (e *runtimeEnv) Proximity(h core.Handle) uint32 {
 	return routing.UnknownProximity
 }
 
-// measure pings p in the background, at most opts.pings at a time.
+// measure pings p in the background, at most opts.pings at a time and,
+// when that needs a dial, within the dial budget of p's addresses
+// (dialBudget).
 func (n *Node) measure(p peer.ID) {
 	if p == "" || p == peer.ID(n.self.Addr) {
 		return
@@ -502,6 +511,13 @@ func (n *Node) measure(p peer.ID) {
 	n.pinging[p] = true
 	n.pingMu.Unlock()
 	fresh := n.lp != nil && n.lp.Host().Network().Connectedness(p) != network.Connected
+	if fresh && !n.budget.take(n.lp.Host().Peerstore().Addrs(p), time.Now()) {
+		n.throttled.Add(1) // proximity stays unknown; asked again when next heard
+		n.pingMu.Lock()
+		delete(n.pinging, p)
+		n.pingMu.Unlock()
+		return
+	}
 	go func() {
 		defer func() {
 			n.pingMu.Lock()

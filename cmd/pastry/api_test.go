@@ -199,7 +199,7 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_route_delivered_total", "pastry_route_forwarded_total", "pastry_route_hop_timeouts_total",
 			"pastry_route_hops_unsent_total", "pastry_route_held_total",
 			"pastry_route_reroutes_total", "pastry_route_dropped_total", "pastry_transport_rejected_total",
-			"pastry_transport_dropped_total", "pastry_transport_addrs_refused_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
+			"pastry_transport_dropped_total", "pastry_transport_addrs_refused_total", "pastry_libp2p_measure_conns_closed_total", "pastry_libp2p_measures_throttled_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
 			"pastry_libp2p_connections", "pastry_libp2p_peers", "pastry_route_window", "pastry_route_queued",
 			"go_goroutines", "process_resident_memory_bytes", "process_open_fds",
 		} {

@@ -1,0 +1,107 @@
+package pastry
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// The measurement dial budget: at most dialBurst measurements that must
+// dial may start towards one IP address (an IPv6 /64) at once, refilled
+// at dialRefill per minute. Loopback is exempt (a devnet runs hundreds of
+// nodes on 127.0.0.1).
+const (
+	dialBurst     = 16
+	dialRefill    = 16 // per minute
+	maxDialBucket = 4096
+)
+
+// dialBudget bounds the proximity measurements that dial any one address.
+// Every handle a node receives carries addresses its sender chose, and
+// the runtime measures every node it hears of: without a budget, a peer
+// could send handles of many made-up peer IDs that all carry one victim's
+// address and have every node it reaches dial the victim once per ID.
+// Safe for concurrent use.
+type dialBudget struct {
+	mu sync.Mutex
+	m  map[string]*dialBucket
+}
+
+type dialBucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// take spends one token for each distinct address block of addrs (the
+// ones a dial to the peer would try) and reports whether all had one; if
+// any is empty it spends none.
+func (b *dialBudget) take(addrs []ma.Multiaddr, now time.Time) bool {
+	var blocks []string
+	for _, a := range addrs {
+		if p, ok := dialBlock(a); ok && !slices.Contains(blocks, p) {
+			blocks = append(blocks, p)
+		}
+	}
+	if len(blocks) == 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil || len(b.m) >= maxDialBucket {
+		b.m = map[string]*dialBucket{} // forget all: bounded, and errs towards dialling
+	}
+	for _, p := range blocks {
+		k := b.m[p]
+		if k == nil {
+			k = &dialBucket{tokens: dialBurst, at: now}
+			b.m[p] = k
+		}
+		k.tokens = min(dialBurst, k.tokens+now.Sub(k.at).Minutes()*dialRefill)
+		k.at = now
+		if k.tokens < 1 {
+			return false
+		}
+	}
+	for _, p := range blocks {
+		b.m[p].tokens--
+	}
+	return true
+}
+
+// dialBlock is the block a belongs to for the budget: the IPv4 address
+// itself, an IPv6 address's /64, a DNS name's last two labels (whoever
+// controls a domain can point any number of names at one host); loopback
+// addresses have none.
+func dialBlock(a ma.Multiaddr) (string, bool) {
+	if manet.IsIPLoopback(a) {
+		return "", false
+	}
+	if ip, err := manet.ToIP(a); err == nil {
+		addr, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return "", false
+		}
+		addr = addr.Unmap()
+		bits := 32
+		if addr.Is6() {
+			bits = 64
+		}
+		p, err := addr.Prefix(bits)
+		return p.String(), err == nil
+	}
+	for _, code := range []int{ma.P_DNS, ma.P_DNS4, ma.P_DNS6, ma.P_DNSADDR} {
+		if name, err := a.ValueForProtocol(code); err == nil {
+			labels := strings.Split(strings.TrimSuffix(strings.ToLower(name), "."), ".")
+			if len(labels) > 2 {
+				labels = labels[len(labels)-2:]
+			}
+			return "dns:" + strings.Join(labels, "."), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,120 @@
+package pastry
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
+)
+
+func TestDialBlock(t *testing.T) {
+	for _, c := range []struct {
+		addr, block string
+	}{
+		{"/ip4/127.0.0.1/tcp/1", ""},
+		{"/ip6/::1/tcp/1", ""},
+		{"/ip4/203.0.113.5/tcp/1", "203.0.113.5/32"},
+		{"/ip4/203.0.113.5/udp/9/quic-v1", "203.0.113.5/32"},
+		{"/ip6/2001:db8:1:2:3::4/tcp/1", "2001:db8:1:2::/64"},
+		{"/ip6/2001:db8:1:2:ffff::9/tcp/1", "2001:db8:1:2::/64"},
+		{"/dns4/a.b.Example.com./tcp/1", "dns:example.com"},
+		{"/dns/victim/tcp/1", "dns:victim"},
+	} {
+		got, ok := dialBlock(ma.StringCast(c.addr))
+		if got != c.block || ok != (c.block != "") {
+			t.Errorf("dialBlock(%s) = %q, %v; want %q", c.addr, got, ok, c.block)
+		}
+	}
+}
+
+func TestDialBudget(t *testing.T) {
+	var b dialBudget
+	now := time.Unix(1000, 0)
+	victim := []ma.Multiaddr{ma.StringCast("/ip4/203.0.113.5/tcp/1"), ma.StringCast("/ip4/203.0.113.5/udp/1/quic-v1")}
+	other := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.1/tcp/1")}
+	loop := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/1")}
+	for i := range dialBurst {
+		if !b.take(victim, now) {
+			t.Fatalf("take %d of a burst of %d refused", i, dialBurst)
+		}
+	}
+	if b.take(victim, now) {
+		t.Fatal("the burst exceeded")
+	}
+	if !b.take(other, now) || !b.take(loop, now) || !b.take(nil, now) {
+		t.Fatal("another address, loopback or no address was refused")
+	}
+	// Both blocks or neither: the victim's empty bucket refuses, and the
+	// other's token is not spent.
+	before := b.m["198.51.100.1/32"].tokens
+	if b.take(append(append([]ma.Multiaddr{}, other...), victim...), now) || b.m["198.51.100.1/32"].tokens != before {
+		t.Fatal("a refused take spent a token")
+	}
+	if !b.take(victim, now.Add(4*time.Second)) { // 16 a minute: one per 3.75 s
+		t.Fatal("not refilled after 4 s")
+	}
+	if b.take(victim, now.Add(5*time.Second)) {
+		t.Fatal("refilled too fast")
+	}
+	taken := 0
+	for range 10 * dialBurst {
+		if b.take(victim, now.Add(time.Hour)) {
+			taken++
+		}
+	}
+	if taken != dialBurst { // refilled to the burst, not beyond
+		t.Fatalf("after an hour, %d takes, want the burst of %d", taken, dialBurst)
+	}
+}
+
+// Handles of many made-up peers that all carry one address make the node
+// dial that address at most a burst's worth of times; the rest are
+// counted as throttled. The node's address policy (private) refuses the
+// dials themselves, so nothing leaves this machine.
+func TestMeasurementsThrottledPerAddress(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 4))
+	k, err := secure.GenerateKey(chachaReader{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := transport.DefaultHostConfig(k)
+	hc.AddrPolicy = transport.AddrsPrivate
+	h, err := transport.NewLoopbackHost(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(h, WithConfig(fastConfig()), func(o *options) error { o.pings = 64; return nil })
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(); h.Close() })
+	victim := ma.StringCast("/ip4/203.0.113.5/tcp/4001")
+	const fakes = 40
+	for i := range fakes {
+		fk, err := secure.GenerateKey(chachaReader{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := peer.IDFromPrivateKey(fk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Peerstore().AddAddrs(p, []ma.Multiaddr{victim, ma.StringCast(fmt.Sprintf("/ip4/203.0.113.5/udp/%d/quic-v1", 4001+i))}, time.Hour)
+		n.measure(p)
+	}
+	st, err := n.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.MeasuresThrottled != fakes-dialBurst {
+		t.Fatalf("%d measurements throttled, want %d", st.MeasuresThrottled, fakes-dialBurst)
+	}
+}
