@@ -110,6 +110,7 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/status", a.handleStatus)
+	mux.HandleFunc("/v1/health", a.handleHealth)
 	mux.HandleFunc("/v1/route", a.handleRoute)
 	mux.HandleFunc("/v1/table", a.handleTable)
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
@@ -118,7 +119,7 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 		Timeout:             10 * time.Second,
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint %q: see /v1/status, /v1/route?key=HEX, /v1/table, /metrics", r.URL.Path)
+		writeError(w, http.StatusNotFound, "no such endpoint %q: see /v1/status, /v1/health, /v1/route?key=HEX, /v1/table, /metrics", r.URL.Path)
 	})
 	a.handler = a.guard(mux)
 	return a, nil
@@ -234,6 +235,9 @@ type (
 		Left  []handleJSON `json:"left"`
 		Right []handleJSON `json:"right"`
 	}
+	healthJSON struct {
+		Status string `json:"status"`
+	}
 	statusJSON struct {
 		NodeID              string      `json:"node_id"`
 		PeerID              string      `json:"peer_id"`
@@ -300,6 +304,21 @@ func (a *apiServer) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.Addrs = append(st.Addrs, ad.String())
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// handleHealth answers 200 while the node is joined and can route, 503
+// otherwise, for readiness checks and scripts that wait for a node:
+// {"status": "joined"}.
+func (a *apiServer) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if !exactQuery(w, r) {
+		return
+	}
+	st := a.node.Status()
+	code := http.StatusOK
+	if st != core.StatusJoined {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, healthJSON{Status: st.String()})
 }
 
 func (a *apiServer) handleTable(w http.ResponseWriter, r *http.Request) {

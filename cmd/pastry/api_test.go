@@ -374,4 +374,17 @@ func TestAPIRouteNotJoined(t *testing.T) {
 	if st.Status != "idle" || st.LeafSet.Left == nil || st.Addrs == nil {
 		t.Fatalf("status of an idle node: %+v", st) // empty lists, not null
 	}
+	var h healthJSON
+	if code, body := apiGet(t, dn.nodes[0].api.Addr(), "/v1/health", "", nil); code != http.StatusServiceUnavailable || json.Unmarshal(body, &h) != nil || h.Status != "idle" {
+		t.Fatalf("health of an idle node: %d %s", code, body)
+	}
+	if err := dn.nodes[0].node.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := apiGet(t, dn.nodes[0].api.Addr(), "/v1/health", "", &h); code != http.StatusOK || h.Status != "joined" {
+		t.Fatalf("health of a joined node: %d %s", code, body)
+	}
+	if code, _ := apiGet(t, dn.nodes[0].api.Addr(), "/v1/health?x=1", "", nil); code != http.StatusBadRequest {
+		t.Fatalf("health with a query: %d", code)
+	}
 }
