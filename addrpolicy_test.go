@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
 
@@ -21,27 +20,15 @@ func TestWithAddrPolicyFiltersLearnedAddresses(t *testing.T) {
 	o, hosts := startLibp2pOverlay(t, r, cfg, 6, func(i int) int { return r.IntN(i) })
 	o.waitLeaves(15 * time.Second)
 
+	// Options are checked before anything attaches to the host.
+	if _, err := New(hosts[0], WithAddrPolicy(transport.AddrPolicy(7))); err == nil || !strings.Contains(err.Error(), "WithAddrPolicy") {
+		t.Fatalf("an unknown policy: %v", err)
+	}
 	refused := map[transport.AddrPolicy]uint64{}
 	for _, pol := range []transport.AddrPolicy{transport.AddrsAll, transport.AddrsPublic} {
-		k, err := secure.GenerateKey(chachaReader{r})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := New(h, WithAddrPolicy(transport.AddrPolicy(7))); err == nil || !strings.Contains(err.Error(), "WithAddrPolicy") {
-			t.Fatalf("an unknown policy: %v", err)
-		}
-		n, err := New(h, WithConfig(cfg), WithAddrPolicy(pol))
-		if err != nil {
-			h.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close(); h.Close() })
+		n, _ := startHostNode(t, r, nil, WithConfig(cfg), WithAddrPolicy(pol))
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err = n.Join(ctx, addrInfo(hosts[0]))
+		err := n.Join(ctx, addrInfo(hosts[0]))
 		cancel()
 		if err != nil {
 			t.Fatalf("join with policy %v: %v", pol, err)

@@ -157,23 +157,7 @@ func TestMeasureConnsClosedWhenUnused(t *testing.T) {
 		WithTransportOptions(transport.Timeouts(2*time.Second, 2*time.Second, 200*time.Millisecond)),
 		func(o *options) error { o.reapEvery = 50 * time.Millisecond; return nil },
 	}
-	start := func() (*Node, host.Host) {
-		k, err := secure.GenerateKey(chachaReader{r})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := New(h, fast...)
-		if err != nil {
-			h.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close(); h.Close() })
-		return n, h
-	}
+	start := func() (*Node, host.Host) { return startHostNode(t, r, nil, fast...) }
 	x, hx := start()
 	w, hw := start() // joins x: a state peer
 	_, hy := start() // never joins: measured only

@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
 
@@ -80,33 +78,12 @@ func TestDialBudget(t *testing.T) {
 // dials themselves, so nothing leaves this machine.
 func TestMeasurementsThrottledPerAddress(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 4))
-	k, err := secure.GenerateKey(chachaReader{r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := transport.DefaultHostConfig(k)
-	hc.AddrPolicy = transport.AddrsPrivate
-	h, err := transport.NewLoopbackHost(hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(h, WithConfig(fastConfig()), func(o *options) error { o.pings = 64; return nil })
-	if err != nil {
-		h.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close(); h.Close() })
+	n, h := startHostNode(t, r, func(hc *transport.HostConfig) { hc.AddrPolicy = transport.AddrsPrivate },
+		WithConfig(fastConfig()), func(o *options) error { o.pings = 64; return nil })
 	victim := ma.StringCast("/ip4/203.0.113.5/tcp/4001")
 	const fakes = 40
 	for i := range fakes {
-		fk, err := secure.GenerateKey(chachaReader{r})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := peer.IDFromPrivateKey(fk)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, p := keyHandle(t, r)
 		h.Peerstore().AddAddrs(p, []ma.Multiaddr{victim, ma.StringCast(fmt.Sprintf("/ip4/203.0.113.5/udp/%d/quic-v1", 4001+i))}, time.Hour)
 		n.measure(p)
 	}

@@ -239,22 +239,40 @@ func TestMemOverlay(t *testing.T) {
 }
 
 // newHostNode starts a libp2p host on loopback and a node on it; tweaks
-// change the host's default configuration.
+// change the host's default configuration. The caller closes both.
 func newHostNode(t testing.TB, r *rand.Rand, cfg core.Config, tweaks ...func(*transport.HostConfig)) (*Node, host.Host) {
+	t.Helper()
+	return hostNode(t, r, func(hc *transport.HostConfig) {
+		for _, tw := range tweaks {
+			tw(hc)
+		}
+	}, WithConfig(cfg))
+}
+
+// startHostNode is newHostNode with node options, closed when the test
+// ends; tweak (or nil) changes the host's default configuration.
+func startHostNode(t testing.TB, r *rand.Rand, tweak func(*transport.HostConfig), opts ...Option) (*Node, host.Host) {
+	t.Helper()
+	n, h := hostNode(t, r, tweak, opts...)
+	t.Cleanup(func() { n.Close(); h.Close() })
+	return n, h
+}
+
+func hostNode(t testing.TB, r *rand.Rand, tweak func(*transport.HostConfig), opts ...Option) (*Node, host.Host) {
 	t.Helper()
 	k, err := secure.GenerateKey(chachaReader{r})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := transport.DefaultHostConfig(k)
-	for _, tw := range tweaks {
-		tw(&hc)
+	if tweak != nil {
+		tweak(&hc)
 	}
 	h, err := transport.NewLoopbackHost(hc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(h, WithConfig(cfg))
+	n, err := New(h, opts...)
 	if err != nil {
 		h.Close()
 		t.Fatal(err)

@@ -504,38 +504,40 @@ func (c *nodeConfig) validate() error {
 
 // checkListenAddr accepts a multiaddr for the TCP or QUIC transport.
 func checkListenAddr(s string) error {
+	_, err := transportAddr("listen", "/ip4|ip6/HOST", s)
+	return err
+}
+
+// transportAddr parses a kind ("listen", "announce") of address: a
+// multiaddr for the TCP or QUIC transport, without /p2p/. host says what
+// may come before the port in the error.
+func transportAddr(kind, host, s string) (ma.Multiaddr, error) {
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return fmt.Errorf("bad multiaddr %q: %v", s, err)
+		return nil, fmt.Errorf("bad multiaddr %q: %v", s, err)
 	}
 	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
-		return fmt.Errorf("listen address %q must not name a peer (/p2p/...)", s)
+		return nil, fmt.Errorf("%s address %q must not name a peer (/p2p/...)", kind, s)
 	}
 	_, tcpErr := a.ValueForProtocol(ma.P_TCP)
 	_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
 	if tcpErr != nil && quicErr != nil {
-		return fmt.Errorf("listen address %q: unsupported transport, want /ip4|ip6/HOST/tcp/PORT or /ip4|ip6/HOST/udp/PORT/quic-v1", s)
+		return nil, fmt.Errorf("%s address %q: unsupported transport, want %s/tcp/PORT or %s/udp/PORT/quic-v1", kind, s, host, host)
 	}
-	return nil
+	return a, nil
 }
 
 // checkAnnounceAddr accepts an address others can dial: a listen address
 // (checkListenAddr) or a DNS name with a TCP or QUIC port, neither an
 // unspecified IP (0.0.0.0, ::) nor port 0.
 func checkAnnounceAddr(s string) error {
-	a, err := ma.NewMultiaddr(s)
+	a, err := transportAddr("announce", "/ip4|ip6|dns/HOST", s)
 	if err != nil {
-		return fmt.Errorf("bad multiaddr %q: %v", s, err)
+		return err
 	}
-	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
-		return fmt.Errorf("announce address %q must not name a peer (/p2p/...)", s)
-	}
-	port, tcpErr := a.ValueForProtocol(ma.P_TCP)
-	if tcpErr != nil {
-		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err != nil {
-			return fmt.Errorf("announce address %q: unsupported transport, want /ip4|ip6|dns/HOST/tcp/PORT or /ip4|ip6|dns/HOST/udp/PORT/quic-v1", s)
-		}
-		port, _ = a.ValueForProtocol(ma.P_UDP)
+	port, err := a.ValueForProtocol(ma.P_TCP)
+	if err != nil {
+		port, _ = a.ValueForProtocol(ma.P_UDP) // QUIC, checked above
 	}
 	if port == "0" {
 		return fmt.Errorf("announce address %q: port 0 cannot be dialled; give the port others reach", s)

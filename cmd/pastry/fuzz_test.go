@@ -206,39 +206,14 @@ func fileValues(data []byte) (keys []string, vals map[string]json.RawMessage, er
 // checked again here rather than through validate.
 func checkConfigBounds(t *testing.T, c *nodeConfig) {
 	t.Helper()
-	if n := len(c.Listen); n < 1 || n > maxListen {
-		t.Fatalf("accepted %d listen addresses", n)
+	if n := len(c.Listen); n < 1 {
+		t.Fatal("accepted no listen address")
 	}
-	for _, s := range c.Listen {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			t.Fatalf("accepted listen address %q: %v", s, err)
-		}
-		_, p2pErr := a.ValueForProtocol(ma.P_P2P)
-		_, tcpErr := a.ValueForProtocol(ma.P_TCP)
-		_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
-		if p2pErr == nil || (tcpErr != nil && quicErr != nil) {
-			t.Fatalf("accepted listen address %q", s)
-		}
-	}
+	checkAddrList(t, "listen", c.Listen, false)
 	if len(c.Bootstrap) > maxBootstrap {
 		t.Fatalf("accepted %d bootstrap addresses", len(c.Bootstrap))
 	}
-	if len(c.Announce) > maxListen {
-		t.Fatalf("accepted %d announce addresses", len(c.Announce))
-	}
-	for _, s := range c.Announce {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			t.Fatalf("accepted announce address %q: %v", s, err)
-		}
-		_, p2pErr := a.ValueForProtocol(ma.P_P2P)
-		_, tcpErr := a.ValueForProtocol(ma.P_TCP)
-		_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
-		if p2pErr == nil || (tcpErr != nil && quicErr != nil) || manet.IsIPUnspecified(a) {
-			t.Fatalf("accepted announce address %q", s)
-		}
-	}
+	checkAddrList(t, "announce", c.Announce, true)
 	naddrs, ids := 0, map[peer.ID]bool{}
 	for _, ai := range c.bootstrap {
 		checkPeerInfo(t, "bootstrap", ai)
@@ -296,6 +271,37 @@ func checkConfigBounds(t *testing.T, c *nodeConfig) {
 	again := *c
 	if err := again.validate(); err != nil || !sameAddrInfos(again.bootstrap, c.bootstrap) || again.level != c.level {
 		t.Fatalf("validating an accepted config again: %v", err)
+	}
+}
+
+// checkAddrList asserts that accepted listen or announce addresses are at
+// most maxListen TCP or QUIC multiaddrs without /p2p/; announced ones
+// (dialable) also name a port and an IP others can dial.
+func checkAddrList(t *testing.T, kind string, list []string, dialable bool) {
+	t.Helper()
+	if len(list) > maxListen {
+		t.Fatalf("accepted %d %s addresses", len(list), kind)
+	}
+	for _, s := range list {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			t.Fatalf("accepted %s address %q: %v", kind, s, err)
+		}
+		_, p2pErr := a.ValueForProtocol(ma.P_P2P)
+		tcp, tcpErr := a.ValueForProtocol(ma.P_TCP)
+		_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
+		if p2pErr == nil || (tcpErr != nil && quicErr != nil) {
+			t.Fatalf("accepted %s address %q", kind, s)
+		}
+		if !dialable {
+			continue
+		}
+		if tcpErr != nil {
+			tcp, _ = a.ValueForProtocol(ma.P_UDP)
+		}
+		if tcp == "0" || manet.IsIPUnspecified(a) {
+			t.Fatalf("accepted %s address %q, which cannot be dialled", kind, s)
+		}
 	}
 }
 
