@@ -72,7 +72,7 @@ var _ Transport = (*Libp2p)(nil)
 // writer or an inbound stream. Fields marked (mu) are guarded by Libp2p.mu.
 type peerState struct {
 	id      peer.ID
-	queue   chan outFrame
+	queue   chan *outFrame // nil: a wake-up (see wake)
 	pings   chan *pingWait
 	qbytes  atomic.Int64
 	idleDue atomic.Bool    // the writer's idle timer fired
@@ -83,13 +83,30 @@ type peerState struct {
 }
 
 // outFrame is an encoded frame, length prefix included, in a pooled
-// buffer; with buf nil, a wake-up for the writer (see wake).
+// buffer. Queues hold pointers to pooled outFrames: a queue of 256 values
+// (48 bytes each) took 12 KiB per peer, 13% of a 200-node devnet's heap.
 type outFrame struct {
 	buf  *[]byte
 	typ  core.MsgType
 	seq  uint64
 	to   id.ID
 	pong bool // a pong (queuePong), not a message
+}
+
+var framePool = sync.Pool{New: func() any { return new(outFrame) }}
+
+// newOutFrame returns a pooled frame holding b.
+func newOutFrame(b *[]byte) *outFrame {
+	f := framePool.Get().(*outFrame)
+	f.buf = b
+	return f
+}
+
+// free recycles f and its buffer; f must not be used afterwards.
+func (f *outFrame) free() {
+	putBuf(f.buf)
+	*f = outFrame{}
+	framePool.Put(f)
 }
 
 type pingWait struct {
@@ -170,8 +187,8 @@ func (t *Libp2p) Unprotect(p peer.ID) bool { return t.h.ConnManager().Unprotect(
 func (t *Libp2p) ReportUnsent(fn func(Unsent)) { t.unsent.Store(&fn) }
 
 // reportUnsent tells ReportUnsent's function of f, if there is one.
-func (t *Libp2p) reportUnsent(f outFrame) {
-	if fn := t.unsent.Load(); fn != nil && f.buf != nil && !f.pong {
+func (t *Libp2p) reportUnsent(f *outFrame) {
+	if fn := t.unsent.Load(); fn != nil && !f.pong {
 		(*fn)(Unsent{To: f.to, Type: f.typ, Seq: f.seq})
 	}
 }
@@ -202,7 +219,9 @@ func (t *Libp2p) Send(m *core.Message) error {
 		putBuf(b)
 		return ErrClosed
 	}
-	if err := t.enqueueLocked(t.peerLocked(p), outFrame{buf: b, typ: m.Type, seq: m.Seq, to: m.To.ID}); err != nil {
+	f := newOutFrame(b)
+	f.typ, f.seq, f.to = m.Type, m.Seq, m.To.ID
+	if err := t.enqueueLocked(t.peerLocked(p), f); err != nil {
 		return fmt.Errorf("%w: %s to %s", err, m.Type, m.To)
 	}
 	return nil
@@ -210,7 +229,7 @@ func (t *Libp2p) Send(m *core.Message) error {
 
 // enqueueLocked queues f for ps's writer, starting it, or drops f (and
 // returns ErrQueueFull) when the queue is full in frames or bytes.
-func (t *Libp2p) enqueueLocked(ps *peerState, f outFrame) error {
+func (t *Libp2p) enqueueLocked(ps *peerState, f *outFrame) error {
 	n := int64(len(*f.buf))
 	if ps.qbytes.Load()+n <= int64(t.cfg.queueBytes) {
 		select {
@@ -221,7 +240,7 @@ func (t *Libp2p) enqueueLocked(ps *peerState, f outFrame) error {
 		default:
 		}
 	}
-	putBuf(f.buf)
+	f.free()
 	t.ctr.drop(DropQueueFull)
 	t.forgetUnusedLocked(ps)
 	return ErrQueueFull
@@ -240,7 +259,9 @@ func (t *Libp2p) queuePong(ps *peerState, nonce uint64) {
 		putBuf(b)
 		return
 	}
-	_ = t.enqueueLocked(ps, outFrame{buf: b, pong: true})
+	f := newOutFrame(b)
+	f.pong = true
+	_ = t.enqueueLocked(ps, f)
 }
 
 func (t *Libp2p) target(m *core.Message) (peer.ID, error) {
@@ -336,7 +357,7 @@ func (t *Libp2p) pong(p peer.ID, nonce uint64) {
 func (t *Libp2p) peerLocked(p peer.ID) *peerState {
 	ps := t.peers[p]
 	if ps == nil {
-		ps = &peerState{id: p, queue: make(chan outFrame, t.cfg.queueLen), pings: make(chan *pingWait, 16)}
+		ps = &peerState{id: p, queue: make(chan *outFrame, t.cfg.queueLen), pings: make(chan *pingWait, 16)}
 		t.peers[p] = ps
 	}
 	return ps
