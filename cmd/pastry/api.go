@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -39,7 +40,11 @@ type apiConfig struct {
 	// LookupTimeout bounds /v1/route; a request's timeout= may only lower
 	// it. Default 10 s.
 	LookupTimeout time.Duration
-	Logger        *slog.Logger
+	// Pprof serves the Go runtime's profiles under /debug/pprof/
+	// (net/http/pprof), behind the same token as the rest of the API.
+	// They are the process's: in a devnet one node's API has them.
+	Pprof  bool
+	Logger *slog.Logger
 }
 
 // Limits of the HTTP server. Every endpoint is a GET with a short query,
@@ -118,8 +123,17 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	}))
+	endpoints := "/v1/status, /v1/health, /v1/route?key=HEX, /v1/table, /metrics"
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index) // heap, goroutine, allocs, block, mutex, ...
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile) // ?seconds=N, below apiWriteTimeout
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		endpoints += ", /debug/pprof/"
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint %q: see /v1/status, /v1/health, /v1/route?key=HEX, /v1/table, /metrics", r.URL.Path)
+		writeError(w, http.StatusNotFound, "no such endpoint %q: see %s", r.URL.Path, endpoints)
 	})
 	a.handler = a.guard(mux)
 	return a, nil

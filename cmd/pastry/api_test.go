@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -83,7 +84,7 @@ func apiGet(t *testing.T, base, path, token string, out any) (int, []byte) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); path != "/metrics" && ct != "application/json" {
+	if ct := resp.Header.Get("Content-Type"); path != "/metrics" && !strings.HasPrefix(path, "/debug/pprof/") && ct != "application/json" {
 		t.Errorf("%s: Content-Type %q", path, ct)
 	}
 	if out != nil && resp.StatusCode == http.StatusOK {
@@ -350,6 +351,37 @@ func TestAPIToken(t *testing.T) {
 	r.Header.Set("Authorization", "Basic "+token)
 	if authorized(r, token) {
 		t.Error("a Basic credential passed as a bearer token")
+	}
+}
+
+// TestAPIPprof: the Go profiles are served only when configured, and
+// behind the token like every endpoint.
+func TestAPIPprof(t *testing.T) {
+	dn := startTestNet(t, 1)
+	const token = "s3cret-token-0123456789"
+	for _, on := range []bool{false, true} {
+		a, err := newAPIServer(dn.nodes[0].node, apiConfig{Token: token, Pprof: on, Logger: newLogger(io.Discard, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(a.Handler())
+		base := strings.TrimPrefix(srv.URL, "http://")
+		code, body := apiGet(t, base, "/debug/pprof/heap?debug=1", token, nil)
+		switch {
+		case on && (code != 200 || !bytes.HasPrefix(body, []byte("heap profile: "))):
+			t.Errorf("pprof on: heap %d %.80q", code, body)
+		case !on && code != http.StatusNotFound:
+			t.Errorf("pprof off: heap %d, want 404", code)
+		}
+		if code, _ := apiGet(t, base, "/debug/pprof/goroutine?debug=1", "", nil); code != http.StatusUnauthorized {
+			t.Errorf("pprof %v without the token: %d, want 401", on, code)
+		}
+		_, body = apiGet(t, base, "/nope", token, nil)
+		if got := bytes.Contains(body, []byte("/debug/pprof/")); got != on {
+			t.Errorf("pprof %v: the 404 lists /debug/pprof/: %v (%s)", on, got, body)
+		}
+		srv.Close()
+		a.Close(context.Background())
 	}
 }
 

@@ -40,6 +40,7 @@ type nodeConfig struct {
 	ConnsLow       int
 	ConnsHigh      int
 	AddrPolicy     string
+	Pprof          bool
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -91,6 +92,7 @@ var settings = map[string]setting{
 	"conns_low":       {"conns_low", "--conns-low", "PASTRY_CONNS_LOW"},
 	"conns_high":      {"conns_high", "--conns-high", "PASTRY_CONNS_HIGH"},
 	"addr_policy":     {"addr_policy", "--addr-policy", "PASTRY_ADDR_POLICY"},
+	"pprof":           {"pprof", "--pprof", "PASTRY_PPROF"},
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -145,6 +147,7 @@ type nodeFlags struct {
 	addrPolicy                                  string
 	saveInterval                                time.Duration
 	connsLow, connsHigh                         int
+	pprof                                       bool
 }
 
 func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
@@ -162,6 +165,7 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&f.saveInterval, "save-interval", 0, "how often to save known peers to DATA_DIR/peers.json (default 30s)")
 	fs.IntVar(&f.connsLow, "conns-low", 0, "connection manager low watermark (default 256)")
 	fs.IntVar(&f.connsHigh, "conns-high", 0, "connection manager high watermark (default 384)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve the Go runtime's profiles on the HTTP API under /debug/pprof/ (behind --token like the rest)")
 	fs.StringVar(&f.addrPolicy, "addr-policy", "", "addresses the node dials and learns from peers: all, public (for the internet: no private or loopback ones) or private (stay inside a LAN) (default all)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
@@ -173,7 +177,7 @@ Each setting also comes from an environment variable (PASTRY_LISTEN,
 PASTRY_ANNOUNCE, PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API,
 PASTRY_TOKEN, PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL,
 PASTRY_SAVE_INTERVAL, PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH,
-PASTRY_ADDR_POLICY) or the config file's key of the same name in lower
+PASTRY_ADDR_POLICY, PASTRY_PPROF) or the config file's key of the same name in lower
 case (listen, bootstrap, data_dir, ...); a flag beats the environment,
 which beats the file, which beats the default.
 
@@ -224,6 +228,7 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"conns-low":       func() { c.ConnsLow = f.connsLow },
 		"conns-high":      func() { c.ConnsHigh = f.connsHigh },
 		"addr-policy":     func() { c.AddrPolicy = f.addrPolicy },
+		"pprof":           func() { c.Pprof = f.pprof },
 	}
 	for key, s := range settings {
 		name := strings.TrimPrefix(s.flag, "--")
@@ -253,6 +258,7 @@ type fileConfig struct {
 	ConnsLow       *int      `json:"conns_low"`
 	ConnsHigh      *int      `json:"conns_high"`
 	AddrPolicy     *string   `json:"addr_policy"`
+	Pprof          *bool     `json:"pprof"`
 }
 
 // applyFile reads the config file at path over c.
@@ -323,6 +329,10 @@ func (c *nodeConfig) applyFile(path string) error {
 	if fc.ConnsHigh != nil {
 		c.ConnsHigh = *fc.ConnsHigh
 		at("conns_high")
+	}
+	if fc.Pprof != nil {
+		c.Pprof = *fc.Pprof
+		at("pprof")
 	}
 	return nil
 }
@@ -414,6 +424,12 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%q is not a duration (e.g. 30s)", s.env, v)
 			}
 			c.SaveInterval = d
+		case "pprof":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a boolean (true or false)", s.env, v)
+			}
+			c.Pprof = b
 		case "conns_low", "conns_high":
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -481,6 +497,8 @@ func (c *nodeConfig) validate() error {
 		if err := checkAPIBind(c.API, c.Token); err != nil {
 			return fmt.Errorf("%s: %w", c.from("api"), err)
 		}
+	} else if c.Pprof {
+		return fmt.Errorf("%s: the profiles are served on the HTTP API, which %s turns off", c.from("pprof"), c.from("api"))
 	}
 	if err := checkProtocolPrefix(c.ProtocolPrefix); err != nil {
 		return fmt.Errorf("%s: %w", c.from("protocol_prefix"), err)

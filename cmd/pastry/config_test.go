@@ -52,7 +52,8 @@ const fileConfigAll = `{
 		"save_interval": "5s",
 		"conns_low": 10,
 		"conns_high": 20,
-		"addr_policy": "private"
+		"addr_policy": "private",
+		"pprof": true
 	}`
 
 // TestConfigPrecedence checks flag > env > file > default for every kind
@@ -67,7 +68,7 @@ func TestConfigPrecedence(t *testing.T) {
 		if c.DataDir != "/from/file" || c.API != "127.0.0.1:1111" || c.ProtocolPrefix != "/file" ||
 			c.SaveInterval != 5*time.Second || c.ConnsLow != 10 || c.ConnsHigh != 20 ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/1001"}) || len(c.bootstrap) != 1 || c.policy != transport.AddrsPrivate ||
-			!slices.Equal(c.Announce, []string{"/ip4/203.0.113.7/tcp/1001"}) {
+			!slices.Equal(c.Announce, []string{"/ip4/203.0.113.7/tcp/1001"}) || !c.Pprof {
 			t.Fatalf("%+v", c)
 		}
 		if c.from("api") != `config file `+file+`: key "api"` {
@@ -78,32 +79,32 @@ func TestConfigPrecedence(t *testing.T) {
 		e := env{
 			"PASTRY_CONFIG": file, "PASTRY_DATA_DIR": "/from/env", "PASTRY_API": "127.0.0.1:2222",
 			"PASTRY_LISTEN": "/ip4/127.0.0.1/tcp/2001, /ip4/127.0.0.1/udp/2001/quic-v1", "PASTRY_SAVE_INTERVAL": "7s",
-			"PASTRY_CONNS_HIGH": "30", "PASTRY_ADDR_POLICY": "all", "PASTRY_ANNOUNCE": "/dns4/a.example/tcp/1 /ip6/2001:db8::1/udp/2/quic-v1",
+			"PASTRY_CONNS_HIGH": "30", "PASTRY_ADDR_POLICY": "all", "PASTRY_PPROF": "false", "PASTRY_ANNOUNCE": "/dns4/a.example/tcp/1 /ip6/2001:db8::1/udp/2/quic-v1",
 		}
 		c, err := loadNodeConfig(nil, e.get, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.DataDir != "/from/env" || c.API != "127.0.0.1:2222" || c.SaveInterval != 7*time.Second ||
-			c.ConnsHigh != 30 || c.ConnsLow != 10 || c.ProtocolPrefix != "/file" || c.policy != transport.AddrsAll ||
+			c.ConnsHigh != 30 || c.ConnsLow != 10 || c.ProtocolPrefix != "/file" || c.policy != transport.AddrsAll || c.Pprof ||
 			!slices.Equal(c.Announce, []string{"/dns4/a.example/tcp/1", "/ip6/2001:db8::1/udp/2/quic-v1"}) ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/2001", "/ip4/127.0.0.1/udp/2001/quic-v1"}) {
 			t.Fatalf("%+v", c)
 		}
 	})
 	t.Run("flag beats env", func(t *testing.T) {
-		e := env{"PASTRY_CONFIG": "/does/not/exist.json", "PASTRY_DATA_DIR": "/from/env", "PASTRY_API": "127.0.0.1:2222", "PASTRY_TOKEN": "env-token-0123456789"}
+		e := env{"PASTRY_CONFIG": "/does/not/exist.json", "PASTRY_DATA_DIR": "/from/env", "PASTRY_API": "127.0.0.1:2222", "PASTRY_TOKEN": "env-token-0123456789", "PASTRY_PPROF": "1"}
 		c, err := loadNodeConfig([]string{
 			"--config", file, "--data-dir", "/from/flag", "--api", "127.0.0.1:3333",
 			"--listen", "/ip4/127.0.0.1/tcp/3001", "--listen", "/ip4/127.0.0.1/tcp/3002",
 			"--token", "flag-token-0123456789", "--protocol-prefix", "/flag", "--addr-policy", "Public",
-			"--bootstrap", "/ip4/8.8.8.8/tcp/1/p2p/" + testPeer,
+			"--bootstrap", "/ip4/8.8.8.8/tcp/1/p2p/" + testPeer, "--pprof=false",
 		}, e.get, io.Discard)
 		if err != nil {
 			t.Fatal(err) // --config wins over PASTRY_CONFIG, which does not exist
 		}
 		if c.DataDir != "/from/flag" || c.API != "127.0.0.1:3333" || c.Token != "flag-token-0123456789" ||
-			c.ProtocolPrefix != "/flag" || c.LogLevel != "debug" || c.policy != transport.AddrsPublic ||
+			c.ProtocolPrefix != "/flag" || c.LogLevel != "debug" || c.policy != transport.AddrsPublic || c.Pprof ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/3001", "/ip4/127.0.0.1/tcp/3002"}) {
 			t.Fatalf("%+v", c)
 		}
@@ -159,6 +160,9 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"--bootstrap", "127.0.0.1", `policy "public"`, "--addr-policy"}},
 		{"bootstrap refused by file policy", []string{"--bootstrap", "/ip4/8.8.8.8/tcp/1/p2p/" + testPeer}, nil, `{"addr_policy": "private"}`,
 			[]string{"--bootstrap", "8.8.8.8", `policy "private"`, `key "addr_policy"`}},
+		{"pprof env", nil, env{"PASTRY_PPROF": "yes"}, "", []string{"PASTRY_PPROF", "not a boolean"}},
+		{"pprof file", nil, nil, `{"pprof": "true"}`, []string{"pprof"}},
+		{"pprof without api", []string{"--pprof", "--api", "off"}, nil, "", []string{"--pprof", "--api", "turns off"}},
 		{"no listen", nil, nil, `{"listen": []}`, []string{`key "listen"`, "at least one"}},
 		{"unknown key", nil, nil, `{"listn": ["/ip4/127.0.0.1/tcp/1"]}`, []string{"--config", `unknown field "listn"`}},
 		{"syntax", nil, nil, "{\n  \"api\": \"127.0.0.1:1\",\n  oops\n}", []string{"line 3, column"}},

@@ -113,7 +113,7 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	}
 	if cfg.API != apiOff {
 		d.api, err = newAPIServer(d.node, apiConfig{
-			Token: cfg.Token, Protocol: string(transport.ProtocolID(protocol.ID(cfg.ProtocolPrefix))), Logger: log,
+			Token: cfg.Token, Protocol: string(transport.ProtocolID(protocol.ID(cfg.ProtocolPrefix))), Logger: log, Pprof: cfg.Pprof,
 		})
 		if err != nil {
 			return nil, err
@@ -121,7 +121,7 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		if err := d.api.Listen(cfg.API); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.from("api"), err)
 		}
-		log.Info("HTTP API", "addr", "http://"+d.api.Addr(), "token", cfg.Token != "")
+		log.Info("HTTP API", "addr", "http://"+d.api.Addr(), "token", cfg.Token != "", "pprof", cfg.Pprof)
 	}
 	saved, bad, err := loadPeers(cfg.DataDir)
 	if err != nil {

@@ -46,6 +46,7 @@ type devnetConfig struct {
 	logLevel   slog.Level
 	logLevelIn string
 	cpuProfile string
+	pprof      bool // node 0's API serves /debug/pprof/
 	heartbeat  time.Duration
 }
 
@@ -94,6 +95,7 @@ func parseDevnetFlags(args []string, stderr io.Writer) (devnetConfig, error) {
 	fs.DurationVar(&c.heartbeat, "heartbeat", defaultDevnetHeartbeat, "leaf-set heartbeat interval (the protocol's default is 30s); short, so that leaf sets left\ninexact by joins in quick succession are repaired in seconds")
 	fs.StringVar(&c.logLevelIn, "log-level", "warn", "log level of the nodes: debug, info, warn or error")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of start-up (until ready) to this file")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve the process's Go profiles on node 0's API under /debug/pprof/")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry devnet [-n N] [flags]
 
@@ -253,7 +255,7 @@ func (dn *devnet) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
-		dnode.api, err = newAPIServer(dnode.node, apiConfig{Protocol: proto, Logger: log})
+		dnode.api, err = newAPIServer(dnode.node, apiConfig{Protocol: proto, Logger: log, Pprof: dn.cfg.pprof && i == 0})
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}

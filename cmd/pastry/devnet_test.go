@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -154,7 +155,7 @@ func TestClientsAgainstDevnet(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- devnetMain(ctx, []string{"-n", "5", "--api-base", "0", "--ready-file", ready}, &out, &errOut)
+		done <- devnetMain(ctx, []string{"-n", "5", "--api-base", "0", "--ready-file", ready, "--pprof"}, &out, &errOut)
 	}()
 	defer func() {
 		cancel()
@@ -247,6 +248,13 @@ func TestClientsAgainstDevnet(t *testing.T) {
 	code, so, _ = cli("id", "--api", api)
 	if code != 0 || so != "node id  "+rf.Nodes[2].NodeID+"\npeer id  "+rf.Nodes[2].PeerID+"\n" {
 		t.Errorf("id: %d %q", code, so)
+	}
+	// --pprof: node 0's API serves the process's profiles, the others not.
+	if code, body := apiGet(t, rf.Nodes[0].API, "/debug/pprof/goroutine?debug=1", "", nil); code != 200 || !strings.HasPrefix(string(body), "goroutine profile: ") {
+		t.Errorf("pprof on node 0: %d %.60q", code, body)
+	}
+	if code, _ := apiGet(t, api, "/debug/pprof/goroutine?debug=1", "", nil); code != http.StatusNotFound {
+		t.Errorf("pprof on node 2: %d, want 404", code)
 	}
 	t.Setenv("PASTRY_API", api) // the environment's API address
 	if code, so, _ = cli("id"); code != 0 || !strings.Contains(so, rf.Nodes[2].NodeID) {

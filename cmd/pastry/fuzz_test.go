@@ -244,6 +244,8 @@ func checkConfigBounds(t *testing.T, c *nodeConfig) {
 		if c.Token == "" && !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
 			t.Fatalf("accepted API address %q, reachable from the network, without a token", c.API)
 		}
+	} else if c.Pprof {
+		t.Fatal("accepted pprof with the API off")
 	}
 	if p := c.ProtocolPrefix; p != "" {
 		if len(p) > maxPrefixLen || p[0] != '/' || p[len(p)-1] == '/' || strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
@@ -377,12 +379,12 @@ func FuzzConfigFile(f *testing.F) {
 		got := map[string]any{
 			"listen": c.Listen, "announce": c.Announce, "bootstrap": c.Bootstrap, "data_dir": c.DataDir, "api": c.API, "token": c.Token,
 			"protocol_prefix": c.ProtocolPrefix, "log_level": c.LogLevel, "save_interval": c.SaveInterval,
-			"conns_low": c.ConnsLow, "conns_high": c.ConnsHigh, "addr_policy": c.AddrPolicy,
+			"conns_low": c.ConnsLow, "conns_high": c.ConnsHigh, "addr_policy": c.AddrPolicy, "pprof": c.Pprof,
 		}
 		dflt := map[string]any{
 			"listen": def.Listen, "announce": def.Announce, "bootstrap": def.Bootstrap, "data_dir": def.DataDir, "api": def.API, "token": def.Token,
 			"protocol_prefix": def.ProtocolPrefix, "log_level": def.LogLevel, "save_interval": def.SaveInterval,
-			"conns_low": def.ConnsLow, "conns_high": def.ConnsHigh, "addr_policy": def.AddrPolicy,
+			"conns_low": def.ConnsLow, "conns_high": def.ConnsHigh, "addr_policy": def.AddrPolicy, "pprof": def.Pprof,
 		}
 		for key := range settings {
 			raw, inFile := vals[key]
@@ -403,6 +405,10 @@ func FuzzConfigFile(f *testing.F) {
 				want = v
 			case "conns_low", "conns_high":
 				var v int
+				err = json.Unmarshal(raw, &v)
+				want = v
+			case "pprof":
+				var v bool
 				err = json.Unmarshal(raw, &v)
 				want = v
 			case "save_interval":
@@ -446,6 +452,7 @@ func FuzzConfigEnv(f *testing.F) {
 		{"conns_low", "10"}, {"conns_low", "500"}, {"conns_low", "many"}, {"conns_high", "30"}, {"conns_high", "-1"},
 		{"conns_high", "99999999999999999999"},
 		{"addr_policy", "public"}, {"addr_policy", "PRIVATE"}, {"addr_policy", "lan"},
+		{"pprof", "true"}, {"pprof", "0"}, {"pprof", "yes"},
 		{"announce", "/ip4/203.0.113.7/tcp/7701,/dns4/n.example/udp/7701/quic-v1"}, {"announce", "/ip4/0.0.0.0/tcp/1"}, {"announce", "/ip4/1.2.3.4/tcp/0"},
 	} {
 		f.Add(idx(s.key), s.val)
@@ -508,6 +515,9 @@ func FuzzConfigEnv(f *testing.F) {
 			got, want = c.ConnsHigh, n
 		case "addr_policy":
 			got, want = c.AddrPolicy, val
+		case "pprof":
+			b, _ := strconv.ParseBool(val)
+			got, want = c.Pprof, b
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s=%q: config holds %#v", name, val, got)
