@@ -12,7 +12,7 @@ import (
 func TestFramesRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
 	fw := NewFrameWriter(&buf, 0)
-	sizes := []int{0, 1, 127, 128, 4095, 4096, 4097, 70000, DefaultMaxFrame}
+	sizes := []int{0, 1, 127, 128, readBufSize - 1, readBufSize, readBufSize + 1, 4096, 70000, DefaultMaxFrame}
 	for _, n := range sizes {
 		if err := fw.WriteFrame(bytes.Repeat([]byte{byte(n)}, n)); err != nil {
 			t.Fatal(err)
