@@ -69,6 +69,7 @@ type apiServer struct {
 	cfg     apiConfig
 	log     *slog.Logger
 	start   time.Time
+	version string        // versionInfo.Short, for /v1/status
 	lookups chan struct{} // semaphore for /v1/route
 
 	reg      *prometheus.Registry
@@ -93,7 +94,7 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 		cfg.Logger = slog.Default()
 	}
 	a := &apiServer{
-		node: n, cfg: cfg, log: cfg.Logger.With("component", "api"), start: time.Now(),
+		node: n, cfg: cfg, log: cfg.Logger.With("component", "api"), start: time.Now(), version: readVersion().Short(),
 		lookups: make(chan struct{}, apiMaxLookups),
 		reg:     prometheus.NewRegistry(),
 	}
@@ -263,6 +264,7 @@ type (
 		NeighborhoodSize    int         `json:"neighborhood_set_size"`
 		NetworkSizeEstimate float64     `json:"network_size_estimate"`
 		UptimeS             float64     `json:"uptime_s"`
+		Version             string      `json:"version"` // versionInfo.Short
 	}
 	routeJSON struct {
 		Key       string   `json:"key"`
@@ -313,6 +315,7 @@ func (a *apiServer) handleStatus(w http.ResponseWriter, r *http.Request) {
 		NeighborhoodSize:    len(inf.Neighbors),
 		NetworkSizeEstimate: inf.NetworkSize,
 		UptimeS:             time.Since(a.start).Round(time.Millisecond).Seconds(),
+		Version:             a.version,
 	}
 	for _, ad := range inf.Addrs {
 		st.Addrs = append(st.Addrs, ad.String())

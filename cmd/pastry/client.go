@@ -209,6 +209,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "neighbours    %d\n", st.NeighborhoodSize)
 			fmt.Fprintf(stdout, "network size  ~%.0f nodes (estimate)\n", st.NetworkSizeEstimate)
 			fmt.Fprintf(stdout, "uptime        %v\n", time.Duration(st.UptimeS*float64(time.Second)).Round(time.Second))
+			if st.Version != "" { // older nodes did not say
+				fmt.Fprintf(stdout, "version       %s\n", st.Version)
+			}
 			return nil
 		})
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -97,6 +98,7 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		return nil, err
 	}
 	self := d.node.Self()
+	log.Info("pastry", "version", readVersion().Short(), "go", runtime.Version())
 	log.Info("identity", "node_id", self.ID.String(), "peer_id", peer.ID(self.Addr).String(), "key", keyPath, "new", created)
 	if cfg.policy != transport.AddrsAll {
 		log.Info("address policy: dialling and learning only "+cfg.policy.String()+" addresses", "policy", cfg.policy.String())

@@ -228,7 +228,8 @@ func TestClientsAgainstDevnet(t *testing.T) {
 	}
 	code, so, _ = cli("status", "--api", api)
 	if code != 0 || !strings.Contains(so, "status        joined") || !strings.Contains(so, "peer id       "+rf.Nodes[2].PeerID) ||
-		!strings.Contains(so, "leaf set      4 left, 4 right") || !strings.Contains(so, "~5 nodes") {
+		!strings.Contains(so, "leaf set      4 left, 4 right") || !strings.Contains(so, "~5 nodes") ||
+		!strings.Contains(so, "version       "+readVersion().Short()+"\n") {
 		t.Errorf("status: %d\n%s", code, so)
 	}
 	code, so, _ = cli("status", "--json", "--api", api)

@@ -1,6 +1,7 @@
 // Command pastry is the Pastry overlay's one binary: the daemon (node), a
 // one-process network (devnet), the clients of a node's HTTP API (status,
-// table, route, id), identities (keygen) and the simulator (sim).
+// table, route, id), identities (keygen), the simulator (sim) and its own
+// version (version).
 package main
 
 import (
@@ -28,6 +29,7 @@ func commands() []command {
 		{"id", "print a running node's node id and peer ID", runID},
 		{"keygen", "create a node identity key", runKeygen},
 		{"sim", "run the discrete-event simulator (the papers' experiments)", runSim},
+		{"version", "print this binary's version, commit and protocol", runVersion},
 	}
 }
 
