@@ -82,7 +82,7 @@ func (g *connGuard) release(p protector) {
 
 // defaultReapEvery is how often the loop looks for measurement
 // connections to close (measureConns).
-const defaultReapEvery = 30 * time.Second
+const defaultReapEvery = 10 * time.Second
 
 // maxMeasureConns bounds measureConns; beyond it new ones are not
 // recorded (the connection manager still trims them when it must).
@@ -92,13 +92,14 @@ const maxMeasureConns = 4096
 // the runtime pings every node it hears of, and most of them never enter
 // the routing state (at 200 nodes, 40 state peers a node against 86
 // connected). Such a connection is closed once no stream uses it and the
-// peer is still outside the state: the ping's streams idle out first (2
-// min), and a peer that relies on the connection keeps a stream on it
-// (heartbeats, probes, routed messages). One that did not recently pays a
-// dial when it next sends. Connections others opened, or that existed
-// before the ping, are left alone, and so are those carrying any stream
-// of another protocol: on an integrator's host they may be someone
-// else's. Written by ping goroutines, swept by the loop.
+// peer is still outside the state: the ping's and the pong's streams idle
+// out first (10 s, transport.PingIdleTimeout, as they carried nothing
+// else), and a peer that relies on the connection keeps a stream on it
+// (heartbeats, probes, routed messages: 2 min idle). One that did not
+// recently pays a dial when it next sends. Connections others opened, or
+// that existed before the ping, are left alone, and so are those carrying
+// any stream of another protocol: on an integrator's host they may be
+// someone else's. Written by ping goroutines, swept by the loop.
 type measureConns struct {
 	mu sync.Mutex
 	m  map[peer.ID]struct{}

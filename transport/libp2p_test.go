@@ -361,6 +361,41 @@ func TestLibp2pIdleStreamsClose(t *testing.T) {
 	}
 }
 
+// TestLibp2pPingOnlyStreamsIdleOutSooner: streams that carried only a ping
+// and its pong close after the ping idle timeout; one that carried a
+// message keeps the idle timeout, pings on it included.
+func TestLibp2pPingOnlyStreamsIdleOutSooner(t *testing.T) {
+	opts := []Option{Timeouts(5*time.Second, 5*time.Second, time.Minute), PingIdleTimeout(50 * time.Millisecond)}
+	a, b := newNode(t, 1, opts...), newNode(t, 2, opts...)
+	introduce(a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.t.Ping(ctx, b.id.pid); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the ping's and the pong's streams to close", func() bool {
+		in, out := ourStreams(a.h, b.h, a.t.Protocol())
+		return in == 0 && out == 0
+	})
+	if err := a.t.Send(msg(core.MsgProbe, a, b, 1)); err != nil {
+		t.Fatal(err)
+	}
+	b.in.waitN(t, 1, 5*time.Second)
+	if _, err := a.t.Ping(ctx, b.id.pid); err != nil {
+		t.Fatal(err)
+	}
+	// b's writer carried only the pong: it goes; a's carried a message and
+	// stays for the minute of the idle timeout.
+	eventually(t, 5*time.Second, "the second pong's stream to close", func() bool {
+		in, _ := ourStreams(a.h, b.h, a.t.Protocol())
+		return in == 0
+	})
+	time.Sleep(20 * 50 * time.Millisecond) // twenty ping idle timeouts
+	if _, out := ourStreams(a.h, b.h, a.t.Protocol()); out != 1 {
+		t.Fatalf("a has %d outbound streams to b after a message, want 1 until the idle timeout", out)
+	}
+}
+
 func TestLibp2pProtocolPrefixSeparatesNetworks(t *testing.T) {
 	a := newNode(t, 1, ProtocolPrefix("/alpha"))
 	b := newNode(t, 2, ProtocolPrefix("/beta"))
@@ -392,12 +427,13 @@ func TestLibp2pOptionsErrorsNameTheOption(t *testing.T) {
 	}
 	defer h.Close()
 	bad := map[string]Option{
-		"ProtocolPrefix": ProtocolPrefix("nope/"),
-		"QueueLimits":    QueueLimits(0, 1),
-		"Timeouts":       Timeouts(0, time.Second, time.Second),
-		"WithLimits":     WithLimits(Limits{MaxFrame: 1}),
-		"AddrTTL":        AddrTTL(-1),
-		"Logger":         Logger(nil),
+		"ProtocolPrefix":  ProtocolPrefix("nope/"),
+		"QueueLimits":     QueueLimits(0, 1),
+		"Timeouts":        Timeouts(0, time.Second, time.Second),
+		"PingIdleTimeout": PingIdleTimeout(0),
+		"WithLimits":      WithLimits(Limits{MaxFrame: 1}),
+		"AddrTTL":         AddrTTL(-1),
+		"Logger":          Logger(nil),
 	}
 	for name, o := range bad {
 		tr, err := NewLibp2p(h, func(*core.Message) {}, o)

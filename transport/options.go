@@ -30,6 +30,7 @@ type config struct {
 	dialTimeout  time.Duration
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
+	pingIdle     time.Duration
 	addrTTL      time.Duration
 	addrFilter   func(peer.ID, ma.Multiaddr) bool
 	rttPeers     int
@@ -45,6 +46,7 @@ func defaultConfig() config {
 		dialTimeout:  10 * time.Second,
 		writeTimeout: 10 * time.Second,
 		idleTimeout:  2 * time.Minute,
+		pingIdle:     10 * time.Second,
 		addrTTL:      30 * time.Minute,
 		rttPeers:     4096,
 		logger:       slog.Default(),
@@ -120,6 +122,23 @@ func Timeouts(dial, write, idle time.Duration) Option {
 			return optErr("Timeouts", "dial=%s write=%s idle=%s, want all > 0", dial, write, idle)
 		}
 		c.dialTimeout, c.writeTimeout, c.idleTimeout = dial, write, idle
+		return nil
+	}
+}
+
+// PingIdleTimeout sets how long an outbound stream that has carried only
+// pings and pongs may stay idle before it is closed; once it carries a
+// message, the idle timeout of Timeouts applies (the smaller of the two
+// wins). A node pings every node it hears of to learn its proximity and
+// most of them never enter its state: their streams, and then the
+// connections the pings opened, need not stay for the full idle timeout.
+// Default 10 s.
+func PingIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optErr("PingIdleTimeout", "%s, want > 0", d)
+		}
+		c.pingIdle = d
 		return nil
 	}
 }

@@ -90,12 +90,21 @@ func (o *outStream) armWrite(d time.Duration) {
 // fraction of what a select over four channels costs, which a writer pays
 // for nearly every frame when traffic is sparse): pings, the idle timer
 // and Close wake it with an empty frame (see wake), and it looks at them
-// before every wait.
+// before every wait. It ends once idle for the idle timeout, or for the
+// ping idle timeout while it has carried only pings and pongs (a proximity
+// measurement).
 func (t *Libp2p) writeLoop(ps *peerState) {
 	defer t.wg.Done()
 	var out *outStream
 	last := time.Now() // of the last write
-	idle := time.AfterFunc(t.cfg.idleTimeout, func() { ps.idleDue.Store(true); t.wake(ps) })
+	carried := false   // a message, not only pings and pongs
+	idleFor := func() time.Duration {
+		if carried {
+			return t.cfg.idleTimeout
+		}
+		return min(t.cfg.pingIdle, t.cfg.idleTimeout)
+	}
+	idle := time.AfterFunc(idleFor(), func() { ps.idleDue.Store(true); t.wake(ps) })
 	defer idle.Stop()
 	var batch []*outFrame
 	for {
@@ -115,18 +124,20 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 			}
 		}
 		if ps.idleDue.Swap(false) {
-			left := t.cfg.idleTimeout - time.Since(last)
+			left := idleFor() - time.Since(last)
 			if left <= 0 {
 				if t.idleExit(ps, out) {
 					return
 				}
-				left = t.cfg.idleTimeout // something came meanwhile
+				left = idleFor() // something came meanwhile
 			}
 			idle.Reset(left)
 		}
 		if f := <-ps.queue; f != nil {
 			batch = append(batch[:0], f)
-			out = t.writeBatch(ps, out, batch)
+			var msgs bool
+			out, msgs = t.writeBatch(ps, out, batch)
+			carried = carried || msgs
 			last = time.Now()
 		}
 	}
@@ -273,8 +284,9 @@ func (t *Libp2p) fail(ps *peerState, out *outStream, err error) {
 }
 
 // writeBatch writes batch[0] and whatever else is queued (up to the batch
-// limits) in one flush. It returns the stream to use next (nil if broken).
-func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) *outStream {
+// limits) in one flush. It returns the stream to use next (nil if broken)
+// and whether the batch held a message (not only pongs).
+func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_ *outStream, msgs bool) {
 	for len(batch) < maxBatchFrames {
 		select {
 		case f := <-ps.queue:
@@ -306,12 +318,13 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) *o
 			t.reportUnsent(f)
 		}
 		t.dropQueued(ps, DropOpen)
-		return nil
+		return nil, false
 	}
 	out.armWrite(t.cfg.writeTimeout)
 	flushed, err := writeFrames(out.s, batch)
 	for _, f := range batch[:flushed] {
 		if !f.pong {
+			msgs = true
 			t.ctr.sent(f.typ, len(*f.buf))
 		}
 	}
@@ -321,9 +334,9 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) *o
 			t.ctr.drop(DropWrite)
 			t.reportUnsent(f)
 		}
-		return nil
+		return nil, msgs
 	}
-	return out
+	return out, msgs
 }
 
 // dropQueued drops and counts what is queued for ps, telling
