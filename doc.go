@@ -3,7 +3,8 @@
 //	h, _ := libp2p.New(...)                 // an Ed25519 identity
 //	n, _ := pastry.New(h)                   // speaks /pastry/1.0.0 on h
 //	_ = n.Join(ctx, bootstrapAddrInfo)      // or no argument: a new overlay
-//	res, _ := n.Lookup(ctx, key)            // root, hops, path, latency
+//	res, _ := n.Lookup(ctx, key)            // root (id and peer ID), hops, path, latency
+//	_ = h.Connect(ctx, peer.AddrInfo{ID: res.RootPeer}) // talk to the key's root
 //	_ = n.Route(ctx, key, appID, payload)   // to the key's root
 //	defer n.Close()
 //

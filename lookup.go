@@ -23,6 +23,12 @@ const lookupAppID core.AppID = 0xffff0001
 type LookupResult struct {
 	Key  id.ID
 	Root id.ID
+	// RootPeer is the root's libp2p peer ID (over libp2p), taken from the
+	// answer's origin handle, whose node id the transport checked against
+	// it; the addresses that handle carried are in the host's peerstore
+	// (within the node's address policy), so the caller can connect to
+	// the root: host.Connect(ctx, peer.AddrInfo{ID: res.RootPeer}).
+	RootPeer peer.ID
 	// Hops is the number of overlay hops the request took; Path the nodes
 	// it visited, origin first, root last.
 	Hops int
@@ -33,9 +39,10 @@ type LookupResult struct {
 }
 
 type lookupReply struct {
-	root id.ID
-	hops int
-	path []id.ID
+	root     id.ID
+	rootPeer peer.ID
+	hops     int
+	path     []id.ID
 }
 
 // Lookup routes a traced request for key to its root and waits for the
@@ -96,7 +103,7 @@ func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
 	}
 	select {
 	case r := <-ch:
-		return LookupResult{Key: key, Root: r.root, Hops: r.hops, Path: r.path, Latency: time.Since(start)}, nil
+		return LookupResult{Key: key, Root: r.root, RootPeer: r.rootPeer, Hops: r.hops, Path: r.path, Latency: time.Since(start)}, nil
 	case <-ctx.Done():
 		n.call(context.Background(), func() { delete(n.lookups, req) })
 		return LookupResult{}, fmt.Errorf("lookup %s: %w", key.Short(), ctx.Err())
@@ -146,6 +153,11 @@ func (a *lookupApp) Deliver(m *core.Message) {
 			n.log.Debug("lookup answer", "err", err)
 			return
 		}
+		if r.root != m.Origin.ID {
+			n.log.Debug("lookup answer not sent by the root it names", "root", r.root.Short(), "origin", m.Origin.ID.Short())
+			return
+		}
+		r.rootPeer = peer.ID(m.Origin.Addr)
 		if ch := n.lookups[req]; ch != nil {
 			delete(n.lookups, req)
 			ch <- r

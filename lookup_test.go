@@ -89,27 +89,33 @@ func TestLookupAnswerForAnotherNodeIgnored(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 4))
 	n := newMemNode(t, r, transport.NewHub())
 	other, _ := keyHandle(t, r)
-	answer := func(key id.ID) *core.Message {
+	third, _ := keyHandle(t, r)
+	answer := func(key id.ID, origin core.Handle) *core.Message {
 		p := putUint64([]byte{lookupAnswer}, 1)
 		p = binary.BigEndian.AppendUint16(p, 2)
-		p = append(p, other.ID[:]...)
-		p = append(p, 0) // no path
-		return &core.Message{Key: key, App: lookupAppID, Payload: p}
+		p = append(p, other.ID[:]...) // the root it names
+		p = append(p, 0)              // no path
+		return &core.Message{Key: key, App: lookupAppID, Payload: p, Origin: origin}
 	}
 	for _, tc := range []struct {
-		key  id.ID
-		want bool
-	}{{other.ID, false}, {n.ID(), true}} {
+		key    id.ID
+		origin core.Handle
+		want   bool
+	}{{other.ID, other, false}, {n.ID(), third, false}, {n.ID(), other, true}} {
 		ch := make(chan lookupReply, 1)
 		if err := n.call(context.Background(), func() {
 			n.lookups[1] = ch
-			(&lookupApp{n: n}).Deliver(answer(tc.key))
+			(&lookupApp{n: n}).Deliver(answer(tc.key, tc.origin))
 			delete(n.lookups, 1)
 		}); err != nil {
 			t.Fatal(err)
 		}
 		if got := len(ch) == 1; got != tc.want {
-			t.Errorf("answer keyed %s at node %s: taken %v, want %v", tc.key.Short(), n.ID().Short(), got, tc.want)
+			t.Errorf("answer keyed %s at node %s from %s: taken %v, want %v", tc.key.Short(), n.ID().Short(), tc.origin.ID.Short(), got, tc.want)
+		} else if got {
+			if r := <-ch; r.rootPeer != peer.ID(other.Addr) {
+				t.Errorf("root peer %s, want the answer's origin %s", r.rootPeer, peer.ID(other.Addr))
+			}
 		}
 	}
 }

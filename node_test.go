@@ -154,6 +154,11 @@ func (o *overlay) lookupKey(n *Node, key id.ID) LookupResult {
 	if res.Root != want {
 		o.t.Fatalf("lookup %s ended at %s, root is %s (path %v)", key.Short(), res.Root.Short(), want.Short(), res.Path)
 	}
+	for _, x := range o.nodes {
+		if x.ID() == want && string(res.RootPeer) != x.Self().Addr {
+			o.t.Fatalf("lookup %s: root peer %s, the root is %s", key.Short(), res.RootPeer, peer.ID(x.Self().Addr))
+		}
+	}
 	return res
 }
 

@@ -269,6 +269,7 @@ type (
 	routeJSON struct {
 		Key       string   `json:"key"`
 		Root      string   `json:"root"`
+		RootPeer  string   `json:"root_peer_id"`
 		Hops      int      `json:"hops"`
 		Path      []string `json:"path"`
 		LatencyMS float64  `json:"latency_ms"`
@@ -417,7 +418,7 @@ func (a *apiServer) handleRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := routeJSON{
-		Key: key.String(), Root: res.Root.String(), Hops: res.Hops, Path: []string{},
+		Key: key.String(), Root: res.Root.String(), RootPeer: res.RootPeer.String(), Hops: res.Hops, Path: []string{},
 		LatencyMS: float64(res.Latency.Microseconds()) / 1000,
 	}
 	for _, p := range res.Path {

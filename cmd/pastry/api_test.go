@@ -147,6 +147,11 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			if rt.Key != key.String() || rt.Root != want.String() {
 				t.Fatalf("route %s from %s ended at %s, want %s", key, from.node.ID(), rt.Root, want)
 			}
+			for _, d := range dn.nodes {
+				if d.node.ID() == want && rt.RootPeer != d.host.ID().String() {
+					t.Fatalf("route %s: root peer %s, the root is %s", key, rt.RootPeer, d.host.ID())
+				}
+			}
 			if len(rt.Path) != rt.Hops+1 || rt.Path[0] != from.node.ID().String() || rt.Path[len(rt.Path)-1] != rt.Root || rt.LatencyMS <= 0 {
 				t.Fatalf("route %s: %+v", key, rt)
 			}

@@ -288,7 +288,11 @@ func runRoute(args []string, stdout, stderr io.Writer) error {
 }
 
 func printRoute(w io.Writer, rt *routeJSON) {
-	fmt.Fprintf(w, "key      %s\nroot     %s\nhops     %d\n", rt.Key, rt.Root, rt.Hops)
+	fmt.Fprintf(w, "key      %s\nroot     %s\n", rt.Key, rt.Root)
+	if rt.RootPeer != "" { // older nodes did not say
+		fmt.Fprintf(w, "peer id  %s\n", rt.RootPeer)
+	}
+	fmt.Fprintf(w, "hops     %d\n", rt.Hops)
 	for i, p := range rt.Path {
 		label := ""
 		if i == 0 {

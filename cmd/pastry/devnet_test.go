@@ -208,8 +208,14 @@ func TestClientsAgainstDevnet(t *testing.T) {
 			want = x
 		}
 	}
+	var wantPeer string
+	for _, n := range rf.Nodes {
+		if n.NodeID == want.String() {
+			wantPeer = n.PeerID
+		}
+	}
 	code, so, se := cli("route", "--api", api, key)
-	if code != 0 || !strings.Contains(so, "root     "+want.String()) || !strings.Contains(so, "path     0. "+rf.Nodes[2].NodeID) ||
+	if code != 0 || !strings.Contains(so, "root     "+want.String()+"\npeer id  "+wantPeer+"\n") || !strings.Contains(so, "path     0. "+rf.Nodes[2].NodeID) ||
 		!regexp.MustCompile(`latency  \d+\.\d{3} ms`).MatchString(so) {
 		t.Errorf("route: %d\n%s%s", code, so, se)
 	}
