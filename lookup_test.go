@@ -78,6 +78,16 @@ func TestLookupAnswerAvoidsDial(t *testing.T) {
 		if hr.Network().Connectedness(ho.ID()) == network.Connected {
 			t.Fatalf("root %d dialled origin %d to answer its lookup (%d hops)", root, origin, res.Hops)
 		}
+		// What an integrator does with the answer: connect to the root.
+		if res.RootPeer != hr.ID() {
+			t.Fatalf("lookup from node %d for node %d's id: root peer %s, want %s", origin, root, res.RootPeer, hr.ID())
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		err = ho.Connect(ctx, peer.AddrInfo{ID: res.RootPeer})
+		cancel()
+		if err != nil {
+			t.Fatalf("origin %d cannot connect to the root peer it was told of: %v", origin, err)
+		}
 		t.Logf("origin %d, root %d: %d hops, answered in %v without a connection between them", origin, root, res.Hops, res.Latency)
 	}
 }
