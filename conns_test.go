@@ -177,7 +177,7 @@ func TestMeasureConnsClosedWhenUnused(t *testing.T) {
 
 	hx.Peerstore().AddAddrs(hy.ID(), hy.Addrs(), time.Hour)
 	for _, h := range []host.Host{hy, hz} {
-		x.measure(h.ID())
+		x.measure(h.ID(), "")
 	}
 	x.dialed.add(hw.ID()) // as if w's connection had been a measurement's
 	eventually(t, "y and z measured", func() bool {

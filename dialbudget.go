@@ -7,26 +7,37 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // The measurement dial budget: at most dialBurst measurements that must
 // dial may start towards one IP address (an IPv6 /64) at once, refilled
-// at dialRefill per minute. Loopback is exempt (a devnet runs hundreds of
-// nodes on 127.0.0.1).
+// at dialRefill per minute, and at most senderBurst for the handles one
+// peer sent, refilled at senderRefill per minute. Loopback is exempt (a
+// devnet runs hundreds of nodes on 127.0.0.1).
+//
+// The sender's burst covers the most a joiner hears of from one sender:
+// the root's rows and leaf set, about 60 + 32 nodes at 100,000 nodes with
+// a secure-mode leaf set. Handles past a budget stay unmeasured until
+// they are heard of again, with the refill.
 const (
 	dialBurst     = 16
 	dialRefill    = 16 // per minute
+	senderBurst   = 128
+	senderRefill  = 64 // per minute
 	maxDialBucket = 4096
 )
 
-// dialBudget bounds the proximity measurements that dial any one address.
-// Every handle a node receives carries addresses its sender chose, and
-// the runtime measures every node it hears of: without a budget, a peer
-// could send handles of many made-up peer IDs that all carry one victim's
-// address and have every node it reaches dial the victim once per ID.
-// Safe for concurrent use.
+// dialBudget bounds the proximity measurements that dial any one address,
+// and those that the handles of any one sender cause. Every handle a node
+// receives carries addresses its sender chose, and the runtime measures
+// every node it hears of: without a budget, a peer could send handles of
+// many made-up peer IDs that all carry one victim's address and have
+// every node it reaches dial the victim once per ID; without the
+// sender's, it could spread them over many victims and have every node
+// dial each of them. Safe for concurrent use.
 type dialBudget struct {
 	mu sync.Mutex
 	m  map[string]*dialBucket
@@ -38,9 +49,10 @@ type dialBucket struct {
 }
 
 // take spends one token for each distinct address block of addrs (the
-// ones a dial to the peer would try) and reports whether all had one; if
-// any is empty it spends none.
-func (b *dialBudget) take(addrs []ma.Multiaddr, now time.Time) bool {
+// ones a dial to the peer would try) and one of sender's (the peer whose
+// message named it; "" for none), and reports whether all had one; if any
+// is empty it spends none.
+func (b *dialBudget) take(addrs []ma.Multiaddr, sender peer.ID, now time.Time) bool {
 	var blocks []string
 	for _, a := range addrs {
 		if p, ok := dialBlock(a); ok && !slices.Contains(blocks, p) {
@@ -50,18 +62,29 @@ func (b *dialBudget) take(addrs []ma.Multiaddr, now time.Time) bool {
 	if len(blocks) == 0 {
 		return true
 	}
+	nblocks := len(blocks)
+	if sender != "" {
+		blocks = append(blocks, "peer:"+string(sender)) // no block starts so
+	}
+	limit := func(i int) (burst, refill float64) {
+		if i < nblocks {
+			return dialBurst, dialRefill
+		}
+		return senderBurst, senderRefill
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil || len(b.m) >= maxDialBucket {
 		b.m = map[string]*dialBucket{} // forget all: bounded, and errs towards dialling
 	}
-	for _, p := range blocks {
+	for i, p := range blocks {
+		burst, refill := limit(i)
 		k := b.m[p]
 		if k == nil {
-			k = &dialBucket{tokens: dialBurst, at: now}
+			k = &dialBucket{tokens: burst, at: now}
 			b.m[p] = k
 		}
-		k.tokens = min(dialBurst, k.tokens+now.Sub(k.at).Minutes()*dialRefill)
+		k.tokens = min(burst, k.tokens+now.Sub(k.at).Minutes()*refill)
 		k.at = now
 		if k.tokens < 1 {
 			return false

@@ -9,6 +9,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/transport"
 )
 
@@ -39,31 +40,31 @@ func TestDialBudget(t *testing.T) {
 	other := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.1/tcp/1")}
 	loop := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/1")}
 	for i := range dialBurst {
-		if !b.take(victim, now) {
+		if !b.take(victim, "", now) {
 			t.Fatalf("take %d of a burst of %d refused", i, dialBurst)
 		}
 	}
-	if b.take(victim, now) {
+	if b.take(victim, "", now) {
 		t.Fatal("the burst exceeded")
 	}
-	if !b.take(other, now) || !b.take(loop, now) || !b.take(nil, now) {
+	if !b.take(other, "", now) || !b.take(loop, "", now) || !b.take(nil, "", now) {
 		t.Fatal("another address, loopback or no address was refused")
 	}
 	// Both blocks or neither: the victim's empty bucket refuses, and the
 	// other's token is not spent.
 	before := b.m["198.51.100.1/32"].tokens
-	if b.take(append(append([]ma.Multiaddr{}, other...), victim...), now) || b.m["198.51.100.1/32"].tokens != before {
+	if b.take(append(append([]ma.Multiaddr{}, other...), victim...), "", now) || b.m["198.51.100.1/32"].tokens != before {
 		t.Fatal("a refused take spent a token")
 	}
-	if !b.take(victim, now.Add(4*time.Second)) { // 16 a minute: one per 3.75 s
+	if !b.take(victim, "", now.Add(4*time.Second)) { // 16 a minute: one per 3.75 s
 		t.Fatal("not refilled after 4 s")
 	}
-	if b.take(victim, now.Add(5*time.Second)) {
+	if b.take(victim, "", now.Add(5*time.Second)) {
 		t.Fatal("refilled too fast")
 	}
 	taken := 0
 	for range 10 * dialBurst {
-		if b.take(victim, now.Add(time.Hour)) {
+		if b.take(victim, "", now.Add(time.Hour)) {
 			taken++
 		}
 	}
@@ -85,7 +86,7 @@ func TestMeasurementsThrottledPerAddress(t *testing.T) {
 	for i := range fakes {
 		_, p := keyHandle(t, r)
 		h.Peerstore().AddAddrs(p, []ma.Multiaddr{victim, ma.StringCast(fmt.Sprintf("/ip4/203.0.113.5/udp/%d/quic-v1", 4001+i))}, time.Hour)
-		n.measure(p)
+		n.measure(p, "")
 	}
 	st, err := n.Stats(context.Background())
 	if err != nil {
@@ -94,4 +95,58 @@ func TestMeasurementsThrottledPerAddress(t *testing.T) {
 	if st.MeasuresThrottled != fakes-dialBurst {
 		t.Fatalf("%d measurements throttled, want %d", st.MeasuresThrottled, fakes-dialBurst)
 	}
+}
+
+func TestDialBudgetPerSender(t *testing.T) {
+	var b dialBudget
+	now := time.Unix(1000, 0)
+	addr := func(i int) []ma.Multiaddr {
+		return []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/198.51.%d.%d/tcp/1", i/256, i%256))}
+	}
+	for i := range senderBurst {
+		if !b.take(addr(i), "A", now) {
+			t.Fatalf("take %d of sender A's burst of %d refused", i, senderBurst)
+		}
+	}
+	if b.take(addr(senderBurst), "A", now) {
+		t.Fatal("sender A's burst exceeded")
+	}
+	if k := b.m[fmt.Sprintf("198.51.%d.%d/32", senderBurst/256, senderBurst%256)]; k != nil && k.tokens != dialBurst {
+		t.Fatal("a take refused for the sender spent the address's token")
+	}
+	loop := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/1")}
+	if !b.take(addr(senderBurst), "B", now) || !b.take(addr(senderBurst+1), "", now) || !b.take(loop, "A", now) {
+		t.Fatal("another sender, no sender or a loopback address was refused")
+	}
+	if !b.take(addr(senderBurst+2), "A", now.Add(time.Second+time.Millisecond)) { // 64 a minute: one per 0.94 s
+		t.Fatal("sender A not refilled after a second")
+	}
+}
+
+// The handles one message names make the node dial at most the sender's
+// burst of fresh peers, whatever their addresses: the loop charges the
+// measurements a message causes to the peer that sent it. The address
+// policy (private) refuses the dials themselves.
+func TestMeasurementsThrottledPerSender(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 5))
+	n, h := startHostNode(t, r, func(hc *transport.HostConfig) { hc.AddrPolicy = transport.AddrsPrivate },
+		WithConfig(fastConfig()), func(o *options) error { o.pings = 1024; return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Join(ctx); err != nil { // a new overlay: joined
+		t.Fatal(err)
+	}
+	sender, _ := keyHandle(t, r)
+	const fakes = 200
+	var hs []core.Handle
+	for i := range fakes {
+		hd, p := keyHandle(t, r)
+		h.Peerstore().AddAddrs(p, []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/203.0.113.%d/tcp/4001", i+1))}, time.Hour)
+		hs = append(hs, hd)
+	}
+	n.onMessage(&core.Message{Type: core.MsgLeafReply, From: sender, To: n.Self(), Handles: hs})
+	eventually(t, "the sender's budget to throttle the rest", func() bool {
+		st, err := n.Stats(context.Background())
+		return err == nil && st.MeasuresThrottled == fakes-senderBurst
+	})
 }

@@ -66,6 +66,7 @@ type Node struct {
 	reaped    atomic.Uint64
 	budget    dialBudget
 	throttled atomic.Uint64
+	stepFrom  peer.ID // the sender of the message being stepped; loop goroutine only
 
 	// Lookups waiting for their reply; loop goroutine only.
 	lookups map[uint64]chan lookupReply
@@ -232,7 +233,10 @@ func (n *Node) loop() {
 			}
 			return
 		case m := <-n.inbox:
-			if err := n.c.Step(n.now(), m); err != nil {
+			n.stepFrom = peer.ID(m.From.Addr) // the handles it names are its (dialBudget)
+			err := n.c.Step(n.now(), m)
+			n.stepFrom = ""
+			if err != nil {
 				n.stepErrors.Add(1)
 				n.log.Debug("message refused", "err", err)
 			}
@@ -492,14 +496,14 @@ func (e *runtimeEnv) Proximity(h core.Handle) uint32 {
 	if rtt, ok := e.n.tr.RTT(p); ok {
 		return uint32(min(rtt.Microseconds(), int64(routing.UnknownProximity-1)))
 	}
-	e.n.measure(p)
+	e.n.measure(p, e.n.stepFrom) // the core asks on the loop goroutine
 	return routing.UnknownProximity
 }
 
 // measure pings p in the background, at most opts.pings at a time and,
-// when that needs a dial, within the dial budget of p's addresses
-// (dialBudget).
-func (n *Node) measure(p peer.ID) {
+// when that needs a dial, within the dial budget of p's addresses and of
+// sender, the peer whose message named p ("" for none) (dialBudget).
+func (n *Node) measure(p, sender peer.ID) {
 	if p == "" || p == peer.ID(n.self.Addr) {
 		return
 	}
@@ -511,7 +515,7 @@ func (n *Node) measure(p peer.ID) {
 	n.pinging[p] = true
 	n.pingMu.Unlock()
 	fresh := n.lp != nil && n.lp.Host().Network().Connectedness(p) != network.Connected
-	if fresh && !n.budget.take(n.lp.Host().Peerstore().Addrs(p), time.Now()) {
+	if fresh && !n.budget.take(n.lp.Host().Peerstore().Addrs(p), sender, time.Now()) {
 		n.throttled.Add(1) // proximity stays unknown; asked again when next heard
 		n.pingMu.Lock()
 		delete(n.pinging, p)
