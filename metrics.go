@@ -42,7 +42,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.libp2p.connections                gauge: the host's open connections (libp2p only)
 //	pastry.libp2p.peers                      gauge: peers the host is connected to (libp2p only)
 //	pastry.libp2p.measure_conns_closed       counter: connections a proximity ping opened, closed unused
-//	pastry.libp2p.measures_throttled         counter: proximity pings not started: the address's dial budget was spent
+//	pastry.libp2p.measures_throttled         counter: proximity pings not started: the dial budget of the address or of the handle's sender was spent
 //	pastry.route.window                      gauge: the window pacing Route and Lookup (WithRouteWindow)
 //	pastry.route.queued                      gauge: messages Route and Lookup queued, not yet sent
 //	pastry.messages.sent{type}               counter: frames written, by message type
@@ -160,7 +160,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.rejected = counter("pastry.transport.rejected", "{frame}", "Received frames or handles refused as invalid, by reason.")
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
 	m.measureClosed = counter("pastry.libp2p.measure_conns_closed", "{connection}", "Connections a proximity measurement opened to a peer the routing state did not take, closed once no stream used them (libp2p only).")
-	m.measureThrottled = counter("pastry.libp2p.measures_throttled", "{measurement}", "Proximity measurements not started because dialling the peer would have exceeded the dial budget of its address (16 at once per IPv4 address, IPv6 /64 or DNS domain, 16 more a minute).")
+	m.measureThrottled = counter("pastry.libp2p.measures_throttled", "{measurement}", "Proximity measurements not started because dialling the peer would have exceeded the dial budget of its address (16 at once per IPv4 address, IPv6 /64 or DNS domain, 16 more a minute) or of the peer that sent its handle (128 at once, 64 more a minute).")
 	m.addrsRefused = counter("pastry.transport.addrs_refused", "{address}", "Addresses learned from received handles that the address filter (policy) refused.")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
 	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")

@@ -476,7 +476,8 @@ type Stats struct {
 	// stream used them (libp2p only).
 	MeasureConnsClosed uint64
 	// MeasuresThrottled counts proximity measurements not started because
-	// a dial to the peer would have exceeded its addresses' dial budget.
+	// a dial to the peer would have exceeded the dial budget of its
+	// addresses or of the peer that sent its handle.
 	MeasuresThrottled uint64
 }
 
