@@ -56,10 +56,18 @@ type lookupReply struct {
 // window, as Route's messages are (WithRouteWindow); the latency reported
 // includes any wait for it, and ctx bounds it.
 func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
+	start := time.Now()
+	res, err := n.lookup(ctx, key, start)
+	if rec := n.lookupRec.Load(); rec != nil {
+		rec.record(time.Since(start), err == nil)
+	}
+	return res, err
+}
+
+func (n *Node) lookup(ctx context.Context, key id.ID, start time.Time) (LookupResult, error) {
 	ch := make(chan lookupReply, 1)
 	var req uint64
 	var err error
-	start := time.Now()
 	// The request may wait in the route queue for the window: the caller
 	// may give up meanwhile (claim 0 -> 2), and then the closure, when it
 	// runs, does nothing; once the closure has claimed it (0 -> 1), the

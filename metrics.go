@@ -67,6 +67,12 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.inbox.drops                       counter: received messages dropped, loop behind
 //	pastry.peers.suspected                   counter
 //	pastry.peers.declared_dead               counter
+//	pastry.lookup.duration{result}           histogram, seconds: Lookup calls (the API's /v1/route
+//	                                          included) from their start to the answer, result ok, or
+//	                                          to their error, result failed
+//
+// All but the last are observable. The lookup histogram is recorded by
+// each Lookup call (one Record, no allocation); Unregister stops it.
 //
 // The delivered-hops distribution is a counter per hop count rather than a
 // histogram: OpenTelemetry has no observable histogram, and replaying the
@@ -86,7 +92,60 @@ func (n *Node) RegisterMetrics(meter metric.Meter) (metric.Registration, error) 
 	if err != nil {
 		return nil, fmt.Errorf("pastry: register metrics callback: %w", err)
 	}
-	return reg, nil
+	rec, err := newLookupRecorder(meter)
+	if err != nil {
+		reg.Unregister()
+		return nil, fmt.Errorf("pastry: create instruments: %w", err)
+	}
+	n.lookupRec.Store(rec)
+	return &registration{Registration: reg, n: n, rec: rec}, nil
+}
+
+// registration is RegisterMetrics' registration: Unregister also stops
+// the lookup histogram it started.
+type registration struct {
+	metric.Registration
+	n   *Node
+	rec *lookupRecorder
+}
+
+func (r *registration) Unregister() error {
+	r.n.lookupRec.CompareAndSwap(r.rec, nil)
+	return r.Registration.Unregister()
+}
+
+// lookupBuckets are the lookup histogram's bucket bounds, in seconds: a
+// lookup on a LAN or a loopback devnet takes about a millisecond, one
+// across the internet tens to hundreds, one that times out seconds.
+var lookupBuckets = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10}
+
+// lookupRecorder is the lookup-duration histogram with its two attribute
+// sets made once.
+type lookupRecorder struct {
+	h          metric.Float64Histogram
+	ok, failed metric.RecordOption
+}
+
+func newLookupRecorder(meter metric.Meter) (*lookupRecorder, error) {
+	h, err := meter.Float64Histogram("pastry.lookup.duration", metric.WithUnit("s"),
+		metric.WithDescription("Lookup calls (the HTTP API's /v1/route included), from their start to the root's answer (result ok) or to their error (result failed)."),
+		metric.WithExplicitBucketBoundaries(lookupBuckets...))
+	if err != nil {
+		return nil, err
+	}
+	return &lookupRecorder{
+		h:      h,
+		ok:     metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "ok"))),
+		failed: metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "failed"))),
+	}, nil
+}
+
+func (r *lookupRecorder) record(d time.Duration, ok bool) {
+	opt := r.failed
+	if ok {
+		opt = r.ok
+	}
+	r.h.Record(context.Background(), d.Seconds(), opt)
 }
 
 // nodeMetrics holds the instruments and their precomputed attribute sets,

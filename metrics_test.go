@@ -49,6 +49,10 @@ func collectMetrics(t *testing.T, r *sdkmetric.ManualReader) map[string]map[stri
 				for _, p := range d.DataPoints {
 					vals[attr(p.Attributes)] = float64(p.Value)
 				}
+			case metricdata.Histogram[float64]: // the count of each series
+				for _, p := range d.DataPoints {
+					vals[attr(p.Attributes)] = float64(p.Count)
+				}
 			default:
 				t.Errorf("%s: unexpected data %T", m.Name, m.Data)
 			}
@@ -132,11 +136,38 @@ func TestRegisterMetrics(t *testing.T) {
 	if _, ok := m["pastry.transport.rejected"]["node-id-mismatch"]; !ok {
 		t.Errorf("rejected reasons: %v", m["pastry.transport.rejected"])
 	}
+	if got := m["pastry.lookup.duration"]; got["ok"] != lookups || got["failed"] != 0 {
+		t.Errorf("lookup durations recorded %v, want %d ok", got, lookups)
+	}
+	// A cancelled context fails a lookup unless its request was queued
+	// first (a select between two ready cases): count what happened.
+	okN, failN := float64(lookups), 0.0
+	for i := 0; i < 50 && failN == 0; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := n.Lookup(ctx, id.Random(r)); err != nil {
+			failN++
+		} else {
+			okN++
+		}
+	}
+	if failN == 0 {
+		t.Fatal("50 lookups with a cancelled context all succeeded")
+	}
+	if got := collectMetrics(t, reader)["pastry.lookup.duration"]; got["ok"] != okN || got["failed"] != failN {
+		t.Errorf("lookup durations recorded %v, want %v ok and %v failed", got, okN, failN)
+	}
 
 	if err := reg.Unregister(); err != nil {
 		t.Fatal(err)
 	}
 	if m := collectMetrics(t, reader); len(m["pastry.leaf_set.size"]) != 0 {
 		t.Errorf("observed after Unregister: %v", m["pastry.leaf_set.size"])
+	}
+	if _, err := n.Lookup(context.Background(), id.Random(r)); err != nil {
+		t.Fatal(err)
+	}
+	if got := collectMetrics(t, reader)["pastry.lookup.duration"]; got["ok"] != okN {
+		t.Errorf("a lookup after Unregister was recorded: %v, want %v ok", got, okN)
 	}
 }

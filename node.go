@@ -70,7 +70,9 @@ type Node struct {
 
 	// Lookups waiting for their reply; loop goroutine only.
 	lookups map[uint64]chan lookupReply
-	nextReq uint64
+	// The lookup-duration histogram of the latest RegisterMetrics, if any.
+	lookupRec atomic.Pointer[lookupRecorder]
+	nextReq   uint64
 
 	inboxDrops  atomic.Uint64
 	stepErrors  atomic.Uint64

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -188,6 +189,9 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 
 	t.Run("metrics", func(t *testing.T) {
 		d := dn.nodes[1]
+		if code, body := apiGet(t, d.api.Addr(), "/v1/route?key="+strings.Repeat("ab", 16), "", nil); code != 200 { // a lookup to time
+			t.Fatalf("route: %d %s", code, body)
+		}
 		code, body := apiGet(t, d.api.Addr(), "/metrics", "", nil)
 		if code != 200 {
 			t.Fatalf("%d %s", code, body)
@@ -207,11 +211,14 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_route_reroutes_total", "pastry_route_dropped_total", "pastry_transport_rejected_total",
 			"pastry_transport_dropped_total", "pastry_transport_addrs_refused_total", "pastry_libp2p_measure_conns_closed_total", "pastry_libp2p_measures_throttled_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
 			"pastry_libp2p_connections", "pastry_libp2p_peers", "pastry_route_window", "pastry_route_queued",
-			"go_goroutines", "process_resident_memory_bytes", "process_open_fds",
+			"go_goroutines", "process_resident_memory_bytes", "process_open_fds", "pastry_lookup_duration_seconds",
 		} {
 			if fams[name] == nil {
 				t.Errorf("metric %s missing", name)
 			}
+		}
+		if f := fams["pastry_lookup_duration_seconds"]; f != nil && (f.GetType() != dto.MetricType_HISTOGRAM || f.Metric[0].GetHistogram().GetSampleCount() < 1) {
+			t.Errorf("lookup durations: %v", f)
 		}
 		value := func(name, label, lv string) float64 {
 			f := fams[name]
