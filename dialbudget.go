@@ -38,14 +38,33 @@ const (
 // every node it reaches dial the victim once per ID; without the
 // sender's, it could spread them over many victims and have every node
 // dial each of them. Safe for concurrent use.
+//
+// A missing bucket is a full one, so buckets are made only when a take
+// spends from them. The map holds at most maxDialBucket: when a take needs
+// more room, buckets that have refilled are dropped (at most once a
+// second); if that frees none, the take is refused. Forgetting the spent
+// buckets instead would let a few peers that fill the map with handles of
+// many addresses reset every budget, their own included.
 type dialBudget struct {
-	mu sync.Mutex
-	m  map[string]*dialBucket
+	mu     sync.Mutex
+	m      map[string]*dialBucket
+	pruned time.Time // the last drop of refilled buckets
 }
 
 type dialBucket struct {
-	tokens float64
-	at     time.Time
+	tokens, burst, refill float64 // refill per minute
+	at                    time.Time
+}
+
+// level is the bucket's tokens at now.
+func (k *dialBucket) level(now time.Time) float64 {
+	return min(k.burst, k.tokens+max(now.Sub(k.at), 0).Minutes()*k.refill)
+}
+
+// budgetKey names a bucket and its limits.
+type budgetKey struct {
+	key           string
+	burst, refill float64
 }
 
 // take spends one token for each distinct address block of addrs (the
@@ -53,45 +72,51 @@ type dialBucket struct {
 // message named it; "" for none), and reports whether all had one; if any
 // is empty it spends none.
 func (b *dialBudget) take(addrs []ma.Multiaddr, sender peer.ID, now time.Time) bool {
-	var blocks []string
+	var keys []budgetKey
 	for _, a := range addrs {
-		if p, ok := dialBlock(a); ok && !slices.Contains(blocks, p) {
-			blocks = append(blocks, p)
+		if p, ok := dialBlock(a); ok && !slices.ContainsFunc(keys, func(k budgetKey) bool { return k.key == p }) {
+			keys = append(keys, budgetKey{p, dialBurst, dialRefill})
 		}
 	}
-	if len(blocks) == 0 {
+	if len(keys) == 0 {
 		return true
 	}
-	nblocks := len(blocks)
 	if sender != "" {
-		blocks = append(blocks, "peer:"+string(sender)) // no block starts so
-	}
-	limit := func(i int) (burst, refill float64) {
-		if i < nblocks {
-			return dialBurst, dialRefill
-		}
-		return senderBurst, senderRefill
+		keys = append(keys, budgetKey{"peer:" + string(sender), senderBurst, senderRefill}) // no block starts so
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.m == nil || len(b.m) >= maxDialBucket {
-		b.m = map[string]*dialBucket{} // forget all: bounded, and errs towards dialling
+	if b.m == nil {
+		b.m = map[string]*dialBucket{}
 	}
-	for i, p := range blocks {
-		burst, refill := limit(i)
-		k := b.m[p]
-		if k == nil {
-			k = &dialBucket{tokens: burst, at: now}
-			b.m[p] = k
-		}
-		k.tokens = min(burst, k.tokens+now.Sub(k.at).Minutes()*refill)
-		k.at = now
-		if k.tokens < 1 {
+	missing := 0
+	for _, k := range keys {
+		if e := b.m[k.key]; e == nil {
+			missing++
+		} else if e.level(now) < 1 {
 			return false
 		}
 	}
-	for _, p := range blocks {
-		b.m[p].tokens--
+	if len(b.m)+missing > maxDialBucket {
+		if now.Sub(b.pruned) >= time.Second {
+			b.pruned = now
+			for key, e := range b.m {
+				if e.level(now) >= e.burst {
+					delete(b.m, key)
+				}
+			}
+		}
+		if len(b.m)+missing > maxDialBucket {
+			return false // full of spent buckets: proximity stays unknown for now
+		}
+	}
+	for _, k := range keys {
+		e := b.m[k.key]
+		if e == nil {
+			e = &dialBucket{tokens: k.burst, burst: k.burst, refill: k.refill, at: now}
+			b.m[k.key] = e
+		}
+		e.tokens, e.at = e.level(now)-1, now
 	}
 	return true
 }

@@ -111,8 +111,8 @@ func TestDialBudgetPerSender(t *testing.T) {
 	if b.take(addr(senderBurst), "A", now) {
 		t.Fatal("sender A's burst exceeded")
 	}
-	if k := b.m[fmt.Sprintf("198.51.%d.%d/32", senderBurst/256, senderBurst%256)]; k != nil && k.tokens != dialBurst {
-		t.Fatal("a take refused for the sender spent the address's token")
+	if k := b.m[fmt.Sprintf("198.51.%d.%d/32", senderBurst/256, senderBurst%256)]; k != nil {
+		t.Fatalf("a take refused for the sender made the address's bucket (%v tokens)", k.tokens)
 	}
 	loop := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/1")}
 	if !b.take(addr(senderBurst), "B", now) || !b.take(addr(senderBurst+1), "", now) || !b.take(loop, "A", now) {
@@ -149,4 +149,46 @@ func TestMeasurementsThrottledPerSender(t *testing.T) {
 		st, err := n.Stats(context.Background())
 		return err == nil && st.MeasuresThrottled == fakes-senderBurst
 	})
+}
+
+// A full map refuses new buckets rather than forgetting the spent ones:
+// otherwise peers that fill it with handles of many addresses would reset
+// every budget, their own included. Refilled buckets make room.
+func TestDialBudgetFull(t *testing.T) {
+	var b dialBudget
+	now := time.Unix(1000, 0)
+	addr := func(i int) []ma.Multiaddr {
+		return []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/1", i>>16&255, i>>8&255, i&255))}
+	}
+	next := 0
+	for range senderBurst {
+		if !b.take(addr(next), "A", now) {
+			t.Fatal("sender A's burst refused")
+		}
+		next++
+	}
+	for len(b.m) < maxDialBucket {
+		if !b.take(addr(next), "", now) {
+			t.Fatalf("take refused with %d buckets of %d", len(b.m), maxDialBucket)
+		}
+		next++
+	}
+	if b.take(addr(next), "", now) {
+		t.Fatal("a new bucket was made in a map full of spent ones")
+	}
+	if !b.take(addr(0), "", now) {
+		t.Fatal("a bucket already there was refused in a full map")
+	}
+	if b.take(addr(next), "A", now.Add(100*time.Millisecond)) {
+		t.Fatal("sender A's spent budget was reset by a full map")
+	}
+	// 4 s on, the buckets spent once have refilled (16 a minute) and are
+	// dropped; A's, 128 down at 64 a minute, has not.
+	later := now.Add(4 * time.Second)
+	if !b.take(addr(next), "", later) {
+		t.Fatal("refilled buckets did not make room")
+	}
+	if b.m["peer:A"] == nil || len(b.m) > senderBurst+3 {
+		t.Fatalf("after the drop: %d buckets, A's kept: %v", len(b.m), b.m["peer:A"] != nil)
+	}
 }
