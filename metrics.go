@@ -63,6 +63,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.transport.rejected{reason}        counter: received frames/handles refused
 //	pastry.transport.dropped{reason}         counter: outgoing messages not sent
 //	pastry.transport.addrs_refused           counter: learned addresses the address filter refused
+//	pastry.transport.write_retries           counter: batches written again on a new stream (the old one was gone)
 //	pastry.core.rejected                     counter: messages the protocol refused
 //	pastry.inbox.drops                       counter: received messages dropped, loop behind
 //	pastry.peers.suspected                   counter
@@ -163,7 +164,7 @@ type nodeMetrics struct {
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
 	routeRefused, addrsRefused, measureClosed       metric.Int64ObservableCounter
-	measureThrottled                                metric.Int64ObservableCounter
+	measureThrottled, writeRetries                  metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
@@ -221,6 +222,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.measureClosed = counter("pastry.libp2p.measure_conns_closed", "{connection}", "Connections a proximity measurement opened to a peer the routing state did not take, closed once no stream used them (libp2p only).")
 	m.measureThrottled = counter("pastry.libp2p.measures_throttled", "{measurement}", "Proximity measurements not started because dialling the peer would have exceeded the dial budget of its address (16 at once per IPv4 address, IPv6 /64 or DNS domain, 16 more a minute) or of the peer that sent its handle (128 at once, 64 more a minute).")
 	m.addrsRefused = counter("pastry.transport.addrs_refused", "{address}", "Addresses learned from received handles that the address filter (policy) refused.")
+	m.writeRetries = counter("pastry.transport.write_retries", "{batch}", "Batches of frames written again on a new stream because the peer's stream was found gone when written to (the peer's transport closed, or the peer restarted).")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
 	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
 	m.routeRefused = counter("pastry.route.refused", "{message}", "Messages Route queued that the protocol refused when their turn came (the node had stopped being joined).")
@@ -304,6 +306,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(m.trDropped, clampInt64(v), metric.WithAttributeSet(m.dropAttrs[i]))
 	}
 	o.ObserveInt64(m.addrsRefused, clampInt64(tr.AddrsRefused))
+	o.ObserveInt64(m.writeRetries, clampInt64(tr.WriteRetries))
 	o.ObserveInt64(m.measureClosed, clampInt64(st.MeasureConnsClosed))
 	o.ObserveInt64(m.measureThrottled, clampInt64(st.MeasuresThrottled))
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))

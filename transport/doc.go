@@ -30,7 +30,10 @@
 // Streams. LIBP2P-NOTES.md measured a new stream per request at 3-4x the
 // latency of a reused one and ~80x the allocations, so each neighbour gets
 // one long-lived outbound stream carrying every frame, opened lazily and
-// re-opened after an error. Nothing reads an outbound stream: the
+// re-opened after an error. A write that fails on a stream opened for an
+// earlier batch (the peer restarted, and reset it or closed the
+// connection) is tried once more on a new stream, so that the reply to a
+// restarted node's join is not lost. Nothing reads an outbound stream: the
 // acceptor answers a ping on its own outbound stream to the pinger,
 // through its writer like any frame, so liveness and RTT are measured over
 // the path messages take (queues and writers included), not inferred from

@@ -632,3 +632,73 @@ func TestLibp2pKeepHandlerOnClose(t *testing.T) {
 	}
 	expectReset(t, rawStream(t, a.h, b))
 }
+
+// A writer whose stream is found gone when next written to (the peer's
+// transport was replaced on the same host, or the peer restarted with
+// the same identity) writes the frames again on a new stream rather than
+// drop them: a join reply lost that way kept a rejoining node waiting for
+// its join timeout. A ping is written again the same way.
+func TestLibp2pRewritesOnGoneStream(t *testing.T) {
+	a, b := newNode(t, 1), newNode(t, 2)
+	introduce(a, b)
+	if err := a.t.Send(msg(core.MsgProbe, a, b, 1)); err != nil {
+		t.Fatal(err)
+	}
+	b.in.waitN(t, 1, 5*time.Second)
+
+	// restart replaces b's transport, on the same host (its inbound
+	// streams are reset) or on a new host with the same key (the old
+	// one's connection to a closes), and has b write to a first, as a
+	// rejoining node sends its join: a has then seen the reset, which b
+	// sent before, on the same connection.
+	heard := 0
+	restart := func(newHost bool) *inbox {
+		t.Helper()
+		b.t.Close()
+		if newHost {
+			b.h.Close()
+			h, err := NewHost(DefaultHostConfig(b.id.priv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close() })
+			b.h = h
+			h.Peerstore().AddAddrs(a.h.ID(), a.h.Addrs(), peerstore.PermanentAddrTTL)
+			a.h.Peerstore().AddAddrs(h.ID(), h.Addrs(), peerstore.PermanentAddrTTL)
+		}
+		in := newInbox()
+		tr, err := NewLibp2p(b.h, in.handle, Logger(quietLogger))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		b.t = tr
+		if err := b.t.Send(msg(core.MsgProbe, b, a, 100)); err != nil {
+			t.Fatal(err)
+		}
+		heard++
+		a.in.waitN(t, heard, 5*time.Second)
+		return in
+	}
+	seq := uint64(1)
+	for _, newHost := range []bool{false, true} {
+		in := restart(newHost)
+		seq++
+		if err := a.t.Send(msg(core.MsgProbe, a, b, seq)); err != nil {
+			t.Fatal(err)
+		}
+		if got := in.waitN(t, 1, 5*time.Second); got[0].Seq != seq {
+			t.Fatalf("new host %v: received seq %d, want %d", newHost, got[0].Seq, seq)
+		}
+		restart(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := a.t.Ping(ctx, b.h.ID())
+		cancel()
+		if err != nil {
+			t.Fatalf("new host %v: a ping after the restart: %v", newHost, err)
+		}
+	}
+	if st := a.t.Stats(); st.TotalDropped() != 0 || st.WriteRetries != 4 {
+		t.Fatalf("dropped %v, %d rewrites; want none and 4", st.Dropped, st.WriteRetries)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -310,33 +312,67 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_
 		}
 	}()
 
+	stale := out != nil // opened for an earlier batch
 	if out = t.stream(ps, out); out == nil {
-		// The peer is unreachable now: drop what is queued for it too,
-		// rather than dial once per message.
-		for _, f := range batch {
-			t.ctr.drop(DropOpen)
-			t.reportUnsent(f)
-		}
-		t.dropQueued(ps, DropOpen)
+		t.unreachable(ps, batch)
 		return nil, false
 	}
-	out.armWrite(t.cfg.writeTimeout)
-	flushed, err := writeFrames(out.s, batch)
-	for _, f := range batch[:flushed] {
-		if !f.pong {
-			msgs = true
-			t.ctr.sent(f.typ, len(*f.buf))
+	var flushed int
+	var err error
+	for {
+		out.armWrite(t.cfg.writeTimeout)
+		var n int
+		n, err = writeFrames(out.s, batch[flushed:])
+		for _, f := range batch[flushed : flushed+n] {
+			if !f.pong {
+				msgs = true
+				t.ctr.sent(f.typ, len(*f.buf))
+			}
 		}
-	}
-	if err != nil {
+		flushed += n
+		if err == nil {
+			return out, msgs
+		}
 		t.fail(ps, out, err)
-		for _, f := range batch[flushed:] {
-			t.ctr.drop(DropWrite)
-			t.reportUnsent(f)
+		if !stale || !retryWrite(err) {
+			break
 		}
-		return nil, msgs
+		// The stream was gone before this batch: the remote reset it (its
+		// transport closed, or it restarted on the same host) or its
+		// connection closed (the peer restarted). What was not written
+		// goes once more on a new stream; a join reply or a probe reply
+		// would otherwise be lost, and a joiner wait out its timeout.
+		stale = false
+		t.ctr.writeRetries.Add(1)
+		if out = t.stream(ps, nil); out == nil {
+			t.unreachable(ps, batch[flushed:])
+			return nil, msgs
+		}
 	}
-	return out, msgs
+	for _, f := range batch[flushed:] {
+		t.ctr.drop(DropWrite)
+		t.reportUnsent(f)
+	}
+	return nil, msgs
+}
+
+// unreachable drops unsent, and what is queued for ps too (rather than
+// dial once per message), when no stream to ps could be opened.
+func (t *Libp2p) unreachable(ps *peerState, unsent []*outFrame) {
+	for _, f := range unsent {
+		t.ctr.drop(DropOpen)
+		t.reportUnsent(f)
+	}
+	t.dropQueued(ps, DropOpen)
+}
+
+// retryWrite reports whether a write that failed with err is tried again
+// on a new stream: not after a timeout (the peer is slow to read, and a
+// new stream would wait as long) nor when the transport is closing.
+func retryWrite(err error) bool {
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout()) && !errors.Is(err, os.ErrDeadlineExceeded) &&
+		!errors.Is(err, context.Canceled)
 }
 
 // dropQueued drops and counts what is queued for ps, telling
@@ -361,21 +397,29 @@ func (t *Libp2p) dropQueued(ps *peerState, why Drop) {
 }
 
 // writePing writes a ping frame; the RTT clock starts when it is written.
+// A stream found gone is replaced once, as in writeBatch.
 func (t *Libp2p) writePing(ps *peerState, out *outStream, w *pingWait) *outStream {
-	if out = t.stream(ps, out); out == nil {
-		t.finishPing(w.nonce, ErrUnreachable)
-		return nil
-	}
 	var buf [16]byte
-	out.armWrite(t.cfg.writeTimeout)
-	t.ctr.pingsSent.Add(1)
-	w.sent.Store(t.now())
-	if _, err := out.s.Write(appendNonceFrame(buf[:0], fFramePing, w.nonce)); err != nil {
+	frame := appendNonceFrame(buf[:0], fFramePing, w.nonce)
+	for stale := out != nil; ; stale = false {
+		if out = t.stream(ps, out); out == nil {
+			t.finishPing(w.nonce, ErrUnreachable)
+			return nil
+		}
+		out.armWrite(t.cfg.writeTimeout)
+		w.sent.Store(t.now())
+		_, err := out.s.Write(frame)
+		if err == nil {
+			t.ctr.pingsSent.Add(1)
+			return out
+		}
 		t.fail(ps, out, err)
-		t.finishPing(w.nonce, err)
-		return nil
+		if out = nil; !stale || !retryWrite(err) {
+			t.finishPing(w.nonce, err)
+			return nil
+		}
+		t.ctr.writeRetries.Add(1)
 	}
-	return out
 }
 
 // handleStream serves an inbound stream until it ends.

@@ -95,6 +95,10 @@ type Stats struct {
 	// the AddrFilter option refused (a list that keeps arriving is looked
 	// at again only when it is due for renewal; see AddrTTL).
 	AddrsRefused uint64
+	// WriteRetries counts batches of frames, and pings, written again on
+	// a new stream because the peer's stream was found gone when written
+	// to (the peer's transport closed, or the peer restarted).
+	WriteRetries uint64
 }
 
 // TotalRejected sums Rejected.
@@ -128,6 +132,7 @@ type counters struct {
 	pongsReceived       atomic.Uint64
 	pongsLate           atomic.Uint64
 	addrsRefused        atomic.Uint64
+	writeRetries        atomic.Uint64
 }
 
 func slot(t core.MsgType) int {
@@ -176,6 +181,7 @@ func (c *counters) snapshot() Stats {
 	s.PongsReceived = c.pongsReceived.Load()
 	s.PongsLate = c.pongsLate.Load()
 	s.AddrsRefused = c.addrsRefused.Load()
+	s.WriteRetries = c.writeRetries.Load()
 	return s
 }
 

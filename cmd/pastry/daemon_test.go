@@ -109,6 +109,12 @@ func TestNodeRestart(t *testing.T) {
 	if !inLeafSet(b2.d, a.d.host.ID()) {
 		t.Fatal("B rejoined without A in its leaf set")
 	}
+	// At the first try: A's writer to B's old process found its stream
+	// gone and wrote the join's reply on a new one (it used to drop it,
+	// and the rejoin waited out the 10 s join timeout).
+	if st, err := b2.d.node.Stats(context.Background()); err != nil || st.Core.JoinRetries != 0 {
+		t.Fatalf("rejoin: %d join retries (%v), want 0", st.Core.JoinRetries, err)
+	}
 	waitFor(t, "A to know B again", func() bool { return inLeafSet(a.d, idB) })
 	// Through the API too.
 	var st statusJSON
