@@ -15,7 +15,8 @@ import (
 // The measurement dial budget: at most dialBurst measurements that must
 // dial may start towards one IP address (an IPv6 /64) at once, refilled
 // at dialRefill per minute, and at most senderBurst for the handles one
-// peer sent, refilled at senderRefill per minute. Loopback is exempt (a
+// sender sent (the peers on one IP address or IPv6 /64 share it; see
+// senderKey), refilled at senderRefill per minute. Loopback is exempt (a
 // devnet runs hundreds of nodes on 127.0.0.1).
 //
 // The sender's burst covers the most a joiner hears of from one sender:
@@ -67,11 +68,29 @@ type budgetKey struct {
 	burst, refill float64
 }
 
+// senderKey names the sender budget of the peer p whose message named the
+// peer to measure, given the remote addresses of p's connections: the
+// address block of the first that has one, so that identities on one
+// host (they cost nothing to make) share one budget; p itself when it is
+// reached over loopback only (a devnet) or not connected; "" for no
+// sender.
+func senderKey(p peer.ID, remotes []ma.Multiaddr) string {
+	if p == "" {
+		return ""
+	}
+	for _, a := range remotes {
+		if blk, ok := dialBlock(a); ok {
+			return "from:" + blk
+		}
+	}
+	return "peer:" + string(p)
+}
+
 // take spends one token for each distinct address block of addrs (the
-// ones a dial to the peer would try) and one of sender's (the peer whose
-// message named it; "" for none), and reports whether all had one; if any
-// is empty it spends none.
-func (b *dialBudget) take(addrs []ma.Multiaddr, sender peer.ID, now time.Time) bool {
+// ones a dial to the peer would try) and one of sender's budget (see
+// senderKey; "" for none), and reports whether all had one; if any is
+// empty it spends none.
+func (b *dialBudget) take(addrs []ma.Multiaddr, sender string, now time.Time) bool {
 	var keys []budgetKey
 	for _, a := range addrs {
 		if p, ok := dialBlock(a); ok && !slices.ContainsFunc(keys, func(k budgetKey) bool { return k.key == p }) {
@@ -82,7 +101,7 @@ func (b *dialBudget) take(addrs []ma.Multiaddr, sender peer.ID, now time.Time) b
 		return true
 	}
 	if sender != "" {
-		keys = append(keys, budgetKey{"peer:" + string(sender), senderBurst, senderRefill}) // no block starts so
+		keys = append(keys, budgetKey{sender, senderBurst, senderRefill}) // no block starts so
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
@@ -104,21 +105,21 @@ func TestDialBudgetPerSender(t *testing.T) {
 		return []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/198.51.%d.%d/tcp/1", i/256, i%256))}
 	}
 	for i := range senderBurst {
-		if !b.take(addr(i), "A", now) {
+		if !b.take(addr(i), "peer:A", now) {
 			t.Fatalf("take %d of sender A's burst of %d refused", i, senderBurst)
 		}
 	}
-	if b.take(addr(senderBurst), "A", now) {
+	if b.take(addr(senderBurst), "peer:A", now) {
 		t.Fatal("sender A's burst exceeded")
 	}
 	if k := b.m[fmt.Sprintf("198.51.%d.%d/32", senderBurst/256, senderBurst%256)]; k != nil {
 		t.Fatalf("a take refused for the sender made the address's bucket (%v tokens)", k.tokens)
 	}
 	loop := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/1")}
-	if !b.take(addr(senderBurst), "B", now) || !b.take(addr(senderBurst+1), "", now) || !b.take(loop, "A", now) {
+	if !b.take(addr(senderBurst), "peer:B", now) || !b.take(addr(senderBurst+1), "", now) || !b.take(loop, "peer:A", now) {
 		t.Fatal("another sender, no sender or a loopback address was refused")
 	}
-	if !b.take(addr(senderBurst+2), "A", now.Add(time.Second+time.Millisecond)) { // 64 a minute: one per 0.94 s
+	if !b.take(addr(senderBurst+2), "peer:A", now.Add(time.Second+time.Millisecond)) { // 64 a minute: one per 0.94 s
 		t.Fatal("sender A not refilled after a second")
 	}
 }
@@ -162,7 +163,7 @@ func TestDialBudgetFull(t *testing.T) {
 	}
 	next := 0
 	for range senderBurst {
-		if !b.take(addr(next), "A", now) {
+		if !b.take(addr(next), "peer:A", now) {
 			t.Fatal("sender A's burst refused")
 		}
 		next++
@@ -179,7 +180,7 @@ func TestDialBudgetFull(t *testing.T) {
 	if !b.take(addr(0), "", now) {
 		t.Fatal("a bucket already there was refused in a full map")
 	}
-	if b.take(addr(next), "A", now.Add(100*time.Millisecond)) {
+	if b.take(addr(next), "peer:A", now.Add(100*time.Millisecond)) {
 		t.Fatal("sender A's spent budget was reset by a full map")
 	}
 	// 4 s on, the buckets spent once have refilled (16 a minute) and are
@@ -190,5 +191,55 @@ func TestDialBudgetFull(t *testing.T) {
 	}
 	if b.m["peer:A"] == nil || len(b.m) > senderBurst+3 {
 		t.Fatalf("after the drop: %d buckets, A's kept: %v", len(b.m), b.m["peer:A"] != nil)
+	}
+}
+
+// Senders share a budget by the address block their connection comes
+// from: identities cost nothing to make, hosts and /64s do. A sender
+// reached only over loopback (a devnet) or not connected has its own.
+func TestSenderKey(t *testing.T) {
+	addrs := func(ss ...string) []ma.Multiaddr {
+		var out []ma.Multiaddr
+		for _, s := range ss {
+			out = append(out, ma.StringCast(s))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name    string
+		p       peer.ID
+		remotes []ma.Multiaddr
+		want    string
+	}{
+		{"no sender", "", addrs("/ip4/198.51.100.7/tcp/1"), ""},
+		{"not connected", "A", nil, "peer:A"},
+		{"loopback only", "A", addrs("/ip4/127.0.0.1/tcp/1", "/ip6/::1/udp/2/quic-v1"), "peer:A"},
+		{"IPv4", "A", addrs("/ip4/198.51.100.7/udp/4001/quic-v1"), "from:198.51.100.7/32"},
+		{"another identity on that host", "B", addrs("/ip4/198.51.100.7/tcp/5"), "from:198.51.100.7/32"},
+		{"the first connection with a block", "A", addrs("/ip4/127.0.0.1/tcp/1", "/ip4/192.0.2.1/tcp/1"), "from:192.0.2.1/32"},
+		{"IPv6 /64", "C", addrs("/ip6/2001:db8:1:2:aaaa::1/tcp/1"), "from:2001:db8:1:2::/64"},
+		{"IPv4-mapped", "D", addrs("/ip6/::ffff:198.51.100.7/tcp/1"), "from:198.51.100.7/32"},
+	} {
+		if got := senderKey(c.p, c.remotes); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	// Two identities on one host spend one burst.
+	var b dialBudget
+	now := time.Unix(1000, 0)
+	a := senderKey("A", addrs("/ip4/198.51.100.7/tcp/1"))
+	bb := senderKey("B", addrs("/ip4/198.51.100.7/tcp/2"))
+	spent := 0
+	for i := range 2 * senderBurst {
+		s := a
+		if i%2 == 1 {
+			s = bb
+		}
+		if b.take([]ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/203.0.%d.%d/tcp/1", i/256, i%256))}, s, now) {
+			spent++
+		}
+	}
+	if spent != senderBurst {
+		t.Fatalf("two identities on one host measured %d fresh peers at once, want one burst of %d", spent, senderBurst)
 	}
 }

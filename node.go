@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/core/id"
@@ -505,7 +506,8 @@ func (e *runtimeEnv) Proximity(h core.Handle) uint32 {
 
 // measure pings p in the background, at most opts.pings at a time and,
 // when that needs a dial, within the dial budget of p's addresses and of
-// sender, the peer whose message named p ("" for none) (dialBudget).
+// sender, the peer whose message named p ("" for none), or of the address
+// sender's connection comes from (dialBudget).
 func (n *Node) measure(p, sender peer.ID) {
 	if p == "" || p == peer.ID(n.self.Addr) {
 		return
@@ -518,7 +520,7 @@ func (n *Node) measure(p, sender peer.ID) {
 	n.pinging[p] = true
 	n.pingMu.Unlock()
 	fresh := n.lp != nil && n.lp.Host().Network().Connectedness(p) != network.Connected
-	if fresh && !n.budget.take(n.lp.Host().Peerstore().Addrs(p), sender, time.Now()) {
+	if fresh && !n.budget.take(n.lp.Host().Peerstore().Addrs(p), n.senderKey(sender), time.Now()) {
 		n.throttled.Add(1) // proximity stays unknown; asked again when next heard
 		n.pingMu.Lock()
 		delete(n.pinging, p)
@@ -547,6 +549,19 @@ func (n *Node) measure(p, sender peer.ID) {
 			n.dialed.add(p)
 		}
 	}()
+}
+
+// senderKey names sender's dial budget from the addresses of its
+// connections (dialBudget).
+func (n *Node) senderKey(sender peer.ID) string {
+	if sender == "" {
+		return ""
+	}
+	var remotes []ma.Multiaddr
+	for _, c := range n.lp.Host().Network().ConnsToPeer(sender) {
+		remotes = append(remotes, c.RemoteMultiaddr())
+	}
+	return senderKey(sender, remotes)
 }
 
 // putUint64 is a helper for the lookup wire format.
