@@ -64,6 +64,10 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.transport.dropped{reason}         counter: outgoing messages not sent
 //	pastry.transport.addrs_refused           counter: learned addresses the address filter refused
 //	pastry.transport.write_retries           counter: batches written again on a new stream (the old one was gone)
+//	pastry.transport.streams{direction}      counter: protocol streams opened (outbound) and accepted (inbound)
+//	pastry.transport.stream_resets           counter: streams reset because of an error
+//	pastry.transport.pings                   counter: pings written
+//	pastry.transport.pongs{late}             counter: pongs received, late ones answering no waiting ping
 //	pastry.core.rejected                     counter: messages the protocol refused
 //	pastry.inbox.drops                       counter: received messages dropped, loop behind
 //	pastry.peers.suspected                   counter
@@ -165,6 +169,7 @@ type nodeMetrics struct {
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
 	routeRefused, addrsRefused, measureClosed       metric.Int64ObservableCounter
 	measureThrottled, writeRetries                  metric.Int64ObservableCounter
+	streams, streamResets, pings, pongs             metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
@@ -172,6 +177,7 @@ type nodeMetrics struct {
 	dropAttrs                                       [transport.NumDrops]attribute.Set
 	rowAttrs                                        [id.Bits]attribute.Set // b >= 1: at most 128 rows
 	leftAttr, rightAttr                             attribute.Set
+	outAttr, inAttr, onTime, late                   attribute.Set
 }
 
 func (m *nodeMetrics) create(meter metric.Meter) error {
@@ -223,6 +229,10 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.measureThrottled = counter("pastry.libp2p.measures_throttled", "{measurement}", "Proximity measurements not started because dialling the peer would have exceeded the dial budget of its address (16 at once per IPv4 address, IPv6 /64 or DNS domain, 16 more a minute) or of the peer that sent its handle (128 at once, 64 more a minute).")
 	m.addrsRefused = counter("pastry.transport.addrs_refused", "{address}", "Addresses learned from received handles that the address filter (policy) refused.")
 	m.writeRetries = counter("pastry.transport.write_retries", "{batch}", "Batches of frames written again on a new stream because the peer's stream was found gone when written to (the peer's transport closed, or the peer restarted).")
+	m.streams = counter("pastry.transport.streams", "{stream}", "Streams of the Pastry protocol opened to peers (direction outbound) and accepted from them (inbound); one per peer and direction while in use.")
+	m.streamResets = counter("pastry.transport.stream_resets", "{stream}", "Streams reset because of an error (a write failed or timed out, a frame was refused, an inbound stream idled out).")
+	m.pings = counter("pastry.transport.pings", "{ping}", "Proximity and liveness pings written.")
+	m.pongs = counter("pastry.transport.pongs", "{pong}", "Pongs received, by whether a ping still waited for them (late: no).")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
 	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
 	m.routeRefused = counter("pastry.route.refused", "{message}", "Messages Route queued that the protocol refused when their turn came (the node had stopped being joined).")
@@ -251,6 +261,10 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	for i := range m.rowAttrs {
 		m.rowAttrs[i] = attribute.NewSet(attribute.Int("row", i))
 	}
+	m.outAttr = attribute.NewSet(attribute.String("direction", "outbound"))
+	m.inAttr = attribute.NewSet(attribute.String("direction", "inbound"))
+	m.onTime = attribute.NewSet(attribute.Bool("late", false))
+	m.late = attribute.NewSet(attribute.Bool("late", true))
 	m.leftAttr = attribute.NewSet(attribute.String("side", "left"))
 	m.rightAttr = attribute.NewSet(attribute.String("side", "right"))
 	return nil
@@ -307,6 +321,12 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	}
 	o.ObserveInt64(m.addrsRefused, clampInt64(tr.AddrsRefused))
 	o.ObserveInt64(m.writeRetries, clampInt64(tr.WriteRetries))
+	o.ObserveInt64(m.streams, clampInt64(tr.StreamsOpened), metric.WithAttributeSet(m.outAttr))
+	o.ObserveInt64(m.streams, clampInt64(tr.StreamsAccepted), metric.WithAttributeSet(m.inAttr))
+	o.ObserveInt64(m.streamResets, clampInt64(tr.StreamResets))
+	o.ObserveInt64(m.pings, clampInt64(tr.PingsSent))
+	o.ObserveInt64(m.pongs, clampInt64(tr.PongsReceived), metric.WithAttributeSet(m.onTime))
+	o.ObserveInt64(m.pongs, clampInt64(tr.PongsLate), metric.WithAttributeSet(m.late))
 	o.ObserveInt64(m.measureClosed, clampInt64(st.MeasureConnsClosed))
 	o.ObserveInt64(m.measureThrottled, clampInt64(st.MeasuresThrottled))
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))

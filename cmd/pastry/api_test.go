@@ -209,7 +209,9 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_route_delivered_total", "pastry_route_forwarded_total", "pastry_route_hop_timeouts_total",
 			"pastry_route_hops_unsent_total", "pastry_route_held_total",
 			"pastry_route_reroutes_total", "pastry_route_dropped_total", "pastry_transport_rejected_total",
-			"pastry_transport_dropped_total", "pastry_transport_addrs_refused_total", "pastry_libp2p_measure_conns_closed_total", "pastry_libp2p_measures_throttled_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
+			"pastry_transport_dropped_total", "pastry_transport_addrs_refused_total", "pastry_transport_write_retries_total",
+			"pastry_transport_streams_total", "pastry_transport_stream_resets_total", "pastry_transport_pings_total", "pastry_transport_pongs_total",
+			"pastry_libp2p_measure_conns_closed_total", "pastry_libp2p_measures_throttled_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
 			"pastry_libp2p_connections", "pastry_libp2p_peers", "pastry_route_window", "pastry_route_queued",
 			"go_goroutines", "process_resident_memory_bytes", "process_open_fds", "pastry_lookup_duration_seconds",
 		} {
@@ -264,6 +266,13 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 		}
 		if v := value("pastry_messages_received_total", "type", "announce"); v < 1 {
 			t.Errorf("announcements received = %v", v)
+		}
+		st, _ := d.node.Stats(context.Background())
+		if out, in := value("pastry_transport_streams_total", "direction", "outbound"), value("pastry_transport_streams_total", "direction", "inbound"); out < 1 || in < 1 || out > float64(st.Transport.StreamsOpened) {
+			t.Errorf("streams opened %v, accepted %v (the node's counter: %d opened)", out, in, st.Transport.StreamsOpened)
+		}
+		if v := value("pastry_transport_pongs_total", "late", "false"); v < 1 || v > float64(st.Transport.PongsReceived) { // read after the scrape
+			t.Errorf("pongs on time %v (the node's counter: %d)", v, st.Transport.PongsReceived)
 		}
 		if v := value("pastry_routing_table_entries", "", ""); v != float64(d.node.Info().TableEntries) {
 			t.Errorf("table entries = %v", v)
