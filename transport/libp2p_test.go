@@ -647,16 +647,19 @@ func TestLibp2pRewritesOnGoneStream(t *testing.T) {
 	b.in.waitN(t, 1, 5*time.Second)
 
 	// restart replaces b's transport, on the same host (its inbound
-	// streams are reset) or on a new host with the same key (the old
-	// one's connection to a closes), and has b write to a first, as a
-	// rejoining node sends its join: a has then seen the reset, which b
-	// sent before, on the same connection.
+	// streams are reset) or on a new host with the same key once a has
+	// seen the old one's connection close, and has b write to a first, as
+	// a rejoining node sends its join: on the same host, a has then seen
+	// the reset, which b sent before on the same connection.
 	heard := 0
 	restart := func(newHost bool) *inbox {
 		t.Helper()
 		b.t.Close()
 		if newHost {
 			b.h.Close()
+			eventually(t, 5*time.Second, "a to see b's old host gone", func() bool {
+				return a.h.Network().Connectedness(b.h.ID()) != network.Connected
+			})
 			h, err := NewHost(DefaultHostConfig(b.id.priv))
 			if err != nil {
 				t.Fatal(err)
