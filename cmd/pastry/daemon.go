@@ -49,6 +49,7 @@ const (
 	joinRetryMin    = 5 * time.Second  // wait after a round of failed joins, doubling...
 	joinRetryMax    = 60 * time.Second // ...up to this
 	shutdownTimeout = 5 * time.Second  // leave, save and close
+	firstSaveEvery  = time.Second      // until a peer is saved (run)
 )
 
 // daemon is a running `pastry node`.
@@ -217,12 +218,24 @@ func (d *daemon) run(ctx context.Context, stop func()) error {
 	}()
 	tick := time.NewTicker(d.cfg.SaveInterval)
 	defer tick.Stop()
+	// Until the file holds a peer, peers are saved as soon as there are
+	// any (looked at every firstSaveEvery): a node killed before its
+	// first save would otherwise restart alone, as a new overlay, until
+	// a neighbour's heartbeat found it.
+	first := time.NewTicker(firstSaveEvery)
+	defer first.Stop()
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
-			d.save()
+			if n, err := d.savePeers(false); n > 0 || err != nil {
+				first.Stop()
+			}
+		case <-first.C:
+			if n, err := d.savePeers(true); n > 0 || err != nil { // an error is logged once, not every second
+				first.Stop()
+			}
 		}
 	}
 	if stop != nil {
@@ -259,19 +272,28 @@ func (d *daemon) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// save writes the known peers to DATA_DIR/peers.json. Only a joined node
-// saves: one that never joined knows nothing better than the file.
-func (d *daemon) save() {
+// save writes the known peers to DATA_DIR/peers.json.
+func (d *daemon) save() { _, _ = d.savePeers(false) }
+
+// savePeers is save, which it skips when onlyAny and the node knows no
+// peer; it returns how many peers it wrote. Only a joined node saves: one
+// that never joined knows nothing better than the file. An error is
+// logged.
+func (d *daemon) savePeers(onlyAny bool) (int, error) {
 	if d.node.Status() != core.StatusJoined {
-		return
+		return 0, nil
 	}
 	inf := d.node.Info()
 	peers := knownPeers(inf, d.host, maxSavedPeers)
+	if onlyAny && len(peers) == 0 {
+		return 0, nil
+	}
 	if err := savePeers(d.cfg.DataDir, inf.NodeID.String(), peers, time.Now()); err != nil {
 		d.log.Error("save peers", "dir", d.cfg.DataDir, "err", err)
-		return
+		return 0, err
 	}
 	d.log.Debug("peers saved", "peers", len(peers))
+	return len(peers), nil
 }
 
 // candidates are the nodes to join through: --bootstrap first, then the

@@ -123,6 +123,30 @@ func TestNodeRestart(t *testing.T) {
 	}
 }
 
+// A node saves its first peers as soon as it has any, not at its first
+// save interval: killed before that, it would restart alone, as a new
+// overlay, until a neighbour's heartbeat found it.
+func TestNodeSavesFirstPeersAtOnce(t *testing.T) {
+	checkLeaks(t)
+	dirA := t.TempDir()
+	a := startTestDaemon(t, dirA, "--save-interval", "1h")
+	b := startTestDaemon(t, t.TempDir(), "--save-interval", "1h", "--bootstrap", a.p2pAddr())
+	idB := b.d.host.ID().String()
+	waitFor(t, "A to save B", func() bool {
+		data, err := os.ReadFile(filepath.Join(dirA, "peers.json"))
+		var pf peersFile
+		if err != nil || json.Unmarshal(data, &pf) != nil {
+			return false
+		}
+		for _, p := range pf.Peers {
+			if strings.HasSuffix(p, "/p2p/"+idB) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // TestNodeBootstrapFirst: explicit --bootstrap nodes come before saved
 // peers, and an unreachable candidate is skipped for the next one.
 func TestNodeBootstrapFirst(t *testing.T) {
