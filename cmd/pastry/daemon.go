@@ -229,9 +229,7 @@ func (d *daemon) run(ctx context.Context, stop func()) error {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
-			if n, err := d.savePeers(false); n > 0 || err != nil {
-				first.Stop()
-			}
+			d.save()
 		case <-first.C:
 			if n, err := d.savePeers(true); n > 0 || err != nil { // an error is logged once, not every second
 				first.Stop()
