@@ -10,7 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
@@ -19,7 +19,7 @@ import (
 // outside its leaf set.
 func statePeers(inf Info) (all, beyondLeaves map[peer.ID]bool) {
 	all, leaves := map[peer.ID]bool{}, map[peer.ID]bool{}
-	for _, side := range [][]core.Handle{inf.Left, inf.Right} {
+	for _, side := range [][]id.Handle{inf.Left, inf.Right} {
 		for _, h := range side {
 			all[peer.ID(h.Addr)], leaves[peer.ID(h.Addr)] = true, true
 		}

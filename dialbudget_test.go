@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/transport"
 )
 
@@ -139,7 +140,7 @@ func TestMeasurementsThrottledPerSender(t *testing.T) {
 	}
 	sender, _ := keyHandle(t, r)
 	const fakes = 200
-	var hs []core.Handle
+	var hs []id.Handle
 	for i := range fakes {
 		hd, p := keyHandle(t, r)
 		h.Peerstore().AddAddrs(p, []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/203.0.113.%d/tcp/4001", i+1))}, time.Hour)

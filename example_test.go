@@ -14,6 +14,7 @@ import (
 
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 )
 
 // echoApp is an application: it receives, at a key's root, the messages
@@ -22,9 +23,9 @@ type echoApp struct{ got chan string }
 
 func (a echoApp) Deliver(m *core.Message) { a.got <- string(m.Payload) }
 
-func (echoApp) Forward(*core.Message, *core.Handle) bool { return true }
+func (echoApp) Forward(*core.Message, *id.Handle) bool { return true }
 
-func (echoApp) Update(core.Handle, bool) {}
+func (echoApp) Update(id.Handle, bool) {}
 
 // Pastry attached to libp2p hosts built the usual way: an Ed25519
 // identity, loopback TCP without port reuse (see the README), the rest

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // FuzzLookupAnswer: the lookup answer parser (the body of a lookupAnswer

@@ -7,7 +7,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
@@ -19,12 +19,12 @@ type Info struct {
 	Addrs  []ma.Multiaddr
 	Status core.Status
 	// Left and Right are the leaf set's sides, closest first.
-	Left, Right []core.Handle
+	Left, Right []id.Handle
 	// Rows holds the filled routing-table entries of each row up to the
 	// last non-empty one.
-	Rows         [][]core.Handle
+	Rows         [][]id.Handle
 	TableEntries int
-	Neighbors    []core.Handle
+	Neighbors    []id.Handle
 	// NetworkSize estimates the overlay's size from the leaf set's density:
 	// L nodes over the arc they span, scaled to the ring.
 	NetworkSize float64
@@ -37,8 +37,8 @@ func (n *Node) Info() Info {
 	if n.lp != nil {
 		inf.Addrs = n.lp.Host().Addrs()
 	}
-	handles := func(es []routing.Entry) []core.Handle {
-		out := make([]core.Handle, len(es))
+	handles := func(es []routing.Entry) []id.Handle {
+		out := make([]id.Handle, len(es))
 		for i, e := range es {
 			out[i] = e.Handle
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // lookupAppID is the runtime's own application: traced lookups whose root
@@ -130,9 +130,9 @@ const (
 // the node's connGuard.)
 type lookupApp struct{ n *Node }
 
-func (a *lookupApp) Forward(*core.Message, *core.Handle) bool { return true }
+func (a *lookupApp) Forward(*core.Message, *id.Handle) bool { return true }
 
-func (a *lookupApp) Update(core.Handle, bool) {}
+func (a *lookupApp) Update(id.Handle, bool) {}
 
 func (a *lookupApp) Deliver(m *core.Message) {
 	n := a.n
@@ -145,7 +145,7 @@ func (a *lookupApp) Deliver(m *core.Message) {
 		ans := putUint64([]byte{lookupAnswer}, req)
 		ans = appendAnswer(ans, m.Hops, n.self.ID, len(m.Path), func(i int) id.ID { return m.Path[i].ID })
 		origin := m.Origin
-		var hint *core.Handle
+		var hint *id.Handle
 		if n.connected(origin) {
 			hint = &origin
 		}
@@ -218,7 +218,7 @@ func parseAnswer(b []byte) (lookupReply, error) {
 // connected reports whether h can be reached without a dial: over libp2p,
 // whether the host has a connection to it; over another transport, always.
 // A choice of path only; liveness is the protocol's (acks and probes).
-func (n *Node) connected(h core.Handle) bool {
+func (n *Node) connected(h id.Handle) bool {
 	if n.lp == nil {
 		return true
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/transport"
 )
 
@@ -127,7 +127,7 @@ func TestLookupAnswerForAnotherNodeIgnored(t *testing.T) {
 	n := newMemNode(t, r, transport.NewHub())
 	other, _ := keyHandle(t, r)
 	third, _ := keyHandle(t, r)
-	answer := func(key id.ID, origin core.Handle) *core.Message {
+	answer := func(key id.ID, origin id.Handle) *core.Message {
 		p := putUint64([]byte{lookupAnswer}, 1)
 		p = binary.BigEndian.AppendUint16(p, 2)
 		p = append(p, other.ID[:]...) // the root it names
@@ -136,7 +136,7 @@ func TestLookupAnswerForAnotherNodeIgnored(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		key    id.ID
-		origin core.Handle
+		origin id.Handle
 		want   bool
 	}{{other.ID, other, false}, {n.ID(), third, false}, {n.ID(), other, true}} {
 		ch := make(chan lookupReply, 1)

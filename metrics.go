@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/transport"
 )
 

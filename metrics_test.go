@@ -10,7 +10,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/transport"
 )
 

@@ -20,7 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -39,7 +39,7 @@ type Node struct {
 	tr    transport.Transport
 	lp    *transport.Libp2p // nil on other transports
 	ownTr bool
-	self  core.Handle
+	self  id.Handle
 	log   *slog.Logger
 	start time.Time
 
@@ -111,7 +111,7 @@ func New(h host.Host, opts ...Option) (*Node, error) {
 // NewWithTransport runs a node over a transport the caller built (the
 // in-memory hub in tests). attach is called with the node's message
 // handler and returns the transport; the node does not close it.
-func NewWithTransport(self core.Handle, attach func(transport.Handler) (transport.Transport, error), opts ...Option) (*Node, error) {
+func NewWithTransport(self id.Handle, attach func(transport.Handler) (transport.Transport, error), opts ...Option) (*Node, error) {
 	o, err := collect(opts)
 	if err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func collect(opts []Option) (options, error) {
 	return o, nil
 }
 
-func newNode(o options, self core.Handle) *Node {
+func newNode(o options, self id.Handle) *Node {
 	return &Node{
 		opts: o, self: self, start: time.Now(),
 		log:     o.logger.With("node", self.ID.Short()),
@@ -189,7 +189,7 @@ func (n *Node) onUnsent(u transport.Unsent) {
 }
 
 // Self is this node's handle (nodeId and peer ID).
-func (n *Node) Self() core.Handle { return n.self }
+func (n *Node) Self() id.Handle { return n.self }
 
 // ID is this node's nodeId.
 func (n *Node) ID() id.ID { return n.self.ID }
@@ -495,7 +495,7 @@ func (e *runtimeEnv) Uint64() uint64 { return e.rng.Uint64() }
 
 // Proximity returns the measured RTT to h, or UnknownProximity while a
 // measurement is started in the background.
-func (e *runtimeEnv) Proximity(h core.Handle) uint32 {
+func (e *runtimeEnv) Proximity(h id.Handle) uint32 {
 	p := peer.ID(h.Addr)
 	if rtt, ok := e.n.tr.RTT(p); ok {
 		return uint32(min(rtt.Microseconds(), int64(routing.UnknownProximity-1)))

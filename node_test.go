@@ -12,7 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -38,7 +38,7 @@ func detection(c core.Config) time.Duration {
 	return c.NeighborSilence + time.Duration(c.ProbeRetries+1)*c.ProbeTimeout + 3*c.HeartbeatInterval + 3*time.Second
 }
 
-func keyHandle(t testing.TB, r *rand.Rand) (core.Handle, peer.ID) {
+func keyHandle(t testing.TB, r *rand.Rand) (id.Handle, peer.ID) {
 	t.Helper()
 	k, err := secure.GenerateKey(chachaReader{r})
 	if err != nil {
@@ -419,8 +419,8 @@ func (a payloadApp) Deliver(m *core.Message) {
 	default:
 	}
 }
-func (payloadApp) Forward(*core.Message, *core.Handle) bool { return true }
-func (payloadApp) Update(core.Handle, bool)                 {}
+func (payloadApp) Forward(*core.Message, *id.Handle) bool { return true }
+func (payloadApp) Update(id.Handle, bool)                 {}
 
 // Route refuses before the join, returns once the message is queued, and
 // copies the payload: the caller may reuse its buffer at once.

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/pastrynet/pastry/core/id"
+
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/transport"
 )
 

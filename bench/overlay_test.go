@@ -24,7 +24,7 @@ import (
 
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
@@ -396,8 +396,8 @@ func (p probeApp) Deliver(m *core.Message) {
 		}
 	}
 }
-func (probeApp) Forward(*core.Message, *core.Handle) bool { return true }
-func (probeApp) Update(core.Handle, bool)                 {}
+func (probeApp) Forward(*core.Message, *id.Handle) bool { return true }
+func (probeApp) Update(id.Handle, bool)                 {}
 
 const probeAppID core.AppID = 7
 
@@ -606,7 +606,7 @@ func BenchmarkOverlay64(b *testing.B) {
 	// the measurement below never pays for opening a stream.
 	for i, n := range nodes {
 		inf := n.Info()
-		var targets []core.Handle
+		var targets []id.Handle
 		for _, row := range inf.Rows {
 			targets = append(targets, row...)
 		}

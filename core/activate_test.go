@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // TestJoinerIsNoRootBeforeItsNeighboursKnowIt: lookups for a joiner's own

@@ -1,7 +1,7 @@
 package core
 
 import (
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
@@ -11,20 +11,20 @@ import (
 // ReplicaSet returns up to k nodes (this one included) from the leaf set,
 // closest to key first: the nodes that should hold replicas of key when
 // k <= L/2+1 and this node is key's root or near it.
-func (n *Node) ReplicaSet(key id.ID, k int) []Handle { return n.state.ReplicaSet(key, k) }
+func (n *Node) ReplicaSet(key id.ID, k int) []id.Handle { return n.state.ReplicaSet(key, k) }
 
 // Range returns the key range [lo, hi] for which h is among the rank+1
 // closest nodes, as far as this node's leaf set shows; ok is false when it
 // cannot tell.
-func (n *Node) Range(h Handle, rank int) (lo, hi id.ID, ok bool) {
+func (n *Node) Range(h id.Handle, rank int) (lo, hi id.ID, ok bool) {
 	return n.state.Range(h.ID, rank)
 }
 
 // NeighborSet returns up to num leaf-set members, nearest in id space first
 // (alternating sides).
-func (n *Node) NeighborSet(num int) []Handle {
+func (n *Node) NeighborSet(num int) []id.Handle {
 	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
-	out := make([]Handle, 0, min(num, len(l)+len(r)))
+	out := make([]id.Handle, 0, min(num, len(l)+len(r)))
 	seen := func(x id.ID) bool {
 		for _, h := range out {
 			if h.ID == x {
@@ -48,7 +48,7 @@ func (n *Node) NeighborSet(num int) []Handle {
 // progress (a longer shared prefix, or as long and numerically closer).
 // Empty means this node is key's root. safe restricts the answer to
 // leaf-set members, whose liveness is actively checked.
-func (n *Node) LocalLookup(key id.ID, num int, safe bool) []Handle {
+func (n *Node) LocalLookup(key id.ID, num int, safe bool) []id.Handle {
 	if num <= 0 {
 		return nil
 	}
@@ -56,7 +56,7 @@ func (n *Node) LocalLookup(key id.ID, num int, safe bool) []Handle {
 	if !ok {
 		return nil
 	}
-	out := []Handle{first}
+	out := []id.Handle{first}
 	b := n.cfg.B
 	l := id.SharedPrefixLen(n.self.ID, key, b)
 	var cands []routing.Entry
@@ -69,7 +69,7 @@ func (n *Node) LocalLookup(key id.ID, num int, safe bool) []Handle {
 		pa, pc := id.SharedPrefixLen(a, key, b), id.SharedPrefixLen(c, key, b)
 		return pa > pc || pa == pc && id.Closer(key, a, c)
 	}
-	var pool []Handle
+	var pool []id.Handle
 	for _, e := range cands {
 		dup := e.ID == first.ID
 		for _, h := range pool {

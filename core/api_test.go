@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // The Common API (Dabek et al. 2003) on a settled overlay, against brute
@@ -105,7 +105,7 @@ func TestRange(t *testing.T) {
 	checked := 0
 	for i := 0; i < apiN; i += 5 {
 		n := o.nw.Node(i)
-		subjects := append([]core.Handle{n.Self()}, handlesOf(n.State().Leaves.Left()[:2])...)
+		subjects := append([]id.Handle{n.Self()}, handlesOf(n.State().Leaves.Left()[:2])...)
 		subjects = append(subjects, handlesOf(n.State().Leaves.Right()[:2])...)
 		for si, h := range subjects {
 			for rank := range half - 2 {
@@ -146,8 +146,8 @@ func TestRange(t *testing.T) {
 	t.Logf("%d ranges checked", checked)
 }
 
-func handlesOf(es []routing.Entry) []core.Handle {
-	out := make([]core.Handle, len(es))
+func handlesOf(es []routing.Entry) []id.Handle {
+	out := make([]id.Handle, len(es))
 	for i, e := range es {
 		out[i] = e.Handle
 	}

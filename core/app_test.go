@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // multiHopKey finds a key whose route from node from takes at least two
@@ -29,7 +29,7 @@ func multiHopKey(t *testing.T, o *overlay, from int) (id.ID, []int) {
 	return id.ID{}, nil
 }
 
-func pathIdx(nw *simnet.Network, p []core.Handle) []int {
+func pathIdx(nw *simnet.Network, p []id.Handle) []int {
 	out := make([]int, len(p))
 	for i, h := range p {
 		n, _ := nw.Lookup(h.ID)
@@ -84,7 +84,7 @@ func TestForwardCanDrop(t *testing.T) {
 	key, path := multiHopKey(t, o, from)
 	for _, stopAt := range path[:len(path)-1] {
 		app := o.apps[stopAt]
-		app.forward = func(m *core.Message, next *core.Handle) bool { return !bytes.Equal(m.Payload, []byte("stop")) }
+		app.forward = func(m *core.Message, next *id.Handle) bool { return !bytes.Equal(m.Payload, []byte("stop")) }
 		got := o.route(t, from, key, []byte("stop"), 3*time.Second)
 		if len(got) != 0 {
 			t.Errorf("stopped at node %d, yet delivered at %v", stopAt, got)
@@ -114,7 +114,7 @@ func TestForwardCanRedirect(t *testing.T) {
 		}
 	}
 	dh := o.nw.Node(detour).Self()
-	o.apps[from].forward = func(m *core.Message, next *core.Handle) bool {
+	o.apps[from].forward = func(m *core.Message, next *id.Handle) bool {
 		if m.Origin.ID == o.nw.Node(from).Self().ID && m.Hops == 0 {
 			*next = dh
 		}
@@ -130,14 +130,14 @@ func TestForwardCanRedirect(t *testing.T) {
 
 	// Redirect to self: delivered at the origin, although it is not the root.
 	self := o.nw.Node(from).Self()
-	o.apps[from].forward = func(m *core.Message, next *core.Handle) bool { *next = self; return true }
+	o.apps[from].forward = func(m *core.Message, next *id.Handle) bool { *next = self; return true }
 	got = o.route(t, from, key, []byte("mine"), 3*time.Second)
 	if len(got) != 1 || len(got[from]) != 1 || got[from][0].Hops != 0 {
 		t.Fatalf("redirected to self: delivered at %v, want only at origin %d", got, from)
 	}
 
 	// The application may rewrite the payload on the way.
-	o.apps[from].forward = func(m *core.Message, next *core.Handle) bool { m.Payload = []byte("rewritten"); return true }
+	o.apps[from].forward = func(m *core.Message, next *id.Handle) bool { m.Payload = []byte("rewritten"); return true }
 	got = o.route(t, from, key, []byte("original"), 3*time.Second)
 	if len(got[root]) != 1 || string(got[root][0].Payload) != "rewritten" {
 		t.Fatalf("rewritten payload: delivered %v", got)

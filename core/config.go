@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // Config holds a node's protocol parameters. Start from a preset

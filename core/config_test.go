@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 func TestPresetsValidate(t *testing.T) {
@@ -83,7 +83,7 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		}
 		covered[tc.field] = true
 		// NewNode refuses the same config with the same error, no panic.
-		n, nerr := core.NewNode(c, core.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}, newTestEnv(1))
+		n, nerr := core.NewNode(c, id.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}, newTestEnv(1))
 		if n != nil || nerr == nil || nerr.Error() != msg {
 			t.Errorf("%s: NewNode = %v, %v; want nil, %q", tc.field, n, nerr, msg)
 		}
@@ -133,7 +133,7 @@ func TestConfigValidateBoundaries(t *testing.T) {
 }
 
 func TestNewNode(t *testing.T) {
-	self := core.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}
+	self := id.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}
 	n, err := core.NewNode(core.DefaultConfig(), self, nil)
 	if n != nil || !errors.Is(err, core.ErrConfig) || !strings.Contains(err.Error(), "Environment") {
 		t.Fatalf("nil env: NewNode = %v, %v; want an ErrConfig naming the Environment", n, err)

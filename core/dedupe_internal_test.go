@@ -4,14 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
 type fixedEnv struct{ prox uint32 }
 
-func (fixedEnv) Uint64() uint64            { return 7 }
-func (e fixedEnv) Proximity(Handle) uint32 { return e.prox }
+func (fixedEnv) Uint64() uint64               { return 7 }
+func (e fixedEnv) Proximity(id.Handle) uint32 { return e.prox }
 
 func TestSeenSetRemembersOneToTwoGenerations(t *testing.T) {
 	var set seenSet
@@ -86,10 +86,10 @@ func TestSeenSetKeepsTheCopy(t *testing.T) {
 }
 
 func TestFingerprintNamesTheMessageNotTheHop(t *testing.T) {
-	o := Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef"), Addr: "o"}
+	o := id.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef"), Addr: "o"}
 	m := Message{Type: MsgRoute, Origin: o, Key: id.MustParse("fedcba98765432100123456789abcdef"), Sent: 12345}
 	hop := m
-	hop.From, hop.To, hop.Seq, hop.Hops, hop.Path, hop.Copy = o, Handle{Addr: "x"}, 99, 3, []Handle{o}, 5
+	hop.From, hop.To, hop.Seq, hop.Hops, hop.Path, hop.Copy = o, id.Handle{Addr: "x"}, 99, 3, []id.Handle{o}, 5
 	if fingerprint(&m) != fingerprint(&hop) {
 		t.Fatal("hop fields change the fingerprint")
 	}
@@ -109,8 +109,8 @@ func TestFingerprintNamesTheMessageNotTheHop(t *testing.T) {
 
 func TestHopTimeoutBackOff(t *testing.T) {
 	cfg := SimConfig()
-	self := Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
-	next := Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
+	self := id.Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
+	next := id.Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
 	n, err := NewNode(cfg, self, fixedEnv{prox: 1000}) // 1 ms: the minimum applies
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestHopTimeoutBackOff(t *testing.T) {
 // slowdown; acks in their RTT bring them back; nothing else moves it.
 func TestHopTimeoutFollowsAckSlowdown(t *testing.T) {
 	cfg := SimConfig()
-	self := Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
+	self := id.Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
 	n, err := NewNode(cfg, self, fixedEnv{prox: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestHopTimeoutFollowsAckSlowdown(t *testing.T) {
 	}
 	// A late ack (its hop timed out) counts as a sample too.
 	n2, _ := NewNode(cfg, self, fixedEnv{prox: 1000})
-	next := Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
+	next := id.Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
 	n2.timedOut(7, &pendingHop{next: next, sent: 0, rtt: rtt})
 	n2.now = 50 * rtt * time.Microsecond
 	n2.lateAck(&Message{Seq: 7, From: next})

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // traceRun drives a network through joins, lookups, loss, crashes, a
@@ -21,7 +21,7 @@ func traceRun(t *testing.T, seed uint64) (msgs uint64, sum uint64) {
 	var nw *simnet.Network
 	var buf []byte
 	u64 := func(v uint64) { buf = binary.BigEndian.AppendUint64(buf, v) }
-	hd := func(x core.Handle) { buf = append(buf, x.ID[:]...); buf = append(buf, x.Addr...) }
+	hd := func(x id.Handle) { buf = append(buf, x.ID[:]...); buf = append(buf, x.Addr...) }
 	onSend := func(from int, m *core.Message) {
 		buf = buf[:0]
 		u64(uint64(nw.Now()))

@@ -1,6 +1,10 @@
 package core
 
-import "time"
+import (
+	"time"
+
+	"github.com/pastrynet/pastry/id"
+)
 
 // Environment is what a node needs from the world besides messages and
 // time. The simulator derives both from its seed and topology; the runtime
@@ -11,7 +15,7 @@ type Environment interface {
 	Uint64() uint64
 	// Proximity returns the round-trip time to h in microseconds (smaller is
 	// closer), or routing.UnknownProximity if it has not been measured.
-	Proximity(h Handle) uint32
+	Proximity(h id.Handle) uint32
 }
 
 // Application is an overlay application (the Common API's upcalls). The
@@ -23,10 +27,10 @@ type Application interface {
 	// included) with the chosen next hop. The application may change
 	// msg.Payload, msg.Key or *next, or return false to stop the message
 	// here.
-	Forward(msg *Message, next *Handle) bool
+	Forward(msg *Message, next *id.Handle) bool
 	// Update reports a node joining (joined=true) or leaving this node's
 	// leaf set.
-	Update(h Handle, joined bool)
+	Update(h id.Handle, joined bool)
 }
 
 // Ready is what a node asks its driver to do after an input.

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // testEnv is a seeded Environment with one proximity for every node.
@@ -22,8 +22,8 @@ func newTestEnv(seed uint64) *testEnv {
 	return &testEnv{rng: rand.New(rand.NewPCG(seed, 1)), prox: 20000}
 }
 
-func (e *testEnv) Uint64() uint64               { return e.rng.Uint64() }
-func (e *testEnv) Proximity(core.Handle) uint32 { return e.prox }
+func (e *testEnv) Uint64() uint64             { return e.rng.Uint64() }
+func (e *testEnv) Proximity(id.Handle) uint32 { return e.prox }
 
 // testApp is an application that records its upcalls and lets a test
 // decide what Forward does.
@@ -33,22 +33,22 @@ type testApp struct {
 	forwards  []forwardCall
 	updates   []updateCall
 	// forward, if set, decides Forward; nil passes every message on.
-	forward func(m *core.Message, next *core.Handle) bool
+	forward func(m *core.Message, next *id.Handle) bool
 }
 
 type forwardCall struct {
 	msg  core.Message
-	next core.Handle
+	next id.Handle
 }
 
 type updateCall struct {
-	h      core.Handle
+	h      id.Handle
 	joined bool
 }
 
 func (a *testApp) Deliver(m *core.Message) { a.delivered = append(a.delivered, *m) }
 
-func (a *testApp) Forward(m *core.Message, next *core.Handle) bool {
+func (a *testApp) Forward(m *core.Message, next *id.Handle) bool {
 	a.forwards = append(a.forwards, forwardCall{msg: *m, next: *next})
 	if a.forward != nil {
 		return a.forward(m, next)
@@ -56,7 +56,7 @@ func (a *testApp) Forward(m *core.Message, next *core.Handle) bool {
 	return true
 }
 
-func (a *testApp) Update(h core.Handle, joined bool) {
+func (a *testApp) Update(h id.Handle, joined bool) {
 	a.updates = append(a.updates, updateCall{h: h, joined: joined})
 }
 
@@ -217,7 +217,7 @@ func closest(key id.ID, ids []id.ID) []id.ID {
 	return out
 }
 
-func handleIDs(hs []core.Handle) []id.ID {
+func handleIDs(hs []id.Handle) []id.ID {
 	out := make([]id.ID, len(hs))
 	for i, h := range hs {
 		out[i] = h.ID

@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
 // Join starts joining the overlay that bootstrap belongs to (Pastry paper,
 // section 2.4). Pick a bootstrap node close by proximity: the first hop's
 // neighbourhood set seeds this node's. Progress shows in Status.
-func (n *Node) Join(now time.Duration, bootstrap Handle) error {
+func (n *Node) Join(now time.Duration, bootstrap id.Handle) error {
 	if n.status != StatusIdle {
 		return fmt.Errorf("%w: join while %s", ErrState, n.status)
 	}
@@ -54,7 +54,7 @@ func (n *Node) onJoinTimeout(attempt uint64) {
 func (n *Node) onJoinHop(m *Message) {
 	joiner := m.Origin
 	l := id.SharedPrefixLen(n.self.ID, joiner.ID, n.cfg.B)
-	var hs []Handle
+	var hs []id.Handle
 	for r := 0; r <= l && r < n.state.Table.Rows(); r++ {
 		hs = n.rowHandles(r, hs)
 	}
@@ -74,7 +74,7 @@ func (n *Node) onJoinAtRoot(m *Message) {
 }
 
 // dedupe drops duplicates and the joiner, and truncates to limit.
-func dedupe(hs []Handle, drop id.ID, limit int) []Handle {
+func dedupe(hs []id.Handle, drop id.ID, limit int) []id.Handle {
 	out := hs[:0]
 	for i, h := range hs {
 		dup := h.ID == drop

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // Load counts a routed hop in flight until its ack comes, and the ack.

@@ -3,13 +3,13 @@ package core
 import (
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
 // probe is a liveness check in flight.
 type probe struct {
-	h     Handle
+	h     id.Handle
 	seq   uint64
 	tries int
 	// suspect: routing avoids the node until it answers.
@@ -76,7 +76,7 @@ func (n *Node) heard(m *Message) {
 
 // admit puts h into the routing state with its measured proximity and
 // raises Update upcalls for leaf-set changes.
-func (n *Node) admit(h Handle) {
+func (n *Node) admit(h id.Handle) {
 	if h.ID == n.self.ID {
 		return
 	}
@@ -93,7 +93,7 @@ func (n *Node) admit(h Handle) {
 }
 
 // admitAll is admit for many handles, publishing routing state once.
-func (n *Node) admitAll(hs []Handle) {
+func (n *Node) admitAll(hs []id.Handle) {
 	es := make([]routing.Entry, 0, len(hs))
 	for _, h := range hs {
 		if h.ID != n.self.ID {
@@ -120,7 +120,7 @@ func (n *Node) admitAll(hs []Handle) {
 // message admitted are probed: a leaf set with a hole "wants" any node on
 // that side, and probing all of them cost ~140 probes per failed node in a
 // 10% mass failure (bench/sim), against ~30 this way.
-func (n *Node) learnAll(hs []Handle) {
+func (n *Node) learnAll(hs []id.Handle) {
 	buf := getEntries()
 	defer putEntries(buf)
 	es := *buf
@@ -184,7 +184,7 @@ func (n *Node) watchNeighbors() {
 }
 
 // startProbe sends a probe to h and arms its timeout.
-func (n *Node) startProbe(h Handle, p probe) {
+func (n *Node) startProbe(h id.Handle, p probe) {
 	p.h = h
 	pp := &p
 	if n.probes == nil {
@@ -203,7 +203,7 @@ func (n *Node) sendProbe(p *probe) {
 
 // expectReply watches a leaf we just sent a reply-wanted message to, as if
 // it were probed.
-func (n *Node) expectReply(h Handle) {
+func (n *Node) expectReply(h id.Handle) {
 	if n.probes[h.ID] != nil {
 		return
 	}
@@ -237,7 +237,7 @@ func (n *Node) dropProbe(x id.ID) {
 // suspect starts probing h: until it answers, routing avoids it; if it
 // never does, it is declared failed. notify says whether the failure was
 // detected here first-hand (and is worth telling the leaf set).
-func (n *Node) suspect(h Handle, notify bool) {
+func (n *Node) suspect(h id.Handle, notify bool) {
 	if p := n.probes[h.ID]; p != nil {
 		if !p.candidate {
 			p.suspect = true
@@ -277,7 +277,7 @@ func (n *Node) onProbeTimeout(seq uint64) {
 }
 
 // declareDead removes a failed node from all state and starts repairs.
-func (n *Node) declareDead(h Handle, notify bool) {
+func (n *Node) declareDead(h id.Handle, notify bool) {
 	n.stats.DeclaredDead++
 	// Every verdict keeps the node out of the routing table and
 	// neighbourhood set when offered second-hand, for DeadRetention: those
@@ -302,7 +302,7 @@ func (n *Node) declareDead(h Handle, notify bool) {
 // remove deletes h from all state and repairs what it leaves behind: the
 // leaf set from the farthest live leaves, a routing-table hole from the
 // same row (or later rows).
-func (n *Node) remove(h Handle) (wasLeaf bool) {
+func (n *Node) remove(h id.Handle) (wasLeaf bool) {
 	row, col, inTable := n.state.Table.Position(h.ID)
 	inTable = inTable && n.state.Table.Contains(h.ID)
 	onLeft := containsHandle(n.state.Leaves.Left(), h.ID)
@@ -501,7 +501,7 @@ func (n *Node) onHeartbeatTimer() {
 	}
 	n.probeState()
 	// Right side, then left side, each in full (a node can be on both).
-	hs := make([]Handle, 0, len(l)+len(r))
+	hs := make([]id.Handle, 0, len(l)+len(r))
 	for _, e := range r {
 		hs = append(hs, e.Handle)
 	}
@@ -550,7 +550,7 @@ func (n *Node) onRowExchangeTimer() {
 
 // onSuspect checks a failure another node reported, by probing the
 // subject; reports are never trusted on their own.
-func (n *Node) onSuspect(subject Handle) {
+func (n *Node) onSuspect(subject id.Handle) {
 	if subject.ID == n.self.ID || !n.state.Knows(subject.ID) {
 		return
 	}
@@ -559,7 +559,7 @@ func (n *Node) onSuspect(subject Handle) {
 
 // onLeave removes a node that said it is leaving (the transport vouches
 // that the message is from that node).
-func (n *Node) onLeave(h Handle) {
+func (n *Node) onLeave(h id.Handle) {
 	if n.dead == nil {
 		n.dead = map[id.ID]time.Duration{}
 	}
@@ -599,20 +599,20 @@ func (n *Node) Leave(now time.Duration) error {
 // the omission alone proves nothing. rightCount is how many of hs are the
 // neighbour's right side; a side shorter than L/2 claims every node on that
 // side of the ring.
-func (n *Node) crossCheck(from Handle, hs []Handle, rightCount int) {
+func (n *Node) crossCheck(from id.Handle, hs []id.Handle, rightCount int) {
 	if rightCount < 0 || rightCount > len(hs) {
 		return
 	}
 	y := from.ID.U128()
 	half := n.cfg.LeafSetSize / 2
-	sides := [2][]Handle{hs[:rightCount], hs[rightCount:]}
+	sides := [2][]id.Handle{hs[:rightCount], hs[rightCount:]}
 	dist := func(side int, u id.U128) id.U128 {
 		if side == 0 {
 			return u.Sub(y)
 		}
 		return y.Sub(u)
 	}
-	listed := func(side []Handle, x id.ID) bool {
+	listed := func(side []id.Handle, x id.ID) bool {
 		for _, h := range side {
 			if h.ID == x {
 				return true

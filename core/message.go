@@ -3,12 +3,8 @@ package core
 import (
 	"fmt"
 
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/id"
 )
-
-// Handle names a node (its nodeId and transport address).
-type Handle = routing.Handle
 
 // MsgType is a message's kind. Wire values: append only, never renumber.
 type MsgType uint8
@@ -77,17 +73,17 @@ type AppID uint32
 type Message struct {
 	Type  MsgType
 	Flags Flags
-	From  Handle // the sender of this hop; the transport vouches for it
-	To    Handle // the receiver of this hop
-	Seq   uint64 // per-hop ack id (Route, Join), probe nonce (Probe)
+	From  id.Handle // the sender of this hop; the transport vouches for it
+	To    id.Handle // the receiver of this hop
+	Seq   uint64    // per-hop ack id (Route, Join), probe nonce (Probe)
 
 	// Routed messages (Route, Join).
 	Key     id.ID
-	Origin  Handle // the node that first sent it
+	Origin  id.Handle // the node that first sent it
 	App     AppID
 	Payload []byte
-	Hops    uint16   // overlay hops taken so far
-	Path    []Handle // hops so far, with FlagTrace
+	Hops    uint16      // overlay hops taken so far
+	Path    []id.Handle // hops so far, with FlagTrace
 	// Sent is the origin's clock when the message was routed, echoed back by
 	// probe replies; drivers may use it for latency figures.
 	Sent int64
@@ -101,8 +97,8 @@ type Message struct {
 	// Handles, from the first, are the sender's right side (the rest are
 	// its left side), so that receivers can compare side by side.
 	Row     int16
-	Handles []Handle // JoinRows, JoinReply, AnnounceAck, Heartbeat, LeafReply, RowReply
-	Subject Handle   // Suspect
+	Handles []id.Handle // JoinRows, JoinReply, AnnounceAck, Heartbeat, LeafReply, RowReply
+	Subject id.Handle   // Suspect
 }
 
 func (m *Message) String() string {

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
@@ -24,7 +24,7 @@ var (
 type Node struct {
 	cfg    Config
 	env    Environment
-	self   Handle
+	self   id.Handle
 	state  *routing.State
 	status Status
 	now    time.Duration
@@ -76,7 +76,7 @@ type Node struct {
 	hasLeft, hasRight bool
 
 	// Join progress.
-	bootstrap   Handle
+	bootstrap   id.Handle
 	joinAttempt uint64
 	// joiner is excluded from NextHop while a join for it is routed here.
 	joiner    id.ID
@@ -100,14 +100,14 @@ type registered struct {
 
 type upcall struct {
 	app    Application
-	msg    *Message // Deliver
-	h      Handle   // Update
+	msg    *Message  // Deliver
+	h      id.Handle // Update
 	joined bool
 }
 
 // NewNode returns a node for self with cfg, or an error naming the invalid
 // config field. env must not be nil.
-func NewNode(cfg Config, self Handle, env Environment) (*Node, error) {
+func NewNode(cfg Config, self id.Handle, env Environment) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func NewNode(cfg Config, self Handle, env Environment) (*Node, error) {
 }
 
 // Self is this node's handle.
-func (n *Node) Self() Handle { return n.self }
+func (n *Node) Self() id.Handle { return n.self }
 
 // Config is the node's configuration.
 func (n *Node) Config() Config { return n.cfg }
@@ -361,7 +361,7 @@ func (n *Node) flush() {
 }
 
 // notifyLeaf queues Update upcalls to every application, in AppID order.
-func (n *Node) notifyLeaf(h Handle, joined bool) {
+func (n *Node) notifyLeaf(h id.Handle, joined bool) {
 	for _, a := range n.apps {
 		n.upcalls = append(n.upcalls, upcall{app: a.app, h: h, joined: joined})
 	}
@@ -387,7 +387,7 @@ func (n *Node) skipped(x id.ID) bool {
 }
 
 // nextHop wraps State.NextHop with the node's filter.
-func (n *Node) nextHop(key id.ID) (Handle, bool) {
+func (n *Node) nextHop(key id.ID) (id.Handle, bool) {
 	if len(n.probes) == 0 && !n.hasJoiner {
 		return n.state.NextHop(key, nil)
 	}
@@ -395,8 +395,8 @@ func (n *Node) nextHop(key id.ID) (Handle, bool) {
 }
 
 // leafHandles lists the leaf set, and this node if withSelf.
-func (n *Node) leafHandles(withSelf bool) []Handle {
-	out := make([]Handle, 0, n.state.Leaves.Len()+1)
+func (n *Node) leafHandles(withSelf bool) []id.Handle {
+	out := make([]id.Handle, 0, n.state.Leaves.Len()+1)
 	if withSelf {
 		out = append(out, n.self)
 	}
@@ -404,9 +404,9 @@ func (n *Node) leafHandles(withSelf bool) []Handle {
 }
 
 // rowHandles appends row r of the routing table to dst.
-func (n *Node) rowHandles(r int, dst []Handle) []Handle {
+func (n *Node) rowHandles(r int, dst []id.Handle) []id.Handle {
 	if dst == nil {
-		dst = make([]Handle, 0, n.state.Table.RowFill(r))
+		dst = make([]id.Handle, 0, n.state.Table.RowFill(r))
 	}
 	return n.state.Table.AppendRowHandles(r, dst)
 }

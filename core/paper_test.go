@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // "Assuming a network consisting of N nodes, Pastry can route to the

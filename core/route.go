@@ -3,7 +3,7 @@ package core
 import (
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
@@ -11,7 +11,7 @@ import (
 // acknowledged.
 type pendingHop struct {
 	msg      Message
-	next     Handle
+	next     id.Handle
 	sent     time.Duration // when it was sent
 	reroutes int
 	rtt      uint32 // the next hop's proximity when it was sent (packed with resent: 320 bytes, a size class)
@@ -21,13 +21,13 @@ type pendingHop struct {
 // Route sends payload to the live node numerically closest to key, for the
 // application registered as app at every hop (the Common API's route). If
 // hint is not nil it is used as the first hop.
-func (n *Node) Route(now time.Duration, key id.ID, app AppID, payload []byte, hint *Handle) error {
+func (n *Node) Route(now time.Duration, key id.ID, app AppID, payload []byte, hint *id.Handle) error {
 	return n.RouteMessage(now, Message{Key: key, App: app, Payload: payload}, hint)
 }
 
 // RouteMessage is Route for a message the caller built: Key, App, Payload
 // and Flags (FlagTrace to record the path) are taken from m.
-func (n *Node) RouteMessage(now time.Duration, m Message, hint *Handle) error {
+func (n *Node) RouteMessage(now time.Duration, m Message, hint *id.Handle) error {
 	if n.status != StatusJoined {
 		return ErrNotJoined
 	}
@@ -82,7 +82,7 @@ func (n *Node) onRouted(m *Message) {
 
 // route picks the next hop for m, keeping a joiner out of its own join's
 // path.
-func (n *Node) route(m *Message) (Handle, bool) {
+func (n *Node) route(m *Message) (id.Handle, bool) {
 	if m.Type == MsgJoin {
 		n.joiner, n.hasJoiner = m.Origin.ID, true
 		defer func() { n.hasJoiner = false }()
@@ -100,7 +100,7 @@ func (n *Node) forward(m *Message, reroutes int) {
 	n.forwardTo(m, next, reroutes)
 }
 
-func (n *Node) forwardTo(m *Message, next Handle, reroutes int) {
+func (n *Node) forwardTo(m *Message, next id.Handle, reroutes int) {
 	if int(m.Hops) >= n.cfg.MaxHops {
 		n.stats.Dropped++
 		return
@@ -123,7 +123,7 @@ func (n *Node) forwardTo(m *Message, next Handle, reroutes int) {
 }
 
 // sendHop sends m to next and waits for its acknowledgement.
-func (n *Node) sendHop(m *Message, next Handle, reroutes int, resent bool) {
+func (n *Node) sendHop(m *Message, next id.Handle, reroutes int, resent bool) {
 	m.Hops++
 	seq := n.nextSeq()
 	m.To, m.Seq = next, seq

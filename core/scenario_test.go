@@ -11,9 +11,9 @@ import (
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // TestScenarios runs the scripts in testdata/*.txt against a simnet network,
@@ -91,7 +91,7 @@ type delivery struct {
 
 type update struct {
 	at     int
-	h      core.Handle
+	h      id.Handle
 	joined bool
 }
 
@@ -114,9 +114,9 @@ func (r *recorder) Deliver(m *core.Message) {
 	s.delivered[k] = append(s.delivered[k], delivery{at: r.idx, msg: *m, root: ok && root.Index == r.idx})
 }
 
-func (r *recorder) Forward(*core.Message, *core.Handle) bool { return true }
+func (r *recorder) Forward(*core.Message, *id.Handle) bool { return true }
 
-func (r *recorder) Update(h core.Handle, joined bool) {
+func (r *recorder) Update(h id.Handle, joined bool) {
 	r.s.updates = append(r.s.updates, update{at: r.idx, h: h, joined: joined})
 }
 
@@ -632,7 +632,7 @@ func (s *scenario) name(i int) string {
 }
 
 // handle renders a handle as its node's name.
-func (s *scenario) handle(h core.Handle) string {
+func (s *scenario) handle(h id.Handle) string {
 	if n, ok := s.nw.Lookup(h.ID); ok {
 		return s.name(n.Index)
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // A stall (every process frozen for a second, messages held, timers

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // TestStepRejectsInvalidMessages feeds a joined node messages no honest
@@ -21,14 +21,14 @@ func TestStepRejectsInvalidMessages(t *testing.T) {
 	self := n.Self()
 	peer := nw.Node(6).Self()
 	digits := id.Digits(cfg.B)
-	handles := func(k int) []core.Handle {
-		hs := make([]core.Handle, k)
+	handles := func(k int) []id.Handle {
+		hs := make([]id.Handle, k)
 		for i := range hs {
 			hs[i] = nw.Node(i % 24).Self()
 		}
 		return hs
 	}
-	stranger := core.Handle{ID: id.MustParse("00000000000000000000000000000001")}
+	stranger := id.Handle{ID: id.MustParse("00000000000000000000000000000001")}
 	cases := []struct {
 		name string
 		m    *core.Message
@@ -92,7 +92,7 @@ func TestStepRejectsInvalidMessages(t *testing.T) {
 
 // TestStepRejectsWhileIdle: validation comes first, whatever the state.
 func TestStepRejectsWhileIdle(t *testing.T) {
-	self := core.Handle{ID: id.MustParse("80000000000000000000000000000000")}
+	self := id.Handle{ID: id.MustParse("80000000000000000000000000000000")}
 	n, err := core.NewNode(core.SimConfig(), self, newTestEnv(1))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestStepRejectsWhileIdle(t *testing.T) {
 		t.Fatalf("Rejected = %d", n.Stats().Rejected)
 	}
 	// A valid message to an idle node is ignored without error.
-	peer := core.Handle{ID: id.MustParse("40000000000000000000000000000000")}
+	peer := id.Handle{ID: id.MustParse("40000000000000000000000000000000")}
 	if err := n.Step(0, &core.Message{Type: core.MsgProbe, From: peer, Seq: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +114,8 @@ func TestStepRejectsWhileIdle(t *testing.T) {
 }
 
 func TestLifecycleErrors(t *testing.T) {
-	a := core.Handle{ID: id.MustParse("10000000000000000000000000000000")}
-	b := core.Handle{ID: id.MustParse("90000000000000000000000000000000")}
+	a := id.Handle{ID: id.MustParse("10000000000000000000000000000000")}
+	b := id.Handle{ID: id.MustParse("90000000000000000000000000000000")}
 	newNode := func() *core.Node {
 		n, err := core.NewNode(core.SimConfig(), a, newTestEnv(2))
 		if err != nil {
@@ -204,7 +204,7 @@ func TestLifecycleErrors(t *testing.T) {
 }
 
 func TestRegisterApplication(t *testing.T) {
-	n, err := core.NewNode(core.SimConfig(), core.Handle{ID: id.MustParse("10000000000000000000000000000000")}, newTestEnv(3))
+	n, err := core.NewNode(core.SimConfig(), id.Handle{ID: id.MustParse("10000000000000000000000000000000")}, newTestEnv(3))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 	"github.com/pastrynet/pastry/transport/pb"
@@ -112,10 +112,10 @@ func FuzzDecode(f *testing.F) {
 		// On a stream whose ends are the ones it names (or ours, where
 		// it names none), the message is accepted with those ends.
 		from, self := m.From, m.To
-		if from == (core.Handle{}) {
+		if from == (id.Handle{}) {
 			from = ends[0]
 		}
-		if self == (core.Handle{}) {
+		if self == (id.Handle{}) {
 			self = ends[1]
 		}
 		if err := transport.SettleEnds(m, from, self); err != nil || m.From != from || m.To != self {
@@ -161,10 +161,10 @@ func checkMessage(t *testing.T, m *core.Message, lim transport.Limits) {
 	if len(m.Payload) > lim.MaxPayload || len(m.Handles) > lim.MaxHandles || len(m.Path) > lim.MaxPath {
 		t.Fatalf("limits broken: payload %d handles %d path %d", len(m.Payload), len(m.Handles), len(m.Path))
 	}
-	all := append([]core.Handle{m.From, m.To, m.Origin, m.Subject}, m.Path...)
+	all := append([]id.Handle{m.From, m.To, m.Origin, m.Subject}, m.Path...)
 	all = append(all, m.Handles...)
 	for i, h := range all {
-		if h == (core.Handle{}) && i < 4 {
+		if h == (id.Handle{}) && i < 4 {
 			continue // optional: From and To are the stream's ends when left out
 		}
 		want, err := secure.NodeIDFromPeer(peer.ID(h.Addr))
@@ -179,7 +179,7 @@ func checkMessage(t *testing.T, m *core.Message, lim transport.Limits) {
 // addresses.
 func checkAddrs(t *testing.T, addrs []transport.PeerAddrs, m *core.Message, lim transport.Limits) {
 	t.Helper()
-	all := append([]core.Handle{m.From, m.To, m.Origin, m.Subject}, m.Path...)
+	all := append([]id.Handle{m.From, m.To, m.Origin, m.Subject}, m.Path...)
 	all = append(all, m.Handles...)
 	for i, e := range addrs {
 		if len(e.Addrs) == 0 || len(e.Addrs) > lim.MaxAddrs {
@@ -190,7 +190,7 @@ func checkAddrs(t *testing.T, addrs []transport.PeerAddrs, m *core.Message, lim 
 				t.Fatalf("addresses learned twice for %s", e.Peer)
 			}
 		}
-		if !slices.ContainsFunc(all, func(h core.Handle) bool { return h.Addr == string(e.Peer) }) {
+		if !slices.ContainsFunc(all, func(h id.Handle) bool { return h.Addr == string(e.Peer) }) {
 			t.Fatalf("addresses learned for %s, which no handle names", e.Peer)
 		}
 	}
@@ -200,14 +200,14 @@ func checkAddrs(t *testing.T, addrs []transport.PeerAddrs, m *core.Message, lim 
 // reading of the same bytes.
 func agreeWithGenerated(t *testing.T, m *core.Message, g *pb.Message) {
 	t.Helper()
-	h := func(x *pb.NodeHandle) core.Handle {
+	h := func(x *pb.NodeHandle) id.Handle {
 		if x == nil {
-			return core.Handle{}
+			return id.Handle{}
 		}
-		return core.Handle{ID: id.ID(x.GetNodeId()), Addr: string(x.GetPeerId())}
+		return id.Handle{ID: id.ID(x.GetNodeId()), Addr: string(x.GetPeerId())}
 	}
-	hs := func(xs []*pb.NodeHandle) []core.Handle {
-		var out []core.Handle
+	hs := func(xs []*pb.NodeHandle) []id.Handle {
+		var out []id.Handle
 		for _, x := range xs {
 			out = append(out, h(x))
 		}
@@ -241,7 +241,7 @@ func FuzzMessageRoundTrip(f *testing.F) {
 	c := newCodec(f, book(f, hs))
 	f.Fuzz(func(t *testing.T, typ, flags uint8, seq uint64, key []byte, app uint32, payload []byte,
 		hops uint16, sent int64, row int16, sel []byte) {
-		pick := func(i int) core.Handle { return hs[int(sel[i%len(sel)])%len(hs)] }
+		pick := func(i int) id.Handle { return hs[int(sel[i%len(sel)])%len(hs)] }
 		if len(sel) < 2 {
 			sel = append(sel, 0, 1)
 		}

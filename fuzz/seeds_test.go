@@ -8,15 +8,15 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
 
 // handles returns n deterministic node handles with real Ed25519 identities.
-func handles(tb testing.TB, n int) []core.Handle {
+func handles(tb testing.TB, n int) []id.Handle {
 	tb.Helper()
-	out := make([]core.Handle, n)
+	out := make([]id.Handle, n)
 	for i := range out {
 		var seed [32]byte
 		seed[0], seed[1] = byte(i), 0xf2
@@ -36,7 +36,7 @@ func handles(tb testing.TB, n int) []core.Handle {
 }
 
 // book gives some handles addresses, for seeds that carry them.
-func book(tb testing.TB, hs []core.Handle) transport.AddrFunc {
+func book(tb testing.TB, hs []id.Handle) transport.AddrFunc {
 	tb.Helper()
 	m := map[peer.ID][]ma.Multiaddr{}
 	for i, h := range hs {
@@ -56,7 +56,7 @@ func book(tb testing.TB, hs []core.Handle) transport.AddrFunc {
 
 // sampleMessages returns one message of every type, fields filled as that
 // type uses them, plus a few edge cases.
-func sampleMessages(hs []core.Handle) []*core.Message {
+func sampleMessages(hs []id.Handle) []*core.Message {
 	key := id.MustParse("00112233445566778899aabbccddeeff")
 	var out []*core.Message
 	for t := core.MsgType(1); t.Valid(); t++ {
@@ -65,7 +65,7 @@ func sampleMessages(hs []core.Handle) []*core.Message {
 		case core.MsgRoute, core.MsgJoin:
 			m.Key, m.Origin, m.App, m.Payload, m.Hops = key, hs[2], 3, []byte("hello"), 2
 			m.Flags = core.FlagTrace
-			m.Path = []core.Handle{hs[2], hs[3]}
+			m.Path = []id.Handle{hs[2], hs[3]}
 			m.Sent = 1 << 40
 			if t == core.MsgJoin {
 				m.Key = hs[2].ID
@@ -88,7 +88,7 @@ func sampleMessages(hs []core.Handle) []*core.Message {
 	}
 	out = append(out,
 		&core.Message{Type: core.MsgRoute, From: hs[0], To: hs[1], Payload: make([]byte, 3000), Row: -1, Flags: 0xff},
-		&core.Message{Type: core.MsgLeafReply, From: hs[0], To: hs[0], Handles: []core.Handle{hs[0], hs[0]}},
+		&core.Message{Type: core.MsgLeafReply, From: hs[0], To: hs[0], Handles: []id.Handle{hs[0], hs[0]}},
 	)
 	return out
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/leanovate/gopter/prop"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // crashCase is a settled overlay in which some nodes then crash at once.

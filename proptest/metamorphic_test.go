@@ -12,7 +12,7 @@ import (
 	"github.com/leanovate/gopter/commands"
 	"github.com/leanovate/gopter/gen"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
@@ -405,7 +405,7 @@ func genMMCommand(state commands.State) gopter.Gen {
 	prox := gen.OneGenOf(gen.UInt32Range(0, 15), gen.Const(uint32(routing.UnknownProximity)))
 	consider := gopter.CombineGens(gen.IntRange(0, n-1), prox, gen.UInt64()).Map(func(v []interface{}) commands.Command {
 		i, px := v[0].(int), v[1].(uint32)
-		e := routing.Entry{Handle: routing.Handle{ID: cfg.universe[i]}, Prox: px}
+		e := routing.Entry{Handle: id.Handle{ID: cfg.universe[i]}, Prox: px}
 		return &mmCmd{kind: "consider", e: e, keys: mmKeys(cfg, v[2].(uint64)), cfg: cfg,
 			label: fmt.Sprintf("consider(%d:%s prox=%d)", i, e.ID.Short(), px)}
 	})
@@ -415,7 +415,7 @@ func genMMCommand(state commands.State) gopter.Gen {
 			i = presentIdx[v[0].(int)%len(presentIdx)]
 		}
 		x := cfg.universe[i]
-		return &mmCmd{kind: "remove", e: routing.Entry{Handle: routing.Handle{ID: x}}, keys: mmKeys(cfg, v[1].(uint64)), cfg: cfg,
+		return &mmCmd{kind: "remove", e: routing.Entry{Handle: id.Handle{ID: x}}, keys: mmKeys(cfg, v[1].(uint64)), cfg: cfg,
 			label: fmt.Sprintf("remove(%d:%s)", i, x.Short())}
 	})
 	repair := gen.UInt64().Map(func(probe uint64) commands.Command {
@@ -435,7 +435,7 @@ func TestMetamorphicRoutingState(t *testing.T) {
 	cmds := &commands.ProtoCommands{
 		NewSystemUnderTestFunc: func(initial commands.State) commands.SystemUnderTest {
 			m := initial.(*mmModel)
-			st, err := routing.NewState(routing.Handle{ID: m.cfg.self}, m.cfg.b, m.cfg.l, m.cfg.m)
+			st, err := routing.NewState(id.Handle{ID: m.cfg.self}, m.cfg.b, m.cfg.l, m.cfg.m)
 			if err != nil {
 				panic(err) // the generator only makes valid configs
 			}

@@ -13,7 +13,7 @@ import (
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
@@ -142,7 +142,7 @@ func buildNextHopFixture(c nextHopCase) (*nextHopFixture, error) {
 
 	offers := make([]offer, len(others))
 	for i, x := range others {
-		o := offer{e: routing.Entry{Handle: routing.Handle{ID: x}, Prox: uint32(offr.IntN(64))}}
+		o := offer{e: routing.Entry{Handle: id.Handle{ID: x}, Prox: uint32(offr.IntN(64))}}
 		if offr.IntN(5) == 0 {
 			o.e.Prox = routing.UnknownProximity
 		}
@@ -162,7 +162,7 @@ func buildNextHopFixture(c nextHopCase) (*nextHopFixture, error) {
 	}
 	offr.Shuffle(len(offers), func(i, j int) { offers[i], offers[j] = offers[j], offers[i] })
 
-	st, err := routing.NewState(routing.Handle{ID: self}, c.B, c.L, c.M)
+	st, err := routing.NewState(id.Handle{ID: self}, c.B, c.L, c.M)
 	if err != nil {
 		return nil, err
 	}

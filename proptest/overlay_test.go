@@ -16,9 +16,9 @@ import (
 	"github.com/leanovate/gopter/prop"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 const (
@@ -185,7 +185,7 @@ func (a *hopApp) sent(m *core.Message) *sentLookup {
 	return nil
 }
 
-func (a *hopApp) Forward(m *core.Message, next *core.Handle) bool {
+func (a *hopApp) Forward(m *core.Message, next *id.Handle) bool {
 	s := a.sent(m)
 	if s == nil {
 		return true
@@ -232,7 +232,7 @@ func (a *hopApp) Deliver(m *core.Message) {
 	s.trace = append(s.trace, a.n.Self().ID.Short()+" (delivered)")
 }
 
-func (a *hopApp) Update(core.Handle, bool) {}
+func (a *hopApp) Update(id.Handle, bool) {}
 
 // lookups routes, from live nodes, a random key from every live node, and
 // from random live nodes every live node's id, the ids one above and one

@@ -3,7 +3,7 @@ package routing
 import (
 	"slices"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // Bulk admission. A joining node receives a hundred handles at once; offered

@@ -3,6 +3,8 @@ package routing
 import (
 	"slices"
 	"testing"
+
+	"github.com/pastrynet/pastry/id"
 )
 
 // The bulk methods must leave exactly the state that offering the same
@@ -13,11 +15,11 @@ func TestConsiderAllMatchesOneByOne(t *testing.T) {
 		for _, l := range []int{2, 8, 16, 32} {
 			for trial := range 20 {
 				all := ids(r, 1+r.IntN(300))
-				one, _ := NewState(Handle{ID: all[0]}, b, l, 1+r.IntN(40))
-				bulk, _ := NewState(Handle{ID: all[0]}, b, l, cap1(one))
+				one, _ := NewState(id.Handle{ID: all[0]}, b, l, 1+r.IntN(40))
+				bulk, _ := NewState(id.Handle{ID: all[0]}, b, l, cap1(one))
 				var es []Entry
 				for _, x := range all[1:] {
-					es = append(es, Entry{Handle: Handle{ID: x}, Prox: uint32(r.IntN(50))})
+					es = append(es, Entry{Handle: id.Handle{ID: x}, Prox: uint32(r.IntN(50))})
 				}
 				// Repeats with new proximities, and unknown proximity.
 				for range len(es) / 3 {
@@ -56,8 +58,8 @@ func TestConsiderAllMatchesOneByOne(t *testing.T) {
 					t.Fatalf("b=%d L=%d trial %d: tables differ", b, l, trial)
 				}
 				// Net membership changes agree (one-by-one may add then evict).
-				net := func(add, ev []Entry) map[Handle]int {
-					m := map[Handle]int{}
+				net := func(add, ev []Entry) map[id.Handle]int {
+					m := map[id.Handle]int{}
 					for _, e := range add {
 						m[e.Handle]++
 					}

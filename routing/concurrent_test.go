@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // TestReadersDuringWrites runs lock-free readers on other goroutines while
@@ -15,7 +15,7 @@ import (
 func TestReadersDuringWrites(t *testing.T) {
 	r := rng(12)
 	all := ids(r, 3000)
-	s, _ := NewState(Handle{ID: all[0]}, 4, 16, 32)
+	s, _ := NewState(id.Handle{ID: all[0]}, 4, 16, 32)
 	keys := ids(r, 256)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -52,14 +52,14 @@ func TestReadersDuringWrites(t *testing.T) {
 	}
 	for round := range 3 {
 		for i, x := range all[1:] {
-			e := Entry{Handle: Handle{ID: x}, Prox: uint32((i * 7919 * (round + 1)) % 100000)}
+			e := Entry{Handle: id.Handle{ID: x}, Prox: uint32((i * 7919 * (round + 1)) % 100000)}
 			if i%3 == round {
 				s.Remove(x)
 			} else {
 				s.Consider(e)
 			}
 		}
-		s.ConsiderAll([]Entry{{Handle: Handle{ID: all[1+round]}, Prox: 1}})
+		s.ConsiderAll([]Entry{{Handle: id.Handle{ID: all[1+round]}, Prox: 1}})
 	}
 	stop.Store(true)
 	wg.Wait()

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // LeafSet holds the L/2 nodes numerically closest to this node on each side
@@ -12,7 +12,7 @@ import (
 // clockwise), each sorted closest first. In an overlay of fewer than L+1
 // nodes the two halves overlap: a node can be on both sides.
 type LeafSet struct {
-	self  Handle
+	self  id.Handle
 	selfU id.U128
 	half  int
 	snap  atomic.Pointer[leafSnap]
@@ -41,12 +41,12 @@ type member struct {
 }
 
 // NewLeafSet returns an empty leaf set of size l (l/2 each side) for self.
-func NewLeafSet(self Handle, l int) (*LeafSet, error) {
+func NewLeafSet(self id.Handle, l int) (*LeafSet, error) {
 	s := new(LeafSet)
 	return s, s.init(self, l)
 }
 
-func (s *LeafSet) init(self Handle, l int) error {
+func (s *LeafSet) init(self id.Handle, l int) error {
 	if l < 2 || l%2 != 0 || l > 256 {
 		return fmt.Errorf("routing: leaf set size %d, want an even number from 2 to 256", l)
 	}
@@ -76,7 +76,7 @@ func (s *LeafSet) Members(dst []Entry) []Entry {
 }
 
 // AppendHandles appends every distinct member's handle to dst.
-func (s *LeafSet) AppendHandles(dst []Handle) []Handle {
+func (s *LeafSet) AppendHandles(dst []id.Handle) []id.Handle {
 	for _, m := range s.snap.Load().members {
 		dst = append(dst, m.e.Handle)
 	}

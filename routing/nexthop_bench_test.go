@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // bench100k is the state of one node in a 100,000-node overlay (b=4, L=16,
@@ -14,12 +14,12 @@ import (
 var bench100k = sync.OnceValues(func() (*State, []id.ID) {
 	r := rng(100)
 	all := ids(r, 100000)
-	s, err := NewState(Handle{ID: all[0]}, 4, 16, 32)
+	s, err := NewState(id.Handle{ID: all[0]}, 4, 16, 32)
 	if err != nil {
 		panic(err)
 	}
 	for _, x := range all[1:] {
-		s.Consider(Entry{Handle: Handle{ID: x, Addr: "peer"}, Prox: uint32(r.IntN(1 << 20))})
+		s.Consider(Entry{Handle: id.Handle{ID: x, Addr: "peer"}, Prox: uint32(r.IntN(1 << 20))})
 	}
 	keys := ids(r, 4096)
 	return s, keys

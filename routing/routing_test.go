@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 42)) }
@@ -42,12 +42,12 @@ func TestLeafSetMatchesBruteForce(t *testing.T) {
 		for _, n := range []int{1, 2, 5, l / 2, l, l + 1, l + 2, 3 * l, 200} {
 			all := ids(r, n)
 			self, others := all[0], all[1:]
-			ls, err := NewLeafSet(Handle{ID: self}, l)
+			ls, err := NewLeafSet(id.Handle{ID: self}, l)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, i := range r.Perm(len(others)) {
-				ls.Consider(Entry{Handle: Handle{ID: others[i]}})
+				ls.Consider(Entry{Handle: id.Handle{ID: others[i]}})
 			}
 			wl, wr := trueLeaves(self, others, l/2)
 			if !slices.Equal(entryIDs(ls.Left()), wl) || !slices.Equal(entryIDs(ls.Right()), wr) {
@@ -68,7 +68,7 @@ func TestLeafSetMatchesBruteForce(t *testing.T) {
 				}
 				rest := slices.DeleteFunc(slices.Clone(others), func(x id.ID) bool { return x == gone })
 				for _, x := range rest {
-					ls.Consider(Entry{Handle: Handle{ID: x}})
+					ls.Consider(Entry{Handle: id.Handle{ID: x}})
 				}
 				wl, wr = trueLeaves(self, rest, l/2)
 				if !slices.Equal(entryIDs(ls.Left()), wl) || !slices.Equal(entryIDs(ls.Right()), wr) {
@@ -81,10 +81,10 @@ func TestLeafSetMatchesBruteForce(t *testing.T) {
 
 func TestLeafSetReportsEvictions(t *testing.T) {
 	self := id.MustParse("80000000000000000000000000000000")
-	ls, _ := NewLeafSet(Handle{ID: self}, 2)
-	far := Entry{Handle: Handle{ID: id.MustParse("90000000000000000000000000000000")}}
-	near := Entry{Handle: Handle{ID: id.MustParse("81000000000000000000000000000000")}}
-	left := Entry{Handle: Handle{ID: id.MustParse("70000000000000000000000000000000")}}
+	ls, _ := NewLeafSet(id.Handle{ID: self}, 2)
+	far := Entry{Handle: id.Handle{ID: id.MustParse("90000000000000000000000000000000")}}
+	near := Entry{Handle: id.Handle{ID: id.MustParse("81000000000000000000000000000000")}}
+	left := Entry{Handle: id.Handle{ID: id.MustParse("70000000000000000000000000000000")}}
 	if added, _ := ls.Consider(far); !added {
 		t.Fatal("first node must be added")
 	}
@@ -104,7 +104,7 @@ func TestLeafSetReportsEvictions(t *testing.T) {
 
 func TestLeafSetRejectsBadSize(t *testing.T) {
 	for _, l := range []int{0, 1, 3, 258} {
-		if _, err := NewLeafSet(Handle{}, l); err == nil {
+		if _, err := NewLeafSet(id.Handle{}, l); err == nil {
 			t.Errorf("L=%d accepted", l)
 		}
 	}
@@ -123,7 +123,7 @@ func TestRoutingTableInvariantAndProximity(t *testing.T) {
 		tab, _ := NewRoutingTable(self, b)
 		best := map[[2]int]Entry{}
 		for range 3000 {
-			e := Entry{Handle: Handle{ID: id.Random(r)}, Prox: uint32(r.IntN(1000))}
+			e := Entry{Handle: id.Handle{ID: id.Random(r)}, Prox: uint32(r.IntN(1000))}
 			tab.Consider(e)
 			row, col, _ := tab.Position(e.ID)
 			if cur, ok := best[[2]int{row, col}]; !ok || e.Prox < cur.Prox {
@@ -144,7 +144,7 @@ func TestRoutingTableInvariantAndProximity(t *testing.T) {
 		if n != len(best) || n != tab.Size() {
 			t.Fatalf("b=%d: %d entries, %d slots offered, size %d", b, n, len(best), tab.Size())
 		}
-		if tab.Consider(Entry{Handle: Handle{ID: self}}) {
+		if tab.Consider(Entry{Handle: id.Handle{ID: self}}) {
 			t.Fatal("own id admitted")
 		}
 		// Removing every entry empties the table.
@@ -166,11 +166,11 @@ func TestNeighborhoodSetKeepsClosest(t *testing.T) {
 	ns, _ := NewNeighborhoodSet(id.ID{}, 8)
 	var offered []Entry
 	for range 100 {
-		e := Entry{Handle: Handle{ID: id.Random(r)}, Prox: uint32(r.IntN(100000))}
+		e := Entry{Handle: id.Handle{ID: id.Random(r)}, Prox: uint32(r.IntN(100000))}
 		offered = append(offered, e)
 		ns.Consider(e)
 	}
-	ns.Consider(Entry{Handle: Handle{ID: id.Random(r)}, Prox: UnknownProximity})
+	ns.Consider(Entry{Handle: id.Handle{ID: id.Random(r)}, Prox: UnknownProximity})
 	slices.SortFunc(offered, func(a, b Entry) int { return int(a.Prox) - int(b.Prox) })
 	if !slices.Equal(ns.Members(), offered[:8]) {
 		t.Fatal("neighbourhood set is not the 8 proximity-closest")
@@ -187,12 +187,12 @@ func TestNeighborhoodSetKeepsClosest(t *testing.T) {
 // fullState builds a node's state from a whole overlay, as a settled node in
 // it would hold.
 func fullState(t testing.TB, all []id.ID, b, l int, r *rand.Rand) *State {
-	s, err := NewState(Handle{ID: all[0]}, b, l, 32)
+	s, err := NewState(id.Handle{ID: all[0]}, b, l, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range all[1:] {
-		s.Consider(Entry{Handle: Handle{ID: x}, Prox: uint32(r.IntN(1 << 20))})
+		s.Consider(Entry{Handle: id.Handle{ID: x}, Prox: uint32(r.IntN(1 << 20))})
 	}
 	return s
 }
@@ -296,7 +296,7 @@ func TestReplicaSetAndRange(t *testing.T) {
 			t.Fatal("range of self unknown")
 		}
 		in := id.Between(lo.U128(), key.U128(), hi.U128())
-		has := slices.ContainsFunc(rs, func(h Handle) bool { return h.ID == s.Self.ID })
+		has := slices.ContainsFunc(rs, func(h id.Handle) bool { return h.ID == s.Self.ID })
 		if in != has && key != lo && key != hi {
 			t.Fatalf("key %s: in range %v, in replica set %v", key, in, has)
 		}
@@ -342,7 +342,7 @@ func generations(s *State) [3]uint64 {
 // connection manager on that signal alone).
 func TestStateGenerationFollowsMembers(t *testing.T) {
 	r := rng(9)
-	s, err := NewState(Handle{ID: id.Random(r)}, 4, 8, 8)
+	s, err := NewState(id.Handle{ID: id.Random(r)}, 4, 8, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,11 +354,11 @@ func TestStateGenerationFollowsMembers(t *testing.T) {
 		case op < 5 || len(known) == 0:
 			x := id.Random(r)
 			known = append(known, x)
-			s.Consider(Entry{Handle: Handle{ID: x}, Prox: uint32(r.IntN(1 << 20))})
+			s.Consider(Entry{Handle: id.Handle{ID: x}, Prox: uint32(r.IntN(1 << 20))})
 		case op < 7:
 			es := make([]Entry, 1+r.IntN(8))
 			for j := range es {
-				es[j] = Entry{Handle: Handle{ID: id.Random(r)}, Prox: uint32(r.IntN(1 << 20))}
+				es[j] = Entry{Handle: id.Handle{ID: id.Random(r)}, Prox: uint32(r.IntN(1 << 20))}
 				known = append(known, es[j].ID)
 			}
 			s.ConsiderAll(es)

@@ -3,12 +3,12 @@ package routing
 import (
 	"fmt"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // State is one node's whole routing state.
 type State struct {
-	Self      Handle
+	Self      id.Handle
 	Table     *RoutingTable
 	Leaves    *LeafSet
 	Neighbors *NeighborhoodSet
@@ -20,7 +20,7 @@ type State struct {
 // structures are one allocation: every message a node receives looks at
 // all of them, and a simulator's hundred thousand nodes spread them over
 // gigabytes, so keeping them on adjacent cache lines saves misses.
-func NewState(self Handle, b, l, m int) (*State, error) {
+func NewState(self id.Handle, b, l, m int) (*State, error) {
 	blk := new(struct {
 		s State
 		t RoutingTable
@@ -82,12 +82,12 @@ type SkipFunc func(id.ID) bool
 // moves numerically closer, until the leaf set's range is reached, so
 // routes cannot loop. Nodes for which skip returns true are treated as
 // absent. Safe for concurrent readers; it neither locks nor allocates.
-func (s *State) NextHop(key id.ID, skip SkipFunc) (Handle, bool) {
+func (s *State) NextHop(key id.ID, skip SkipFunc) (id.Handle, bool) {
 	k := key.U128()
 	self := s.Self.ID.U128()
 	ls := s.Leaves.snap.Load()
 	if ls.whole || id.Between(ls.lo, k, ls.hi) {
-		best, bestU, found := Handle{}, self, false
+		best, bestU, found := id.Handle{}, self, false
 		for i := range ls.members {
 			m := &ls.members[i]
 			if k.Closer(m.u, bestU) && (skip == nil || !skip(m.e.ID)) {
@@ -114,10 +114,10 @@ func (s *State) NextHop(key id.ID, skip SkipFunc) (Handle, bool) {
 // closest to k, if it is closer than both cu (the entry at column d) and
 // this node, shares at least l digits with k, and lies within one mean node
 // spacing of k.
-func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu id.U128, skip SkipFunc) (Handle, bool) {
+func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu id.U128, skip SkipFunc) (id.Handle, bool) {
 	sp := ls.spacing
 	if sp.IsZero() {
-		return Handle{}, false
+		return id.Handle{}, false
 	}
 	// Most keys are nowhere near a candidate: the neighbouring columns'
 	// entries are at least as far from k as the edges of k's column, and
@@ -125,7 +125,7 @@ func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu
 	w := id.Bits - s.b*(l+1) // k's column is 2^w ids wide
 	off := k.Low(w)
 	if sp.Less(off) && sp.Less(id.Pow2(w).Sub(off)) && sp.Less(k.Sub(ls.hi)) && sp.Less(ls.lo.Sub(k)) {
-		return Handle{}, false
+		return id.Handle{}, false
 	}
 	// k is outside the leaf set's range: the member nearest to it is the
 	// farthest one on its side.
@@ -146,7 +146,7 @@ func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu
 		cands[n], us[n] = &row[d+1].Entry, row[d+1].ID.U128()
 		n++
 	}
-	best, bestU, found := Handle{}, cu, false
+	best, bestU, found := id.Handle{}, cu, false
 	for i := range n {
 		u := us[i]
 		if sp.Less(k.RingDistance(u)) || !k.Closer(u, bestU) || !k.Closer(u, self) ||
@@ -160,8 +160,8 @@ func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu
 
 // rareCase scans every known node for one with a prefix at least l long that
 // is numerically closer to k than this node, and returns the closest.
-func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (Handle, bool) {
-	best, bestU, found := Handle{}, self, false
+func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (id.Handle, bool) {
+	best, bestU, found := id.Handle{}, self, false
 	consider := func(e *Entry) {
 		u := e.ID.U128()
 		if u.SharedPrefixLen(k, s.b) >= l && k.Closer(u, bestU) && (skip == nil || !skip(e.ID)) {
@@ -189,13 +189,13 @@ func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (H
 // ReplicaSet returns up to k nodes, this one included, from the leaf set,
 // ordered by numeric closeness to key (the Common API's replicaSet). It is
 // exact when key is within the leaf set's range and k <= L/2+1.
-func (s *State) ReplicaSet(key id.ID, k int) []Handle {
+func (s *State) ReplicaSet(key id.ID, k int) []id.Handle {
 	if k <= 0 {
 		return nil
 	}
 	cands := append(s.Leaves.Members(make([]Entry, 0, 2*s.Leaves.half+1)), Entry{Handle: s.Self})
 	// Selection sort of the k closest: k and the set are small.
-	out := make([]Handle, 0, min(k, len(cands)))
+	out := make([]id.Handle, 0, min(k, len(cands)))
 	for len(out) < cap(out) {
 		bi := 0
 		for i := 1; i < len(cands); i++ {

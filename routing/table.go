@@ -6,7 +6,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // RoutingTable is Pastry's prefix routing table: row r, column d holds a
@@ -119,8 +119,8 @@ func (t *RoutingTable) Row(r int, dst []Entry) []Entry {
 
 // AppendRowHandles appends the handles of row r's filled entries to dst.
 // Safe for concurrent readers.
-func (t *RoutingTable) AppendRowHandles(r int, dst []Handle) []Handle {
-	return appendRow(t, r, dst, func(s *slot) Handle { return s.Handle })
+func (t *RoutingTable) AppendRowHandles(r int, dst []id.Handle) []id.Handle {
+	return appendRow(t, r, dst, func(s *slot) id.Handle { return s.Handle })
 }
 
 func appendRow[T any](t *RoutingTable, r int, dst []T, get func(*slot) T) []T {

@@ -10,8 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 var (
@@ -77,17 +76,17 @@ func NodeIDFromPeer(p peer.ID) (id.ID, error) {
 
 // HandleFromPeer returns the node handle of p: its derived nodeId and, as
 // the address, the peer ID's raw bytes (string(p)).
-func HandleFromPeer(p peer.ID) (core.Handle, error) {
+func HandleFromPeer(p peer.ID) (id.Handle, error) {
 	x, err := NodeIDFromPeer(p)
 	if err != nil {
-		return core.Handle{}, err
+		return id.Handle{}, err
 	}
-	return core.Handle{ID: x, Addr: string(p)}, nil
+	return id.Handle{ID: x, Addr: string(p)}, nil
 }
 
 // PeerFromHandle returns the peer ID in h.Addr. It checks only that the
 // bytes are a multihash; it does not recompute the nodeId.
-func PeerFromHandle(h core.Handle) (peer.ID, error) {
+func PeerFromHandle(h id.Handle) (peer.ID, error) {
 	if h.Addr == "" {
 		return "", fmt.Errorf("%w: handle %s has no peer ID", ErrPeerID, h)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
-	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 )
 
 // seeded returns a deterministic reader for key generation.
@@ -135,7 +135,7 @@ func TestNodeIDFromPeerRejectsBadPeerIDs(t *testing.T) {
 			t.Errorf("%s: HandleFromPeer accepted it", name)
 		}
 	}
-	for _, h := range []core.Handle{{}, {Addr: "not a multihash"}} {
+	for _, h := range []id.Handle{{}, {Addr: "not a multihash"}} {
 		if _, err := PeerFromHandle(h); !errors.Is(err, ErrPeerID) {
 			t.Errorf("PeerFromHandle(%q): err = %v, want ErrPeerID", h.Addr, err)
 		}

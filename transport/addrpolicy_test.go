@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 )
 
 func TestAddrPolicyAllows(t *testing.T) {
@@ -96,7 +97,7 @@ func TestAddrPolicyRefusesDials(t *testing.T) {
 		t.Fatalf("inbound connection refused: %v", err)
 	}
 	introduce(b, c)
-	if err := b.t.Send(&core.Message{Type: core.MsgLeafReply, From: b.id.h, To: pub.id.h, Handles: []core.Handle{c.id.h}}); err != nil {
+	if err := b.t.Send(&core.Message{Type: core.MsgLeafReply, From: b.id.h, To: pub.id.h, Handles: []id.Handle{c.id.h}}); err != nil {
 		t.Fatal(err)
 	}
 	pub.in.waitN(t, 1, 5*time.Second)

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 )
 
@@ -418,14 +418,14 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, []PeerAddrs, error) {
 			if len(m.Path) >= c.lim.MaxPath {
 				return nil, nil, fmt.Errorf("%w: more than %d path entries", ErrLimit, c.lim.MaxPath)
 			}
-			var h core.Handle
+			var h id.Handle
 			h, err = d.handle("path", v)
 			m.Path = append(m.Path, h)
 		case fMsgHandles:
 			if len(m.Handles) >= c.lim.MaxHandles {
 				return nil, nil, fmt.Errorf("%w: more than %d handles", ErrLimit, c.lim.MaxHandles)
 			}
-			var h core.Handle
+			var h id.Handle
 			h, err = d.handle("handles", v)
 			m.Handles = append(m.Handles, h)
 		}
@@ -440,7 +440,7 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, []PeerAddrs, error) {
 }
 
 // handle decodes and verifies one NodeHandle.
-func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
+func (d *msgDecoder) handle(field string, b []byte) (id.Handle, error) {
 	lim := &d.c.lim
 	var (
 		nodeID, pid []byte
@@ -452,56 +452,56 @@ func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return core.Handle{}, malformed(field, protowire.ParseError(n))
+			return id.Handle{}, malformed(field, protowire.ParseError(n))
 		}
 		b = b[n:]
 		if num > fHandleAddrs {
 			if b, n = skipField(num, typ, b); n < 0 {
-				return core.Handle{}, malformed(field, protowire.ParseError(n))
+				return id.Handle{}, malformed(field, protowire.ParseError(n))
 			}
 			continue
 		}
 		if typ != protowire.BytesType {
-			return core.Handle{}, malformed(field, fmt.Errorf("handle field %d has wire type %d", num, typ))
+			return id.Handle{}, malformed(field, fmt.Errorf("handle field %d has wire type %d", num, typ))
 		}
 		v, n := protowire.ConsumeBytes(b)
 		if n < 0 {
-			return core.Handle{}, malformed(field, protowire.ParseError(n))
+			return id.Handle{}, malformed(field, protowire.ParseError(n))
 		}
 		b = b[n:]
 		switch num {
 		case fHandleNodeID:
 			if haveID {
-				return core.Handle{}, malformed(field, fmt.Errorf("node_id repeated"))
+				return id.Handle{}, malformed(field, fmt.Errorf("node_id repeated"))
 			}
 			nodeID, haveID = v, true
 		case fHandlePeerID:
 			if havePID {
-				return core.Handle{}, malformed(field, fmt.Errorf("peer_id repeated"))
+				return id.Handle{}, malformed(field, fmt.Errorf("peer_id repeated"))
 			}
 			pid, havePID = v, true
 		case fHandleAddrs:
 			if len(raw) >= lim.MaxAddrs {
-				return core.Handle{}, fmt.Errorf("%w: %s: more than %d addresses", ErrLimit, field, lim.MaxAddrs)
+				return id.Handle{}, fmt.Errorf("%w: %s: more than %d addresses", ErrLimit, field, lim.MaxAddrs)
 			}
 			if len(v) > lim.MaxAddrLen {
-				return core.Handle{}, fmt.Errorf("%w: %s: %d-byte address, limit %d", ErrLimit, field, len(v), lim.MaxAddrLen)
+				return id.Handle{}, fmt.Errorf("%w: %s: %d-byte address, limit %d", ErrLimit, field, len(v), lim.MaxAddrLen)
 			}
 			raw = append(raw, v)
 		}
 	}
 	if len(nodeID) != id.Len {
-		return core.Handle{}, fmt.Errorf("%w: %s: node_id has %d bytes, want %d", ErrBadID, field, len(nodeID), id.Len)
+		return id.Handle{}, fmt.Errorf("%w: %s: node_id has %d bytes, want %d", ErrBadID, field, len(nodeID), id.Len)
 	}
 	if len(pid) == 0 || len(pid) > maxPeerIDLen {
-		return core.Handle{}, fmt.Errorf("%w: %s: %d-byte peer_id", ErrBadPeerID, field, len(pid))
+		return id.Handle{}, fmt.Errorf("%w: %s: %d-byte peer_id", ErrBadPeerID, field, len(pid))
 	}
 	p, x, err := d.c.ids.nodeID(pid)
 	if err != nil {
-		return core.Handle{}, fmt.Errorf("%w: %s: %v", ErrBadPeerID, field, err)
+		return id.Handle{}, fmt.Errorf("%w: %s: %v", ErrBadPeerID, field, err)
 	}
 	if id.ID(nodeID) != x {
-		return core.Handle{}, fmt.Errorf("%w: %s: claims %x, peer's key gives %s", ErrNodeIDMismatch, field, nodeID, x)
+		return id.Handle{}, fmt.Errorf("%w: %s: claims %x, peer's key gives %s", ErrNodeIDMismatch, field, nodeID, x)
 	}
 	if len(raw) > 0 {
 		if !d.hasAddrs(p) {
@@ -511,7 +511,7 @@ func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
 				for _, r := range raw {
 					a, err := ma.NewMultiaddrBytes(r)
 					if err != nil || len(a) == 0 {
-						return core.Handle{}, fmt.Errorf("%w: %s: %x: %v", ErrBadAddr, field, r, err)
+						return id.Handle{}, fmt.Errorf("%w: %s: %x: %v", ErrBadAddr, field, r, err)
 					}
 					addrs = append(addrs, a)
 				}
@@ -520,7 +520,7 @@ func (d *msgDecoder) handle(field string, b []byte) (core.Handle, error) {
 			d.addAddrs(p, addrs)
 		}
 	}
-	return core.Handle{ID: x, Addr: string(p)}, nil
+	return id.Handle{ID: x, Addr: string(p)}, nil
 }
 
 // addrCache remembers, per peer, the addresses its handles carried last
@@ -643,15 +643,15 @@ func (c *idCache) derive(p peer.ID) (peer.ID, id.ID, error) {
 // authenticated peer it came from, and self, the receiver. A message that
 // names other ends is refused with ErrFromMismatch or ErrMisdirected.
 // A transport that carries Codec frames calls it on every message.
-func SettleEnds(m *core.Message, from, self core.Handle) error {
+func SettleEnds(m *core.Message, from, self id.Handle) error {
 	switch {
-	case m.From == (core.Handle{}):
+	case m.From == (id.Handle{}):
 		m.From = from
 	case m.From != from:
 		return fmt.Errorf("%w: claims %s", ErrFromMismatch, m.From)
 	}
 	switch {
-	case m.To == (core.Handle{}):
+	case m.To == (id.Handle{}):
 		m.To = self
 	case m.To != self:
 		return fmt.Errorf("%w: to %s", ErrMisdirected, m.To)

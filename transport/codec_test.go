@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport/pb"
 )
@@ -56,11 +56,11 @@ func TestCodecRoundTripEveryType(t *testing.T) {
 		}
 		// The hop's ends are the stream's: To never goes on the wire,
 		// From only in an announcement (for its addresses).
-		wantFrom := core.Handle{}
+		wantFrom := id.Handle{}
 		if typ == core.MsgAnnounce {
 			wantFrom = m.From
 		}
-		if f.Kind != FrameMessage || f.Msg.From != wantFrom || f.Msg.To != (core.Handle{}) {
+		if f.Kind != FrameMessage || f.Msg.From != wantFrom || f.Msg.To != (id.Handle{}) {
 			t.Fatalf("%s: decoded ends %s -> %s, want %s -> none", typ, f.Msg.From, f.Msg.To, wantFrom)
 		}
 		if err := SettleEnds(f.Msg, m.From, m.To); err != nil || !reflect.DeepEqual(f.Msg, m) {
@@ -207,15 +207,15 @@ func TestSettleEnds(t *testing.T) {
 	from, self, other := ids[0].h, ids[1].h, ids[2].h
 	cases := []struct {
 		name     string
-		from, to core.Handle
+		from, to id.Handle
 		want     error
 	}{
-		{"both left out", core.Handle{}, core.Handle{}, nil},
+		{"both left out", id.Handle{}, id.Handle{}, nil},
 		{"both named", from, self, nil},
-		{"impersonation", other, core.Handle{}, ErrFromMismatch},
-		{"same peer, other node id", core.Handle{ID: other.ID, Addr: from.Addr}, self, ErrFromMismatch},
+		{"impersonation", other, id.Handle{}, ErrFromMismatch},
+		{"same peer, other node id", id.Handle{ID: other.ID, Addr: from.Addr}, self, ErrFromMismatch},
 		{"misdirected", from, other, ErrMisdirected},
-		{"misdirected, from left out", core.Handle{}, other, ErrMisdirected},
+		{"misdirected, from left out", id.Handle{}, other, ErrMisdirected},
 	}
 	for _, tc := range cases {
 		m := &core.Message{Type: core.MsgRoute, From: tc.from, To: tc.to}
@@ -499,14 +499,14 @@ func TestEncodeRejects(t *testing.T) {
 		"invalid":     {&core.Message{From: ids[0].h, To: ids[1].h}, ErrBadType},
 		"no from":     {&core.Message{Type: core.MsgProbe, To: ids[1].h}, ErrMissingHandle},
 		"no to":       {&core.Message{Type: core.MsgProbe, From: ids[1].h}, ErrMissingHandle},
-		"sim handle":  {&core.Message{Type: core.MsgProbe, From: ids[0].h, To: ids[1].h, Subject: core.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}}, ErrBadPeerID},
+		"sim handle":  {&core.Message{Type: core.MsgProbe, From: ids[0].h, To: ids[1].h, Subject: id.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}}, ErrBadPeerID},
 		"payload":     {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Payload: make([]byte, 1<<20+1)}, ErrLimit},
-		"handles":     {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: make([]core.Handle, 513)}, ErrLimit},
-		"path":        {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Path: make([]core.Handle, 257)}, ErrLimit},
-		"empty entry": {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: make([]core.Handle, 1)}, ErrBadPeerID},
-		"not a peer":  {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Origin: core.Handle{ID: ids[1].h.ID, Addr: "node-1"}}, ErrBadPeerID},
-		"bad from":    {&core.Message{Type: core.MsgAnnounce, From: core.Handle{ID: ids[0].h.ID, Addr: "node-0"}, To: ids[1].h}, ErrBadPeerID},
-		"forged id":   {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: []core.Handle{{ID: ids[2].h.ID, Addr: ids[3].h.Addr}}}, ErrNodeIDMismatch},
+		"handles":     {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: make([]id.Handle, 513)}, ErrLimit},
+		"path":        {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Path: make([]id.Handle, 257)}, ErrLimit},
+		"empty entry": {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: make([]id.Handle, 1)}, ErrBadPeerID},
+		"not a peer":  {&core.Message{Type: core.MsgRoute, From: ids[0].h, To: ids[1].h, Origin: id.Handle{ID: ids[1].h.ID, Addr: "node-1"}}, ErrBadPeerID},
+		"bad from":    {&core.Message{Type: core.MsgAnnounce, From: id.Handle{ID: ids[0].h.ID, Addr: "node-0"}, To: ids[1].h}, ErrBadPeerID},
+		"forged id":   {&core.Message{Type: core.MsgLeafReply, From: ids[0].h, To: ids[1].h, Handles: []id.Handle{{ID: ids[2].h.ID, Addr: ids[3].h.Addr}}}, ErrNodeIDMismatch},
 	}
 	for name, tc := range cases {
 		out, err := c.AppendMessage([]byte("keep"), tc.m)
@@ -535,7 +535,7 @@ func TestEncodeTrimsAddresses(t *testing.T) {
 		}
 	}
 	c, _ := NewCodec(Limits{MaxFrame: DefaultMaxFrame, MaxPayload: 1, MaxHandles: 1, MaxPath: 1, MaxAddrs: 8, MaxAddrLen: 32}, addrBook(map[peer.ID][]ma.Multiaddr{ids[0].pid: many}))
-	b, err := c.AppendMessage(nil, &core.Message{Type: core.MsgLeafReply, From: ids[1].h, To: ids[1].h, Handles: []core.Handle{ids[0].h}})
+	b, err := c.AppendMessage(nil, &core.Message{Type: core.MsgLeafReply, From: ids[1].h, To: ids[1].h, Handles: []id.Handle{ids[0].h}})
 	if err != nil {
 		t.Fatal(err)
 	}

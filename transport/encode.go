@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 )
 
 // The encoder sizes the message first and then writes it in one pass, in
@@ -17,7 +18,7 @@ import (
 
 // encHandle is a handle being encoded, with the addresses chosen for it.
 type encHandle struct {
-	h     core.Handle
+	h     id.Handle
 	addrs []ma.Multiaddr
 	size  int // encoded NodeHandle body
 }
@@ -80,7 +81,7 @@ func (c *Codec) appendMessage(dst []byte, m *core.Message, prefixed bool) ([]byt
 		dst = protowire.AppendTag(dst, fMsgKey, protowire.BytesType)
 		dst = protowire.AppendBytes(dst, m.Key[:])
 	}
-	if m.Origin != (core.Handle{}) {
+	if m.Origin != (id.Handle{}) {
 		dst = appendHandle(dst, fMsgOrigin, next())
 	}
 	dst = appendVarintField(dst, fMsgApp, uint64(m.App))
@@ -97,7 +98,7 @@ func (c *Codec) appendMessage(dst []byte, m *core.Message, prefixed bool) ([]byt
 	for range m.Handles {
 		dst = appendHandle(dst, fMsgHandles, next())
 	}
-	if m.Subject != (core.Handle{}) {
+	if m.Subject != (id.Handle{}) {
 		dst = appendHandle(dst, fMsgSubject, next())
 	}
 	dst = appendVarintField(dst, fMsgCopy, uint64(m.Copy))
@@ -117,9 +118,9 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 		return 0, 0, fmt.Errorf("%w: nil message", ErrBadType)
 	case !m.Type.Valid():
 		return 0, 0, fmt.Errorf("%w: %d", ErrBadType, uint8(m.Type))
-	case m.From == (core.Handle{}):
+	case m.From == (id.Handle{}):
 		return 0, 0, fmt.Errorf("%w: from", ErrMissingHandle)
-	case m.To == (core.Handle{}):
+	case m.To == (id.Handle{}):
 		return 0, 0, fmt.Errorf("%w: to", ErrMissingHandle)
 	case len(m.Payload) > lim.MaxPayload:
 		return 0, 0, fmt.Errorf("%w: payload %d bytes, limit %d", ErrLimit, len(m.Payload), lim.MaxPayload)
@@ -138,7 +139,7 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 	if len(m.Payload) > 0 {
 		n += bytesFieldSize(fMsgPayload, len(m.Payload))
 	}
-	add := func(field string, num protowire.Number, h core.Handle) error {
+	add := func(field string, num protowire.Number, h id.Handle) error {
 		eh, err := c.prepareHandle(field, h)
 		if err != nil {
 			return err
@@ -152,7 +153,7 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 			return 0, 0, err
 		}
 	}
-	if m.Origin != (core.Handle{}) {
+	if m.Origin != (id.Handle{}) {
 		if err := add("origin", fMsgOrigin, m.Origin); err != nil {
 			return 0, 0, err
 		}
@@ -167,7 +168,7 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 			return 0, 0, err
 		}
 	}
-	if m.Subject != (core.Handle{}) {
+	if m.Subject != (id.Handle{}) {
 		if err := add("subject", fMsgSubject, m.Subject); err != nil {
 			return 0, 0, err
 		}
@@ -188,7 +189,7 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 func fromOnWire(m *core.Message) bool { return m.Type == core.MsgAnnounce }
 
 // prepareHandle checks h and chooses its addresses.
-func (c *Codec) prepareHandle(field string, h core.Handle) (encHandle, error) {
+func (c *Codec) prepareHandle(field string, h id.Handle) (encHandle, error) {
 	if h.Addr == "" {
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s has no peer ID", ErrBadPeerID, field, h)
 	}

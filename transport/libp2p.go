@@ -16,7 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 )
 
@@ -44,7 +44,7 @@ type Libp2p struct {
 	proto   protocol.ID
 	codec   *Codec
 	handler Handler
-	self    core.Handle
+	self    id.Handle
 	log     *slog.Logger
 	ctr     counters
 	rtt     *rttTable
@@ -161,7 +161,7 @@ func (t *Libp2p) addrsOf(p peer.ID) []ma.Multiaddr {
 }
 
 // Local returns this node's handle.
-func (t *Libp2p) Local() core.Handle { return t.self }
+func (t *Libp2p) Local() id.Handle { return t.self }
 
 // Protocol returns the protocol ID in use.
 func (t *Libp2p) Protocol() protocol.ID { return t.proto }

@@ -21,6 +21,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 )
 
 // inbox collects delivered messages.
@@ -451,7 +452,7 @@ func TestLibp2pOptionsErrorsNameTheOption(t *testing.T) {
 
 func TestLibp2pSendErrors(t *testing.T) {
 	a := newNode(t, 1, QueueLimits(4, 1<<20))
-	if err := a.t.Send(&core.Message{Type: core.MsgProbe, From: a.id.h, To: core.Handle{}}); err == nil {
+	if err := a.t.Send(&core.Message{Type: core.MsgProbe, From: a.id.h, To: id.Handle{}}); err == nil {
 		t.Fatal("send without a peer ID accepted")
 	}
 	if err := a.t.Send(&core.Message{Type: core.MsgProbe, From: a.id.h, To: a.id.h}); !errors.Is(err, ErrUnreachable) {
@@ -549,7 +550,7 @@ func TestLibp2pLearnsAddressesFromHandles(t *testing.T) {
 	introduce(a, b, c)
 	introduce(a, d)
 	for _, to := range []*node{b, d} {
-		if err := a.t.Send(&core.Message{Type: core.MsgLeafReply, From: a.id.h, To: to.id.h, Handles: []core.Handle{c.id.h}}); err != nil {
+		if err := a.t.Send(&core.Message{Type: core.MsgLeafReply, From: a.id.h, To: to.id.h, Handles: []id.Handle{c.id.h}}); err != nil {
 			t.Fatal(err)
 		}
 		to.in.waitN(t, 1, 5*time.Second)

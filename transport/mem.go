@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 )
 
 // Hub is an in-memory network connecting Mem endpoints in one process, for
@@ -103,7 +104,7 @@ func (h *Hub) SetLink(from, to peer.ID, up bool) {
 
 // Attach adds an endpoint for self (self.Addr names it and must be unique)
 // that delivers to handler.
-func (h *Hub) Attach(self core.Handle, handler Handler) (*Mem, error) {
+func (h *Hub) Attach(self id.Handle, handler Handler) (*Mem, error) {
 	if self.Addr == "" || handler == nil {
 		return nil, errors.New("transport: Attach needs a handle with an Addr and a handler")
 	}
@@ -130,7 +131,7 @@ func (h *Hub) Attach(self core.Handle, handler Handler) (*Mem, error) {
 // Mem is an endpoint of a Hub.
 type Mem struct {
 	hub     *Hub
-	self    core.Handle
+	self    id.Handle
 	id      peer.ID
 	handler Handler
 	codec   *Codec
@@ -165,7 +166,7 @@ type memItem struct {
 	kind  FrameKind
 	msg   *core.Message // without HubCodec: a deep copy
 	wire  []byte        // with HubCodec
-	from  core.Handle   // the sender, which the wire leaves out
+	from  id.Handle     // the sender, which the wire leaves out
 	nonce uint64
 	typ   core.MsgType
 	size  int
@@ -180,7 +181,7 @@ type memLink struct {
 }
 
 // Local returns the endpoint's handle.
-func (m *Mem) Local() core.Handle { return m.self }
+func (m *Mem) Local() id.Handle { return m.self }
 
 // Stats implements Transport.
 func (m *Mem) Stats() Stats { return m.ctr.snapshot() }

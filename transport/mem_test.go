@@ -13,16 +13,16 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 type memNode struct {
 	t  *Mem
 	in *inbox
-	h  core.Handle
+	h  id.Handle
 }
 
-func attach(t *testing.T, hub *Hub, h core.Handle) *memNode {
+func attach(t *testing.T, hub *Hub, h id.Handle) *memNode {
 	t.Helper()
 	in := newInbox()
 	m, err := hub.Attach(h, in.handle)
@@ -40,8 +40,8 @@ func attach(t *testing.T, hub *Hub, h core.Handle) *memNode {
 	return &memNode{m, in, h}
 }
 
-func fakeHandle(i int) core.Handle {
-	return core.Handle{ID: id.MustParse(fmt.Sprintf("%032x", i*7919)), Addr: fmt.Sprint("node-", i)}
+func fakeHandle(i int) id.Handle {
+	return id.Handle{ID: id.MustParse(fmt.Sprintf("%032x", i*7919)), Addr: fmt.Sprint("node-", i)}
 }
 
 func TestMemExchangeOrderedAndCopied(t *testing.T) {
@@ -61,13 +61,13 @@ func TestMemExchangeOrderedAndCopied(t *testing.T) {
 				}
 				for k := range per {
 					m := &core.Message{Type: core.MsgRoute, From: a.h, To: b.h, Seq: uint64(k), Payload: []byte{byte(k)},
-						Handles: []core.Handle{a.h}}
+						Handles: []id.Handle{a.h}}
 					if err := a.t.Send(m); err != nil {
 						t.Error(err)
 						return
 					}
 					m.Payload[0]++ // the sender reuses its message: must not show
-					m.Handles[0] = core.Handle{}
+					m.Handles[0] = id.Handle{}
 				}
 			}
 		})
@@ -134,7 +134,7 @@ func TestMemCodecVerifiesHandles(t *testing.T) {
 		t.Fatalf("got %+v", got[0])
 	}
 	forged := *m
-	forged.Handles = []core.Handle{{ID: ids[2].h.ID, Addr: ids[3].h.Addr}}
+	forged.Handles = []id.Handle{{ID: ids[2].h.ID, Addr: ids[3].h.Addr}}
 	if err := a.t.Send(&forged); !errors.Is(err, ErrNodeIDMismatch) {
 		t.Fatalf("forged handle: the sender's codec let it out: %v", err)
 	}
@@ -231,7 +231,7 @@ func TestMemCloseStopsDelivery(t *testing.T) {
 func TestMemAttachValidates(t *testing.T) {
 	hub := NewHub()
 	defer hub.Close()
-	if _, err := hub.Attach(core.Handle{}, func(*core.Message) {}); err == nil || !strings.Contains(err.Error(), "Addr") {
+	if _, err := hub.Attach(id.Handle{}, func(*core.Message) {}); err == nil || !strings.Contains(err.Error(), "Addr") {
 		t.Fatalf("err = %v", err)
 	}
 }

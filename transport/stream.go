@@ -16,7 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	msmux "github.com/multiformats/go-multistream"
 
-	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 )
 
@@ -463,7 +463,7 @@ func (t *Libp2p) handleStream(s network.Stream) {
 
 // readLoop reads frames from an inbound stream: messages for the handler,
 // pings to answer.
-func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from core.Handle) {
+func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from id.Handle) {
 	fr := NewFrameReader(s, t.cfg.limits.MaxFrame)
 	defer fr.Release()
 	var readDeadline time.Time // re-armed when less than idleTimeout is left
@@ -510,7 +510,7 @@ func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from core.Handle) {
 
 // deliver checks a decoded message against the stream it came on and hands
 // it to the handler.
-func (t *Libp2p) deliver(ps *peerState, f Frame, from core.Handle, size int) {
+func (t *Libp2p) deliver(ps *peerState, f Frame, from id.Handle, size int) {
 	m := f.Msg
 	if err := SettleEnds(m, from, t.self); err != nil {
 		t.ctr.reject(err)

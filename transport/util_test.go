@@ -12,14 +12,14 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 )
 
 type identity struct {
 	priv crypto.PrivKey
 	pid  peer.ID
-	h    core.Handle
+	h    id.Handle
 }
 
 func newIdentity(t testing.TB, seed uint64) identity {
@@ -58,9 +58,9 @@ func fullMessage(typ core.MsgType, ids []identity) *core.Message {
 		From: ids[0].h, To: ids[1].h, Seq: 1<<40 + uint64(typ),
 		Key:    id.MustParse("0123456789abcdef0123456789abcdef"),
 		Origin: ids[2].h, App: 7, Payload: []byte("payload of " + typ.String()),
-		Hops: 3, Path: []core.Handle{ids[2].h, ids[3].h},
+		Hops: 3, Path: []id.Handle{ids[2].h, ids[3].h},
 		Sent: -12345, Row: 5, Copy: 0xdeadbeef,
-		Handles: []core.Handle{ids[3].h, ids[4].h, ids[5].h},
+		Handles: []id.Handle{ids[3].h, ids[4].h, ids[5].h},
 		Subject: ids[5].h,
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // Result is one run's figures. Field names are the JSON keys the issue and

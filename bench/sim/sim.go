@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // counters tallies messages and estimated bytes by type.

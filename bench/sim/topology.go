@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/pastrynet/pastry/core/simnet"
+	"github.com/pastrynet/pastry/simnet"
 )
 
 // Model is a simnet.Topology that can also embed each node as a point, so

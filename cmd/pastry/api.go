@@ -24,7 +24,7 @@ import (
 
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // apiConfig configures a node's HTTP API.
@@ -295,7 +295,7 @@ type (
 	}
 )
 
-func toHandles(hs []core.Handle) []handleJSON {
+func toHandles(hs []id.Handle) []handleJSON {
 	out := make([]handleJSON, len(hs))
 	for i, h := range hs {
 		out[i] = handleJSON{NodeID: h.ID.String(), PeerID: peer.ID(h.Addr).String()}

@@ -28,7 +28,7 @@ import (
 
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.

@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry"
-	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
 )
 
 // peersFile is DATA_DIR/peers.json: the peers a node knew when it last
@@ -44,7 +44,7 @@ const (
 // knownPeers lists the peers worth saving from a node's state, each with
 // the addresses h's peerstore holds for it (peers without are skipped).
 func knownPeers(inf pastry.Info, h host.Host, limit int) []peer.AddrInfo {
-	var order []core.Handle
+	var order []id.Handle
 	for i := range max(len(inf.Left), len(inf.Right)) {
 		if i < len(inf.Left) {
 			order = append(order, inf.Left[i])

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // grown is a plane network of n nodes with SimConfig, grown by joins gap
@@ -129,6 +129,6 @@ func TestStallHoldsMessages(t *testing.T) {
 
 type recordApp struct{ at func() }
 
-func (r *recordApp) Deliver(*core.Message)                    { r.at() }
-func (r *recordApp) Forward(*core.Message, *core.Handle) bool { return true }
-func (r *recordApp) Update(core.Handle, bool)                 {}
+func (r *recordApp) Deliver(*core.Message)                  { r.at() }
+func (r *recordApp) Forward(*core.Message, *id.Handle) bool { return true }
+func (r *recordApp) Update(id.Handle, bool)                 {}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // TestThousandNodes is the acceptance run: 1,000 nodes built by

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
 
@@ -69,7 +69,7 @@ type env struct {
 
 func (e *env) Uint64() uint64 { return e.net.rng.Uint64() }
 
-func (e *env) Proximity(h core.Handle) uint32 {
+func (e *env) Proximity(h id.Handle) uint32 {
 	j, ok := e.net.index(h)
 	if !ok {
 		return routing.UnknownProximity
@@ -98,7 +98,7 @@ func (nw *Network) addrOf(i int) string {
 	return nw.addrs[i/chunk][off : off+4]
 }
 
-func (nw *Network) index(h core.Handle) (int32, bool) {
+func (nw *Network) index(h id.Handle) (int32, bool) {
 	if a := h.Addr; len(a) == 4 {
 		i := int32(a[0])<<24 | int32(a[1])<<16 | int32(a[2])<<8 | int32(a[3])
 		if int(i) < len(nw.ids) && nw.ids[i] == h.ID {
@@ -169,7 +169,7 @@ func (nw *Network) AddNodeWithID(x id.ID) *Node {
 	}
 	i := len(nw.nodes)
 	e := &env{net: nw, idx: i}
-	cn, err := core.NewNode(nw.opts.Node, core.Handle{ID: x, Addr: nw.addrOf(i)}, e)
+	cn, err := core.NewNode(nw.opts.Node, id.Handle{ID: x, Addr: nw.addrOf(i)}, e)
 	if err != nil {
 		panic(err) // config validated in New
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
-	"github.com/pastrynet/pastry/core/id"
+	"github.com/pastrynet/pastry/id"
 )
 
 // LookupAppID is the application id Lookups registers under.
@@ -143,7 +143,7 @@ func (a *lookupApp) Deliver(m *core.Message) {
 	}
 }
 
-func (a *lookupApp) Forward(m *core.Message, next *core.Handle) bool {
+func (a *lookupApp) Forward(m *core.Message, next *id.Handle) bool {
 	if a.l.OracleBlock > 0 {
 		a.l.oracle(a.n, m, next)
 	}
@@ -151,7 +151,7 @@ func (a *lookupApp) Forward(m *core.Message, next *core.Handle) bool {
 }
 
 // oracle is OracleBlock's routing step at node n.
-func (l *Lookups) oracle(n *Node, m *core.Message, next *core.Handle) {
+func (l *Lookups) oracle(n *Node, m *core.Message, next *id.Handle) {
 	b := n.Config().B
 	root, ok := l.nw.Root(m.Key)
 	if !ok || root.Index == n.Index {
@@ -175,4 +175,4 @@ func (l *Lookups) oracle(n *Node, m *core.Message, next *core.Handle) {
 		*next = root.Self()
 	}
 }
-func (a *lookupApp) Update(core.Handle, bool) {}
+func (a *lookupApp) Update(id.Handle, bool) {}
