@@ -1,11 +1,11 @@
 // Package proptest holds property-based tests (leanovate/gopter) that cut
 // across packages: the routing state of package routing checked against
 // deliberately plain models, and whole overlays of core.Nodes driven by
-// core/simnet checked against the ground truth the simulator knows.
+// simnet checked against the ground truth the simulator knows.
 //
 // The package has no API; everything is in its _test.go files:
 //
-//   - overlay_test.go: overlays grown by joins in core/simnet (5 to 80
+//   - overlay_test.go: overlays grown by joins in simnet (5 to 80
 //     nodes, b in {1, 2, 4}, L in {4, 8, 16, 32}, several join gaps and two
 //     topologies). After they settle, every lookup for any key from any
 //     node (random keys, node ids and their neighbours, exact ties between
@@ -36,7 +36,7 @@
 //     side; with no removal since the last repair, the L/2 closest present
 //     nodes), the routing-table invariant and NextHop.
 //   - model_test.go: the plain models, written with math/big and bit
-//     strings so that they share no arithmetic with core/id.
+//     strings so that they share no arithmetic with id.
 //
 // # Running
 //

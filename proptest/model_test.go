@@ -13,7 +13,7 @@ import (
 
 // The models in this file are deliberately plain: ids are bit strings for
 // digits and math/big integers for the ring, so that they share no
-// arithmetic with core/id (U128, Digit, SharedPrefixLen, Closer). Speed does
+// arithmetic with id (U128, Digit, SharedPrefixLen, Closer). Speed does
 // not matter here; obviousness does.
 
 // ringSize is 2^128, the size of the id ring.

@@ -31,7 +31,7 @@ const (
 	lookupWindow = time.Minute
 )
 
-// overlayCase is an overlay grown by N joins in core/simnet.
+// overlayCase is an overlay grown by N joins in simnet.
 type overlayCase struct {
 	Seed uint64
 	N    int

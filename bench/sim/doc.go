@@ -1,7 +1,7 @@
 // Package sim is the discrete-event simulator that reproduces the Pastry
 // papers' tables at up to 100,000 nodes (run as `pastry sim`).
 //
-// It drives the real protocol core through core/simnet (one event heap, one
+// It drives the real protocol core through simnet (one event heap, one
 // virtual clock, one seed): no protocol step is implemented here. This
 // package adds what an experiment needs around the core: network models
 // (the Pastry paper's Euclidean plane, FreePastry's sphere, a transit-stub
