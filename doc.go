@@ -13,7 +13,7 @@
 // transport before the protocol sees it.
 //
 // One goroutine per node (the event loop) owns the protocol core
-// (core.Node): it feeds it received messages, timer ticks and local calls,
+// (core.Machine): it feeds it received messages, timer ticks and local calls,
 // and sends what the core asks. Everything else reads the routing state
 // through its lock-free snapshots, or asks the loop. Applications register
 // with RegisterApplication and receive the Common API upcalls (Deliver,

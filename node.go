@@ -43,7 +43,7 @@ type Node struct {
 	log   *slog.Logger
 	start time.Time
 
-	c       *core.Node // owned by the loop goroutine
+	c       *core.Machine // owned by the loop goroutine
 	inbox   chan *core.Message
 	calls   chan func()
 	routes  chan func() // Route's and Lookup's, paced by win
@@ -157,7 +157,7 @@ func (n *Node) startCore() error {
 		return fmt.Errorf("pastry: seed: %w", err)
 	}
 	env := &runtimeEnv{n: n, rng: rand.New(rand.NewChaCha8(seed))}
-	c, err := core.NewNode(n.opts.core, n.self, env)
+	c, err := core.NewMachine(n.opts.core, n.self, env)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ const maxHeld = 256
 // instead was measured in the loss scenarios (core/testdata/loss.txt): at
 // 20% loss nearly every join then waited the whole ProbeTimeout, as one
 // of its 8 leaves' announcement or acknowledgement was lost.
-func (n *Node) startActivation() {
+func (n *Machine) startActivation() {
 	n.activating = true
 	n.answered = map[id.ID]uint8{}
 	for _, e := range n.state.Leaves.Members(nil) {
@@ -52,7 +52,7 @@ const (
 )
 
 // hold keeps m for activation; it reports false when the hold is full.
-func (n *Node) hold(m *Message) bool {
+func (n *Machine) hold(m *Message) bool {
 	if len(n.held) >= maxHeld {
 		return false
 	}
@@ -62,7 +62,7 @@ func (n *Node) hold(m *Message) bool {
 }
 
 // announceUnsent passes over a neighbour the announcement could not reach.
-func (n *Node) announceUnsent(to id.ID) {
+func (n *Machine) announceUnsent(to id.ID) {
 	if n.answered[to] == leafAsked { // only leaves are asked
 		n.answered[to] = leafUnreachable
 	}
@@ -75,7 +75,7 @@ func (n *Node) announceUnsent(to id.ID) {
 // declared failed nor unreachable is known to know of this node. A closest
 // leaf learned since the announcement (another joiner, say) is announced
 // to now.
-func (n *Node) settleActivation(m *Message) {
+func (n *Machine) settleActivation(m *Message) {
 	// Only leaves are recorded: answered stays as small as the leaf set
 	// whoever sends announcements meanwhile.
 	if m != nil && (m.Type == MsgAnnounceAck || m.Type == MsgAnnounce || m.Type == MsgHeartbeat) && n.state.Leaves.Contains(m.From.ID) {
@@ -105,7 +105,7 @@ func (n *Node) settleActivation(m *Message) {
 // activate ends the wait: the held messages are routed again from here,
 // which delivers them here unless a node closer to their keys is known by
 // now.
-func (n *Node) activate() {
+func (n *Machine) activate() {
 	n.activating, n.answered = false, nil
 	held := n.held
 	n.held = nil

@@ -66,7 +66,7 @@ func TestJoinerIsNoRootBeforeItsNeighboursKnowIt(t *testing.T) {
 
 // TestJoinerPassesOverAnUnreachableNeighbour: the joiner's immediate
 // neighbour by its leaf set is gone, its host refusing connections. The
-// announcement to it fails at once (core.Node.Unsent), and the joiner
+// announcement to it fails at once (core.Machine.Unsent), and the joiner
 // waits for the next leaf on that side instead: it is a member well
 // within ProbeTimeout (3 s with DefaultConfig), which it would otherwise
 // wait out, and the gone node's keys are delivered at the joiner.

@@ -11,18 +11,18 @@ import (
 // ReplicaSet returns up to k nodes (this one included) from the leaf set,
 // closest to key first: the nodes that should hold replicas of key when
 // k <= L/2+1 and this node is key's root or near it.
-func (n *Node) ReplicaSet(key id.ID, k int) []id.Handle { return n.state.ReplicaSet(key, k) }
+func (n *Machine) ReplicaSet(key id.ID, k int) []id.Handle { return n.state.ReplicaSet(key, k) }
 
 // Range returns the key range [lo, hi] for which h is among the rank+1
 // closest nodes, as far as this node's leaf set shows; ok is false when it
 // cannot tell.
-func (n *Node) Range(h id.Handle, rank int) (lo, hi id.ID, ok bool) {
+func (n *Machine) Range(h id.Handle, rank int) (lo, hi id.ID, ok bool) {
 	return n.state.Range(h.ID, rank)
 }
 
 // NeighborSet returns up to num leaf-set members, nearest in id space first
 // (alternating sides).
-func (n *Node) NeighborSet(num int) []id.Handle {
+func (n *Machine) NeighborSet(num int) []id.Handle {
 	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 	out := make([]id.Handle, 0, min(num, len(l)+len(r)))
 	seen := func(x id.ID) bool {
@@ -48,7 +48,7 @@ func (n *Node) NeighborSet(num int) []id.Handle {
 // progress (a longer shared prefix, or as long and numerically closer).
 // Empty means this node is key's root. safe restricts the answer to
 // leaf-set members, whose liveness is actively checked.
-func (n *Node) LocalLookup(key id.ID, num int, safe bool) []id.Handle {
+func (n *Machine) LocalLookup(key id.ID, num int, safe bool) []id.Handle {
 	if num <= 0 {
 		return nil
 	}

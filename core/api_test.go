@@ -21,7 +21,7 @@ func apiOverlay(t *testing.T) *overlay {
 
 // keysNear returns keys around node x: its id, points between it and each
 // leaf, and just either side of each leaf.
-func keysNear(nw *simnet.Network, n *simnet.Node) []id.ID {
+func keysNear(nw *simnet.Network, n *simnet.Host) []id.ID {
 	self := n.Self().ID.U128()
 	keys := []id.ID{n.Self().ID}
 	one := id.U128{Lo: 1}

@@ -9,7 +9,7 @@ import (
 )
 
 // Config holds a node's protocol parameters. Start from a preset
-// (DefaultConfig, SimConfig) and override fields; NewNode validates.
+// (DefaultConfig, SimConfig) and override fields; NewMachine validates.
 type Config struct {
 	// B is the digit width in bits: ids are read as 128/B digits in base
 	// 2^B; the routing table has 128/B rows of 2^B columns. Expected hops

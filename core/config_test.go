@@ -82,10 +82,10 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 			t.Errorf("%s: error %q does not name the field", tc.field, msg)
 		}
 		covered[tc.field] = true
-		// NewNode refuses the same config with the same error, no panic.
-		n, nerr := core.NewNode(c, id.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}, newTestEnv(1))
+		// NewMachine refuses the same config with the same error, no panic.
+		n, nerr := core.NewMachine(c, id.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}, newTestEnv(1))
 		if n != nil || nerr == nil || nerr.Error() != msg {
-			t.Errorf("%s: NewNode = %v, %v; want nil, %q", tc.field, n, nerr, msg)
+			t.Errorf("%s: NewMachine = %v, %v; want nil, %q", tc.field, n, nerr, msg)
 		}
 	}
 	ct := reflect.TypeFor[core.Config]()
@@ -134,15 +134,15 @@ func TestConfigValidateBoundaries(t *testing.T) {
 
 func TestNewNode(t *testing.T) {
 	self := id.Handle{ID: id.MustParse("0123456789abcdef0123456789abcdef")}
-	n, err := core.NewNode(core.DefaultConfig(), self, nil)
+	n, err := core.NewMachine(core.DefaultConfig(), self, nil)
 	if n != nil || !errors.Is(err, core.ErrConfig) || !strings.Contains(err.Error(), "Environment") {
-		t.Fatalf("nil env: NewNode = %v, %v; want an ErrConfig naming the Environment", n, err)
+		t.Fatalf("nil env: NewMachine = %v, %v; want an ErrConfig naming the Environment", n, err)
 	}
-	n, err = core.NewNode(core.Config{}, self, newTestEnv(1))
+	n, err = core.NewMachine(core.Config{}, self, newTestEnv(1))
 	if n != nil || !errors.Is(err, core.ErrConfig) {
-		t.Fatalf("zero config: NewNode = %v, %v", n, err)
+		t.Fatalf("zero config: NewMachine = %v, %v", n, err)
 	}
-	n, err = core.NewNode(core.SimConfig(), self, newTestEnv(1))
+	n, err = core.NewMachine(core.SimConfig(), self, newTestEnv(1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func (s *seenSet) visit(f uint64, c uint32) (had, passes uint32, seen bool) {
 // newCopy names a copy this node makes of a message it re-routes or
 // resends under hop seq: distinct from the copies other nodes make (the
 // node id is mixed in) and from its own others.
-func (n *Node) newCopy(seq uint64) uint32 {
+func (n *Machine) newCopy(seq uint64) uint32 {
 	x := n.self.ID.U128()
 	return uint32(mix64(mix64(x.Hi^x.Lo) ^ seq))
 }
@@ -140,7 +140,7 @@ func mix64(x uint64) uint64 {
 
 // stamp gives a message this node originates its Sent time, strictly
 // increasing so that two messages routed in the same instant differ.
-func (n *Node) stamp() int64 {
+func (n *Machine) stamp() int64 {
 	s := max(int64(n.now), n.lastSent+1)
 	n.lastSent = s
 	return s
@@ -157,7 +157,7 @@ type lateHop struct {
 // timedOut records a hop whose acknowledgement did not come in time. The
 // ring is allocated on the first timeout: most simulated nodes never have
 // one.
-func (n *Node) timedOut(seq uint64, p *pendingHop) {
+func (n *Machine) timedOut(seq uint64, p *pendingHop) {
 	if n.late == nil {
 		n.late = new([lateSlots]lateHop)
 	}
@@ -188,7 +188,7 @@ const (
 
 // ackTook folds one ack, which took took after a hop whose proximity was
 // rtt, into the slowdown.
-func (n *Node) ackTook(took time.Duration, rtt uint32) {
+func (n *Machine) ackTook(took time.Duration, rtt uint32) {
 	if rtt == 0 || rtt == routing.UnknownProximity || took < 0 {
 		return
 	}
@@ -203,7 +203,7 @@ func (n *Node) ackTook(took time.Duration, rtt uint32) {
 
 // lateAck handles an acknowledgement for no pending hop: if it answers a
 // hop that timed out, the timeout was spurious and timeouts back off.
-func (n *Node) lateAck(m *Message) {
+func (n *Machine) lateAck(m *Message) {
 	if n.late == nil {
 		return
 	}
@@ -221,7 +221,7 @@ func (n *Node) lateAck(m *Message) {
 
 // timelyAck counts an acknowledgement in time; enough of them undo one
 // step of back-off.
-func (n *Node) timelyAck() {
+func (n *Machine) timelyAck() {
 	if n.hopBackoff == 0 {
 		return
 	}

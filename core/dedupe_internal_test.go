@@ -111,7 +111,7 @@ func TestHopTimeoutBackOff(t *testing.T) {
 	cfg := SimConfig()
 	self := id.Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
 	next := id.Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
-	n, err := NewNode(cfg, self, fixedEnv{prox: 1000}) // 1 ms: the minimum applies
+	n, err := NewMachine(cfg, self, fixedEnv{prox: 1000}) // 1 ms: the minimum applies
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,13 +141,13 @@ func TestHopTimeoutBackOff(t *testing.T) {
 		t.Fatalf("after timely acks: timeout %v, want %v again", got, base)
 	}
 	// The largest RTT, fully backed off: the maximum, not an overflow.
-	n3, _ := NewNode(cfg, self, fixedEnv{prox: 1<<32 - 2})
+	n3, _ := NewMachine(cfg, self, fixedEnv{prox: 1<<32 - 2})
 	n3.hopBackoff = maxHopBackoff
 	if got := n3.hopTimeout(n3.env.Proximity(next)); got != cfg.HopTimeoutMax {
 		t.Fatalf("largest RTT backed off: %v, want %v", got, cfg.HopTimeoutMax)
 	}
 	// Unknown proximity waits the maximum, backed off or not.
-	n2, _ := NewNode(cfg, self, fixedEnv{prox: 1<<32 - 1})
+	n2, _ := NewMachine(cfg, self, fixedEnv{prox: 1<<32 - 1})
 	if got := n2.hopTimeout(n2.env.Proximity(next)); got != cfg.HopTimeoutMax {
 		t.Fatalf("unknown RTT: %v, want %v", got, cfg.HopTimeoutMax)
 	}
@@ -158,7 +158,7 @@ func TestHopTimeoutBackOff(t *testing.T) {
 func TestHopTimeoutFollowsAckSlowdown(t *testing.T) {
 	cfg := SimConfig()
 	self := id.Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
-	n, err := NewNode(cfg, self, fixedEnv{prox: 1000})
+	n, err := NewMachine(cfg, self, fixedEnv{prox: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestHopTimeoutFollowsAckSlowdown(t *testing.T) {
 		t.Fatalf("largest RTT, fully slowed: %v, want %v", got, cfg.HopTimeoutMax)
 	}
 	// A late ack (its hop timed out) counts as a sample too.
-	n2, _ := NewNode(cfg, self, fixedEnv{prox: 1000})
+	n2, _ := NewMachine(cfg, self, fixedEnv{prox: 1000})
 	next := id.Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
 	n2.timedOut(7, &pendingHop{next: next, sent: 0, rtt: rtt})
 	n2.now = 50 * rtt * time.Microsecond

@@ -3,7 +3,7 @@
 // global randomness, no I/O.
 //
 // A driver (the libp2p runtime, the discrete-event simulator, or the test
-// network in simnet) owns a [Node] and feeds it inputs, each with the
+// network in simnet) owns a [Machine] and feeds it inputs, each with the
 // current time:
 //
 //   - Step(now, msg): a message arrived from another node;

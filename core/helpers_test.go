@@ -88,7 +88,7 @@ func newOverlay(t testing.TB, seed uint64, n int, cfg core.Config, onSend func(i
 	return o
 }
 
-func (o *overlay) add() *simnet.Node {
+func (o *overlay) add() *simnet.Host {
 	n := o.nw.AddNode()
 	a := &testApp{idx: n.Index}
 	o.apps = append(o.apps, a)
@@ -178,7 +178,7 @@ type snapshot struct {
 	readyMsgs, upcalls int
 }
 
-func takeSnapshot(n *core.Node, app *testApp) snapshot {
+func takeSnapshot(n *core.Machine, app *testApp) snapshot {
 	st := n.State()
 	s := snapshot{
 		status: n.Status(),

@@ -11,7 +11,7 @@ import (
 // Join starts joining the overlay that bootstrap belongs to (Pastry paper,
 // section 2.4). Pick a bootstrap node close by proximity: the first hop's
 // neighbourhood set seeds this node's. Progress shows in Status.
-func (n *Node) Join(now time.Duration, bootstrap id.Handle) error {
+func (n *Machine) Join(now time.Duration, bootstrap id.Handle) error {
 	if n.status != StatusIdle {
 		return fmt.Errorf("%w: join while %s", ErrState, n.status)
 	}
@@ -27,7 +27,7 @@ func (n *Node) Join(now time.Duration, bootstrap id.Handle) error {
 	return nil
 }
 
-func (n *Node) sendJoin() {
+func (n *Machine) sendJoin() {
 	n.joinAttempt++
 	m := Message{Type: MsgJoin, Key: n.self.ID, Origin: n.self, Sent: n.stamp()}
 	n.seen.add(fingerprint(&m), 0)
@@ -35,7 +35,7 @@ func (n *Node) sendJoin() {
 	n.arm(n.now+n.cfg.JoinTimeout, timerJoin, n.joinAttempt)
 }
 
-func (n *Node) onJoinTimeout(attempt uint64) {
+func (n *Machine) onJoinTimeout(attempt uint64) {
 	if n.status != StatusJoining || attempt != n.joinAttempt {
 		return
 	}
@@ -51,7 +51,7 @@ func (n *Node) onJoinTimeout(attempt uint64) {
 // table the joiner can use (rows 0 to the length of their shared prefix),
 // plus its neighbourhood set if it is the first hop, then routes the join on
 // or, at the root, replies with its leaf set.
-func (n *Node) onJoinHop(m *Message) {
+func (n *Machine) onJoinHop(m *Message) {
 	joiner := m.Origin
 	l := id.SharedPrefixLen(n.self.ID, joiner.ID, n.cfg.B)
 	var hs []id.Handle
@@ -69,7 +69,7 @@ func (n *Node) onJoinHop(m *Message) {
 }
 
 // onJoinAtRoot replies to a joiner whose id this node is closest to.
-func (n *Node) onJoinAtRoot(m *Message) {
+func (n *Machine) onJoinAtRoot(m *Message) {
 	n.send(Message{Type: MsgJoinReply, To: m.Origin, Handles: dedupe(n.leafHandles(true), m.Origin.ID, n.cfg.MaxHandles)})
 }
 
@@ -93,7 +93,7 @@ func dedupe(hs []id.Handle, drop id.ID, limit int) []id.Handle {
 
 // onJoinRows takes rows from a node on the join path. While joining they
 // are trusted as the join's state; afterwards they are second-hand news.
-func (n *Node) onJoinRows(m *Message) {
+func (n *Machine) onJoinRows(m *Message) {
 	if n.status != StatusJoining {
 		n.learnAll(m.Handles)
 		return
@@ -104,7 +104,7 @@ func (n *Node) onJoinRows(m *Message) {
 // onJoinReply completes the join: take the root's leaf set, then announce
 // this node to every node in its state. Leaf-set members are asked to reply,
 // which verifies they are alive.
-func (n *Node) onJoinReply(m *Message) {
+func (n *Machine) onJoinReply(m *Message) {
 	if n.status != StatusJoining {
 		n.learnAll(m.Handles)
 		return
@@ -119,7 +119,7 @@ func (n *Node) onJoinReply(m *Message) {
 // entry's row r: the second, locality phase of the join (Pastry paper
 // section 2.5), which offers the joiner every node its row-r peers know for
 // that row, so the proximity-closest can win each slot.
-func (n *Node) announce() {
+func (n *Machine) announce() {
 	seen := map[id.ID]bool{}
 	visit := func(e routing.Entry, row int) {
 		if seen[e.ID] {
@@ -148,7 +148,7 @@ func (n *Node) announce() {
 
 // onAnnounce: the sender was admitted on receipt (heard); reply with the
 // leaf set if asked or if the newcomer is now a leaf.
-func (n *Node) onAnnounce(m *Message) {
+func (n *Machine) onAnnounce(m *Message) {
 	if m.Flags&FlagWantReply != 0 || n.state.Leaves.Contains(m.From.ID) {
 		n.send(Message{Type: MsgAnnounceAck, To: m.From, Handles: n.leafHandles(true)})
 	}

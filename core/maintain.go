@@ -25,7 +25,7 @@ type probe struct {
 // forget a failure verdict, admit the node to routing state, refresh the
 // neighbour watch. Joining senders are not admitted (they cannot route
 // yet); a leaving one is about to be removed.
-func (n *Node) heard(m *Message) {
+func (n *Machine) heard(m *Message) {
 	x := m.From
 	if p := n.probes[x.ID]; p != nil {
 		n.endProbe(p)
@@ -76,7 +76,7 @@ func (n *Node) heard(m *Message) {
 
 // admit puts h into the routing state with its measured proximity and
 // raises Update upcalls for leaf-set changes.
-func (n *Node) admit(h id.Handle) {
+func (n *Machine) admit(h id.Handle) {
 	if h.ID == n.self.ID {
 		return
 	}
@@ -93,7 +93,7 @@ func (n *Node) admit(h id.Handle) {
 }
 
 // admitAll is admit for many handles, publishing routing state once.
-func (n *Node) admitAll(hs []id.Handle) {
+func (n *Machine) admitAll(hs []id.Handle) {
 	es := make([]routing.Entry, 0, len(hs))
 	for _, h := range hs {
 		if h.ID != n.self.ID {
@@ -120,7 +120,7 @@ func (n *Node) admitAll(hs []id.Handle) {
 // message admitted are probed: a leaf set with a hole "wants" any node on
 // that side, and probing all of them cost ~140 probes per failed node in a
 // 10% mass failure (bench/sim), against ~30 this way.
-func (n *Node) learnAll(hs []id.Handle) {
+func (n *Machine) learnAll(hs []id.Handle) {
 	buf := getEntries()
 	defer putEntries(buf)
 	es := *buf
@@ -165,14 +165,14 @@ func (n *Node) learnAll(hs []id.Handle) {
 	}
 }
 
-func (n *Node) recentlyDead(x id.ID) bool {
+func (n *Machine) recentlyDead(x id.ID) bool {
 	at, ok := n.dead[x]
 	return ok && n.now-at < n.cfg.DeadRetention
 }
 
 // watchNeighbors tracks the immediate neighbours on each side, restarting
 // the silence clock when one changes.
-func (n *Node) watchNeighbors() {
+func (n *Machine) watchNeighbors() {
 	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 	n.hasLeft, n.hasRight = len(l) > 0, len(r) > 0
 	if n.hasLeft && l[0].ID != n.left {
@@ -184,7 +184,7 @@ func (n *Node) watchNeighbors() {
 }
 
 // startProbe sends a probe to h and arms its timeout.
-func (n *Node) startProbe(h id.Handle, p probe) {
+func (n *Machine) startProbe(h id.Handle, p probe) {
 	p.h = h
 	pp := &p
 	if n.probes == nil {
@@ -194,7 +194,7 @@ func (n *Node) startProbe(h id.Handle, p probe) {
 	n.sendProbe(pp)
 }
 
-func (n *Node) sendProbe(p *probe) {
+func (n *Machine) sendProbe(p *probe) {
 	p.seq = n.nextSeq()
 	n.probeSeq[p.seq] = p.h.ID
 	n.send(Message{Type: MsgProbe, To: p.h, Seq: p.seq, Sent: int64(n.now)})
@@ -203,7 +203,7 @@ func (n *Node) sendProbe(p *probe) {
 
 // expectReply watches a leaf we just sent a reply-wanted message to, as if
 // it were probed.
-func (n *Node) expectReply(h id.Handle) {
+func (n *Machine) expectReply(h id.Handle) {
 	if n.probes[h.ID] != nil {
 		return
 	}
@@ -217,7 +217,7 @@ func (n *Node) expectReply(h id.Handle) {
 }
 
 // endProbe settles a probe: the node answered.
-func (n *Node) endProbe(p *probe) {
+func (n *Machine) endProbe(p *probe) {
 	delete(n.probeSeq, p.seq)
 	n.dropProbe(p.h.ID)
 }
@@ -227,7 +227,7 @@ func (n *Node) endProbe(p *probe) {
 // shrink, so a hundred thousand simulated nodes kept the maps of their
 // largest burst (a join's leaf probes); a nil map also answers len and
 // lookups without touching memory of its own.
-func (n *Node) dropProbe(x id.ID) {
+func (n *Machine) dropProbe(x id.ID) {
 	delete(n.probes, x)
 	if len(n.probes) == 0 {
 		n.probes, n.probeSeq = nil, nil
@@ -237,7 +237,7 @@ func (n *Node) dropProbe(x id.ID) {
 // suspect starts probing h: until it answers, routing avoids it; if it
 // never does, it is declared failed. notify says whether the failure was
 // detected here first-hand (and is worth telling the leaf set).
-func (n *Node) suspect(h id.Handle, notify bool) {
+func (n *Machine) suspect(h id.Handle, notify bool) {
 	if p := n.probes[h.ID]; p != nil {
 		if !p.candidate {
 			p.suspect = true
@@ -249,7 +249,7 @@ func (n *Node) suspect(h id.Handle, notify bool) {
 	n.startProbe(h, probe{suspect: true, notify: notify})
 }
 
-func (n *Node) onProbeTimeout(seq uint64) {
+func (n *Machine) onProbeTimeout(seq uint64) {
 	x, ok := n.probeSeq[seq]
 	if !ok {
 		return
@@ -277,7 +277,7 @@ func (n *Node) onProbeTimeout(seq uint64) {
 }
 
 // declareDead removes a failed node from all state and starts repairs.
-func (n *Node) declareDead(h id.Handle, notify bool) {
+func (n *Machine) declareDead(h id.Handle, notify bool) {
 	n.stats.DeclaredDead++
 	// Every verdict keeps the node out of the routing table and
 	// neighbourhood set when offered second-hand, for DeadRetention: those
@@ -302,7 +302,7 @@ func (n *Node) declareDead(h id.Handle, notify bool) {
 // remove deletes h from all state and repairs what it leaves behind: the
 // leaf set from the farthest live leaves, a routing-table hole from the
 // same row (or later rows).
-func (n *Node) remove(h id.Handle) (wasLeaf bool) {
+func (n *Machine) remove(h id.Handle) (wasLeaf bool) {
 	row, col, inTable := n.state.Table.Position(h.ID)
 	inTable = inTable && n.state.Table.Contains(h.ID)
 	onLeft := containsHandle(n.state.Leaves.Left(), h.ID)
@@ -321,7 +321,7 @@ func (n *Node) remove(h id.Handle) (wasLeaf bool) {
 // repairLeaves asks the farthest live leaf on each side that lost a member
 // for its leaf set (Pastry paper 2.4): its other side holds the nodes just
 // beyond ours.
-func (n *Node) repairLeaves(left, right bool) {
+func (n *Machine) repairLeaves(left, right bool) {
 	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 	var asked id.ID
 	for i, side := range [][]routing.Entry{l, r} {
@@ -352,7 +352,7 @@ func containsHandle(es []routing.Entry, x id.ID) bool {
 // asking a random entry of the same row for its row, and, while the slot
 // stays empty, other entries and then entries of later rows (Pastry paper
 // 2.4), up to holeRequests requests.
-func (n *Node) repairHole(row, col int) {
+func (n *Machine) repairHole(row, col int) {
 	known := n.state.Leaves.Members(nil)
 	known = append(known, n.state.Neighbors.Members()...)
 	n.state.Table.ConsiderAll(known)
@@ -369,7 +369,7 @@ func (n *Node) repairHole(row, col int) {
 const holeRequests = 3
 
 // askForHole sends one row request for a hole, spending one of its tries.
-func (n *Node) askForHole(row, col int) {
+func (n *Machine) askForHole(row, col int) {
 	k := [2]int{row, col}
 	left := n.holes[k]
 	if left == 0 {
@@ -392,7 +392,7 @@ func (n *Node) askForHole(row, col int) {
 }
 
 // onRowReply learns a row and follows up on holes in it.
-func (n *Node) onRowReply(m *Message) {
+func (n *Machine) onRowReply(m *Message) {
 	n.learnAll(m.Handles)
 	for k := range n.holes {
 		if k[0] != int(m.Row) {
@@ -435,7 +435,7 @@ func sortHoles(hs [][2]int) {
 // one that stops is probed at most half an interval after its last
 // message. Neighbourhood-set members outside the table are probed round
 // robin, a share on every heartbeat.
-func (n *Node) probeState() {
+func (n *Machine) probeState() {
 	if n.cfg.StateProbeInterval <= 0 {
 		return
 	}
@@ -470,7 +470,7 @@ func (n *Node) probeState() {
 
 // probeEntry probes a routing-state entry that is not a leaf and is not
 // being probed already.
-func (n *Node) probeEntry(e routing.Entry) {
+func (n *Machine) probeEntry(e routing.Entry) {
 	if n.probes[e.ID] == nil && !n.state.Leaves.Contains(e.ID) {
 		n.startProbe(e.Handle, probe{})
 	}
@@ -482,7 +482,7 @@ func (n *Node) probeEntry(e routing.Entry) {
 // heartbeat a node receives, and when its watcher fails with it, nobody
 // tells the node; proptest's crash-repair property found leaf sets that
 // kept a dead member for good.)
-func (n *Node) onHeartbeatTimer() {
+func (n *Machine) onHeartbeatTimer() {
 	if n.status != StatusJoined {
 		return
 	}
@@ -527,7 +527,7 @@ func (n *Node) onHeartbeatTimer() {
 
 // onRowExchangeTimer asks a random entry of every non-empty row for its
 // copy of that row: better-proximity entries replace ours, holes fill.
-func (n *Node) onRowExchangeTimer() {
+func (n *Machine) onRowExchangeTimer() {
 	if n.status != StatusJoined {
 		return
 	}
@@ -550,7 +550,7 @@ func (n *Node) onRowExchangeTimer() {
 
 // onSuspect checks a failure another node reported, by probing the
 // subject; reports are never trusted on their own.
-func (n *Node) onSuspect(subject id.Handle) {
+func (n *Machine) onSuspect(subject id.Handle) {
 	if subject.ID == n.self.ID || !n.state.Knows(subject.ID) {
 		return
 	}
@@ -559,7 +559,7 @@ func (n *Node) onSuspect(subject id.Handle) {
 
 // onLeave removes a node that said it is leaving (the transport vouches
 // that the message is from that node).
-func (n *Node) onLeave(h id.Handle) {
+func (n *Machine) onLeave(h id.Handle) {
 	if n.dead == nil {
 		n.dead = map[id.ID]time.Duration{}
 	}
@@ -572,7 +572,7 @@ func (n *Node) onLeave(h id.Handle) {
 
 // Leave tells the leaf set and neighbourhood set that this node is leaving,
 // and stops the node.
-func (n *Node) Leave(now time.Duration) error {
+func (n *Machine) Leave(now time.Duration) error {
 	if n.status != StatusJoined {
 		return ErrNotJoined
 	}
@@ -599,7 +599,7 @@ func (n *Node) Leave(now time.Duration) error {
 // the omission alone proves nothing. rightCount is how many of hs are the
 // neighbour's right side; a side shorter than L/2 claims every node on that
 // side of the ring.
-func (n *Node) crossCheck(from id.Handle, hs []id.Handle, rightCount int) {
+func (n *Machine) crossCheck(from id.Handle, hs []id.Handle, rightCount int) {
 	if rightCount < 0 || rightCount > len(hs) {
 		return
 	}

@@ -21,13 +21,13 @@ type pendingHop struct {
 // Route sends payload to the live node numerically closest to key, for the
 // application registered as app at every hop (the Common API's route). If
 // hint is not nil it is used as the first hop.
-func (n *Node) Route(now time.Duration, key id.ID, app AppID, payload []byte, hint *id.Handle) error {
+func (n *Machine) Route(now time.Duration, key id.ID, app AppID, payload []byte, hint *id.Handle) error {
 	return n.RouteMessage(now, Message{Key: key, App: app, Payload: payload}, hint)
 }
 
 // RouteMessage is Route for a message the caller built: Key, App, Payload
 // and Flags (FlagTrace to record the path) are taken from m.
-func (n *Node) RouteMessage(now time.Duration, m Message, hint *id.Handle) error {
+func (n *Machine) RouteMessage(now time.Duration, m Message, hint *id.Handle) error {
 	if n.status != StatusJoined {
 		return ErrNotJoined
 	}
@@ -47,14 +47,14 @@ func (n *Node) RouteMessage(now time.Duration, m Message, hint *id.Handle) error
 
 // trace appends this node to a traced message's path, copying the shared
 // slice.
-func (n *Node) trace(m *Message) {
+func (n *Machine) trace(m *Message) {
 	if m.Flags&FlagTrace != 0 {
 		m.Path = append(m.Path[:len(m.Path):len(m.Path)], n.self)
 	}
 }
 
 // onRouted handles a routed message (Route or Join) arriving from a hop.
-func (n *Node) onRouted(m *Message) {
+func (n *Machine) onRouted(m *Message) {
 	n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
 	switch had, passes, seen := n.seen.visit(fingerprint(m), m.Copy); {
 	case !seen:
@@ -82,7 +82,7 @@ func (n *Node) onRouted(m *Message) {
 
 // route picks the next hop for m, keeping a joiner out of its own join's
 // path.
-func (n *Node) route(m *Message) (id.Handle, bool) {
+func (n *Machine) route(m *Message) (id.Handle, bool) {
 	if m.Type == MsgJoin {
 		n.joiner, n.hasJoiner = m.Origin.ID, true
 		defer func() { n.hasJoiner = false }()
@@ -91,7 +91,7 @@ func (n *Node) route(m *Message) (id.Handle, bool) {
 }
 
 // forward moves m one hop on, or delivers it here.
-func (n *Node) forward(m *Message, reroutes int) {
+func (n *Machine) forward(m *Message, reroutes int) {
 	next, ok := n.route(m)
 	if !ok {
 		n.deliver(m)
@@ -100,7 +100,7 @@ func (n *Node) forward(m *Message, reroutes int) {
 	n.forwardTo(m, next, reroutes)
 }
 
-func (n *Node) forwardTo(m *Message, next id.Handle, reroutes int) {
+func (n *Machine) forwardTo(m *Message, next id.Handle, reroutes int) {
 	if int(m.Hops) >= n.cfg.MaxHops {
 		n.stats.Dropped++
 		return
@@ -123,7 +123,7 @@ func (n *Node) forwardTo(m *Message, next id.Handle, reroutes int) {
 }
 
 // sendHop sends m to next and waits for its acknowledgement.
-func (n *Node) sendHop(m *Message, next id.Handle, reroutes int, resent bool) {
+func (n *Machine) sendHop(m *Message, next id.Handle, reroutes int, resent bool) {
 	m.Hops++
 	seq := n.nextSeq()
 	m.To, m.Seq = next, seq
@@ -139,7 +139,7 @@ func (n *Node) sendHop(m *Message, next id.Handle, reroutes int, resent bool) {
 // hopTimeout is clamp(HopTimeoutFactor x RTT x the ack slowdown (when
 // above 2), min, max), times 2^hopBackoff after spurious timeouts (still at
 // most max), for a next hop whose proximity is rtt.
-func (n *Node) hopTimeout(rtt uint32) time.Duration {
+func (n *Machine) hopTimeout(rtt uint32) time.Duration {
 	if rtt == routing.UnknownProximity {
 		return n.cfg.HopTimeoutMax
 	}
@@ -157,7 +157,7 @@ func (n *Node) hopTimeout(rtt uint32) time.Duration {
 	return d << n.hopBackoff
 }
 
-func (n *Node) deliver(m *Message) {
+func (n *Machine) deliver(m *Message) {
 	if n.activating && n.hold(m) {
 		return
 	}
@@ -176,7 +176,7 @@ func (n *Node) deliver(m *Message) {
 	n.upcalls = append(n.upcalls, upcall{app: app, msg: &msg})
 }
 
-func (n *Node) onRouteAck(m *Message) {
+func (n *Machine) onRouteAck(m *Message) {
 	if p := n.pending[m.Seq]; p != nil && p.next.ID == m.From.ID {
 		delete(n.pending, m.Seq)
 		n.ackTook(n.now-p.sent, p.rtt)
@@ -188,7 +188,7 @@ func (n *Node) onRouteAck(m *Message) {
 
 // onHopTimeout suspects a next hop that did not acknowledge and re-routes
 // the message around it (MSPastry).
-func (n *Node) onHopTimeout(seq uint64) {
+func (n *Machine) onHopTimeout(seq uint64) {
 	p := n.pending[seq]
 	if p == nil {
 		return
@@ -210,7 +210,7 @@ func (n *Node) onHopTimeout(seq uint64) {
 // announcement that did not leave while this node activates passes its
 // addressee over (activate.go). Any other message, or a hop already
 // settled, is left alone.
-func (n *Node) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
+func (n *Machine) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 	n.advance(now)
 	switch {
 	case typ == MsgAnnounce && n.activating:
@@ -227,7 +227,7 @@ func (n *Node) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 
 // retryHop sends again, or routes again, the message of the hop seq that
 // failed.
-func (n *Node) retryHop(seq uint64, p *pendingHop) {
+func (n *Machine) retryHop(seq uint64, p *pendingHop) {
 	m := p.msg
 	// What goes out now is a new copy; it is the one this node stands for
 	// if a copy comes back.

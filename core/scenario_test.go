@@ -247,7 +247,7 @@ func (s *scenario) cmdNet(t *testing.T, td *datadriven.TestData) {
 }
 
 // attach registers the harness's applications on a new node.
-func (s *scenario) attach(t *testing.T, n *simnet.Node) {
+func (s *scenario) attach(t *testing.T, n *simnet.Host) {
 	r := &recorder{s: s, idx: n.Index}
 	s.apps = append(s.apps, r)
 	if err := n.RegisterApplication(scenarioApp, r); err != nil {

@@ -52,12 +52,12 @@ func TestStepRejectsInvalidMessages(t *testing.T) {
 	}
 	app := o.apps[5]
 	for _, tc := range cases {
-		before := takeSnapshot(n.Node, app)
+		before := takeSnapshot(n.Machine, app)
 		err := n.Step(nw.Now()+time.Second, tc.m)
 		if !errors.Is(err, core.ErrBadMessage) {
 			t.Errorf("%s: Step = %v, want ErrBadMessage", tc.name, err)
 		}
-		after := takeSnapshot(n.Node, app)
+		after := takeSnapshot(n.Machine, app)
 		if after.stats.Rejected != before.stats.Rejected+1 {
 			t.Errorf("%s: Rejected %d -> %d, want +1", tc.name, before.stats.Rejected, after.stats.Rejected)
 		}
@@ -93,7 +93,7 @@ func TestStepRejectsInvalidMessages(t *testing.T) {
 // TestStepRejectsWhileIdle: validation comes first, whatever the state.
 func TestStepRejectsWhileIdle(t *testing.T) {
 	self := id.Handle{ID: id.MustParse("80000000000000000000000000000000")}
-	n, err := core.NewNode(core.SimConfig(), self, newTestEnv(1))
+	n, err := core.NewMachine(core.SimConfig(), self, newTestEnv(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +116,8 @@ func TestStepRejectsWhileIdle(t *testing.T) {
 func TestLifecycleErrors(t *testing.T) {
 	a := id.Handle{ID: id.MustParse("10000000000000000000000000000000")}
 	b := id.Handle{ID: id.MustParse("90000000000000000000000000000000")}
-	newNode := func() *core.Node {
-		n, err := core.NewNode(core.SimConfig(), a, newTestEnv(2))
+	newNode := func() *core.Machine {
+		n, err := core.NewMachine(core.SimConfig(), a, newTestEnv(2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestLifecycleErrors(t *testing.T) {
 }
 
 func TestRegisterApplication(t *testing.T) {
-	n, err := core.NewNode(core.SimConfig(), id.Handle{ID: id.MustParse("10000000000000000000000000000000")}, newTestEnv(3))
+	n, err := core.NewMachine(core.SimConfig(), id.Handle{ID: id.MustParse("10000000000000000000000000000000")}, newTestEnv(3))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (q *timerHeap) pop() timer {
 	return top
 }
 
-func (n *Node) arm(at time.Duration, kind timerKind, key uint64) {
+func (n *Machine) arm(at time.Duration, kind timerKind, key uint64) {
 	n.timers.push(timer{at: at, kind: kind, key: key})
 }
 
@@ -83,7 +83,7 @@ func (n *Node) arm(at time.Duration, kind timerKind, key uint64) {
 // dropped from the top of the heap here, so that the driver is not asked
 // to wake the node for nothing: in the simulator such wake-ups were about a
 // sixth of all events.
-func (n *Node) wakeAt() time.Duration {
+func (n *Machine) wakeAt() time.Duration {
 	for len(n.timers.h) > 0 && n.settled(n.timers.h[0]) {
 		n.timers.pop()
 	}
@@ -95,7 +95,7 @@ func (n *Node) wakeAt() time.Duration {
 
 // settled reports whether firing t would do nothing: the state it was armed
 // for is gone. Periodic timers are never settled.
-func (n *Node) settled(t timer) bool {
+func (n *Machine) settled(t timer) bool {
 	switch t.kind {
 	case timerHopAck:
 		return n.pending[t.key] == nil

@@ -95,7 +95,7 @@ func (c overlayCase) grow() (*overlay, error) {
 	o := &overlay{c: c, nw: nw, lk: simnet.NewLookups(nw)}
 	// Lookups numbers lookups 1, 2, ... in the order they are issued and
 	// puts the number in the payload.
-	o.lk.OnDeliver = func(at *simnet.Node, m *core.Message, correct bool) {
+	o.lk.OnDeliver = func(at *simnet.Host, m *core.Message, correct bool) {
 		if seq := binary.BigEndian.Uint64(m.Payload); seq >= 1 && seq <= uint64(len(o.sent)) {
 			s := o.sent[seq-1]
 			s.delivered, s.correct, s.at, s.hops = true, correct, at.Index, int(m.Hops)
@@ -172,7 +172,7 @@ func (o *overlay) trace() error {
 // lookup was delivered.
 type hopApp struct {
 	o *overlay
-	n *simnet.Node
+	n *simnet.Host
 }
 
 func (a *hopApp) sent(m *core.Message) *sentLookup {

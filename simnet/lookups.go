@@ -29,7 +29,7 @@ type Lookups struct {
 	// Deliveries records every first delivery, in order.
 	Deliveries []Delivery
 	// OnDeliver, if set, sees every first delivery.
-	OnDeliver func(at *Node, m *core.Message, correct bool)
+	OnDeliver func(at *Host, m *core.Message, correct bool)
 	// Trace, if set, records each lookup's path (core.FlagTrace) for
 	// OnDeliver to see in the message's Path.
 	Trace bool
@@ -63,7 +63,7 @@ func NewLookups(nw *Network) *Lookups {
 }
 
 // Attach registers the tracker's application on n.
-func (l *Lookups) Attach(n *Node) error {
+func (l *Lookups) Attach(n *Host) error {
 	return n.RegisterApplication(LookupAppID, &lookupApp{l: l, n: n})
 }
 
@@ -104,7 +104,7 @@ func (l *Lookups) MeanHops() float64 {
 
 type lookupApp struct {
 	l *Lookups
-	n *Node
+	n *Host
 }
 
 func (a *lookupApp) Deliver(m *core.Message) {
@@ -151,7 +151,7 @@ func (a *lookupApp) Forward(m *core.Message, next *id.Handle) bool {
 }
 
 // oracle is OracleBlock's routing step at node n.
-func (l *Lookups) oracle(n *Node, m *core.Message, next *id.Handle) {
+func (l *Lookups) oracle(n *Host, m *core.Message, next *id.Handle) {
 	b := n.Config().B
 	root, ok := l.nw.Root(m.Key)
 	if !ok || root.Index == n.Index {

@@ -28,7 +28,7 @@ type Network struct {
 	opts  Options
 	rng   *rand.Rand
 	now   time.Duration
-	nodes []*Node
+	nodes []*Host
 	ids   []id.ID  // ids[i] is node i's id: one cache line, not two pointer hops
 	addrs []string // node addresses, 65,536 to a string (see addrOf)
 	byID  map[id.ID]int32
@@ -48,9 +48,9 @@ type Network struct {
 	Events, Sent, Lost, Rejected uint64
 }
 
-// Node is one simulated node.
-type Node struct {
-	*core.Node
+// Host is one simulated node.
+type Host struct {
+	*core.Machine
 	Index int
 	alive bool
 	// refuses: the node is down and its host refuses connections, so
@@ -60,7 +60,7 @@ type Node struct {
 }
 
 // Alive reports whether the node is running (not crashed or left).
-func (n *Node) Alive() bool { return n.alive }
+func (n *Host) Alive() bool { return n.alive }
 
 type env struct {
 	net *Network
@@ -134,13 +134,13 @@ func (nw *Network) Rand() *rand.Rand { return nw.rng }
 func (nw *Network) Now() time.Duration { return nw.now }
 
 // Nodes returns every node ever added, by index.
-func (nw *Network) Nodes() []*Node { return nw.nodes }
+func (nw *Network) Nodes() []*Host { return nw.nodes }
 
 // Node returns node i.
-func (nw *Network) Node(i int) *Node { return nw.nodes[i] }
+func (nw *Network) Node(i int) *Host { return nw.nodes[i] }
 
 // Lookup returns the node with id x.
-func (nw *Network) Lookup(x id.ID) (*Node, bool) {
+func (nw *Network) Lookup(x id.ID) (*Host, bool) {
 	i, ok := nw.byID[x]
 	if !ok {
 		return nil, false
@@ -152,7 +152,7 @@ func (nw *Network) Lookup(x id.ID) (*Node, bool) {
 func (nw *Network) Topology() Topology { return nw.opts.Topology }
 
 // AddNode creates a node with a random id (not yet joined) and places it.
-func (nw *Network) AddNode() *Node {
+func (nw *Network) AddNode() *Host {
 	for {
 		x := id.Random(nw.rng)
 		if _, dup := nw.byID[x]; !dup {
@@ -163,18 +163,18 @@ func (nw *Network) AddNode() *Node {
 
 // AddNodeWithID creates a node with id x. It panics if x is taken: ids are
 // the caller's to choose in tests.
-func (nw *Network) AddNodeWithID(x id.ID) *Node {
+func (nw *Network) AddNodeWithID(x id.ID) *Host {
 	if _, dup := nw.byID[x]; dup {
 		panic(fmt.Sprintf("simnet: id %s added twice", x))
 	}
 	i := len(nw.nodes)
 	e := &env{net: nw, idx: i}
-	cn, err := core.NewNode(nw.opts.Node, id.Handle{ID: x, Addr: nw.addrOf(i)}, e)
+	cn, err := core.NewMachine(nw.opts.Node, id.Handle{ID: x, Addr: nw.addrOf(i)}, e)
 	if err != nil {
 		panic(err) // config validated in New
 	}
 	nw.opts.Topology.Place(i, nw.rng)
-	n := &Node{Node: cn, Index: i, alive: true, env: e}
+	n := &Host{Machine: cn, Index: i, alive: true, env: e}
 	nw.nodes = append(nw.nodes, n)
 	nw.ids = append(nw.ids, x)
 	nw.byID[x] = int32(i)
@@ -225,7 +225,7 @@ func (nw *Network) Crash(i int) {
 // Refuse stops node i as Crash does, but as a process whose host is
 // still up: connecting to it is refused, so every message sent to it
 // fails at once and its sender's transport tells the sender
-// (core.Node.Unsent) instead of losing it silently.
+// (core.Machine.Unsent) instead of losing it silently.
 func (nw *Network) Refuse(i int) {
 	nw.Crash(i)
 	nw.nodes[i].refuses = true
@@ -272,7 +272,7 @@ func (nw *Network) Stall(d time.Duration) {
 // noteJoined marks the live set stale if n has become a joined member
 // since it was built (a node that stops being one is marked by Crash and
 // Leave).
-func (nw *Network) noteJoined(n *Node) {
+func (nw *Network) noteJoined(n *Host) {
 	if n.Status() == core.StatusJoined && !nw.liveDirty {
 		if _, found := slices.BinarySearchFunc(nw.live, n.Self().ID, func(a, b id.ID) int { return a.Cmp(b) }); !found {
 			nw.liveDirty = true
@@ -281,7 +281,7 @@ func (nw *Network) noteJoined(n *Node) {
 }
 
 // collect takes a node's Ready: queue its messages and its wake-up.
-func (nw *Network) collect(n *Node) {
+func (nw *Network) collect(n *Host) {
 	rd := n.Ready()
 	nw.noteJoined(n)
 	var refused []core.Message
@@ -429,7 +429,7 @@ func (nw *Network) step() {
 
 // Root returns the live joined node numerically closest to key: where a
 // message for key should be delivered.
-func (nw *Network) Root(key id.ID) (*Node, bool) {
+func (nw *Network) Root(key id.ID) (*Host, bool) {
 	live := nw.Live()
 	if len(live) == 0 {
 		return nil, false

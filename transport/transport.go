@@ -64,7 +64,7 @@ type Unsent struct {
 
 // UnsentReporter is implemented by transports that tell when a message
 // they accepted was not sent, so that the node can route around an
-// unreachable next hop at once (core.Node.Unsent) instead of waiting for
+// unreachable next hop at once (core.Machine.Unsent) instead of waiting for
 // its hop timeout. fn is called from the transport's goroutines (or from
 // Send itself) and must not block. Messages dropped because the
 // transport is closing are not reported.

@@ -10,7 +10,7 @@ import (
 	"github.com/pastrynet/pastry/routing"
 )
 
-// Errors returned by a Node's inputs.
+// Errors returned by a Machine's inputs.
 var (
 	ErrNotJoined  = errors.New("core: node has not joined an overlay")
 	ErrBadMessage = errors.New("core: invalid message")
@@ -18,10 +18,10 @@ var (
 	ErrDuplicate  = errors.New("core: application id already registered")
 )
 
-// Node is one Pastry node's protocol state. It is not safe for concurrent
+// Machine is one Pastry node's protocol state. It is not safe for concurrent
 // use: one driver goroutine makes every call. Routing state (State) may be
 // read from other goroutines through its lock-free snapshots.
-type Node struct {
+type Machine struct {
 	cfg    Config
 	env    Environment
 	self   id.Handle
@@ -105,9 +105,9 @@ type upcall struct {
 	joined bool
 }
 
-// NewNode returns a node for self with cfg, or an error naming the invalid
+// NewMachine returns a node for self with cfg, or an error naming the invalid
 // config field. env must not be nil.
-func NewNode(cfg Config, self id.Handle, env Environment) (*Node, error) {
+func NewMachine(cfg Config, self id.Handle, env Environment) (*Machine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -118,23 +118,23 @@ func NewNode(cfg Config, self id.Handle, env Environment) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	n := &Node{cfg: cfg, env: env, self: self, state: st}
+	n := &Machine{cfg: cfg, env: env, self: self, state: st}
 	n.skip = n.skipped
 	return n, nil
 }
 
 // Self is this node's handle.
-func (n *Node) Self() id.Handle { return n.self }
+func (n *Machine) Self() id.Handle { return n.self }
 
 // Config is the node's configuration.
-func (n *Node) Config() Config { return n.cfg }
+func (n *Machine) Config() Config { return n.cfg }
 
 // State is the node's routing state. Readers on other goroutines may use
 // its snapshot methods; only the node writes.
-func (n *Node) State() *routing.State { return n.state }
+func (n *Machine) State() *routing.State { return n.state }
 
 // Status is where the node is in its life cycle.
-func (n *Node) Status() Status {
+func (n *Machine) Status() Status {
 	if n.activating && n.status == StatusJoined {
 		return StatusJoining // joined, but not yet a root (activate.go)
 	}
@@ -142,7 +142,7 @@ func (n *Node) Status() Status {
 }
 
 // Stats returns the node's counters.
-func (n *Node) Stats() Stats { return n.stats }
+func (n *Machine) Stats() Stats { return n.stats }
 
 // Load is what a runtime paces the node's own routes by.
 type Load struct {
@@ -153,12 +153,12 @@ type Load struct {
 
 // Load returns the node's hops in flight and its ack and timeout counts,
 // without copying all of Stats.
-func (n *Node) Load() Load {
+func (n *Machine) Load() Load {
 	return Load{InFlight: len(n.pending), Acked: n.stats.Received[MsgRouteAck], TimedOut: n.stats.HopTimeouts}
 }
 
 // RegisterApplication multiplexes app over this node under appID.
-func (n *Node) RegisterApplication(appID AppID, app Application) error {
+func (n *Machine) RegisterApplication(appID AppID, app Application) error {
 	if app == nil {
 		return fmt.Errorf("core: register application %d: nil", appID)
 	}
@@ -175,7 +175,7 @@ func (n *Node) RegisterApplication(appID AppID, app Application) error {
 
 // Ready returns what the node wants done after the last input. Call it
 // after every input; the returned slices are valid until the next input.
-func (n *Node) Ready() Ready {
+func (n *Machine) Ready() Ready {
 	rd := Ready{Messages: n.out, WakeAt: n.wakeAt()}
 	// Later sends go after these in the buffer (or to a new one), never
 	// over them, until Advance.
@@ -189,7 +189,7 @@ const keepOut = 4
 // messages, so that their buffer can be reused (etcd raft's RawNode.Advance).
 // A driver that never calls it is still correct: each Ready then gets a
 // fresh buffer.
-func (n *Node) Advance() {
+func (n *Machine) Advance() {
 	// Only a small buffer is kept: most inputs send one or two messages,
 	// and a hundred thousand simulated nodes each keeping the buffer of
 	// its largest burst (a join's announcements) cost more than they saved.
@@ -203,7 +203,7 @@ func (n *Node) Advance() {
 }
 
 // Bootstrap starts a new overlay with this node as its only member.
-func (n *Node) Bootstrap(now time.Duration) error {
+func (n *Machine) Bootstrap(now time.Duration) error {
 	if n.status != StatusIdle {
 		return fmt.Errorf("%w: bootstrap while %s", ErrState, n.status)
 	}
@@ -213,7 +213,7 @@ func (n *Node) Bootstrap(now time.Duration) error {
 }
 
 // Tick runs the timers that are due at now.
-func (n *Node) Tick(now time.Duration) {
+func (n *Machine) Tick(now time.Duration) {
 	n.advance(now)
 	for len(n.timers.h) > 0 && n.timers.h[0].at <= now {
 		n.fire(n.timers.pop())
@@ -224,13 +224,13 @@ func (n *Node) Tick(now time.Duration) {
 	n.flush()
 }
 
-func (n *Node) advance(now time.Duration) {
+func (n *Machine) advance(now time.Duration) {
 	if now > n.now {
 		n.now = now
 	}
 }
 
-func (n *Node) fire(t timer) {
+func (n *Machine) fire(t timer) {
 	switch t.kind {
 	case timerHeartbeat:
 		n.onHeartbeatTimer()
@@ -251,7 +251,7 @@ func (n *Node) fire(t timer) {
 
 // Step processes a message received from msg.From. An invalid message is
 // refused with an error wrapping ErrBadMessage and changes nothing.
-func (n *Node) Step(now time.Duration, msg *Message) error {
+func (n *Machine) Step(now time.Duration, msg *Message) error {
 	if err := n.validate(msg); err != nil {
 		n.stats.Rejected++
 		return err
@@ -308,7 +308,7 @@ func (n *Node) Step(now time.Duration, msg *Message) error {
 }
 
 // validate bounds everything an untrusted sender controls.
-func (n *Node) validate(m *Message) error {
+func (n *Machine) validate(m *Message) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s from %s: %s", ErrBadMessage, m.Type, m.From, fmt.Sprintf(format, args...))
 	}
@@ -335,7 +335,7 @@ func (n *Node) validate(m *Message) error {
 }
 
 // send queues m from this node.
-func (n *Node) send(m Message) {
+func (n *Machine) send(m Message) {
 	m.From = n.self
 	if n.status != StatusJoined {
 		m.Flags |= FlagJoining
@@ -344,10 +344,10 @@ func (n *Node) send(m Message) {
 	n.out = append(n.out, m)
 }
 
-func (n *Node) nextSeq() uint64 { n.seq++; return n.seq }
+func (n *Machine) nextSeq() uint64 { n.seq++; return n.seq }
 
 // flush dispatches queued Deliver and Update upcalls; upcalls may queue more.
-func (n *Node) flush() {
+func (n *Machine) flush() {
 	for len(n.upcalls) > 0 {
 		u := n.upcalls[0]
 		n.upcalls = n.upcalls[1:]
@@ -361,14 +361,14 @@ func (n *Node) flush() {
 }
 
 // notifyLeaf queues Update upcalls to every application, in AppID order.
-func (n *Node) notifyLeaf(h id.Handle, joined bool) {
+func (n *Machine) notifyLeaf(h id.Handle, joined bool) {
 	for _, a := range n.apps {
 		n.upcalls = append(n.upcalls, upcall{app: a.app, h: h, joined: joined})
 	}
 }
 
 // app returns the application registered as appID, or nil.
-func (n *Node) app(appID AppID) Application {
+func (n *Machine) app(appID AppID) Application {
 	for _, a := range n.apps {
 		if a.id == appID {
 			return a.app
@@ -378,7 +378,7 @@ func (n *Node) app(appID AppID) Application {
 }
 
 // skipped is the NextHop filter: suspected nodes and a joiner being routed.
-func (n *Node) skipped(x id.ID) bool {
+func (n *Machine) skipped(x id.ID) bool {
 	if n.hasJoiner && x == n.joiner {
 		return true
 	}
@@ -387,7 +387,7 @@ func (n *Node) skipped(x id.ID) bool {
 }
 
 // nextHop wraps State.NextHop with the node's filter.
-func (n *Node) nextHop(key id.ID) (id.Handle, bool) {
+func (n *Machine) nextHop(key id.ID) (id.Handle, bool) {
 	if len(n.probes) == 0 && !n.hasJoiner {
 		return n.state.NextHop(key, nil)
 	}
@@ -395,7 +395,7 @@ func (n *Node) nextHop(key id.ID) (id.Handle, bool) {
 }
 
 // leafHandles lists the leaf set, and this node if withSelf.
-func (n *Node) leafHandles(withSelf bool) []id.Handle {
+func (n *Machine) leafHandles(withSelf bool) []id.Handle {
 	out := make([]id.Handle, 0, n.state.Leaves.Len()+1)
 	if withSelf {
 		out = append(out, n.self)
@@ -404,7 +404,7 @@ func (n *Node) leafHandles(withSelf bool) []id.Handle {
 }
 
 // rowHandles appends row r of the routing table to dst.
-func (n *Node) rowHandles(r int, dst []id.Handle) []id.Handle {
+func (n *Machine) rowHandles(r int, dst []id.Handle) []id.Handle {
 	if dst == nil {
 		dst = make([]id.Handle, 0, n.state.Table.RowFill(r))
 	}
@@ -412,7 +412,7 @@ func (n *Node) rowHandles(r int, dst []id.Handle) []id.Handle {
 }
 
 // becomeJoined makes the node a member and starts maintenance.
-func (n *Node) becomeJoined() {
+func (n *Machine) becomeJoined() {
 	n.status = StatusJoined
 	n.arm(n.now+n.jitter(n.cfg.HeartbeatInterval), timerHeartbeat, 0)
 	if n.cfg.RowExchangeInterval > 0 {
@@ -422,7 +422,7 @@ func (n *Node) becomeJoined() {
 
 // jitter returns a duration uniform in [d/2, d), so that periodic work of
 // nodes that joined together spreads out.
-func (n *Node) jitter(d time.Duration) time.Duration {
+func (n *Machine) jitter(d time.Duration) time.Duration {
 	if d <= 1 {
 		return d
 	}
@@ -430,4 +430,4 @@ func (n *Node) jitter(d time.Duration) time.Duration {
 }
 
 // randIndex returns a uniform index below k (k > 0).
-func (n *Node) randIndex(k int) int { return int(n.env.Uint64() % uint64(k)) }
+func (n *Machine) randIndex(k int) int { return int(n.env.Uint64() % uint64(k)) }
