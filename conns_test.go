@@ -145,21 +145,21 @@ func TestStatePeersSurviveConnectionTrimming(t *testing.T) {
 
 // A connection a proximity ping had to open is closed once no stream uses
 // it, if the peer stayed outside the routing state; one that existed
-// before the ping, and one to a state peer, stay.
+// before the ping, and one to a peer the state took after its ping, stay.
 func TestMeasureConnsClosedWhenUnused(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 4))
 	cfg := fastConfig()
 	// No heartbeats during the test: the state peer's connection goes
 	// quiet like the others, and only its place in the state keeps it.
 	cfg.HeartbeatInterval, cfg.NeighborSilence = time.Minute, 3*time.Minute
+	const idle = time.Second
 	fast := []Option{
 		WithConfig(cfg),
-		WithTransportOptions(transport.Timeouts(2*time.Second, 2*time.Second, 200*time.Millisecond)),
-		func(o *options) error { o.reapEvery = 50 * time.Millisecond; return nil },
+		WithTransportOptions(transport.Timeouts(2*time.Second, 2*time.Second, idle), transport.MeasureLimits(16, 50*time.Millisecond)),
 	}
 	start := func() (*Node, host.Host) { return startHostNode(t, r, nil, fast...) }
 	x, hx := start()
-	w, hw := start() // joins x: a state peer
+	w, hw := start() // measured, then joins x: a state peer
 	_, hy := start() // never joins: measured only
 	_, hz := start() // connects to x first, then is measured
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -167,6 +167,18 @@ func TestMeasureConnsClosedWhenUnused(t *testing.T) {
 	if err := x.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
+	handle := func(h host.Host) id.Handle {
+		hd, err := secure.HandleFromPeer(h.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hd
+	}
+	// w's connection is a measurement's: the ping dials it. Once w has
+	// joined, its place in the state keeps the connection.
+	hx.Peerstore().AddAddrs(hw.ID(), hw.Addrs(), time.Hour)
+	x.tr.Measure(handle(hw), id.Handle{})
+	eventually(t, "w measured", func() bool { _, ok := x.tr.RTT(handle(hw)); return ok })
 	if err := w.Join(ctx, addrInfo(hx)); err != nil {
 		t.Fatal(err)
 	}
@@ -177,16 +189,15 @@ func TestMeasureConnsClosedWhenUnused(t *testing.T) {
 
 	hx.Peerstore().AddAddrs(hy.ID(), hy.Addrs(), time.Hour)
 	for _, h := range []host.Host{hy, hz} {
-		x.measure(h.ID(), "")
+		x.tr.Measure(handle(h), id.Handle{})
 	}
-	x.dialed.add(hw.ID()) // as if w's connection had been a measurement's
 	eventually(t, "y and z measured", func() bool {
-		_, y := x.tr.RTT(hy.ID())
-		_, z := x.tr.RTT(hz.ID())
+		_, y := x.tr.RTT(handle(hy))
+		_, z := x.tr.RTT(handle(hz))
 		return y && z
 	})
 	eventually(t, "the connection to y closed", func() bool { return hx.Network().Connectedness(hy.ID()) != network.Connected })
-	time.Sleep(600 * time.Millisecond) // past the idle timeouts and several sweeps
+	time.Sleep(3 * idle) // past the idle timeouts and many sweeps
 	st, err := x.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func Example() {
 		}
 		defer n.Close() // before the host
 		app := echoApp{got: make(chan string, 1)}
-		if err := n.RegisterApplication(appID, app); err != nil {
+		if _, err := n.RegisterApplication(appID, app); err != nil {
 			log.Fatal(err)
 		}
 		var via []peer.AddrInfo // none: start a new overlay

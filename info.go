@@ -34,8 +34,8 @@ type Info struct {
 func (n *Node) Info() Info {
 	st := n.State()
 	inf := Info{NodeID: n.self.ID, PeerID: peer.ID(n.self.Addr), Status: n.Status()}
-	if n.lp != nil {
-		inf.Addrs = n.lp.Host().Addrs()
+	if n.host != nil {
+		inf.Addrs = n.host.Addrs()
 	}
 	handles := func(es []routing.Entry) []id.Handle {
 		out := make([]id.Handle, len(es))

@@ -50,6 +50,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.transport.sent{type}              counter, bytes (length prefix included)
 //	pastry.transport.received{type}          counter, bytes
 //	pastry.route.delivered{hops}             counter: routed messages delivered here
+//	pastry.direct.delivered                  counter: messages sent straight here (Endpoint.Send) delivered
 //	                                          after hops overlay hops ("15+": 15 or more)
 //	pastry.route.forwarded                   counter
 //	pastry.route.hop_timeouts                counter: next hops that did not ack in time
@@ -171,6 +172,7 @@ type nodeMetrics struct {
 	measureThrottled, writeRetries                  metric.Int64ObservableCounter
 	streams, streamResets, pings, pongs             metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
+	directDelivered                                 metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -214,6 +216,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.bytesSent = counter("pastry.transport.sent", "By", "Bytes written to the wire, by message type.")
 	m.bytesRecv = counter("pastry.transport.received", "By", "Bytes read from the wire, by message type.")
 	m.delivered = counter("pastry.route.delivered", "{message}", "Routed messages delivered at this node, by overlay hops taken.")
+	m.directDelivered = counter("pastry.direct.delivered", "{message}", "Messages sent straight to this node by an application (Endpoint.Send; the lookup's answers among them), delivered here.")
 	m.forwarded = counter("pastry.route.forwarded", "{message}", "Routed messages forwarded by this node.")
 	m.hopTimeouts = counter("pastry.route.hop_timeouts", "{timeout}", "Next hops that did not acknowledge in time.")
 	m.hopsUnsent = counter("pastry.route.hops_unsent", "{hop}", "Next hops the transport reported it could not send (no connection, write failed); re-routed at once, without waiting for the hop timeout.")
@@ -290,8 +293,8 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	}
 	o.ObserveInt64(m.joined, joined)
 	o.ObserveFloat64(m.networkSize, inf.NetworkSize)
-	if m.n.lp != nil {
-		nw := m.n.lp.Host().Network()
+	if m.n.host != nil {
+		nw := m.n.host.Network()
 		o.ObserveInt64(m.conns, int64(len(nw.Conns())))
 		o.ObserveInt64(m.peers, int64(len(nw.Peers())))
 	}
@@ -340,6 +343,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	for i, v := range c.DeliveredHops {
 		o.ObserveInt64(m.delivered, clampInt64(v), metric.WithAttributeSet(m.hopAttrs[i]))
 	}
+	o.ObserveInt64(m.directDelivered, clampInt64(c.DirectDelivered))
 	o.ObserveInt64(m.forwarded, clampInt64(c.Forwarded))
 	o.ObserveInt64(m.hopTimeouts, clampInt64(c.HopTimeouts))
 	o.ObserveInt64(m.hopsUnsent, clampInt64(c.HopsUnsent))

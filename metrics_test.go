@@ -119,8 +119,9 @@ func TestRegisterMetrics(t *testing.T) {
 		t.Errorf("size %v joined %v", m["pastry.network.size_estimate"], m["pastry.node.joined"])
 	}
 	// Answers come back from the root: delivered here, at least lookups of
-	// them (requests whose root is n itself are delivered here too).
-	delivered := 0.0
+	// them (requests whose root is n itself are delivered here too), routed
+	// or sent straight (the root is connected to n).
+	delivered := m["pastry.direct.delivered"][""]
 	for _, v := range m["pastry.route.delivered"] {
 		delivered += v
 	}

@@ -2,25 +2,21 @@ package pastry
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/lookup"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -33,22 +29,25 @@ var (
 )
 
 // Node is a Pastry node running on a libp2p host (or, in tests, on an
-// in-memory transport). Its methods are safe for concurrent use.
+// in-memory transport). Its methods are safe for concurrent use, but must
+// not be called from the node's own upcalls (they run on its event loop,
+// which these methods wait for): applications act through their
+// core.Endpoint there.
 type Node struct {
 	opts  options
 	tr    transport.Transport
-	lp    *transport.Libp2p // nil on other transports
+	host  host.Host // nil on other transports
 	ownTr bool
 	self  id.Handle
 	log   *slog.Logger
 	start time.Time
 
 	c       *core.Machine // owned by the loop goroutine
+	lk      *lookup.App   // the lookup application; loop goroutine only
 	inbox   chan *core.Message
 	calls   chan func()
 	routes  chan func() // Route's and Lookup's, paced by win
 	win     routeWindow // loop goroutine only
-	guard   connGuard   // loop goroutine only
 	quit    chan struct{}
 	done    chan struct{}
 	closing sync.Once
@@ -57,23 +56,13 @@ type Node struct {
 	status  atomic.Uint32 // core.Status, published by the loop
 	joined  chan struct{} // closed when the node first joins
 	joinedO sync.Once
+	// stepFrom is the sender of the message being stepped: the
+	// measurements its handles cause are charged to it. Loop goroutine
+	// only.
+	stepFrom id.Handle
 
-	// Proximity measurements in flight, bounded by opts.pings.
-	pingMu  sync.Mutex
-	pinging map[peer.ID]bool
-	// Connections measurements opened, closed when unused (conns.go),
-	// and the budget of the dials they make (dialbudget.go).
-	dialed    measureConns
-	reaped    atomic.Uint64
-	budget    dialBudget
-	throttled atomic.Uint64
-	stepFrom  peer.ID // the sender of the message being stepped; loop goroutine only
-
-	// Lookups waiting for their reply; loop goroutine only.
-	lookups map[uint64]chan lookupReply
 	// The lookup-duration histogram of the latest RegisterMetrics, if any.
 	lookupRec atomic.Pointer[lookupRecorder]
-	nextReq   uint64
 
 	inboxDrops  atomic.Uint64
 	stepErrors  atomic.Uint64
@@ -100,7 +89,7 @@ func New(h host.Host, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.tr, n.lp, n.ownTr = lp, lp, true
+	n.tr, n.host, n.ownTr = lp, h, true
 	if err := n.startCore(); err != nil {
 		lp.Close()
 		return nil, err
@@ -139,52 +128,13 @@ func collect(opts []Option) (options, error) {
 func newNode(o options, self id.Handle) *Node {
 	return &Node{
 		opts: o, self: self, start: time.Now(),
-		log:     o.logger.With("node", self.ID.Short()),
-		inbox:   make(chan *core.Message, o.inbox),
-		calls:   make(chan func(), callQueue),
-		routes:  make(chan func(), callQueue),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
-		joined:  make(chan struct{}),
-		pinging: map[peer.ID]bool{},
-		lookups: map[uint64]chan lookupReply{},
-	}
-}
-
-func (n *Node) startCore() error {
-	var seed [32]byte
-	if _, err := crand.Read(seed[:]); err != nil {
-		return fmt.Errorf("pastry: seed: %w", err)
-	}
-	env := &runtimeEnv{n: n, rng: rand.New(rand.NewChaCha8(seed))}
-	c, err := core.NewMachine(n.opts.core, n.self, env)
-	if err != nil {
-		return err
-	}
-	if err := c.RegisterApplication(lookupAppID, &lookupApp{n: n}); err != nil {
-		return err
-	}
-	n.c = c
-	if n.opts.window > 0 {
-		n.win = newRouteWindow(n.opts.window, n.opts.core.HopTimeoutMin)
-	}
-	n.timer = time.NewTimer(time.Hour)
-	n.timer.Stop()
-	if r, ok := n.tr.(transport.UnsentReporter); ok {
-		r.ReportUnsent(n.onUnsent)
-	}
-	go n.loop()
-	return nil
-}
-
-// onUnsent is the transport's report of a message it could not send: the
-// core re-routes a hop waiting for its ack at once, rather than at its
-// timeout. When the loop's queue is full the report is dropped, and the
-// hop's timeout does it.
-func (n *Node) onUnsent(u transport.Unsent) {
-	select {
-	case n.calls <- func() { n.c.Unsent(n.now(), u.To, u.Type, u.Seq) }:
-	default:
+		log:    o.logger.With("node", self.ID.Short()),
+		inbox:  make(chan *core.Message, o.inbox),
+		calls:  make(chan func(), callQueue),
+		routes: make(chan func(), callQueue),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		joined: make(chan struct{}),
 	}
 }
 
@@ -200,113 +150,12 @@ func (n *Node) State() *routing.State { return n.c.State() }
 // Transport is the node's transport.
 func (n *Node) Transport() transport.Transport { return n.tr }
 
+// Config is the node's protocol configuration (WithConfig's, or
+// core.DefaultConfig).
+func (n *Node) Config() core.Config { return n.opts.core }
+
 // Status is the node's place in the overlay's life cycle.
 func (n *Node) Status() core.Status { return core.Status(n.status.Load()) }
-
-// now is the core's clock: time since the node started, never zero.
-func (n *Node) now() time.Duration { return time.Since(n.start) + time.Millisecond }
-
-// onMessage is the transport's handler: queue for the loop, or drop.
-func (n *Node) onMessage(m *core.Message) {
-	select {
-	case n.inbox <- m:
-	default:
-		n.inboxDrops.Add(1)
-	}
-}
-
-// loop is the node's one goroutine that touches the core.
-func (n *Node) loop() {
-	defer close(n.done)
-	var reap <-chan time.Time // libp2p only: see measureConns
-	if n.lp != nil {
-		t := time.NewTicker(n.opts.reapEvery)
-		defer t.Stop()
-		reap = t.C
-	}
-	for {
-		routes := n.routes
-		if n.opts.window > 0 && !n.win.open(n.c.Load()) {
-			routes = nil // held back until acks (or timeouts) come
-		}
-		select {
-		case <-n.quit:
-			if n.lp != nil {
-				n.guard.release(n.lp)
-			}
-			return
-		case m := <-n.inbox:
-			n.stepFrom = peer.ID(m.From.Addr) // the handles it names are its (dialBudget)
-			err := n.c.Step(n.now(), m)
-			n.stepFrom = ""
-			if err != nil {
-				n.stepErrors.Add(1)
-				n.log.Debug("message refused", "err", err)
-			}
-		case f := <-routes:
-			f()
-		case f := <-n.calls:
-			f()
-		case <-n.timer.C:
-			n.c.Tick(n.now())
-		case <-reap:
-			n.reapMeasureConns()
-		}
-		n.flush()
-		if n.opts.window > 0 {
-			n.win.observe(n.now(), n.c.Load())
-		}
-	}
-}
-
-// flush carries out the core's Ready: send, re-arm the timer, publish the
-// status.
-func (n *Node) flush() {
-	rd := n.c.Ready()
-	for i := range rd.Messages {
-		if err := n.tr.Send(&rd.Messages[i]); err != nil {
-			n.log.Debug("send", "to", rd.Messages[i].To, "type", rd.Messages[i].Type, "err", err)
-		}
-	}
-	n.c.Advance()
-	n.timer.Stop()
-	if rd.WakeAt != 0 {
-		n.timer.Reset(max(0, rd.WakeAt-n.now()))
-	}
-	st := n.c.Status()
-	n.status.Store(uint32(st))
-	if st == core.StatusJoined {
-		n.joinedO.Do(func() { close(n.joined) })
-	}
-	if n.lp != nil {
-		n.guard.sync(n.lp, n.c.State())
-	}
-}
-
-// callQueue bounds the closures waiting for the event loop, in each of
-// its two queues (Route's and Lookup's, paced by the route window, and
-// call's); beyond it their callers wait.
-const callQueue = 256
-
-// call runs f on the loop goroutine and waits for it.
-func (n *Node) call(ctx context.Context, f func()) error {
-	finished := make(chan struct{})
-	// Flush before reporting back, so that the caller sees what f did (a
-	// join in progress, say) published, not the state before it.
-	select {
-	case n.calls <- func() { f(); n.flush(); close(finished) }:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.quit:
-		return ErrClosed
-	}
-	select {
-	case <-finished:
-		return nil
-	case <-n.quit:
-		return ErrClosed
-	}
-}
 
 // Join joins the overlay through the first bootstrap node that answers, in
 // order, or starts a new overlay when none is given. It returns when the
@@ -344,8 +193,8 @@ func (n *Node) joinVia(ctx context.Context, b peer.AddrInfo) error {
 	if err != nil {
 		return err
 	}
-	if n.lp != nil && len(b.Addrs) > 0 {
-		n.lp.Host().Peerstore().AddAddrs(b.ID, b.Addrs, peerstore.PermanentAddrTTL)
+	if n.host != nil && len(b.Addrs) > 0 {
+		n.host.Peerstore().AddAddrs(b.ID, b.Addrs, peerstore.PermanentAddrTTL)
 	}
 	var jerr error
 	if err := n.call(ctx, func() { jerr = n.c.Join(n.now(), h) }); err != nil {
@@ -372,23 +221,34 @@ func (n *Node) joinVia(ctx context.Context, b peer.AddrInfo) error {
 	}
 }
 
-// RegisterApplication multiplexes app over the node under appID; its
-// upcalls run on the node's loop goroutine and must not block.
-func (n *Node) RegisterApplication(appID core.AppID, app core.Application) error {
-	if appID == lookupAppID {
-		return fmt.Errorf("%w: %d is reserved", core.ErrDuplicate, appID)
+// RegisterApplication multiplexes app over the node under appID and
+// returns its Endpoint, through which it acts (core.Endpoint: route, send,
+// timers, watches). Its upcalls run on the node's loop goroutine and must
+// not block; it may call its Endpoint from them, or from Do.
+func (n *Node) RegisterApplication(appID core.AppID, app core.Application) (*core.Endpoint, error) {
+	if appID == lookup.AppID {
+		return nil, fmt.Errorf("%w: %d is reserved", core.ErrDuplicate, appID)
 	}
+	var ep *core.Endpoint
 	var err error
-	if cerr := n.call(context.Background(), func() { err = n.c.RegisterApplication(appID, app) }); cerr != nil {
-		return cerr
+	if cerr := n.call(context.Background(), func() { ep, err = n.c.RegisterApplication(appID, app) }); cerr != nil {
+		return nil, cerr
 	}
-	return err
+	return ep, err
 }
 
-// Route sends payload to the root of key, for application app. It
-// returns once the message is queued for the event loop, waiting only
-// while that queue (256 messages) is full (up to ctx), and fails with
-// core.ErrNotJoined before the node has joined. The loop sends queued
+// Do runs f on the node's event loop and waits for it: the one place
+// outside their upcalls where the node's applications may call their
+// Endpoints. f must not block, nor call the Node's methods.
+func (n *Node) Do(ctx context.Context, f func()) error { return n.call(ctx, f) }
+
+// Route sends payload to the root of key, for application app, which
+// must be registered on this node (as on every node the message passes:
+// its Forward sees it there). It returns once the message is queued for
+// the event loop, waiting only while that queue (256 messages) is full
+// (up to ctx), and fails with core.ErrNotJoined before the node has
+// joined; a message the loop then cannot route (no such application, or
+// the node stopped being joined) is counted in Stats.RouteErrors. The loop sends queued
 // messages as the route window allows (see WithRouteWindow). Route copies
 // payload.
 func (n *Node) Route(ctx context.Context, key id.ID, app core.AppID, payload []byte) error {
@@ -402,7 +262,15 @@ func (n *Node) Route(ctx context.Context, key id.ID, app core.AppID, payload []b
 	}
 	p := slices.Clone(payload)
 	f := func() {
-		if err := n.c.Route(n.now(), key, app, p, nil); err != nil {
+		var err error
+		n.c.Run(n.now(), func() {
+			if ep := n.c.Endpoint(app); ep != nil {
+				err = ep.Route(key, p, nil)
+			} else {
+				err = fmt.Errorf("no application %d registered", app)
+			}
+		})
+		if err != nil {
 			n.routeErrors.Add(1) // the node stopped being joined meanwhile
 			n.log.Debug("route refused", "key", key, "err", err)
 		}
@@ -455,8 +323,8 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	s.StepErrors = n.stepErrors.Load()
 	s.RouteErrors = n.routeErrors.Load()
 	s.RoutesQueued = len(n.routes)
-	s.MeasureConnsClosed = n.reaped.Load()
-	s.MeasuresThrottled = n.throttled.Load()
+	s.MeasureConnsClosed = s.Transport.MeasureConnsClosed
+	s.MeasuresThrottled = s.Transport.MeasuresThrottled
 	return s, err
 }
 
@@ -483,86 +351,3 @@ type Stats struct {
 	// addresses or of the peer that sent its handle.
 	MeasuresThrottled uint64
 }
-
-// runtimeEnv is the core's environment: a ChaCha8 generator seeded from
-// crypto/rand, and proximity from the transport's ping RTTs.
-type runtimeEnv struct {
-	n   *Node
-	rng *rand.Rand
-}
-
-func (e *runtimeEnv) Uint64() uint64 { return e.rng.Uint64() }
-
-// Proximity returns the measured RTT to h, or UnknownProximity while a
-// measurement is started in the background.
-func (e *runtimeEnv) Proximity(h id.Handle) uint32 {
-	p := peer.ID(h.Addr)
-	if rtt, ok := e.n.tr.RTT(p); ok {
-		return uint32(min(rtt.Microseconds(), int64(routing.UnknownProximity-1)))
-	}
-	e.n.measure(p, e.n.stepFrom) // the core asks on the loop goroutine
-	return routing.UnknownProximity
-}
-
-// measure pings p in the background, at most opts.pings at a time and,
-// when that needs a dial, within the dial budget of p's addresses and of
-// sender, the peer whose message named p ("" for none), or of the address
-// sender's connection comes from (dialBudget).
-func (n *Node) measure(p, sender peer.ID) {
-	if p == "" || p == peer.ID(n.self.Addr) {
-		return
-	}
-	n.pingMu.Lock()
-	if n.pinging[p] || len(n.pinging) >= n.opts.pings {
-		n.pingMu.Unlock()
-		return
-	}
-	n.pinging[p] = true
-	n.pingMu.Unlock()
-	fresh := n.lp != nil && n.lp.Host().Network().Connectedness(p) != network.Connected
-	if fresh && !n.budget.take(n.lp.Host().Peerstore().Addrs(p), n.senderKey(sender), time.Now()) {
-		n.throttled.Add(1) // proximity stays unknown; asked again when next heard
-		n.pingMu.Lock()
-		delete(n.pinging, p)
-		n.pingMu.Unlock()
-		return
-	}
-	go func() {
-		defer func() {
-			n.pingMu.Lock()
-			delete(n.pinging, p)
-			n.pingMu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		go func() {
-			select {
-			case <-n.quit:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		if _, err := n.tr.Ping(ctx, p); err != nil {
-			n.log.Debug("ping", "peer", p, "err", err)
-		}
-		if fresh {
-			n.dialed.add(p)
-		}
-	}()
-}
-
-// senderKey names sender's dial budget from the addresses of its
-// connections (dialBudget).
-func (n *Node) senderKey(sender peer.ID) string {
-	if sender == "" {
-		return ""
-	}
-	var remotes []ma.Multiaddr
-	for _, c := range n.lp.Host().Network().ConnsToPeer(sender) {
-		remotes = append(remotes, c.RemoteMultiaddr())
-	}
-	return senderKey(sender, remotes)
-}
-
-// putUint64 is a helper for the lookup wire format.
-func putUint64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }

@@ -432,7 +432,7 @@ func TestRouteQueuesACopy(t *testing.T) {
 	var nodes []*Node
 	for i := range 2 {
 		n := newMemNode(t, r, hub)
-		if err := n.RegisterApplication(9, app); err != nil {
+		if _, err := n.RegisterApplication(9, app); err != nil {
 			t.Fatal(err)
 		}
 		if err := n.Route(context.Background(), id.Random(r), 9, []byte("x")); !errors.Is(err, core.ErrNotJoined) {

@@ -3,7 +3,6 @@ package pastry
 import (
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -17,15 +16,12 @@ type options struct {
 	prefix    protocol.ID
 	logger    *slog.Logger
 	inbox     int
-	pings     int
 	window    int // 0: routes not paced
-	reapEvery time.Duration
 	transport []transport.Option
 }
 
 func defaultOptions() options {
-	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, pings: 16, window: defaultRouteWindow,
-		reapEvery: defaultReapEvery}
+	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, window: defaultRouteWindow}
 }
 
 // Option configures New. An invalid option makes New fail with an error

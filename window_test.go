@@ -81,7 +81,7 @@ func TestRouteWindowHoldsRoutes(t *testing.T) {
 	var nodes []*Node
 	for i := range 2 {
 		n := newMemNode(t, r, hub, WithConfig(cfg), WithRouteWindow(4))
-		if err := n.RegisterApplication(9, app); err != nil {
+		if _, err := n.RegisterApplication(9, app); err != nil {
 			t.Fatal(err)
 		}
 		var via *Node

@@ -62,7 +62,7 @@ func oneHop(b *testing.B, mk func(*rand.Rand) *pastry.Node) {
 	for i := range 2 {
 		n := mk(r)
 		b.Cleanup(func() { n.Close() })
-		if err := n.RegisterApplication(probeAppID, app); err != nil {
+		if _, err := n.RegisterApplication(probeAppID, app); err != nil {
 			b.Fatal(err)
 		}
 		var boot []peer.AddrInfo

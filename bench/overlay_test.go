@@ -568,7 +568,7 @@ func BenchmarkOverlay64(b *testing.B) {
 			b.Fatal(err)
 		}
 		nodes = append(nodes, n)
-		if err := n.RegisterApplication(probeAppID, app); err != nil {
+		if _, err := n.RegisterApplication(probeAppID, app); err != nil {
 			b.Fatal(err)
 		}
 		var boot []peer.AddrInfo

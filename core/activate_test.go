@@ -43,7 +43,7 @@ func TestJoinerIsNoRootBeforeItsNeighboursKnowIt(t *testing.T) {
 		for range 100 {
 			key := x.Self().ID
 			key[len(key)-1] ^= byte(r.Uint32())
-			if err := lk.Lookup(r.IntN(members), key); err != nil {
+			if _, err := lk.Lookup(r.IntN(members), key); err != nil {
 				t.Fatal(err)
 			}
 			nw.RunFor(5 * time.Millisecond)
@@ -100,7 +100,7 @@ func TestJoinerPassesOverAnUnreachableNeighbour(t *testing.T) {
 	if x.Status() != core.StatusJoined || took >= cfg.ProbeTimeout {
 		t.Fatalf("joiner %s after %s (ProbeTimeout %s)", x.Status(), took, cfg.ProbeTimeout)
 	}
-	if err := lk.Lookup(0, gone.Self().ID); err != nil {
+	if _, err := lk.Lookup(0, gone.Self().ID); err != nil {
 		t.Fatal(err)
 	}
 	nw.RunFor(5 * time.Second)

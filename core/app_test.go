@@ -162,7 +162,7 @@ func TestRouteHint(t *testing.T) {
 	}
 	n := nw.Node(from)
 	hh := nw.Node(hint).Self()
-	if err := n.RouteMessage(nw.Now(), core.Message{Key: key, App: testAppID, Payload: []byte("hinted"), Flags: core.FlagTrace}, &hh); err != nil {
+	if err := routeAt(n.Machine, nw.Now(), core.Message{Key: key, App: testAppID, Payload: []byte("hinted"), Flags: core.FlagTrace}, &hh); err != nil {
 		t.Fatal(err)
 	}
 	rd := n.Ready()
@@ -184,7 +184,7 @@ func TestRouteHint(t *testing.T) {
 
 	// A hint that is the node itself is no hint.
 	self := n.Self()
-	if err := n.RouteMessage(nw.Now(), core.Message{Key: key, App: testAppID, Payload: []byte("self-hint")}, &self); err != nil {
+	if err := routeAt(n.Machine, nw.Now(), core.Message{Key: key, App: testAppID, Payload: []byte("self-hint")}, &self); err != nil {
 		t.Fatal(err)
 	}
 	rd = n.Ready()

@@ -12,7 +12,7 @@ import (
 func routedTo(t *testing.T, o *overlay, from int, key [16]byte) core.Message {
 	t.Helper()
 	src := o.nw.Node(from)
-	if err := src.Route(o.nw.Now(), key, testAppID, []byte("dup"), nil); err != nil {
+	if err := routeAt(src.Machine, o.nw.Now(), core.Message{Key: key, App: testAppID, Payload: []byte("dup")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range src.Ready().Messages {

@@ -65,7 +65,7 @@ func traceRun(t *testing.T, seed uint64) (msgs uint64, sum uint64) {
 			}
 		}
 		for range k {
-			if err := l.Lookup(live[nw.Rand().IntN(len(live))], id.Random(nw.Rand())); err != nil {
+			if _, err := l.Lookup(live[nw.Rand().IntN(len(live))], id.Random(nw.Rand())); err != nil {
 				t.Fatal(err)
 			}
 		}

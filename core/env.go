@@ -18,6 +18,17 @@ type Environment interface {
 	Proximity(h id.Handle) uint32
 }
 
+// Connectivity is implemented by environments whose transport pays to
+// open a connection (libp2p: a dial and a security handshake), so that
+// applications can prefer paths that need none (Endpoint.Connected).
+// Called only from inside the node's inputs, never concurrently.
+type Connectivity interface {
+	// Connected reports whether a message to h goes out without opening a
+	// connection first. A choice of path only: liveness is the protocol's
+	// (acks and probes).
+	Connected(h id.Handle) bool
+}
+
 // Application is an overlay application (the Common API's upcalls). The
 // node never calls these concurrently; they must not block.
 type Application interface {
@@ -66,6 +77,9 @@ type Stats struct {
 	Sent, Received [msgTypeCount]uint64
 	Rejected       uint64 // invalid messages refused by Step
 	Delivered      uint64 // routed messages delivered here
+	// DirectDelivered counts messages sent with Endpoint.Send delivered
+	// here.
+	DirectDelivered uint64
 	// DeliveredHops[h] counts deliveries here after h hops (the last slot
 	// counts HopBuckets-1 hops or more).
 	DeliveredHops [HopBuckets]uint64
@@ -111,6 +125,7 @@ func (s *Stats) Add(o Stats) {
 	}
 	s.Rejected += o.Rejected
 	s.Delivered += o.Delivered
+	s.DirectDelivered += o.DirectDelivered
 	s.Forwarded += o.Forwarded
 	s.HopTimeouts += o.HopTimeouts
 	s.HopsUnsent += o.HopsUnsent

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -92,7 +93,7 @@ func (o *overlay) add() *simnet.Host {
 	n := o.nw.AddNode()
 	a := &testApp{idx: n.Index}
 	o.apps = append(o.apps, a)
-	if err := n.RegisterApplication(testAppID, a); err != nil {
+	if _, err := n.RegisterApplication(testAppID, a); err != nil {
 		panic(err)
 	}
 	return n
@@ -132,7 +133,7 @@ func (o *overlay) route(t testing.TB, from int, key id.ID, payload []byte, wait 
 	for i, a := range o.apps {
 		before[i] = len(a.delivered)
 	}
-	if err := o.nw.Route(from, core.Message{Key: key, App: testAppID, Payload: payload, Flags: core.FlagTrace}); err != nil {
+	if err := o.nw.RouteFrom(from, core.Message{Key: key, App: testAppID, Payload: payload, Flags: core.FlagTrace}); err != nil {
 		t.Fatal(err)
 	}
 	o.nw.RunFor(wait)
@@ -238,4 +239,16 @@ func leafCfg(l int) core.Config {
 	c := core.SimConfig()
 	c.LeafSetSize = l
 	return c
+}
+
+// routeAt routes m through the endpoint of its application at n, at now,
+// as a driver does (Machine.Run); the caller then takes n's Ready.
+func routeAt(n *core.Machine, now time.Duration, m core.Message, hint *id.Handle) error {
+	ep := n.Endpoint(m.App)
+	if ep == nil {
+		return fmt.Errorf("no application %d registered", m.App)
+	}
+	var err error
+	n.Run(now, func() { err = ep.RouteMessage(m, hint) })
+	return err
 }

@@ -25,7 +25,7 @@ func TestLoadCountsHopsInFlight(t *testing.T) {
 	if before.InFlight != 0 {
 		t.Fatalf("settled overlay: %d hops in flight", before.InFlight)
 	}
-	if err := o.nw.Route(from.Index, core.Message{Key: key, App: testAppID}); err != nil {
+	if err := o.nw.RouteFrom(from.Index, core.Message{Key: key, App: testAppID}); err != nil {
 		t.Fatal(err)
 	}
 	if l := from.Load(); l.InFlight != 1 || l.Acked != before.Acked {

@@ -31,6 +31,13 @@ type Machine struct {
 
 	apps    []registered // sorted by id: Update upcalls go in AppID order
 	upcalls []upcall
+	// flushing is set while upcalls run (flush is not re-entered).
+	flushing bool
+	// Application timers by TimerID, and the last id given.
+	appTimers   map[uint64]appTimer
+	appTimerSeq uint64
+	// watched are the nodes applications watch (Endpoint.Watch).
+	watched map[id.ID]*watch
 	out     []Message
 	// taken is what the last Ready returned, until Advance.
 	taken  []Message
@@ -94,15 +101,28 @@ type Machine struct {
 }
 
 type registered struct {
-	id  AppID
-	app Application
+	id AppID
+	ep *Endpoint
 }
 
+// upcallKind says which upcall an upcall is.
+type upcallKind uint8
+
+const (
+	upDeliver     upcallKind = iota + 1 // Application.Deliver(msg)
+	upUpdate                            // Application.Update(h, joined)
+	upTimer                             // TimerHandler.Timer(tag)
+	upFailed                            // FailureHandler.Failed(h)
+	upUndelivered                       // UndeliveredHandler.Undelivered(msg)
+)
+
 type upcall struct {
-	app    Application
-	msg    *Message  // Deliver
-	h      id.Handle // Update
+	kind   upcallKind
 	joined bool
+	ep     *Endpoint
+	msg    *Message
+	h      id.Handle
+	tag    uint64
 }
 
 // NewMachine returns a node for self with cfg, or an error naming the invalid
@@ -157,20 +177,23 @@ func (n *Machine) Load() Load {
 	return Load{InFlight: len(n.pending), Acked: n.stats.Received[MsgRouteAck], TimedOut: n.stats.HopTimeouts}
 }
 
-// RegisterApplication multiplexes app over this node under appID.
-func (n *Machine) RegisterApplication(appID AppID, app Application) error {
+// RegisterApplication multiplexes app over this node under appID and
+// returns the application's Endpoint, its one way to act (see Endpoint).
+// Applications registered later see only what happens afterwards.
+func (n *Machine) RegisterApplication(appID AppID, app Application) (*Endpoint, error) {
 	if app == nil {
-		return fmt.Errorf("core: register application %d: nil", appID)
+		return nil, fmt.Errorf("core: register application %d: nil", appID)
 	}
-	if n.app(appID) != nil {
-		return fmt.Errorf("%w: %d", ErrDuplicate, appID)
+	if n.Endpoint(appID) != nil {
+		return nil, fmt.Errorf("%w: %d", ErrDuplicate, appID)
 	}
 	i := 0
 	for i < len(n.apps) && n.apps[i].id < appID {
 		i++
 	}
-	n.apps = slices.Insert(n.apps, i, registered{appID, app})
-	return nil
+	ep := newEndpoint(n, appID, app)
+	n.apps = slices.Insert(n.apps, i, registered{appID, ep})
+	return ep, nil
 }
 
 // Ready returns what the node wants done after the last input. Call it
@@ -242,6 +265,8 @@ func (n *Machine) fire(t timer) {
 		n.onProbeTimeout(t.key)
 	case timerJoin:
 		n.onJoinTimeout(t.key)
+	case timerApp:
+		n.onAppTimer(t.key)
 	case timerActivate:
 		if n.activating && t.key == n.joinAttempt {
 			n.activate()
@@ -272,6 +297,8 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 			break
 		}
 		n.onRouted(msg)
+	case MsgDirect:
+		n.onDirect(msg)
 	case MsgRouteAck:
 		n.onRouteAck(msg)
 	case MsgJoinRows:
@@ -346,35 +373,39 @@ func (n *Machine) send(m Message) {
 
 func (n *Machine) nextSeq() uint64 { n.seq++; return n.seq }
 
-// flush dispatches queued Deliver and Update upcalls; upcalls may queue more.
+// flush dispatches the queued upcalls, in order; upcalls may queue more.
+// An upcall's own Endpoint calls never flush: the upcalls they cause run
+// after it returns, from here.
 func (n *Machine) flush() {
+	if n.flushing {
+		return
+	}
+	n.flushing = true
 	for len(n.upcalls) > 0 {
 		u := n.upcalls[0]
 		n.upcalls = n.upcalls[1:]
-		if u.msg != nil {
-			u.app.Deliver(u.msg)
-		} else {
-			u.app.Update(u.h, u.joined)
+		switch u.kind {
+		case upDeliver:
+			u.ep.a.Deliver(u.msg)
+		case upUpdate:
+			u.ep.a.Update(u.h, u.joined)
+		case upTimer:
+			u.ep.timer.Timer(u.tag)
+		case upFailed:
+			u.ep.failure.Failed(u.h)
+		case upUndelivered:
+			u.ep.undelivered.Undelivered(u.msg)
 		}
 	}
 	n.upcalls = n.upcalls[:0:0]
+	n.flushing = false
 }
 
 // notifyLeaf queues Update upcalls to every application, in AppID order.
 func (n *Machine) notifyLeaf(h id.Handle, joined bool) {
 	for _, a := range n.apps {
-		n.upcalls = append(n.upcalls, upcall{app: a.app, h: h, joined: joined})
+		n.upcalls = append(n.upcalls, upcall{kind: upUpdate, ep: a.ep, h: h, joined: joined})
 	}
-}
-
-// app returns the application registered as appID, or nil.
-func (n *Machine) app(appID AppID) Application {
-	for _, a := range n.apps {
-		if a.id == appID {
-			return a.app
-		}
-	}
-	return nil
 }
 
 // skipped is the NextHop filter: suspected nodes and a joiner being routed.

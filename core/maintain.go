@@ -30,6 +30,11 @@ func (n *Machine) heard(m *Message) {
 	if p := n.probes[x.ID]; p != nil {
 		n.endProbe(p)
 	}
+	if n.watched != nil {
+		if w := n.watched[x.ID]; w != nil {
+			w.heard = n.now
+		}
+	}
 	if m.Flags&FlagJoining != 0 || m.Type == MsgLeave {
 		return
 	}
@@ -290,6 +295,7 @@ func (n *Machine) declareDead(h id.Handle, notify bool) {
 		n.dead = map[id.ID]time.Duration{}
 	}
 	n.dead[h.ID] = n.now
+	n.watchFailed(h)
 	// Only a leaf's failure is news to our leaf set: the failed node's
 	// other leaves are among ours. A distant routing-table entry's is not.
 	if wasLeaf := n.remove(h); notify && wasLeaf {
@@ -495,6 +501,7 @@ func (n *Machine) onHeartbeatTimer() {
 	if len(n.dead) == 0 {
 		n.dead = nil // see dropProbe
 	}
+	n.checkWatched()
 	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 	if len(l) == 0 && len(r) == 0 {
 		return
@@ -567,6 +574,7 @@ func (n *Machine) onLeave(h id.Handle) {
 	if p := n.probes[h.ID]; p != nil {
 		n.endProbe(p)
 	}
+	n.watchFailed(h)
 	n.remove(h)
 }
 
@@ -589,6 +597,7 @@ func (n *Machine) Leave(now time.Duration) error {
 	n.status = StatusLeft
 	n.timers.h = n.timers.h[:0]
 	n.pending, n.probes, n.probeSeq = nil, nil, nil
+	n.appTimers, n.watched = nil, nil
 	return nil
 }
 

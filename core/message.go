@@ -27,12 +27,13 @@ const (
 	MsgRowReply            // routing-table row Row (Handles)
 	MsgLeave               // the sender is leaving the overlay
 	MsgSuspect             // the sender found Subject failed; check it yourself
+	MsgDirect              // an application message to one node (App, Payload), acknowledged by Seq
 	msgTypeCount
 )
 
 var msgNames = [...]string{"invalid", "route", "route-ack", "join", "join-rows", "join-reply",
 	"announce", "announce-ack", "heartbeat", "probe", "probe-reply", "leaf-request",
-	"leaf-reply", "row-request", "row-reply", "leave", "suspect"}
+	"leaf-reply", "row-request", "row-reply", "leave", "suspect", "direct"}
 
 func (t MsgType) String() string {
 	if t < msgTypeCount {

@@ -36,7 +36,7 @@ func TestPaperRoutesToClosestInLogSteps(t *testing.T) {
 		}
 		nw.RunFor(time.Minute)
 		for range 1000 {
-			if err := l.Lookup(nw.Rand().IntN(tc.n), id.Random(nw.Rand())); err != nil {
+			if _, err := l.Lookup(nw.Rand().IntN(tc.n), id.Random(nw.Rand())); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -207,7 +207,7 @@ func TestPaperRoutingStep(t *testing.T) {
 			key = key.WithDigit(0, b, int(nw.Node(rng.IntN(150)).Self().ID.Digit(0, b)))
 			key = key.WithDigit(1, b, rng.IntN(16))
 		}
-		if err := nw.Route(rng.IntN(150), core.Message{Key: key, App: testAppID}); err != nil {
+		if err := nw.RouteFrom(rng.IntN(150), core.Message{Key: key, App: testAppID}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -410,7 +410,7 @@ func TestPaperRoutingTableRepair(t *testing.T) {
 	}
 	reqs = nil
 	nw.Crash(fail.Index)
-	if err := nw.Route(0, core.Message{Key: e03.ID, App: testAppID}); err != nil {
+	if err := nw.RouteFrom(0, core.Message{Key: e03.ID, App: testAppID}); err != nil {
 		t.Fatal(err)
 	}
 	nw.RunFor(10 * time.Second)
@@ -441,7 +441,7 @@ func TestPaperRoutingTableRepair(t *testing.T) {
 	// Y asks an entry of row 2.
 	reqs = nil
 	nw.Crash(x.Index)
-	if err := nw.Route(0, core.Message{Key: x.Self().ID, App: testAppID}); err != nil {
+	if err := nw.RouteFrom(0, core.Message{Key: x.Self().ID, App: testAppID}); err != nil {
 		t.Fatal(err)
 	}
 	nw.RunFor(10 * time.Second)
@@ -481,7 +481,7 @@ func TestDeadEntriesDoNotReturn(t *testing.T) {
 	e03, _ := nw.Node(0).State().Table.Get(0, 3)
 	fail, _ := nw.Lookup(e03.ID)
 	nw.Crash(fail.Index)
-	if err := nw.Route(0, core.Message{Key: e03.ID, App: testAppID}); err != nil {
+	if err := nw.RouteFrom(0, core.Message{Key: e03.ID, App: testAppID}); err != nil {
 		t.Fatal(err)
 	}
 	nw.RunFor(10 * time.Second)
@@ -562,7 +562,7 @@ func adjacentFailures(t *testing.T, cfg core.Config) (lost, wrong, total int) {
 			key := lo.Add(off).ID()
 			payload := []byte{byte(len(keys) >> 8), byte(len(keys))}
 			keys = append(keys, key)
-			if err := nw.Route(i, core.Message{Key: key, App: testAppID, Payload: payload}); err != nil {
+			if err := nw.RouteFrom(i, core.Message{Key: key, App: testAppID, Payload: payload}); err != nil {
 				t.Fatal(err)
 			}
 		}

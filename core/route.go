@@ -18,20 +18,12 @@ type pendingHop struct {
 	resent   bool
 }
 
-// Route sends payload to the live node numerically closest to key, for the
-// application registered as app at every hop (the Common API's route). If
-// hint is not nil it is used as the first hop.
-func (n *Machine) Route(now time.Duration, key id.ID, app AppID, payload []byte, hint *id.Handle) error {
-	return n.RouteMessage(now, Message{Key: key, App: app, Payload: payload}, hint)
-}
-
-// RouteMessage is Route for a message the caller built: Key, App, Payload
-// and Flags (FlagTrace to record the path) are taken from m.
-func (n *Machine) RouteMessage(now time.Duration, m Message, hint *id.Handle) error {
+// route originates a routed message (Endpoint.RouteMessage): Key, App,
+// Payload and Flags (FlagTrace only) are taken from m.
+func (n *Machine) route(m Message, hint *id.Handle) error {
 	if n.status != StatusJoined {
 		return ErrNotJoined
 	}
-	n.advance(now)
 	m.Type, m.Origin, m.Hops, m.Sent, m.Path = MsgRoute, n.self, 0, n.stamp(), nil
 	m.Flags &= FlagTrace
 	n.seen.add(fingerprint(&m), 0)
@@ -41,7 +33,6 @@ func (n *Machine) RouteMessage(now time.Duration, m Message, hint *id.Handle) er
 	} else {
 		n.forward(&m, 0)
 	}
-	n.flush()
 	return nil
 }
 
@@ -80,9 +71,9 @@ func (n *Machine) onRouted(m *Message) {
 	n.forward(&msg, 0)
 }
 
-// route picks the next hop for m, keeping a joiner out of its own join's
-// path.
-func (n *Machine) route(m *Message) (id.Handle, bool) {
+// nextHopFor picks the next hop for m, keeping a joiner out of its own
+// join's path.
+func (n *Machine) nextHopFor(m *Message) (id.Handle, bool) {
 	if m.Type == MsgJoin {
 		n.joiner, n.hasJoiner = m.Origin.ID, true
 		defer func() { n.hasJoiner = false }()
@@ -92,7 +83,7 @@ func (n *Machine) route(m *Message) (id.Handle, bool) {
 
 // forward moves m one hop on, or delivers it here.
 func (n *Machine) forward(m *Message, reroutes int) {
-	next, ok := n.route(m)
+	next, ok := n.nextHopFor(m)
 	if !ok {
 		n.deliver(m)
 		return
@@ -106,8 +97,8 @@ func (n *Machine) forwardTo(m *Message, next id.Handle, reroutes int) {
 		return
 	}
 	if m.Type == MsgRoute && reroutes == 0 {
-		if app := n.app(m.App); app != nil {
-			if !app.Forward(m, &next) {
+		if ep := n.Endpoint(m.App); ep != nil {
+			if !ep.a.Forward(m, &next) {
 				return
 			}
 			if next.ID == n.self.ID {
@@ -165,15 +156,15 @@ func (n *Machine) deliver(m *Message) {
 		n.onJoinAtRoot(m)
 		return
 	}
-	app := n.app(m.App)
-	if app == nil {
+	ep := n.Endpoint(m.App)
+	if ep == nil {
 		n.stats.Dropped++
 		return
 	}
 	n.stats.Delivered++
 	n.stats.DeliveredHops[min(int(m.Hops), HopBuckets-1)]++
 	msg := *m
-	n.upcalls = append(n.upcalls, upcall{app: app, msg: &msg})
+	n.upcalls = append(n.upcalls, upcall{kind: upDeliver, ep: ep, msg: &msg})
 }
 
 func (n *Machine) onRouteAck(m *Message) {
@@ -215,7 +206,7 @@ func (n *Machine) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 	switch {
 	case typ == MsgAnnounce && n.activating:
 		n.announceUnsent(to)
-	case typ == MsgRoute || typ == MsgJoin:
+	case typ == MsgRoute || typ == MsgJoin || typ == MsgDirect:
 		if p := n.pending[seq]; p != nil && p.next.ID == to && p.msg.Type == typ {
 			delete(n.pending, seq)
 			n.stats.HopsUnsent++
@@ -228,6 +219,10 @@ func (n *Machine) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 // retryHop sends again, or routes again, the message of the hop seq that
 // failed.
 func (n *Machine) retryHop(seq uint64, p *pendingHop) {
+	if p.msg.Type == MsgDirect {
+		n.retryDirect(p)
+		return
+	}
 	m := p.msg
 	// What goes out now is a new copy; it is the one this node stands for
 	// if a copy comes back.

@@ -250,7 +250,7 @@ func (s *scenario) cmdNet(t *testing.T, td *datadriven.TestData) {
 func (s *scenario) attach(t *testing.T, n *simnet.Host) {
 	r := &recorder{s: s, idx: n.Index}
 	s.apps = append(s.apps, r)
-	if err := n.RegisterApplication(scenarioApp, r); err != nil {
+	if _, err := n.RegisterApplication(scenarioApp, r); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.lk.Attach(n); err != nil {
@@ -328,7 +328,7 @@ func (s *scenario) cmdRoute(t *testing.T, td *datadriven.TestData, b *strings.Bu
 	s.nextMsg++
 	k := s.nextMsg
 	m.Payload = []byte{byte(k >> 56), byte(k >> 48), byte(k >> 40), byte(k >> 32), byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)}
-	if err := s.nw.Route(from, m); err != nil {
+	if err := s.nw.RouteFrom(from, m); err != nil {
 		fmt.Fprintf(b, "error: %v", err)
 		return
 	}
@@ -402,7 +402,7 @@ func (s *scenario) cmdLookups(t *testing.T, td *datadriven.TestData, b *strings.
 	}
 	rng := s.nw.Rand()
 	for range count {
-		if err := s.lk.Lookup(live[rng.IntN(len(live))], id.Random(rng)); err != nil {
+		if _, err := s.lk.Lookup(live[rng.IntN(len(live))], id.Random(rng)); err != nil {
 			td.Fatalf(t, "lookup: %v", err)
 		}
 	}

@@ -36,7 +36,7 @@ func TestStallDoesNotMultiplyMessages(t *testing.T) {
 	keys := make([]id.ID, msgs)
 	for i := range keys {
 		keys[i] = id.Random(nw.Rand())
-		if err := nw.Route(nw.Rand().IntN(60), core.Message{Key: keys[i], App: testAppID, Payload: []byte{byte(i)}}); err != nil {
+		if err := nw.RouteFrom(nw.Rand().IntN(60), core.Message{Key: keys[i], App: testAppID, Payload: []byte{byte(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,7 +75,7 @@ func TestStallDoesNotMultiplyMessages(t *testing.T) {
 	// After the stall: routing as usual, no more timeouts.
 	mid := sum()
 	for range msgs {
-		if err := nw.Route(nw.Rand().IntN(60), core.Message{Key: id.Random(nw.Rand()), App: testAppID}); err != nil {
+		if err := nw.RouteFrom(nw.Rand().IntN(60), core.Message{Key: id.Random(nw.Rand()), App: testAppID}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -35,7 +35,7 @@ func TestStepRejectsInvalidMessages(t *testing.T) {
 	}{
 		{"nil", nil},
 		{"type zero", &core.Message{Type: core.MsgInvalid, From: peer, To: self}},
-		{"type past the last", &core.Message{Type: core.MsgSuspect + 1, From: peer, To: self}},
+		{"type past the last", &core.Message{Type: core.MsgDirect + 1, From: peer, To: self}},
 		{"type 255", &core.Message{Type: 255, From: peer, To: self}},
 		{"from self", &core.Message{Type: core.MsgProbe, From: self, To: self, Seq: 1}},
 		{"from self, leave", &core.Message{Type: core.MsgLeave, From: self, To: self}},
@@ -121,15 +121,18 @@ func TestLifecycleErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := n.RegisterApplication(testAppID, &testApp{}); err != nil {
+			t.Fatal(err)
+		}
 		return n
 	}
 	key := id.MustParse("12345678000000000000000000000000")
 
 	n := newNode()
-	if err := n.Route(0, key, testAppID, nil, nil); !errors.Is(err, core.ErrNotJoined) {
+	if err := routeAt(n, 0, core.Message{Key: key, App: testAppID, Payload: nil}, nil); !errors.Is(err, core.ErrNotJoined) {
 		t.Errorf("Route while idle = %v, want ErrNotJoined", err)
 	}
-	if err := n.RouteMessage(0, core.Message{Key: key}, nil); !errors.Is(err, core.ErrNotJoined) {
+	if err := routeAt(n, 0, core.Message{Key: key, App: testAppID, Flags: core.FlagTrace}, nil); !errors.Is(err, core.ErrNotJoined) {
 		t.Errorf("RouteMessage while idle = %v, want ErrNotJoined", err)
 	}
 	if err := n.Leave(0); !errors.Is(err, core.ErrNotJoined) {
@@ -160,7 +163,7 @@ func TestLifecycleErrors(t *testing.T) {
 	if err := n.Bootstrap(0); !errors.Is(err, core.ErrState) {
 		t.Errorf("Bootstrap while joining = %v, want ErrState", err)
 	}
-	if err := n.Route(0, key, testAppID, nil, nil); !errors.Is(err, core.ErrNotJoined) {
+	if err := routeAt(n, 0, core.Message{Key: key, App: testAppID, Payload: nil}, nil); !errors.Is(err, core.ErrNotJoined) {
 		t.Errorf("Route while joining = %v, want ErrNotJoined", err)
 	}
 
@@ -175,7 +178,7 @@ func TestLifecycleErrors(t *testing.T) {
 	if err := n.Join(0, b); !errors.Is(err, core.ErrState) {
 		t.Errorf("Join after Bootstrap = %v, want ErrState", err)
 	}
-	if err := n.Route(0, key, testAppID, nil, nil); err != nil {
+	if err := routeAt(n, 0, core.Message{Key: key, App: testAppID, Payload: nil}, nil); err != nil {
 		t.Errorf("Route when joined = %v", err)
 	}
 
@@ -189,7 +192,7 @@ func TestLifecycleErrors(t *testing.T) {
 	if rd := n.Ready(); rd.WakeAt != 0 {
 		t.Errorf("a node that left still wants a tick at %v", rd.WakeAt)
 	}
-	if err := n.Route(time.Second, key, testAppID, nil, nil); !errors.Is(err, core.ErrNotJoined) {
+	if err := routeAt(n, time.Second, core.Message{Key: key, App: testAppID, Payload: nil}, nil); !errors.Is(err, core.ErrNotJoined) {
 		t.Errorf("Route after Leave = %v, want ErrNotJoined", err)
 	}
 	if err := n.Leave(time.Second); !errors.Is(err, core.ErrNotJoined) {
@@ -208,19 +211,19 @@ func TestRegisterApplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.RegisterApplication(1, &testApp{}); err != nil {
+	if _, err := n.RegisterApplication(1, &testApp{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.RegisterApplication(2, &testApp{}); err != nil {
+	if _, err := n.RegisterApplication(2, &testApp{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.RegisterApplication(1, &testApp{}); !errors.Is(err, core.ErrDuplicate) {
+	if _, err := n.RegisterApplication(1, &testApp{}); !errors.Is(err, core.ErrDuplicate) {
 		t.Fatalf("duplicate = %v, want ErrDuplicate", err)
 	}
-	if err := n.RegisterApplication(3, nil); err == nil || errors.Is(err, core.ErrDuplicate) {
+	if _, err := n.RegisterApplication(3, nil); err == nil || errors.Is(err, core.ErrDuplicate) {
 		t.Fatalf("nil application = %v, want a non-duplicate error", err)
 	}
-	if err := n.RegisterApplication(3, &testApp{}); err != nil {
+	if _, err := n.RegisterApplication(3, &testApp{}); err != nil {
 		t.Fatalf("id 3 after a refused nil: %v", err)
 	}
 }

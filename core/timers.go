@@ -12,6 +12,7 @@ const (
 	timerProbe                            // a probe's reply (key: probe seq)
 	timerJoin                             // the join's reply (key: join attempt)
 	timerActivate                         // activation's deadline (key: join attempt)
+	timerApp                              // an application's timer (key: its TimerID)
 )
 
 // timer is one armed timer. Timers are never cancelled: a fired timer whose
@@ -104,6 +105,9 @@ func (n *Machine) settled(t timer) bool {
 		return !ok
 	case timerJoin:
 		return n.status != StatusJoining || t.key != n.joinAttempt
+	case timerApp:
+		_, ok := n.appTimers[t.key]
+		return !ok
 	}
 	return false
 }

@@ -93,10 +93,9 @@ func (c overlayCase) grow() (*overlay, error) {
 		return nil, err
 	}
 	o := &overlay{c: c, nw: nw, lk: simnet.NewLookups(nw)}
-	// Lookups numbers lookups 1, 2, ... in the order they are issued and
-	// puts the number in the payload.
-	o.lk.OnDeliver = func(at *simnet.Host, m *core.Message, correct bool) {
-		if seq := binary.BigEndian.Uint64(m.Payload); seq >= 1 && seq <= uint64(len(o.sent)) {
+	// Lookups numbers lookups 1, 2, ... in the order they are issued.
+	o.lk.OnDeliver = func(at *simnet.Host, seq uint64, m *core.Message, correct bool) {
+		if seq >= 1 && seq <= uint64(len(o.sent)) {
 			s := o.sent[seq-1]
 			s.delivered, s.correct, s.at, s.hops = true, correct, at.Index, int(m.Hops)
 		}
@@ -142,9 +141,9 @@ func (o *overlay) lookup(origin int, key id.ID) error {
 	if o.traced {
 		p := make([]byte, 8)
 		binary.BigEndian.PutUint64(p, uint64(len(o.sent)))
-		err = o.nw.Route(origin, core.Message{Key: key, App: hopAppID, Payload: p})
+		err = o.nw.RouteFrom(origin, core.Message{Key: key, App: hopAppID, Payload: p})
 	} else {
-		err = o.lk.Lookup(origin, key)
+		_, err = o.lk.Lookup(origin, key)
 	}
 	if err != nil {
 		return fmt.Errorf("lookup %s from node %d: %w", key.Short(), origin, err)
@@ -158,7 +157,7 @@ const hopAppID core.AppID = 0x5a5a
 // trace registers hopApp on every node; later lookups go through it.
 func (o *overlay) trace() error {
 	for _, n := range o.nw.Nodes() {
-		if err := n.RegisterApplication(hopAppID, &hopApp{o: o, n: n}); err != nil {
+		if _, err := n.RegisterApplication(hopAppID, &hopApp{o: o, n: n}); err != nil {
 			return err
 		}
 	}

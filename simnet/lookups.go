@@ -1,38 +1,42 @@
 package simnet
 
 import (
-	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
+
+	"github.com/pastrynet/pastry/lookup"
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 )
 
-// LookupAppID is the application id Lookups registers under.
-const LookupAppID core.AppID = 0xfeed
-
-// Lookups measures routing: it registers an application on nodes, routes
-// lookups for keys, and at each delivery records the hop count, the route's
-// delay, and whether the delivering node was the key's true root (the live
-// node numerically closest to the key at delivery time).
+// Lookups measures routing with the project's lookup application
+// (package lookup), the same code the libp2p runtime runs: it registers
+// the application on nodes, starts lookups for keys, and at each node
+// that answers one as its root records the hop count, the route's delay,
+// and whether that node was the key's true root (the live node
+// numerically closest to the key at delivery time). The roots' answers
+// travel back to the origins as they do in the daemon.
 type Lookups struct {
 	nw        *Network
+	apps      map[int]*lookup.App
 	next      uint64
-	inflight  map[uint64]lookup
+	inflight  map[uint64]lookupStart // by request id
 	Issued    int
 	Delivered int // first deliveries (duplicates from re-routing not counted)
 	Correct   int
 	Dups      int
+	// Answered counts lookups whose answer reached their origin.
+	Answered int
 	// Hops[h] counts deliveries after h hops.
 	Hops []int
 	// Deliveries records every first delivery, in order.
 	Deliveries []Delivery
-	// OnDeliver, if set, sees every first delivery.
-	OnDeliver func(at *Host, m *core.Message, correct bool)
-	// Trace, if set, records each lookup's path (core.FlagTrace) for
-	// OnDeliver to see in the message's Path.
-	Trace bool
+	// OnDeliver, if set, sees every first delivery: num is the lookup's
+	// number (1, 2, ... in the order Lookup issued them), m the request at
+	// its root, with its Path.
+	OnDeliver func(at *Host, num uint64, m *core.Message, correct bool)
 	// OracleBlock, if > 0, is an analysis aid, not Pastry: a node whose
 	// next routing-table slot for the key (the nodes sharing one digit more
 	// with it than this node does) holds at most OracleBlock live nodes,
@@ -51,7 +55,8 @@ type Delivery struct {
 	Delay, Direct time.Duration
 }
 
-type lookup struct {
+type lookupStart struct {
+	num    uint64
 	key    id.ID
 	origin int
 	sent   time.Duration
@@ -59,31 +64,48 @@ type lookup struct {
 
 // NewLookups returns a tracker for nw; call Attach for every node.
 func NewLookups(nw *Network) *Lookups {
-	return &Lookups{nw: nw, inflight: map[uint64]lookup{}}
+	return &Lookups{nw: nw, apps: map[int]*lookup.App{}, inflight: map[uint64]lookupStart{}}
 }
 
-// Attach registers the tracker's application on n.
+// Attach registers the lookup application on n.
 func (l *Lookups) Attach(n *Host) error {
-	return n.RegisterApplication(LookupAppID, &lookupApp{l: l, n: n})
-}
-
-// Lookup routes a lookup for key from node i.
-func (l *Lookups) Lookup(i int, key id.ID) error {
-	l.next++
-	p := make([]byte, 8)
-	binary.BigEndian.PutUint64(p, l.next)
-	// Record first: a lookup rooted at its origin is delivered inside Route.
-	l.inflight[l.next] = lookup{key: key, origin: i, sent: l.nw.now}
-	m := core.Message{Key: key, App: LookupAppID, Payload: p}
-	if l.Trace {
-		m.Flags = core.FlagTrace
-	}
-	if err := l.nw.Route(i, m); err != nil {
-		delete(l.inflight, l.next)
+	a, err := lookup.Register(n.Machine, lookup.Options{
+		AtRoot:  func(r lookup.Request) { l.atRoot(n, r) },
+		Forward: func(m *core.Message, next *id.Handle) { l.forward(n, m, next) },
+	})
+	if err != nil {
 		return err
 	}
-	l.Issued++
+	l.apps[n.Index] = a
 	return nil
+}
+
+// Lookup starts a lookup for key from node i and returns its number.
+func (l *Lookups) Lookup(i int, key id.ID) (uint64, error) {
+	a := l.apps[i]
+	if a == nil {
+		return 0, fmt.Errorf("simnet: no lookup application on node %d", i)
+	}
+	if !l.nw.nodes[i].alive {
+		return 0, fmt.Errorf("simnet: node %d is down", i)
+	}
+	l.next++
+	num, sent := l.next, l.nw.now
+	var err error
+	l.nw.RunOn(i, func() {
+		var req uint64
+		// Recorded inside RunOn, before the upcalls Start causes run: a
+		// lookup rooted at its origin is delivered there as RunOn ends.
+		req, err = a.Start(key, func(lookup.Result, error) { l.Answered++ })
+		if err == nil {
+			l.inflight[req] = lookupStart{num: num, key: key, origin: i, sent: sent}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	l.Issued++
+	return num, nil
 }
 
 // Outstanding is the number of lookups issued and not yet delivered.
@@ -102,29 +124,20 @@ func (l *Lookups) MeanHops() float64 {
 	return float64(sum) / float64(n)
 }
 
-type lookupApp struct {
-	l *Lookups
-	n *Host
-}
-
-func (a *lookupApp) Deliver(m *core.Message) {
-	l := a.l
-	if len(m.Payload) != 8 {
-		return
-	}
-	seq := binary.BigEndian.Uint64(m.Payload)
-	lk, ok := l.inflight[seq]
+func (l *Lookups) atRoot(n *Host, r lookup.Request) {
+	m := r.Msg
+	lk, ok := l.inflight[r.ID]
 	if !ok {
 		l.Dups++
 		return
 	}
-	delete(l.inflight, seq)
+	delete(l.inflight, r.ID)
 	// The delivering node may have become a member in the very step that
 	// delivers (a joiner's held messages, core/activate.go), before the
 	// network collected it.
-	l.nw.noteJoined(a.n)
+	l.nw.noteJoined(n)
 	root, _ := l.nw.Root(m.Key)
-	correct := root != nil && root.Index == a.n.Index
+	correct := root != nil && root.Index == n.Index
 	l.Delivered++
 	if correct {
 		l.Correct++
@@ -134,20 +147,19 @@ func (a *lookupApp) Deliver(m *core.Message) {
 	}
 	l.Hops[m.Hops]++
 	var direct time.Duration
-	if lk.origin != a.n.Index {
-		direct = l.nw.opts.Topology.Delay(lk.origin, a.n.Index)
+	if lk.origin != n.Index {
+		direct = l.nw.opts.Topology.Delay(lk.origin, n.Index)
 	}
 	l.Deliveries = append(l.Deliveries, Delivery{Hops: m.Hops, Correct: correct, Delay: l.nw.now - lk.sent, Direct: direct})
 	if l.OnDeliver != nil {
-		l.OnDeliver(a.n, m, correct)
+		l.OnDeliver(n, lk.num, m, correct)
 	}
 }
 
-func (a *lookupApp) Forward(m *core.Message, next *id.Handle) bool {
-	if a.l.OracleBlock > 0 {
-		a.l.oracle(a.n, m, next)
+func (l *Lookups) forward(n *Host, m *core.Message, next *id.Handle) {
+	if l.OracleBlock > 0 {
+		l.oracle(n, m, next)
 	}
-	return true
 }
 
 // oracle is OracleBlock's routing step at node n.
@@ -175,4 +187,3 @@ func (l *Lookups) oracle(n *Host, m *core.Message, next *id.Handle) {
 		*next = root.Self()
 	}
 }
-func (a *lookupApp) Update(id.Handle, bool) {}

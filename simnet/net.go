@@ -202,17 +202,29 @@ func (nw *Network) Join(i, via int) error {
 	return nil
 }
 
-// Route has node i route a message.
-func (nw *Network) Route(i int, m core.Message) error {
+// RouteFrom has node i route m for the application m.App, which must be
+// registered there: Key, Payload and Flags are taken from m.
+func (nw *Network) RouteFrom(i int, m core.Message) error {
 	n := nw.nodes[i]
 	if !n.alive {
 		return fmt.Errorf("simnet: node %d is down", i)
 	}
-	if err := n.RouteMessage(nw.now, m, nil); err != nil {
-		return err
+	ep := n.Endpoint(m.App)
+	if ep == nil {
+		return fmt.Errorf("simnet: node %d has no application %d", i, m.App)
 	}
+	var err error
+	nw.RunOn(i, func() { err = ep.RouteMessage(m, nil) })
+	return err
+}
+
+// RunOn runs f on node i at the network's time, as the node's driver does
+// (core.Machine.Run: f may call the node's Endpoints), then collects what
+// it sent.
+func (nw *Network) RunOn(i int, f func()) {
+	n := nw.nodes[i]
+	n.Machine.Run(nw.now, f)
 	nw.collect(n)
-	return nil
 }
 
 // Crash stops node i silently.

@@ -23,7 +23,7 @@ func TestThousandNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 10000 {
-		if err := l.Lookup(nw.Rand().IntN(1000), id.Random(nw.Rand())); err != nil {
+		if _, err := l.Lookup(nw.Rand().IntN(1000), id.Random(nw.Rand())); err != nil {
 			t.Fatal(err)
 		}
 	}

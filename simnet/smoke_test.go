@@ -27,7 +27,7 @@ func grown(t *testing.T, seed uint64, n int, gap, settle time.Duration) (*Networ
 func TestSmallOverlayRoutesToRoot(t *testing.T) {
 	nw, l := grown(t, 1, 100, time.Second, time.Minute)
 	for i := range 1000 {
-		if err := l.Lookup(i%100, id.Random(nw.Rand())); err != nil {
+		if _, err := l.Lookup(i%100, id.Random(nw.Rand())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,7 +58,7 @@ func TestOracleBlockShortensRoutes(t *testing.T) {
 		before := len(l.Deliveries)
 		ok0, n0 := l.Correct, l.Issued
 		for i := range 1000 {
-			if err := l.Lookup(i%400, id.Random(nw.Rand())); err != nil {
+			if _, err := l.Lookup(i%400, id.Random(nw.Rand())); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -103,20 +103,23 @@ func TestStallHoldsMessages(t *testing.T) {
 		t.Fatal("b did not join")
 	}
 	app := &recordApp{at: func() { seen = append(seen, nw.Now()) }}
-	if err := b.RegisterApplication(9, app); err != nil {
+	if _, err := b.RegisterApplication(9, app); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RegisterApplication(9, &recordApp{at: func() {}}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := nw.Now()
-	if err := nw.Route(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // on its way
+	if err := nw.RouteFrom(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // on its way
 		t.Fatal(err)
 	}
 	nw.Stall(time.Second)
 	nw.RunFor(500 * time.Millisecond)
-	if err := nw.Route(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // sent during it
+	if err := nw.RouteFrom(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // sent during it
 		t.Fatal(err)
 	}
 	nw.RunFor(2 * time.Second)
-	if err := nw.Route(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // after it
+	if err := nw.RouteFrom(a.Index, core.Message{Key: b.Self().ID, App: 9}); err != nil { // after it
 		t.Fatal(err)
 	}
 	t2 := nw.Now()

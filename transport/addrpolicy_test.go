@@ -87,13 +87,13 @@ func TestAddrPolicyRefusesDials(t *testing.T) {
 	if err := pub.h.Connect(ctx, peer.AddrInfo{ID: b.h.ID()}); err == nil {
 		t.Fatal("a public-only host dialled a loopback address")
 	}
-	if _, err := pub.t.Ping(ctx, b.h.ID()); err == nil {
+	if _, err := pub.t.Ping(ctx, ph(b.h.ID())); err == nil {
 		t.Fatal("a public-only host pinged a peer at a loopback address")
 	}
 
 	// b dials in; pub answers on that connection.
 	b.h.Peerstore().AddAddrs(pub.h.ID(), pub.h.Addrs(), peerstore.PermanentAddrTTL)
-	if _, err := b.t.Ping(ctx, pub.h.ID()); err != nil {
+	if _, err := b.t.Ping(ctx, ph(pub.h.ID())); err != nil {
 		t.Fatalf("inbound connection refused: %v", err)
 	}
 	introduce(b, c)

@@ -386,7 +386,7 @@ func TestDecodeRejects(t *testing.T) {
 		want   error
 	}{
 		{"invalid type", func(m *pb.Message) { m.Type = 0 }, ErrBadType},
-		{"unknown type", func(m *pb.Message) { m.Type = 17 }, ErrBadType},
+		{"unknown type", func(m *pb.Message) { m.Type = 18 }, ErrBadType},
 		{"huge type", func(m *pb.Message) { m.Type = 1 << 20 }, ErrBadType},
 		{"flags", func(m *pb.Message) { m.Flags = 256 }, ErrLimit},
 		{"hops", func(m *pb.Message) { m.Hops = 1 << 16 }, ErrLimit},

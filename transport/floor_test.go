@@ -122,7 +122,7 @@ func BenchmarkFloorTransportPing(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for range 200 {
-		if _, err := ta.Ping(ctx, hb.ID()); err != nil {
+		if _, err := ta.Ping(ctx, ph(hb.ID())); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -131,7 +131,7 @@ func BenchmarkFloorTransportPing(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		if _, err := ta.Ping(ctx, hb.ID()); err != nil {
+		if _, err := ta.Ping(ctx, ph(hb.ID())); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))

@@ -242,7 +242,7 @@ func TestHostileStreamNeverRead(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := victim.t.Ping(ctx, sh.ID()); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := victim.t.Ping(ctx, ph(sh.ID())); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ping to a silent peer: %v", err)
 	}
 	big := make([]byte, 256<<10)

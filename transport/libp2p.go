@@ -58,6 +58,12 @@ type Libp2p struct {
 	learned  learnedAddrs
 	unsent   atomic.Pointer[func(Unsent)] // ReportUnsent's
 
+	// The connection policy (policy.go).
+	measuring inFlight
+	budget    dialBudget
+	dialed    measureConns
+	guard     connGuard
+
 	mu     sync.Mutex
 	closed bool
 	peers  map[peer.ID]*peerState
@@ -141,7 +147,8 @@ func NewLibp2p(h host.Host, handler Handler, opts ...Option) (*Libp2p, error) {
 		rtt: newRTTTable(cfg.rttPeers), epoch: time.Now(),
 		learned: learnedAddrs{refresh: learnedRefresh(cfg.addrTTL)},
 		peers:   make(map[peer.ID]*peerState), pings: make(map[uint64]*pingWait),
-		live: make(map[network.Stream]struct{}),
+		live:      make(map[network.Stream]struct{}),
+		measuring: inFlight{max: cfg.measurePings},
 	}
 	t.codec, err = NewCodec(cfg.limits, t.addrsOf)
 	if err != nil {
@@ -149,6 +156,8 @@ func NewLibp2p(h host.Host, handler Handler, opts ...Option) (*Libp2p, error) {
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	h.SetStreamHandler(t.proto, t.handleStream)
+	t.wg.Add(1)
+	go t.sweepLoop()
 	return t, nil
 }
 
@@ -197,7 +206,7 @@ func (t *Libp2p) reportUnsent(f *outFrame) {
 func (t *Libp2p) Stats() Stats { return t.ctr.snapshot() }
 
 // RTT implements Transport.
-func (t *Libp2p) RTT(p peer.ID) (time.Duration, bool) { return t.rtt.get(p) }
+func (t *Libp2p) RTT(h id.Handle) (time.Duration, bool) { return t.rtt.get(h.Addr) }
 
 // Send implements Transport.
 func (t *Libp2p) Send(m *core.Message) error {
@@ -280,7 +289,11 @@ func (t *Libp2p) target(m *core.Message) (peer.ID, error) {
 }
 
 // Ping implements Transport.
-func (t *Libp2p) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
+func (t *Libp2p) Ping(ctx context.Context, h id.Handle) (time.Duration, error) {
+	return t.ping(ctx, peer.ID(h.Addr))
+}
+
+func (t *Libp2p) ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 	if p == t.h.ID() || p == "" {
 		return 0, fmt.Errorf("%w: cannot ping %q", ErrUnreachable, p)
 	}
@@ -347,7 +360,7 @@ func (t *Libp2p) pong(p peer.ID, nonce uint64) {
 	}
 	w.rtt = max(time.Duration(t.now()-w.sent.Load()), 1)
 	t.ctr.pongsReceived.Add(1)
-	t.rtt.update(p, w.rtt) // before Ping returns, so RTT reflects it
+	t.rtt.update(string(p), w.rtt) // before Ping returns, so RTT reflects it
 	close(w.done)
 }
 

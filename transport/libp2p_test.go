@@ -265,14 +265,14 @@ func TestLibp2pOneStreamCarriesManyFrames(t *testing.T) {
 func TestLibp2pPing(t *testing.T) {
 	a, b := newNode(t, 1), newNode(t, 2)
 	introduce(a, b)
-	if _, ok := a.t.RTT(b.h.ID()); ok {
+	if _, ok := a.t.RTT(ph(b.h.ID())); ok {
 		t.Fatal("RTT known before any ping")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var rtts []time.Duration
 	for range 20 {
-		rtt, err := a.t.Ping(ctx, b.h.ID())
+		rtt, err := a.t.Ping(ctx, ph(b.h.ID()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +281,7 @@ func TestLibp2pPing(t *testing.T) {
 		}
 		rtts = append(rtts, rtt)
 	}
-	srtt, ok := a.t.RTT(b.h.ID())
+	srtt, ok := a.t.RTT(ph(b.h.ID()))
 	if !ok || srtt <= 0 {
 		t.Fatalf("RTT = %s, %v", srtt, ok)
 	}
@@ -308,10 +308,10 @@ func TestLibp2pPing(t *testing.T) {
 	ghost := newIdentity(t, 99)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel2()
-	if _, err := a.t.Ping(ctx2, ghost.pid); err == nil {
+	if _, err := a.t.Ping(ctx2, ph(ghost.pid)); err == nil {
 		t.Fatal("ping to an unknown peer succeeded")
 	}
-	if _, err := a.t.Ping(ctx2, a.h.ID()); !errors.Is(err, ErrUnreachable) {
+	if _, err := a.t.Ping(ctx2, ph(a.h.ID())); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("ping self: %v", err)
 	}
 }
@@ -371,7 +371,7 @@ func TestLibp2pPingOnlyStreamsIdleOutSooner(t *testing.T) {
 	introduce(a, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := a.t.Ping(ctx, b.id.pid); err != nil {
+	if _, err := a.t.Ping(ctx, ph(b.id.pid)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "the ping's and the pong's streams to close", func() bool {
@@ -382,7 +382,7 @@ func TestLibp2pPingOnlyStreamsIdleOutSooner(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.in.waitN(t, 1, 5*time.Second)
-	if _, err := a.t.Ping(ctx, b.id.pid); err != nil {
+	if _, err := a.t.Ping(ctx, ph(b.id.pid)); err != nil {
 		t.Fatal(err)
 	}
 	// b's writer carried only the pong: it goes; a's carried a message and
@@ -481,7 +481,7 @@ func TestLibp2pSendErrors(t *testing.T) {
 	if err := a.t.Send(&core.Message{Type: core.MsgProbe, From: a.id.h, To: newIdentity(t, 5).h}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("send after close: %v", err)
 	}
-	if _, err := a.t.Ping(context.Background(), newIdentity(t, 5).pid); !errors.Is(err, ErrClosed) {
+	if _, err := a.t.Ping(context.Background(), ph(newIdentity(t, 5).pid)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("ping after close: %v", err)
 	}
 }
@@ -512,7 +512,7 @@ func TestLibp2pCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		a.t.Ping(ctx, b.h.ID())
+		a.t.Ping(ctx, ph(b.h.ID()))
 		a.t.Close()
 		b.t.Close()
 		a.h.Close()
@@ -576,7 +576,7 @@ func TestLibp2pWriterWakesWhileBusy(t *testing.T) {
 	introduce(a, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := a.t.Ping(ctx, b.h.ID()); err != nil { // the stream is open
+	if _, err := a.t.Ping(ctx, ph(b.h.ID())); err != nil { // the stream is open
 		t.Fatal(err)
 	}
 	seq := uint64(0)
@@ -591,7 +591,7 @@ func TestLibp2pWriterWakesWhileBusy(t *testing.T) {
 	for i := range 50 {
 		burst() // then a ping at once: its wake-up lands in the drain
 		pctx, pcancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err := a.t.Ping(pctx, b.h.ID())
+		_, err := a.t.Ping(pctx, ph(b.h.ID()))
 		pcancel()
 		if err != nil {
 			t.Fatalf("ping %d after a burst: %v", i, err)
@@ -696,7 +696,7 @@ func TestLibp2pRewritesOnGoneStream(t *testing.T) {
 		}
 		restart(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := a.t.Ping(ctx, b.h.ID())
+		_, err := a.t.Ping(ctx, ph(b.h.ID()))
 		cancel()
 		if err != nil {
 			t.Fatalf("new host %v: a ping after the restart: %v", newHost, err)

@@ -109,7 +109,8 @@ func (h *Hub) Attach(self id.Handle, handler Handler) (*Mem, error) {
 		return nil, errors.New("transport: Attach needs a handle with an Addr and a handler")
 	}
 	m := &Mem{hub: h, self: self, id: peer.ID(self.Addr), handler: handler,
-		rtt: newRTTTable(4096), pings: make(map[uint64]*memPing)}
+		rtt: newRTTTable(4096), pings: make(map[uint64]*memPing),
+		measuring: inFlight{max: 16}, stop: make(chan struct{})}
 	if h.codec {
 		var err error
 		if m.codec, err = NewCodec(Limits{}, nil); err != nil {
@@ -138,6 +139,9 @@ type Mem struct {
 	ctr     counters
 	rtt     *rttTable
 	unsent  atomic.Pointer[func(Unsent)] // ReportUnsent's
+	// measuring bounds Measure's pings; stop ends them at Close.
+	measuring inFlight
+	stop      chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -187,7 +191,28 @@ func (m *Mem) Local() id.Handle { return m.self }
 func (m *Mem) Stats() Stats { return m.ctr.snapshot() }
 
 // RTT implements Transport.
-func (m *Mem) RTT(p peer.ID) (time.Duration, bool) { return m.rtt.get(p) }
+func (m *Mem) RTT(h id.Handle) (time.Duration, bool) { return m.rtt.get(h.Addr) }
+
+// Measure implements Transport: a ping in the background, at most 16 at
+// a time (a hub has no dials to budget).
+func (m *Mem) Measure(h, _ id.Handle) {
+	if h.Addr == "" || h.Addr == m.self.Addr || !m.measuring.start(h.Addr) {
+		return
+	}
+	go func() {
+		defer m.measuring.done(h.Addr)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		go func() {
+			select {
+			case <-m.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		_, _ = m.Ping(ctx, h)
+	}()
+}
 
 // Send implements Transport.
 func (m *Mem) Send(msg *core.Message) error {
@@ -233,7 +258,8 @@ func cloneMessage(m *core.Message) *core.Message {
 }
 
 // Ping implements Transport.
-func (m *Mem) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
+func (m *Mem) Ping(ctx context.Context, h id.Handle) (time.Duration, error) {
+	p := peer.ID(h.Addr)
 	if p == m.id || p == "" {
 		return 0, fmt.Errorf("%w: cannot ping %q", ErrUnreachable, p)
 	}
@@ -275,7 +301,7 @@ func (m *Mem) finishPing(nonce uint64, err error) (time.Duration, bool) {
 	if err == nil {
 		w.rtt = max(time.Since(w.sent), 1)
 		m.ctr.pongsReceived.Add(1)
-		m.rtt.update(w.peer, w.rtt) // before Ping returns, so RTT reflects it
+		m.rtt.update(string(w.peer), w.rtt) // before Ping returns, so RTT reflects it
 	}
 	close(w.done)
 	return w.rtt, true
@@ -295,6 +321,7 @@ func (m *Mem) Close() error {
 		return nil
 	}
 	m.closed = true
+	close(m.stop)
 	pending := make([]uint64, 0, len(m.pings))
 	for n := range m.pings {
 		pending = append(pending, n)

@@ -162,17 +162,17 @@ func TestMemLatencyPingAndPartition(t *testing.T) {
 	pa, pb := peer.ID(a.h.Addr), peer.ID(b.h.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rtt, err := a.t.Ping(ctx, pb)
+	rtt, err := a.t.Ping(ctx, ph(pb))
 	if err != nil || rtt < 2*oneWay {
 		t.Fatalf("ping = %s, %v; want >= %s", rtt, err, 2*oneWay)
 	}
-	if srtt, ok := a.t.RTT(pb); !ok || srtt != rtt {
+	if srtt, ok := a.t.RTT(ph(pb)); !ok || srtt != rtt {
 		t.Fatalf("RTT = %s, %v", srtt, ok)
 	}
 	hub.SetLink(pb, pa, false) // b's answers are lost
 	short, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel2()
-	if _, err := a.t.Ping(short, pb); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := a.t.Ping(short, ph(pb)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ping across a cut link: %v", err)
 	}
 	a.t.Send(&core.Message{Type: core.MsgRoute, From: a.h, To: b.h}) // a -> b still up
@@ -183,7 +183,7 @@ func TestMemLatencyPingAndPartition(t *testing.T) {
 	if got := a.in.waitN(t, 1, 5*time.Second); len(got) != 1 || got[0].Seq != 2 {
 		t.Fatalf("after the partition healed: %v", got)
 	}
-	if _, err := a.t.Ping(ctx, "nobody"); !errors.Is(err, ErrUnreachable) {
+	if _, err := a.t.Ping(ctx, ph("nobody")); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("ping to nobody: %v", err)
 	}
 }

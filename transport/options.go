@@ -34,6 +34,8 @@ type config struct {
 	addrTTL      time.Duration
 	addrFilter   func(peer.ID, ma.Multiaddr) bool
 	rttPeers     int
+	measurePings int
+	sweepEvery   time.Duration
 	logger       *slog.Logger
 	keepHandler  bool
 }
@@ -49,6 +51,8 @@ func defaultConfig() config {
 		pingIdle:     10 * time.Second,
 		addrTTL:      30 * time.Minute,
 		rttPeers:     4096,
+		measurePings: 16,
+		sweepEvery:   10 * time.Second,
 		logger:       slog.Default(),
 	}
 }
@@ -173,6 +177,22 @@ func Logger(l *slog.Logger) Option {
 			return optErr("Logger", "nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// MeasureLimits bounds the proximity measurements in flight (Measure; 1
+// to 65536, default 16) and sets how often connections that measurements
+// opened are looked at, to close those nothing needs (default 10 s).
+func MeasureLimits(inFlight int, sweepEvery time.Duration) Option {
+	return func(c *config) error {
+		if inFlight < 1 || inFlight > 1<<16 {
+			return optErr("MeasureLimits", "%d pings in flight, want 1 to 65536", inFlight)
+		}
+		if sweepEvery <= 0 {
+			return optErr("MeasureLimits", "sweep every %v, want > 0", sweepEvery)
+		}
+		c.measurePings, c.sweepEvery = inFlight, sweepEvery
 		return nil
 	}
 }

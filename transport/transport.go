@@ -6,10 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/routing"
 )
 
 // Transport carries core messages between Pastry nodes.
@@ -35,18 +34,41 @@ import (
 type Transport interface {
 	// Send queues m for m.To (m.To.Addr holds the peer ID).
 	Send(m *core.Message) error
-	// Ping sends a transport-level ping to p and waits for its pong or
-	// ctx's end. The round trip also updates RTT(p).
-	Ping(ctx context.Context, p peer.ID) (time.Duration, error)
-	// RTT returns the smoothed round-trip time to p measured by pings
+	// Ping sends a transport-level ping to h and waits for its pong or
+	// ctx's end. The round trip also updates RTT(h).
+	Ping(ctx context.Context, h id.Handle) (time.Duration, error)
+	// RTT returns the smoothed round-trip time to h measured by pings
 	// (EWMA, weight 1/8 on the newest sample); false if none answered yet.
-	RTT(p peer.ID) (time.Duration, bool)
+	RTT(h id.Handle) (time.Duration, bool)
+	// Measure pings h in the background, so that RTT(h) comes to be
+	// known: unless a measurement of h is in flight, or the transport's
+	// bounds refuse it (pings in flight; the libp2p transport's dial
+	// budget, charged to sender, the node whose message named h, when it
+	// is not the zero handle). It never blocks.
+	Measure(h, sender id.Handle)
 	// Stats returns a snapshot of the counters.
 	Stats() Stats
 	// Close stops the transport: queued messages are dropped, streams
 	// closed, goroutines ended. The handler is not called after Close
 	// returns.
 	Close() error
+}
+
+// StateTracker is implemented by transports that keep per-peer resources
+// in line with the node's routing state (the libp2p transport protects
+// the state's connections in the host's connection manager). The runtime
+// calls TrackState from its event loop after every input, and
+// TrackState(nil) once when the node closes; it must not block.
+type StateTracker interface {
+	TrackState(st *routing.State)
+}
+
+// Connectivity is implemented by transports that pay to open a connection
+// (the libp2p transport: a dial and a security handshake). Connected
+// reports whether a message to h would go out without opening one. Safe
+// for concurrent use; it must not block.
+type Connectivity interface {
+	Connected(h id.Handle) bool
 }
 
 // Handler receives messages. It must not block for long: it holds up
@@ -95,6 +117,14 @@ type Stats struct {
 	// the AddrFilter option refused (a list that keeps arriving is looked
 	// at again only when it is due for renewal; see AddrTTL).
 	AddrsRefused uint64
+	// MeasuresThrottled counts proximity measurements not started because
+	// a dial to the peer would have exceeded the dial budget of its
+	// addresses or of the peer that sent its handle (libp2p only).
+	MeasuresThrottled uint64
+	// MeasureConnsClosed counts connections a proximity measurement
+	// opened to a peer the routing state did not take, closed once no
+	// stream used them (libp2p only).
+	MeasureConnsClosed uint64
 	// WriteRetries counts batches of frames, and pings, written again on
 	// a new stream because the peer's stream was found gone when written
 	// to (the peer's transport closed, or the peer restarted).
@@ -133,6 +163,8 @@ type counters struct {
 	pongsLate           atomic.Uint64
 	addrsRefused        atomic.Uint64
 	writeRetries        atomic.Uint64
+	measuresThrottled   atomic.Uint64
+	measureConnsClosed  atomic.Uint64
 }
 
 func slot(t core.MsgType) int {
@@ -182,6 +214,8 @@ func (c *counters) snapshot() Stats {
 	s.PongsLate = c.pongsLate.Load()
 	s.AddrsRefused = c.addrsRefused.Load()
 	s.WriteRetries = c.writeRetries.Load()
+	s.MeasuresThrottled = c.measuresThrottled.Load()
+	s.MeasureConnsClosed = c.measureConnsClosed.Load()
 	return s
 }
 
@@ -189,16 +223,16 @@ func (c *counters) snapshot() Stats {
 // arbitrary entry is forgotten (it is re-measured on the next ping).
 type rttTable struct {
 	mu  sync.Mutex
-	m   map[peer.ID]time.Duration
+	m   map[string]time.Duration // by peer ID (a handle's Addr)
 	max int
 }
 
 func newRTTTable(max int) *rttTable {
-	return &rttTable{m: make(map[peer.ID]time.Duration), max: max}
+	return &rttTable{m: make(map[string]time.Duration), max: max}
 }
 
 // update folds a sample in like TCP's SRTT: srtt += (sample - srtt) / 8.
-func (t *rttTable) update(p peer.ID, sample time.Duration) {
+func (t *rttTable) update(p string, sample time.Duration) {
 	if sample <= 0 {
 		sample = 1
 	}
@@ -218,7 +252,7 @@ func (t *rttTable) update(p peer.ID, sample time.Duration) {
 	t.m[p] = old + (sample-old)/8
 }
 
-func (t *rttTable) get(p peer.ID) (time.Duration, bool) {
+func (t *rttTable) get(p string) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d, ok := t.m[p]

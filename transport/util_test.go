@@ -107,3 +107,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// ph is a handle naming peer p only (Ping and RTT read only its Addr).
+func ph(p peer.ID) id.Handle { return id.Handle{Addr: string(p)} }

@@ -182,7 +182,7 @@ func (r *run) issue(phase string, count int, window, drain time.Duration) (Looku
 		gap = window / time.Duration(count)
 	}
 	for k := range count {
-		if err := r.lk.Lookup(r.randomLive(), id.Random(r.rng)); err != nil {
+		if _, err := r.lk.Lookup(r.randomLive(), id.Random(r.rng)); err != nil {
 			return LookupStats{}, err
 		}
 		r.nw.RunFor(gap)
@@ -338,7 +338,7 @@ func (r *run) churn() error {
 			push(wev{at: e.at + exp(arrivalRate), kind: 1})
 		case 2:
 			if len(r.nw.Live()) > 0 {
-				if err := r.lk.Lookup(r.randomLive(), id.Random(r.rng)); err != nil {
+				if _, err := r.lk.Lookup(r.randomLive(), id.Random(r.rng)); err != nil {
 					return err
 				}
 				cr.Issued++

@@ -4,8 +4,12 @@
 // protocol ID "/pastry/1.0.0" (optionally behind a network prefix, e.g.
 // "/mynet/pastry/1.0.0"). The stream carries Frames, each preceded by its
 // length as an unsigned LEB128 varint (at most 1 MiB + 256 KiB by default;
-// a longer frame resets the stream). The opener sends Message and Ping
-// frames; the acceptor answers only with Pong frames on the same stream.
+// a longer frame resets the stream). A node writes only on the streams
+// it opened, and reads only those it accepted: Message, Ping and Pong
+// frames all travel from opener to acceptor. A Pong answers a Ping on the
+// answering node's own outbound stream to the pinger (opened if need be),
+// never back on the stream the Ping came on, whose other direction
+// nobody reads.
 //
 // Trust: everything here is untrusted input. Receivers recompute every
 // node_id from the public key embedded in peer_id (node_id = first 16 bytes
@@ -27,12 +31,11 @@
 package pb
 
 import (
+	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
+	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
-
-	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
-	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 )
 
 const (
@@ -64,6 +67,7 @@ const (
 	MsgType_MSG_TYPE_ROW_REPLY    MsgType = 14 // routing-table row `row` (handles)
 	MsgType_MSG_TYPE_LEAVE        MsgType = 15 // the sender is leaving the overlay
 	MsgType_MSG_TYPE_SUSPECT      MsgType = 16 // the sender found `subject` failed
+	MsgType_MSG_TYPE_DIRECT       MsgType = 17 // an application message to one node (app, payload, sent), acknowledged by seq
 )
 
 // Enum value maps for MsgType.
@@ -86,6 +90,7 @@ var (
 		14: "MSG_TYPE_ROW_REPLY",
 		15: "MSG_TYPE_LEAVE",
 		16: "MSG_TYPE_SUSPECT",
+		17: "MSG_TYPE_DIRECT",
 	}
 	MsgType_value = map[string]int32{
 		"MSG_TYPE_INVALID":      0,
@@ -105,6 +110,7 @@ var (
 		"MSG_TYPE_ROW_REPLY":    14,
 		"MSG_TYPE_LEAVE":        15,
 		"MSG_TYPE_SUSPECT":      16,
+		"MSG_TYPE_DIRECT":       17,
 	}
 )
 
@@ -405,7 +411,7 @@ type Message struct {
 	// present they must name the stream's ends, or the message is refused.
 	From          *NodeHandle   `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`                     // the sender of this hop
 	To            *NodeHandle   `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                         // the receiver of this hop
-	Seq           uint64        `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`                      // per-hop ack id (route, join), probe nonce
+	Seq           uint64        `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`                      // per-hop ack id (route, join, direct), probe nonce
 	Key           []byte        `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`                       // empty (the zero key) or 16 bytes
 	Origin        *NodeHandle   `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`                 // routed messages: the node that first sent it
 	App           uint32        `protobuf:"varint,8,opt,name=app,proto3" json:"app,omitempty"`                      // core.AppID
@@ -599,7 +605,7 @@ const file_pastry_proto_rawDesc = "" +
 	"\x03row\x18\r \x01(\x05R\x03row\x12/\n" +
 	"\ahandles\x18\x0e \x03(\v2\x15.pastry.v1.NodeHandleR\ahandles\x12/\n" +
 	"\asubject\x18\x0f \x01(\v2\x15.pastry.v1.NodeHandleR\asubject\x12\x17\n" +
-	"\acopy_id\x18\x10 \x01(\rR\x06copyId*\x97\x03\n" +
+	"\acopy_id\x18\x10 \x01(\rR\x06copyId*\xac\x03\n" +
 	"\aMsgType\x12\x14\n" +
 	"\x10MSG_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eMSG_TYPE_ROUTE\x10\x01\x12\x16\n" +
@@ -618,7 +624,8 @@ const file_pastry_proto_rawDesc = "" +
 	"\x14MSG_TYPE_ROW_REQUEST\x10\r\x12\x16\n" +
 	"\x12MSG_TYPE_ROW_REPLY\x10\x0e\x12\x12\n" +
 	"\x0eMSG_TYPE_LEAVE\x10\x0f\x12\x14\n" +
-	"\x10MSG_TYPE_SUSPECT\x10\x10B*Z(github.com/pastrynet/pastry/transport/pbb\x06proto3"
+	"\x10MSG_TYPE_SUSPECT\x10\x10\x12\x13\n" +
+	"\x0fMSG_TYPE_DIRECT\x10\x11B*Z(github.com/pastrynet/pastry/transport/pbb\x06proto3"
 
 var (
 	file_pastry_proto_rawDescOnce sync.Once

@@ -1,4 +1,4 @@
-package pastry
+package transport
 
 import (
 	"net/netip"

@@ -1,0 +1,139 @@
+package lookup
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
+)
+
+type seededEnv struct{ r *rand.Rand }
+
+func (e seededEnv) Uint64() uint64             { return e.r.Uint64() }
+func (e seededEnv) Proximity(id.Handle) uint32 { return 1000 }
+
+// An answer completes a lookup only when it is the answer of the root it
+// names to the request it names: keyed to this node when routed, sent by
+// that root (routed from it, or straight from it), for the same key.
+// Anything else leaves the lookup waiting.
+func TestAnswerAccepted(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 4))
+	h := func() id.Handle { x := id.Random(r); return id.Handle{ID: x, Addr: x.Short()} }
+	self, root, other := h(), h(), h()
+	key := id.Random(r)
+	m, err := core.NewMachine(core.SimConfig(), self, seededEnv{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Register(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Bootstrap(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	const req = 77
+	ans := func(req uint64, key id.ID, root id.ID) []byte {
+		x := answer{req: req, key: key, hops: 2, root: root, path: []id.ID{self.ID, other.ID, root}}
+		return x.append(nil)
+	}
+	routed := func(p []byte, to id.ID, from id.Handle) *core.Message {
+		return &core.Message{Type: core.MsgRoute, Key: to, App: AppID, Origin: from, From: other, Payload: p}
+	}
+	direct := func(p []byte, from id.Handle) *core.Message {
+		return &core.Message{Type: core.MsgDirect, App: AppID, Origin: from, From: from, Payload: p}
+	}
+	for _, tc := range []struct {
+		name string
+		m    *core.Message
+		want bool
+	}{
+		{"routed, keyed to another node", routed(ans(req, key, root.ID), other.ID, root), false},
+		{"routed by a node that is not the root it names", routed(ans(req, key, root.ID), self.ID, other), false},
+		{"direct from a node that is not the root it names", direct(ans(req, key, root.ID), other), false},
+		{"for another request", direct(ans(req+1, key, root.ID), root), false},
+		{"for another key", direct(ans(req, other.ID, root.ID), root), false},
+		{"a request, not an answer", direct(appendRequest(nil, req), root), false},
+		{"truncated", direct(ans(req, key, root.ID)[:answerHeader-1], root), false},
+		{"routed from the root", routed(ans(req, key, root.ID), self.ID, root), true},
+		{"direct from the root", direct(ans(req, key, root.ID), root), true},
+	} {
+		var got []Result
+		a.pending[req] = &pending{key: key, done: func(r Result, err error) {
+			if err != nil {
+				t.Fatalf("%s: done with %v", tc.name, err)
+			}
+			got = append(got, r)
+		}}
+		m.Run(2*time.Second, func() { a.Deliver(tc.m) })
+		if (len(got) == 1) != tc.want || len(got) > 1 {
+			t.Errorf("%s: completed %d times, want %v", tc.name, len(got), tc.want)
+			continue
+		}
+		if tc.want {
+			if r := got[0]; r.Root != root || r.Key != key || r.Hops != 2 || len(r.Path) != 3 || r.Path[2] != root.ID {
+				t.Errorf("%s: result %+v", tc.name, r)
+			}
+			if a.pending[req] != nil {
+				t.Errorf("%s: still pending after its answer", tc.name)
+			}
+		}
+		delete(a.pending, req)
+	}
+}
+
+// A lookup with no answer ends with ErrTimeout after Options.Timeout, on
+// the node's clock, and is forgotten (here 30 ms, shorter than the hop
+// timeout after which the core would route around the silent next hop); Cancel forgets one without calling
+// done; MaxPending bounds the lookups in flight.
+func TestTimeoutCancelAndBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(42, 4))
+	x, y := id.Random(r), id.Random(r)
+	m, err := core.NewMachine(core.SimConfig(), id.Handle{ID: x, Addr: "x"}, seededEnv{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Register(m, Options{Timeout: 30 * time.Millisecond, MaxPending: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Start(y, nil); err == nil {
+		t.Fatal("a lookup started before the node joined")
+	}
+	if err := m.Bootstrap(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// A second node the machine believes in, so that requests leave it
+	// (and are never answered: nothing carries them).
+	peer := id.Handle{ID: y, Addr: "y"}
+	if err := m.Step(time.Second, &core.Message{Type: core.MsgProbeReply, From: peer, To: m.Self()}); err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	var first uint64
+	m.Run(2*time.Second, func() {
+		first, err = a.Start(y, func(_ Result, err error) { errs = append(errs, err) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Start(y, func(_ Result, err error) { errs = append(errs, err) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Start(y, nil); err != ErrBusy {
+			t.Fatalf("third lookup with MaxPending 2: %v, want ErrBusy", err)
+		}
+		a.Cancel(first)
+	})
+	m.Ready()
+	m.Tick(2*time.Second + 20*time.Millisecond)
+	if len(errs) != 0 || a.Pending() != 1 {
+		t.Fatalf("before the timeout: done errors %v, %d pending; want none, 1", errs, a.Pending())
+	}
+	m.Tick(2*time.Second + 31*time.Millisecond) // before the first hop timeout (50 ms): no re-route yet
+	if len(errs) != 1 || !errors.Is(errs[0], ErrTimeout) || a.Pending() != 0 {
+		t.Fatalf("after the timeout: done errors %v, %d pending; want one ErrTimeout (the other cancelled), none pending", errs, a.Pending())
+	}
+}

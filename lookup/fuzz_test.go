@@ -1,0 +1,62 @@
+package lookup
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/pastrynet/pastry/id"
+)
+
+// FuzzLookupAnswer: the answer parser (a payload another node sent) never
+// panics, refuses with ErrAnswer whatever answer.append cannot have
+// written, and what it accepts re-encodes to the same bytes, with at most
+// MaxAnswerPath path entries. (The decoder is unexported, so its target
+// lives here rather than in fuzz/; .ci/run runs it too.)
+func FuzzLookupAnswer(f *testing.F) {
+	var a, b id.ID
+	a[0], b[15] = 0xab, 0xcd
+	for _, path := range [][]id.ID{nil, {a}, {a, b, a}} {
+		x := answer{req: 7, key: a, hops: uint16(len(path)), root: b, path: path}
+		f.Add(x.append(nil))
+	}
+	long := answer{req: 1, hops: 300, root: a, path: make([]id.ID, 300)}
+	f.Add(long.append(nil))
+	f.Add([]byte{})
+	f.Add([]byte{kindAnswer, 1, 2})
+	f.Add(appendRequest(nil, 9))
+	one := answer{req: 3, hops: 1, root: a, path: []id.ID{a}}
+	f.Add(append(one.append(nil), 0)) // trailing byte
+	f.Fuzz(func(t *testing.T, in []byte) {
+		x, err := parseAnswer(in)
+		if err != nil {
+			if !errors.Is(err, ErrAnswer) {
+				t.Fatalf("error %v is not ErrAnswer", err)
+			}
+			return
+		}
+		if len(x.path) > MaxAnswerPath {
+			t.Fatalf("accepted %d path entries", len(x.path))
+		}
+		if out := x.append(nil); !bytes.Equal(out, in) {
+			t.Fatalf("accepted %x, re-encoded %x", in, out)
+		}
+	})
+}
+
+// FuzzLookupRequest: the request parser accepts exactly what
+// appendRequest writes.
+func FuzzLookupRequest(f *testing.F) {
+	f.Add(appendRequest(nil, 1))
+	f.Add([]byte{kindRequest})
+	f.Add([]byte{kindAnswer, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		req, ok := parseRequest(in)
+		if !ok {
+			return
+		}
+		if out := appendRequest(nil, req); !bytes.Equal(out, in) {
+			t.Fatalf("accepted %x, re-encoded %x", in, out)
+		}
+	})
+}

@@ -1,0 +1,318 @@
+// Package lookup is the overlay's lookup: an application that routes a
+// traced request for a key to the key's root, and has the root answer the
+// origin with its own handle, the hops and the path. It is the one lookup
+// of the project: the libp2p runtime's Node.Lookup and the simulator's
+// measurements both run this code, through the core's Endpoint, so the
+// simulator measures what the daemon does.
+//
+// The answer goes straight to the origin (Endpoint.Send, one hop) when the
+// root can reach it without opening a connection (Endpoint.Connected; in
+// the simulator always), and is otherwise routed to the origin's id over
+// the connections the routing state already has: a dial and a security
+// handshake cost more than the extra hops (see docs/decisions), and a
+// root of a large overlay would otherwise connect to the origin of nearly
+// every lookup it answers.
+//
+// Like every application it is deterministic: no goroutines, no clock, no
+// global randomness. Its state is a map of the lookups in flight, bounded
+// by Options.MaxPending, each ended by its answer or by Options.Timeout.
+package lookup
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
+)
+
+// AppID is the lookup's application id. Application ids from 0xffff0000
+// are reserved for the project's own applications.
+const AppID core.AppID = 0xffff0001
+
+// Errors a lookup ends with.
+var (
+	ErrTimeout = errors.New("lookup: no answer in time")
+	ErrBusy    = errors.New("lookup: too many lookups in flight")
+	ErrAnswer  = errors.New("lookup: malformed answer")
+)
+
+// Result is where a lookup ended.
+type Result struct {
+	Key id.ID
+	// Root is the handle of the node that answered as the key's root.
+	Root id.Handle
+	// Hops is the number of overlay hops the request took; Path the nodes
+	// it visited, origin first, root last (at most MaxAnswerPath).
+	Hops int
+	Path []id.ID
+	// Took is the time from the start to the answer on the node's clock.
+	Took time.Duration
+}
+
+// Request is what the root of a lookup sees (Options.AtRoot).
+type Request struct {
+	ID  uint64
+	Msg *core.Message // the routed request: Key, Origin, Hops, Path
+}
+
+// Options configure an App. Zero values take the defaults noted.
+type Options struct {
+	// Timeout ends a lookup with ErrTimeout when no answer has come. The
+	// core re-routes a request around a next hop that does not
+	// acknowledge it, so most answers that come at all come within a few
+	// hop timeouts. Default 30 s.
+	Timeout time.Duration
+	// MaxPending bounds the lookups in flight; Start fails with ErrBusy
+	// beyond it. Default 4096.
+	MaxPending int
+	// AtRoot, if set, sees every request this node answers, before it
+	// answers (the simulator's measurements). It must not keep m.
+	AtRoot func(r Request)
+	// Forward, if set, is called from the Forward upcall with each request
+	// and answer this node forwards, and may change the next hop (an
+	// analysis aid of the simulator's).
+	Forward func(m *core.Message, next *id.Handle)
+}
+
+// App is the lookup application on one node. Like every application it
+// is not safe for concurrent use: call it from the node's goroutine (from
+// upcalls, or inside core.Machine.Run).
+type App struct {
+	ep      *core.Endpoint
+	opts    Options
+	pending map[uint64]*pending
+}
+
+type pending struct {
+	key   id.ID
+	start time.Duration
+	timer core.TimerID
+	done  func(Result, error)
+}
+
+var (
+	_ core.Application  = (*App)(nil)
+	_ core.TimerHandler = (*App)(nil)
+)
+
+// Register registers a lookup application on m under AppID.
+func Register(m *core.Machine, opts Options) (*App, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = 4096
+	}
+	switch {
+	case opts.Timeout < 0:
+		return nil, fmt.Errorf("lookup: Timeout %v, want > 0", opts.Timeout)
+	case opts.MaxPending < 0:
+		return nil, fmt.Errorf("lookup: MaxPending %d, want > 0", opts.MaxPending)
+	}
+	a := &App{opts: opts, pending: map[uint64]*pending{}}
+	ep, err := m.RegisterApplication(AppID, a)
+	if err != nil {
+		return nil, err
+	}
+	a.ep = ep
+	return a, nil
+}
+
+// Pending is the number of lookups in flight.
+func (a *App) Pending() int { return len(a.pending) }
+
+// Start routes a lookup for key and returns its id. done, if not nil, is
+// called once, from an upcall: with the result when the root's answer
+// comes, or with ErrTimeout; not after Cancel. Start fails with
+// core.ErrNotJoined before the node has joined, and with ErrBusy when
+// MaxPending lookups are in flight.
+func (a *App) Start(key id.ID, done func(Result, error)) (uint64, error) {
+	if len(a.pending) >= a.opts.MaxPending {
+		return 0, ErrBusy
+	}
+	// Request ids are random, so that a node off the request's path
+	// cannot guess one and answer it.
+	req := a.ep.Rand().Uint64()
+	for req == 0 || a.pending[req] != nil {
+		req = a.ep.Rand().Uint64()
+	}
+	p := &pending{key: key, start: a.ep.Now(), done: done}
+	// Recorded before routing: a lookup rooted here is answered inside it.
+	a.pending[req] = p
+	err := a.ep.RouteMessage(core.Message{Key: key, Flags: core.FlagTrace, Payload: appendRequest(nil, req)}, nil)
+	if err != nil {
+		delete(a.pending, req)
+		return 0, err
+	}
+	if a.pending[req] == p { // not answered already
+		p.timer, _ = a.ep.After(a.opts.Timeout, req)
+	}
+	return req, nil
+}
+
+// Cancel forgets lookup req: its done is not called.
+func (a *App) Cancel(req uint64) {
+	if p := a.pending[req]; p != nil {
+		a.ep.Cancel(p.timer)
+		delete(a.pending, req)
+	}
+}
+
+// Timer ends a lookup that had no answer in time.
+func (a *App) Timer(req uint64) {
+	p := a.pending[req]
+	if p == nil {
+		return
+	}
+	delete(a.pending, req)
+	if p.done != nil {
+		p.done(Result{}, fmt.Errorf("%w: %s after %v", ErrTimeout, p.key.Short(), a.opts.Timeout))
+	}
+}
+
+// Forward lets every request and answer through, past Options.Forward.
+func (a *App) Forward(m *core.Message, next *id.Handle) bool {
+	if a.opts.Forward != nil {
+		a.opts.Forward(m, next)
+	}
+	return true
+}
+
+// Update is not used.
+func (a *App) Update(id.Handle, bool) {}
+
+// Deliver answers a request here, at its root, or completes a lookup
+// with its answer.
+func (a *App) Deliver(m *core.Message) {
+	if len(m.Payload) == 0 {
+		return
+	}
+	switch m.Payload[0] {
+	case kindRequest:
+		a.answer(m)
+	case kindAnswer:
+		a.complete(m)
+	}
+}
+
+func (a *App) answer(m *core.Message) {
+	req, ok := parseRequest(m.Payload)
+	if !ok || m.Type != core.MsgRoute {
+		return
+	}
+	if a.opts.AtRoot != nil {
+		a.opts.AtRoot(Request{ID: req, Msg: m})
+	}
+	ans := answer{req: req, key: m.Key, hops: m.Hops, root: a.ep.Self().ID}
+	for i := range min(len(m.Path), MaxAnswerPath) {
+		ans.path = append(ans.path, m.Path[i].ID)
+	}
+	b := ans.append(nil)
+	if origin := m.Origin; origin.ID == a.ep.Self().ID {
+		a.complete(&core.Message{Type: core.MsgDirect, From: origin, Origin: origin, Payload: b})
+	} else if a.ep.Connected(origin) {
+		_ = a.ep.Send(origin, b) // a failure leaves the origin to its timeout
+	} else {
+		_ = a.ep.Route(origin.ID, b, nil)
+	}
+}
+
+// complete ends the lookup an answer names, if the answer is the root's:
+// sent straight from the root, or routed from it.
+func (a *App) complete(m *core.Message) {
+	ans, err := parseAnswer(m.Payload)
+	if err != nil {
+		return
+	}
+	p := a.pending[ans.req]
+	if p == nil || p.key != ans.key {
+		return // not ours, already answered, or for another key
+	}
+	sender := m.Origin // routed: the node that routed the answer
+	if m.Type == core.MsgDirect {
+		sender = m.From
+	} else if m.Key != a.ep.Self().ID {
+		return // a routed answer for another node's id
+	}
+	if sender.ID != ans.root {
+		return // not sent by the root it names
+	}
+	delete(a.pending, ans.req)
+	a.ep.Cancel(p.timer)
+	if p.done != nil {
+		p.done(Result{Key: ans.key, Root: sender, Hops: int(ans.hops), Path: ans.path, Took: a.ep.Now() - p.start}, nil)
+	}
+}
+
+// The wire format of the lookup's payloads (big-endian):
+//
+//	request: [1][request id u64]
+//	answer:  [2][request id u64][key 16][hops u16][root 16][path count u8][path ids, 16 each]
+const (
+	kindRequest = 1
+	kindAnswer  = 2
+)
+
+// MaxAnswerPath is the most path entries an answer carries (a count byte).
+const MaxAnswerPath = 255
+
+func appendRequest(b []byte, req uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, kindRequest), req)
+}
+
+func parseRequest(b []byte) (uint64, bool) {
+	if len(b) != 9 || b[0] != kindRequest {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b[1:]), true
+}
+
+type answer struct {
+	req  uint64
+	key  id.ID
+	hops uint16
+	root id.ID
+	path []id.ID
+}
+
+const answerHeader = 1 + 8 + id.Len + 2 + id.Len + 1
+
+func (x *answer) append(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(append(b, kindAnswer), x.req)
+	b = append(b, x.key[:]...)
+	b = binary.BigEndian.AppendUint16(b, x.hops)
+	b = append(b, x.root[:]...)
+	k := min(len(x.path), MaxAnswerPath)
+	b = append(b, byte(k))
+	for _, p := range x.path[:k] {
+		b = append(b, p[:]...)
+	}
+	return b
+}
+
+// parseAnswer reads what answer.append wrote; anything else is ErrAnswer.
+func parseAnswer(b []byte) (answer, error) {
+	var x answer
+	if len(b) < answerHeader || b[0] != kindAnswer {
+		return x, ErrAnswer
+	}
+	x.req = binary.BigEndian.Uint64(b[1:])
+	copy(x.key[:], b[9:])
+	x.hops = binary.BigEndian.Uint16(b[9+id.Len:])
+	copy(x.root[:], b[11+id.Len:])
+	k := int(b[answerHeader-1])
+	b = b[answerHeader:]
+	if len(b) != id.Len*k {
+		return x, ErrAnswer
+	}
+	if k > 0 {
+		x.path = make([]id.ID, k)
+		for i := range x.path {
+			copy(x.path[i][:], b[id.Len*i:])
+		}
+	}
+	return x, nil
+}
