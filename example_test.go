@@ -17,21 +17,37 @@ import (
 	"github.com/pastrynet/pastry/id"
 )
 
-// echoApp is an application: it receives, at a key's root, the messages
-// routed to the key under its application id.
-type echoApp struct{ got chan string }
+// echoApp is an application: at a key's root it receives the messages
+// routed to the key under its application id, and echoes each straight
+// back to the node that routed it (Endpoint.Send: one hop, acknowledged);
+// at that node it receives the echo. It acts only through its Endpoint,
+// from its upcalls, so it runs unchanged in the simulator.
+type echoApp struct {
+	ep     *core.Endpoint
+	echoes chan string
+}
 
-func (a echoApp) Deliver(m *core.Message) { a.got <- string(m.Payload) }
+// Registered is called with the Endpoint before any other upcall.
+func (a *echoApp) Registered(ep *core.Endpoint) { a.ep = ep }
 
-func (echoApp) Forward(*core.Message, *id.Handle) bool { return true }
+func (a *echoApp) Deliver(m *core.Message) {
+	switch m.Type {
+	case core.MsgRoute: // at the key's root
+		_ = a.ep.Send(m.Origin, append([]byte("echo: "), m.Payload...))
+	case core.MsgDirect: // the echo, back at the origin
+		a.echoes <- string(m.Payload)
+	}
+}
 
-func (echoApp) Update(id.Handle, bool) {}
+func (*echoApp) Forward(*core.Message, *id.Handle) bool { return true }
+
+func (*echoApp) Update(id.Handle, bool) {}
 
 // Pastry attached to libp2p hosts built the usual way: an Ed25519
 // identity, loopback TCP without port reuse (see the README), the rest
 // go-libp2p's defaults. One node starts an overlay, the other joins
 // through it; a lookup finds the root of a key, and a message routed to
-// the key reaches the application there.
+// the key reaches the application there, which echoes it back.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -52,7 +68,7 @@ func Example() {
 	const appID core.AppID = 7
 	var nodes []*pastry.Node
 	var hosts []host.Host
-	var apps []echoApp
+	var apps []*echoApp
 	for i := range 2 {
 		h := newHost()
 		defer h.Close()
@@ -61,7 +77,7 @@ func Example() {
 			log.Fatal(err)
 		}
 		defer n.Close() // before the host
-		app := echoApp{got: make(chan string, 1)}
+		app := &echoApp{echoes: make(chan string, 1)}
 		if _, err := n.RegisterApplication(appID, app); err != nil {
 			log.Fatal(err)
 		}
@@ -82,17 +98,18 @@ func Example() {
 	}
 	fmt.Println("root is the first node:", res.Root == nodes[0].ID(), res.RootPeer == hosts[0].ID())
 
-	// A message routed to the first node's id is delivered there.
+	// A message routed to the first node's id is delivered there, and
+	// its echo comes back.
 	if err := nodes[1].Route(ctx, nodes[0].ID(), appID, []byte("hello")); err != nil {
 		log.Fatal(err)
 	}
 	select {
-	case got := <-apps[0].got:
-		fmt.Println("delivered at the root:", got)
+	case got := <-apps[1].echoes:
+		fmt.Println("back from the root:", got)
 	case <-ctx.Done():
-		log.Fatal("not delivered")
+		log.Fatal("no echo")
 	}
 	// Output:
 	// root is the first node: true true
-	// delivered at the root: hello
+	// back from the root: echo: hello
 }

@@ -38,6 +38,16 @@ type Endpoint struct {
 	undelivered UndeliveredHandler
 }
 
+// Registrant is implemented by applications that want their Endpoint
+// before anything else happens to them: RegisterApplication calls
+// Registered with it before it returns, on the node's goroutine, before
+// any other upcall. (Over the runtime, an application that took the
+// Endpoint from RegisterApplication's result instead would race with its
+// first upcalls.)
+type Registrant interface {
+	Registered(ep *Endpoint)
+}
+
 // TimerHandler is implemented by applications that set timers with
 // Endpoint.After. Timer runs on the node's goroutine, never concurrently
 // with the application's other upcalls; it must not block.

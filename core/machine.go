@@ -193,6 +193,9 @@ func (n *Machine) RegisterApplication(appID AppID, app Application) (*Endpoint, 
 	}
 	ep := newEndpoint(n, appID, app)
 	n.apps = slices.Insert(n.apps, i, registered{appID, ep})
+	if r, ok := app.(Registrant); ok {
+		r.Registered(ep)
+	}
 	return ep, nil
 }
 
