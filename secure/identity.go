@@ -21,10 +21,10 @@ var (
 	ErrPeerID = errors.New("secure: peer ID does not embed an Ed25519 public key")
 )
 
-// ed25519PeerIDLen is the length of the canonical peer ID of an Ed25519
+// Ed25519PeerIDLen is the length of the canonical peer ID of an Ed25519
 // key: identity multihash (2 bytes) around the protobuf PublicKey (4 bytes
 // of tags and lengths plus the 32-byte key).
-const ed25519PeerIDLen = 38
+const Ed25519PeerIDLen = 38
 
 // NodeID derives the Pastry nodeId of a public key: the first 128 bits of
 // SHA-256 over the raw 32-byte Ed25519 public key. Other key types are an
@@ -54,8 +54,8 @@ func NodeID(pub crypto.PubKey) (id.ID, error) {
 // derives in the secure handshake); any other encoding of the same key is
 // rejected, so that one key cannot appear under several peer IDs.
 func NodeIDFromPeer(p peer.ID) (id.ID, error) {
-	if len(p) != ed25519PeerIDLen {
-		return id.ID{}, fmt.Errorf("%w: %d bytes, want %d", ErrPeerID, len(p), ed25519PeerIDLen)
+	if len(p) != Ed25519PeerIDLen {
+		return id.ID{}, fmt.Errorf("%w: %d bytes, want %d", ErrPeerID, len(p), Ed25519PeerIDLen)
 	}
 	pub, err := p.ExtractPublicKey()
 	if err != nil {

@@ -655,3 +655,33 @@ func routeMessage(tb testing.TB) (*core.Message, *Codec) {
 		Key: ids[1].h.ID, Seq: 77, App: 7, Payload: []byte("01234567"), Hops: 2, Sent: 1 << 40, Copy: 3}
 	return m, c
 }
+
+// The simulator's sizes (ModelFrameSize) are the codec's: for handles that
+// each advertise the same address, every message type, full or with only
+// what the protocol sets, sizes to exactly its encoded frame.
+func TestModelFrameSize(t *testing.T) {
+	var ids []identity
+	for i := range 6 {
+		ids = append(ids, newIdentity(t, uint64(300+i)))
+	}
+	addr := mustAddr(t, "/ip4/198.51.100.7/udp/4001/quic-v1")
+	book := map[peer.ID][]ma.Multiaddr{}
+	for _, x := range ids {
+		book[x.pid] = []ma.Multiaddr{addr}
+	}
+	c := testCodec(t, addrBook(book))
+	hs := ModelHandleSize(addr)
+	for _, typ := range allTypes() {
+		full := fullMessage(typ, ids)
+		bare := &core.Message{Type: typ, From: ids[0].h, To: ids[1].h, Seq: 9}
+		for _, m := range []*core.Message{full, bare} {
+			b, err := c.AppendMessageFrame(nil, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ModelFrameSize(m, hs); got != len(b) {
+				t.Errorf("%s (%d handles): model %d bytes, encoded %d", typ, len(m.Handles), got, len(b))
+			}
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/secure"
 )
 
 // The encoder sizes the message first and then writes it in one pass, in
@@ -129,6 +130,27 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 	case len(m.Path) > lim.MaxPath:
 		return 0, 0, fmt.Errorf("%w: %d path entries, limit %d", ErrLimit, len(m.Path), lim.MaxPath)
 	}
+	n, err := bodySize(m, func(field string, h id.Handle) (int, error) {
+		eh, err := c.prepareHandle(field, h)
+		if err != nil {
+			return 0, err
+		}
+		e.hs = append(e.hs, eh)
+		return eh.size, nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	frameSize = bytesFieldSize(fFrameMessage, n)
+	if frameSize > lim.MaxFrame {
+		return 0, 0, fmt.Errorf("%w: %s message encodes to %d bytes, limit %d", ErrFrameTooLarge, m.Type, frameSize, lim.MaxFrame)
+	}
+	return n, frameSize, nil
+}
+
+// bodySize is the size of m's Message body, with handle giving the size
+// of each handle's NodeHandle body, in encoding order.
+func bodySize(m *core.Message, handle func(field string, h id.Handle) (int, error)) (int, error) {
 	n := varintFieldSize(fMsgType, uint64(m.Type)) + varintFieldSize(fMsgFlags, uint64(m.Flags)) +
 		varintFieldSize(fMsgSeq, m.Seq) + varintFieldSize(fMsgApp, uint64(m.App)) +
 		varintFieldSize(fMsgHops, uint64(m.Hops)) + varintFieldSize(fMsgSent, uint64(m.Sent)) +
@@ -140,44 +162,57 @@ func (c *Codec) size(e *encoder, m *core.Message) (msgSize, frameSize int, err e
 		n += bytesFieldSize(fMsgPayload, len(m.Payload))
 	}
 	add := func(field string, num protowire.Number, h id.Handle) error {
-		eh, err := c.prepareHandle(field, h)
-		if err != nil {
-			return err
-		}
-		e.hs = append(e.hs, eh)
-		n += bytesFieldSize(num, eh.size)
-		return nil
+		hs, err := handle(field, h)
+		n += bytesFieldSize(num, hs)
+		return err
 	}
 	if fromOnWire(m) {
 		if err := add("from", fMsgFrom, m.From); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	if m.Origin != (id.Handle{}) {
 		if err := add("origin", fMsgOrigin, m.Origin); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	for _, h := range m.Path {
 		if err := add("path", fMsgPath, h); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	for _, h := range m.Handles {
 		if err := add("handles", fMsgHandles, h); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	if m.Subject != (id.Handle{}) {
 		if err := add("subject", fMsgSubject, m.Subject); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
-	frameSize = bytesFieldSize(fFrameMessage, n)
-	if frameSize > lim.MaxFrame {
-		return 0, 0, fmt.Errorf("%w: %s message encodes to %d bytes, limit %d", ErrFrameTooLarge, m.Type, frameSize, lim.MaxFrame)
+	return n, nil
+}
+
+// ModelHandleSize is the encoded size of a NodeHandle body for a node
+// with an Ed25519 peer ID that advertises addrs.
+func ModelHandleSize(addrs ...ma.Multiaddr) int {
+	n := bytesFieldSize(fHandleNodeID, id.Len) + bytesFieldSize(fHandlePeerID, secure.Ed25519PeerIDLen)
+	for _, a := range addrs {
+		n += bytesFieldSize(fHandleAddrs, len(a.Bytes()))
 	}
-	return n, frameSize, nil
+	return n
+}
+
+// ModelFrameSize is the size on the wire of m's frame, length prefix
+// included, as this codec encodes it, but with every handle taking
+// handleSize bytes (see ModelHandleSize): the size of a message whose
+// handles carry no real peer ID, as the simulator's do. Limits are not
+// checked.
+func ModelFrameSize(m *core.Message, handleSize int) int {
+	n, _ := bodySize(m, func(string, id.Handle) (int, error) { return handleSize, nil })
+	f := bytesFieldSize(fFrameMessage, n)
+	return frameHeaderLen(f) + f
 }
 
 // fromOnWire reports whether m's From goes on the wire. A hop's From and

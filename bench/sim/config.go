@@ -3,14 +3,20 @@ package sim
 import (
 	"fmt"
 	"time"
+
+	"github.com/pastrynet/pastry/core"
 )
 
 // Config describes one simulation run. Zero values take the defaults noted.
 type Config struct {
+	// Config is every node's protocol configuration: the same
+	// core.Config the daemon runs, its B and LeafSetSize set by --b and
+	// --leaf. Zero takes core.SimConfig(); start from DefaultConfig to
+	// change single fields.
+	core.Config
+
 	Nodes    int    // overlay size built by sequential joins (required)
 	Lookups  int    // lookups of random keys from random live nodes
-	B        int    // digit width; default 4
-	Leaf     int    // leaf set size L; default 16
 	Topology string // plane (default), sphere or transit-stub
 	Seed     uint64
 	// Loss is the probability that any one message is lost.
@@ -46,12 +52,17 @@ type Config struct {
 	Progress func(phase string, done, total int)
 }
 
+// DefaultConfig is a run of core.SimConfig() nodes with the defaults
+// noted on Config's fields; set Nodes.
+func DefaultConfig() Config {
+	c := Config{}
+	c.defaults()
+	return c
+}
+
 func (c *Config) defaults() {
-	if c.B == 0 {
-		c.B = 4
-	}
-	if c.Leaf == 0 {
-		c.Leaf = 16
+	if c.Config == (core.Config{}) {
+		c.Config = core.SimConfig()
 	}
 	if c.Topology == "" {
 		c.Topology = "plane"
@@ -101,6 +112,9 @@ func (c *Config) Validate() error {
 		return bad("oracle-block", c.OracleBlock, ">= 0")
 	case c.JoinGap < 0 || c.Settle < 0 || c.LookupWindow < 0 || c.RepairTime < 0:
 		return fmt.Errorf("phase durations must not be negative")
+	}
+	if err := c.Config.Validate(); err != nil {
+		return fmt.Errorf("node config (--b %d --leaf %d): %w", c.B, c.LeafSetSize, err)
 	}
 	return nil
 }

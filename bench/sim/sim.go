@@ -11,6 +11,7 @@ import (
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/simnet"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // counters tallies messages and estimated bytes by type.
@@ -58,11 +59,6 @@ func Run(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	start := time.Now()
-	nc := core.SimConfig()
-	nc.B, nc.LeafSetSize = cfg.B, cfg.Leaf
-	if err := nc.Validate(); err != nil {
-		return nil, fmt.Errorf("--b %d --leaf %d: %w", cfg.B, cfg.Leaf, err)
-	}
 	// The model is built from its own stream so that the network's stream
 	// is the same for every topology.
 	model, err := NewModel(cfg.Topology, rand.New(rand.NewPCG(cfg.Seed, 0x70b0)))
@@ -70,10 +66,10 @@ func Run(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	r := &run{cfg: cfg, model: model, grid: newGrid(model, cfg.Nodes)}
-	r.nw, err = simnet.New(simnet.Options{Seed: cfg.Seed, Node: nc, Topology: model, DropRate: cfg.Loss,
+	r.nw, err = simnet.New(simnet.Options{Seed: cfg.Seed, Node: cfg.Config, Topology: model, DropRate: cfg.Loss,
 		OnSend: func(_ int, m *core.Message) {
 			r.cnt.msgs[m.Type]++
-			r.cnt.bytes[m.Type] += uint64(wireSize(m))
+			r.cnt.bytes[m.Type] += uint64(transport.ModelFrameSize(m, handleSize))
 		}})
 	if err != nil {
 		return nil, err
@@ -81,7 +77,7 @@ func Run(cfg Config) (*Result, error) {
 	r.rng = r.nw.Rand()
 	r.lk = simnet.NewLookups(r.nw)
 	r.lk.OracleBlock = cfg.OracleBlock
-	r.res = Result{Nodes: cfg.Nodes, Topology: cfg.Topology, B: cfg.B, Leaf: cfg.Leaf, Seed: cfg.Seed, Lookups: cfg.Lookups, OracleBlock: cfg.OracleBlock}
+	r.res = Result{Nodes: cfg.Nodes, Topology: cfg.Topology, B: cfg.B, Leaf: cfg.LeafSetSize, Seed: cfg.Seed, Lookups: cfg.Lookups, OracleBlock: cfg.OracleBlock}
 
 	if err := r.grow(); err != nil {
 		return nil, err

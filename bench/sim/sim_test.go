@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pastrynet/pastry/core"
 )
 
 // engineless is a result's JSON without the fields that measure the engine
@@ -174,7 +176,8 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		{Config{Nodes: 10, Loss: -0.1}, "--loss"},
 		{Config{Nodes: 10, ChurnMedian: time.Minute}, "--duration"},
 		{Config{Nodes: 10, Topology: "torus"}, "torus"},
-		{Config{Nodes: 10, B: 3}, "--b"},
+		{Config{Nodes: 10, Config: core.Config{B: 3}}, "--b"},
+		{Config{Nodes: 10, Config: func() core.Config { c := core.SimConfig(); c.LeafSetSize = 7; return c }()}, "--leaf"},
 	} {
 		_, err := Run(c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.flag) {

@@ -33,12 +33,10 @@ type apiConfig struct {
 	// "Authorization: Bearer TOKEN" (checkAPIBind requires one for
 	// non-loopback addresses).
 	Token string
-	// B is the digit width of node ids, for the table's column labels.
-	B int
 	// Protocol is the libp2p protocol ID the node speaks.
 	Protocol string
-	// LookupTimeout bounds /v1/route; a request's timeout= may only lower
-	// it. Default 10 s.
+	// LookupTimeout bounds /v1/route when the request gives no timeout=
+	// (which may set any duration up to 30 s). Default 10 s.
 	LookupTimeout time.Duration
 	// Pprof serves the Go runtime's profiles under /debug/pprof/
 	// (net/http/pprof), behind the same token as the rest of the API.
@@ -86,9 +84,6 @@ type apiServer struct {
 func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 	if cfg.LookupTimeout <= 0 {
 		cfg.LookupTimeout = defaultLookupTimeout
-	}
-	if cfg.B == 0 {
-		cfg.B = core.DefaultConfig().B
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -345,7 +340,7 @@ func (a *apiServer) handleTable(w http.ResponseWriter, r *http.Request) {
 	}
 	inf := a.node.Info()
 	t := tableJSON{
-		NodeID: inf.NodeID.String(), B: a.cfg.B, Rows: []rowJSON{},
+		NodeID: inf.NodeID.String(), B: a.node.Config().B, Rows: []rowJSON{},
 		LeafSet:         leafSetJSON{Left: toHandles(inf.Left), Right: toHandles(inf.Right)},
 		NeighborhoodSet: toHandles(inf.Neighbors),
 	}
@@ -353,7 +348,7 @@ func (a *apiServer) handleTable(w http.ResponseWriter, r *http.Request) {
 		rj := rowJSON{Row: r, Entries: []entryJSON{}}
 		for _, h := range row {
 			rj.Entries = append(rj.Entries, entryJSON{
-				Column: fmt.Sprintf("%x", h.ID.Digit(r, a.cfg.B)),
+				Column: fmt.Sprintf("%x", h.ID.Digit(r, a.node.Config().B)),
 				NodeID: h.ID.String(), PeerID: peer.ID(h.Addr).String(),
 			})
 		}

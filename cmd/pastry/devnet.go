@@ -359,9 +359,9 @@ func (dn *devnet) wrongLeafSets() int {
 		ids[i] = d.node.ID()
 	}
 	slices.SortFunc(ids, func(a, b id.ID) int { return a.Cmp(b) })
-	half := core.DefaultConfig().LeafSetSize / 2
 	wrong := 0
 	for _, d := range dn.nodes {
+		half := d.node.Config().LeafSetSize / 2
 		inf := d.node.Info()
 		if !leafSetExact(ids, inf, half) {
 			wrong++

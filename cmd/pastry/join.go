@@ -14,11 +14,11 @@ import (
 
 // joinSettleTimeout bounds how long joinThrough waits for a join the
 // runtime reported failed but the core is still carrying out: the core's
-// own give-up time, JoinTimeout x (JoinRetries+1), with a margin.
-var joinSettleTimeout = func() time.Duration {
-	c := core.DefaultConfig()
+// own give-up time under the node's config, JoinTimeout x (JoinRetries+1),
+// with a margin.
+func joinSettleTimeout(c core.Config) time.Duration {
 	return c.JoinTimeout*time.Duration(c.JoinRetries+1) + 5*time.Second
-}()
+}
 
 // errStillJoining: the core is still joining and cannot start another join.
 var errStillJoining = errors.New("the node is still joining through an earlier bootstrap node")
@@ -36,7 +36,7 @@ func joinThrough(ctx context.Context, n *pastry.Node, ai peer.AddrInfo) error {
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	wait := time.NewTimer(joinSettleTimeout)
+	wait := time.NewTimer(joinSettleTimeout(n.Config()))
 	defer wait.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
