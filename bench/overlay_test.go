@@ -753,7 +753,7 @@ func BenchmarkOverlay64(b *testing.B) {
 
 	// Burst: every sender queues burstPer messages at once, with no
 	// window. The overlay is overloaded for a moment; the hop timeouts
-	// and duplicates it causes are reported (see docs/architecture.md).
+	// and duplicates it causes are reported (see docs/measurements/2026-12-02-throughput-and-bursts.md).
 	before := sumStats(b, nodes)
 	bstart := got.Load()
 	bt0 := time.Now()

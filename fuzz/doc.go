@@ -1,6 +1,6 @@
 // Package fuzz holds go test -fuzz targets for every decoder that reads
 // untrusted bytes: the frame reader, the message codec, key files, node
-// ids in text, and peer IDs. Principle 5 of DESIGN.md: no panic is
+// ids in text, and peer IDs. The project's rule: no panic is
 // reachable from the wire, and untrusted input gets a clear error and
 // changes nothing. A fuzz target here checks properties, not only the
 // absence of panics: what decodes re-encodes to something that decodes

@@ -19,7 +19,7 @@
 // mechanism_bench_test.go, which routes over the same table guarded three
 // ways (per-row atomic pointers, one atomic pointer to a whole-table copy,
 // sync.RWMutex) with and without a concurrent writer; the figures are
-// recorded in docs/architecture.md.
+// recorded in docs/decisions/0001-lock-free-routing-rows.md.
 //
 // Writer methods (Consider, Remove, Set) must not be called concurrently
 // with each other. Slices returned by readers are shared and immutable:

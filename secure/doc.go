@@ -22,5 +22,5 @@
 // the node's identity, and with it the node's place on the ring.
 //
 // Certificates, puzzles, the admission policy and secure routing will live
-// here too (see DESIGN.md); this file covers identities only.
+// here too; this file covers identities only.
 package secure

@@ -7,7 +7,7 @@ import (
 	"github.com/pastrynet/pastry/id"
 )
 
-// TestThousandNodes is the acceptance run: 1,000 nodes built by
+// TestThousandNodes: 1,000 nodes built by
 // joins, 10,000 random keys from random nodes, every one delivered at the
 // numerically closest live node. The paper reports about 2.5 mean hops at
 // N=1,000 with b=4.

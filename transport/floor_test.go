@@ -17,8 +17,8 @@ import (
 //
 //	go test -run='^$' -bench=Floor -benchtime=20000x ./transport/
 //
-// BenchmarkFloorRawStream is the bare floor (LIBP2P-NOTES.md measured
-// 24-28 µs p50 for it): 64-byte request/response frames on one long-lived
+// BenchmarkFloorRawStream is the bare floor (24-28 µs p50 on the
+// development machines): 64-byte request/response frames on one long-lived
 // TCP+Noise+yamux stream between two hosts on 127.0.0.1, written and read
 // by the benchmark's own goroutine. BenchmarkFloorTransportPing adds the
 // transport's writer/reader goroutine hand-offs; BenchmarkFloorTransportMessage

@@ -5,7 +5,7 @@ import (
 )
 
 // fullSuite is a Results of the whole paper suite with figures like those
-// in docs/architecture.md, built without simulating, so the figures and
+// in docs/measurements/2026-12-02-paper-suite.md, built without simulating, so the figures and
 // report.md can be checked at every size in milliseconds.
 func fullSuite() *Results {
 	res := &Results{Command: "pastry sim report --out x", Seed: 1, Started: "2026-01-01T00:00:00Z",

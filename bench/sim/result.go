@@ -7,8 +7,8 @@ import (
 	"github.com/pastrynet/pastry/simnet"
 )
 
-// Result is one run's figures. Field names are the JSON keys the issue and
-// the report use; wall_s, events_per_s and peak_heap_bytes measure the
+// Result is one run's figures. Field names are the JSON keys the report
+// and `pastry sim --json` use; wall_s, events_per_s and peak_heap_bytes measure the
 // engine and are the only fields that differ between runs of one Config.
 type Result struct {
 	Nodes    int    `json:"nodes"`

@@ -233,7 +233,7 @@ func authorized(r *http.Request, token string) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
-// The API's JSON documents (see the README for examples).
+// The API's JSON documents (docs/http-api.md has examples).
 type (
 	handleJSON struct {
 		NodeID string `json:"node_id"`

@@ -160,7 +160,7 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.api, "api", "", "HTTP API address host:port, or \"off\" (default "+defaultAPI+")")
 	fs.StringVar(&f.token, "token", "", "bearer token the HTTP API requires; mandatory when --api is not loopback")
 	fs.StringVar(&f.prefix, "protocol-prefix", "", "network prefix: the protocol becomes PREFIX/pastry/1.0.0 (default none)")
-	fs.StringVar(&f.config, "config", "", "JSON config file (env PASTRY_CONFIG); see the README for its keys")
+	fs.StringVar(&f.config, "config", "", "JSON config file (env PASTRY_CONFIG); see docs/operations.md for its keys")
 	fs.StringVar(&f.logLvl, "log-level", "", "debug, info, warn or error (default info)")
 	fs.DurationVar(&f.saveInterval, "save-interval", 0, "how often to save known peers to DATA_DIR/peers.json (default 30s)")
 	fs.IntVar(&f.connsLow, "conns-low", 0, "connection manager low watermark (default 256)")

@@ -56,7 +56,7 @@ const (
 	// quicAbove: with transport auto, devnets larger than this use QUIC.
 	// In one process every TCP connection costs two file descriptors and
 	// each node keeps ~50-100 connections; QUIC needs one UDP socket per
-	// node (see LIBP2P-NOTES.md and the README's measurements).
+	// node (docs/decisions/0014-devnet-transport-auto.md).
 	quicAbove          = 100
 	devnetJoinTimeout  = 60 * time.Second
 	defaultDevnetBatch = 4
