@@ -28,7 +28,10 @@ func (n *Node) startCore() error {
 	if _, err := crand.Read(seed[:]); err != nil {
 		return fmt.Errorf("pastry: seed: %w", err)
 	}
-	env := &runtimeEnv{n: n, rng: rand.New(rand.NewChaCha8(seed))}
+	var env core.Environment = &runtimeEnv{n: n, rng: rand.New(rand.NewChaCha8(seed))}
+	if s, ok := n.tr.(transport.Signer); ok {
+		env = signingEnv{env.(*runtimeEnv), s}
+	}
 	c, err := core.NewMachine(n.opts.core, n.self, env)
 	if err != nil {
 		return err
@@ -190,4 +193,10 @@ func (e *runtimeEnv) Connected(h id.Handle) bool {
 		return c.Connected(h)
 	}
 	return true
+}
+
+// signingEnv is runtimeEnv with the transport's key (core.Signer).
+type signingEnv struct {
+	*runtimeEnv
+	transport.Signer
 }

@@ -84,6 +84,8 @@ var (
 	ErrNoUpcall = errors.New("core: application does not implement the upcall")
 	// ErrSelf: a watch of the node itself.
 	ErrSelf = errors.New("core: the node itself")
+	// ErrNoSigner: the environment holds no key to sign with.
+	ErrNoSigner = errors.New("core: the environment cannot sign")
 )
 
 // TimerID names a timer armed with Endpoint.After; zero names none.
@@ -216,6 +218,26 @@ func (e *Endpoint) Connected(h id.Handle) bool {
 		return c.Connected(h)
 	}
 	return true
+}
+
+// CanSign reports whether the environment signs for this node (Signer).
+func (e *Endpoint) CanSign() bool { _, ok := e.m.env.(Signer); return ok }
+
+// Sign signs data with this node's key; it fails when the environment
+// holds no key (see Signer).
+func (e *Endpoint) Sign(data []byte) ([]byte, error) {
+	s, ok := e.m.env.(Signer)
+	if !ok {
+		return nil, ErrNoSigner
+	}
+	return s.Sign(data)
+}
+
+// Verify reports whether sig is h's signature of data; false when the
+// environment cannot tell (see Signer).
+func (e *Endpoint) Verify(h id.Handle, data, sig []byte) bool {
+	s, ok := e.m.env.(Signer)
+	return ok && s.Verify(h, data, sig)
 }
 
 // The Common API's reads (Dabek et al. 2003). They read the node's routing

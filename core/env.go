@@ -29,6 +29,19 @@ type Connectivity interface {
 	Connected(h id.Handle) bool
 }
 
+// Signer is implemented by environments that hold the node's private key
+// (the runtime: the host's Ed25519 key), so that an application can sign
+// what another node must be able to check this node sent even when it
+// arrives through others (Endpoint.Sign, Endpoint.Verify). Called only
+// from inside the node's inputs, never concurrently.
+type Signer interface {
+	// Sign signs data with this node's key.
+	Sign(data []byte) ([]byte, error)
+	// Verify reports whether sig is h's signature of data, by the key h's
+	// address names (the libp2p peer ID embeds the public key).
+	Verify(h id.Handle, data, sig []byte) bool
+}
+
 // Application is an overlay application (the Common API's upcalls). The
 // node never calls these concurrently; they must not block.
 type Application interface {

@@ -45,8 +45,10 @@ type Machine struct {
 	seq    uint64
 	stats  Stats
 
-	// Routed messages awaiting a next hop's acknowledgement, by seq.
+	// Routed messages awaiting a next hop's acknowledgement, by seq, and
+	// the load of those this node originated.
 	pending map[uint64]*pendingHop
+	own     Load
 	// seen holds the routed messages handled here (dedupe.go); lastSent
 	// is the last Sent stamped on a message originated here.
 	seen     seenSet
@@ -164,18 +166,20 @@ func (n *Machine) Status() Status {
 // Stats returns the node's counters.
 func (n *Machine) Stats() Stats { return n.stats }
 
-// Load is what a runtime paces the node's own routes by.
+// Load is what a runtime paces the node's own routes by: the hops of
+// the messages this node originated (its routes, its lookups' requests
+// and answers, its direct sends), apart from those it forwards for
+// others, so that a flood of traffic through the node does not hold back
+// its own.
 type Load struct {
-	InFlight int    // hops sent and neither acknowledged nor timed out yet
-	Acked    uint64 // hop acknowledgements received so far
-	TimedOut uint64 // hop timeouts so far (Stats.HopTimeouts)
+	InFlight int    // own hops sent and neither acknowledged nor timed out yet
+	Acked    uint64 // acknowledgements of own hops received so far
+	TimedOut uint64 // own hops timed out so far
 }
 
-// Load returns the node's hops in flight and its ack and timeout counts,
-// without copying all of Stats.
-func (n *Machine) Load() Load {
-	return Load{InFlight: len(n.pending), Acked: n.stats.Received[MsgRouteAck], TimedOut: n.stats.HopTimeouts}
-}
+// Load returns the node's own hops in flight and their ack and timeout
+// counts.
+func (n *Machine) Load() Load { return n.own }
 
 // RegisterApplication multiplexes app over this node under appID and
 // returns the application's Endpoint, its one way to act (see Endpoint).

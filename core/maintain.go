@@ -597,6 +597,7 @@ func (n *Machine) Leave(now time.Duration) error {
 	n.status = StatusLeft
 	n.timers.h = n.timers.h[:0]
 	n.pending, n.probes, n.probeSeq = nil, nil, nil
+	n.own.InFlight = 0
 	n.appTimers, n.watched = nil, nil
 	return nil
 }

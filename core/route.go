@@ -16,6 +16,7 @@ type pendingHop struct {
 	reroutes int
 	rtt      uint32 // the next hop's proximity when it was sent (packed with resent: 320 bytes, a size class)
 	resent   bool
+	own      bool // originated here (Load.Own)
 }
 
 // route originates a routed message (Endpoint.RouteMessage): Key, App,
@@ -123,7 +124,11 @@ func (n *Machine) sendHop(m *Message, next id.Handle, reroutes int, resent bool)
 		n.pending = map[uint64]*pendingHop{}
 	}
 	rtt := n.env.Proximity(next)
-	n.pending[seq] = &pendingHop{msg: *m, next: next, reroutes: reroutes, resent: resent, sent: n.now, rtt: rtt}
+	own := m.Origin.ID == n.self.ID
+	if own {
+		n.own.InFlight++
+	}
+	n.pending[seq] = &pendingHop{msg: *m, next: next, reroutes: reroutes, resent: resent, sent: n.now, rtt: rtt, own: own}
 	n.arm(n.now+n.hopTimeout(rtt), timerHopAck, seq)
 }
 
@@ -169,12 +174,23 @@ func (n *Machine) deliver(m *Message) {
 
 func (n *Machine) onRouteAck(m *Message) {
 	if p := n.pending[m.Seq]; p != nil && p.next.ID == m.From.ID {
-		delete(n.pending, m.Seq)
+		n.unpend(m.Seq, p)
+		if p.own {
+			n.own.Acked++
+		}
 		n.ackTook(n.now-p.sent, p.rtt)
 		n.timelyAck()
 		return
 	}
 	n.lateAck(m)
+}
+
+// unpend forgets the pending hop seq.
+func (n *Machine) unpend(seq uint64, p *pendingHop) {
+	delete(n.pending, seq)
+	if p.own {
+		n.own.InFlight--
+	}
 }
 
 // onHopTimeout suspects a next hop that did not acknowledge and re-routes
@@ -184,8 +200,11 @@ func (n *Machine) onHopTimeout(seq uint64) {
 	if p == nil {
 		return
 	}
-	delete(n.pending, seq)
+	n.unpend(seq, p)
 	n.stats.HopTimeouts++
+	if p.own {
+		n.own.TimedOut++
+	}
 	n.timedOut(seq, p)
 	n.retryHop(seq, p)
 }
@@ -208,7 +227,7 @@ func (n *Machine) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 		n.announceUnsent(to)
 	case typ == MsgRoute || typ == MsgJoin || typ == MsgDirect:
 		if p := n.pending[seq]; p != nil && p.next.ID == to && p.msg.Type == typ {
-			delete(n.pending, seq)
+			n.unpend(seq, p)
 			n.stats.HopsUnsent++
 			n.retryHop(seq, p)
 		}

@@ -1,6 +1,8 @@
 package lookup
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -15,6 +17,24 @@ type seededEnv struct{ r *rand.Rand }
 func (e seededEnv) Uint64() uint64             { return e.r.Uint64() }
 func (e seededEnv) Proximity(id.Handle) uint32 { return 1000 }
 
+// signingEnv signs for self with a stand-in for a key: a digest of the
+// signer's id and the data (forgeable, but not by accident).
+type signingEnv struct {
+	seededEnv
+	self id.Handle
+}
+
+func fakeSig(signer id.ID, data []byte) []byte {
+	a := sha256.Sum256(append(signer[:], data...))
+	b := sha256.Sum256(a[:])
+	return append(a[:], b[:]...)
+}
+
+func (e signingEnv) Sign(data []byte) ([]byte, error) { return fakeSig(e.self.ID, data), nil }
+func (e signingEnv) Verify(h id.Handle, data, sig []byte) bool {
+	return bytes.Equal(sig, fakeSig(h.ID, data))
+}
+
 // An answer completes a lookup only when it is the answer of the root it
 // names to the request it names: keyed to this node when routed, sent by
 // that root (routed from it, or straight from it), for the same key.
@@ -24,7 +44,7 @@ func TestAnswerAccepted(t *testing.T) {
 	h := func() id.Handle { x := id.Random(r); return id.Handle{ID: x, Addr: x.Short()} }
 	self, root, other := h(), h(), h()
 	key := id.Random(r)
-	m, err := core.NewMachine(core.SimConfig(), self, seededEnv{r})
+	m, err := core.NewMachine(core.SimConfig(), self, signingEnv{seededEnv{r}, self})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +63,7 @@ func TestAnswerAccepted(t *testing.T) {
 	routed := func(p []byte, to id.ID, from id.Handle) *core.Message {
 		return &core.Message{Type: core.MsgRoute, Key: to, App: AppID, Origin: from, From: other, Payload: p}
 	}
+	sign := func(p []byte, by id.ID) []byte { return append(p, fakeSig(by, signed(p))...) }
 	direct := func(p []byte, from id.Handle) *core.Message {
 		return &core.Message{Type: core.MsgDirect, App: AppID, Origin: from, From: from, Payload: p}
 	}
@@ -51,14 +72,18 @@ func TestAnswerAccepted(t *testing.T) {
 		m    *core.Message
 		want bool
 	}{
-		{"routed, keyed to another node", routed(ans(req, key, root.ID), other.ID, root), false},
-		{"routed by a node that is not the root it names", routed(ans(req, key, root.ID), self.ID, other), false},
+		{"routed, keyed to another node", routed(sign(ans(req, key, root.ID), root.ID), other.ID, root), false},
+		{"routed by a node that is not the root it names", routed(sign(ans(req, key, root.ID), other.ID), self.ID, other), false},
+		{"routed from the root, unsigned", routed(ans(req, key, root.ID), self.ID, root), false},
+		{"routed from the root, signed by another", routed(sign(ans(req, key, root.ID), other.ID), self.ID, root), false},
+		{"routed from the root, signature cut", routed(sign(ans(req, key, root.ID), root.ID)[:len(ans(req, key, root.ID))+63], self.ID, root), false},
+		{"direct from the root, with a signature", direct(sign(ans(req, key, root.ID), root.ID), root), false},
 		{"direct from a node that is not the root it names", direct(ans(req, key, root.ID), other), false},
 		{"for another request", direct(ans(req+1, key, root.ID), root), false},
 		{"for another key", direct(ans(req, other.ID, root.ID), root), false},
 		{"a request, not an answer", direct(appendRequest(nil, req), root), false},
 		{"truncated", direct(ans(req, key, root.ID)[:answerHeader-1], root), false},
-		{"routed from the root", routed(ans(req, key, root.ID), self.ID, root), true},
+		{"routed from the root, signed", routed(sign(ans(req, key, root.ID), root.ID), self.ID, root), true},
 		{"direct from the root", direct(ans(req, key, root.ID), root), true},
 	} {
 		var got []Result

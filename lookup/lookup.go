@@ -11,7 +11,16 @@
 // the connections the routing state already has: a dial and a security
 // handshake cost more than the extra hops (see docs/decisions), and a
 // root of a large overlay would otherwise connect to the origin of nearly
-// every lookup it answers.
+// every lookup it answers. A routed answer passes other nodes, so the root
+// signs it (Endpoint.Sign); a root that cannot sign sends it straight.
+//
+// An answer completes a lookup only when it is bound to its request and
+// comes from the root it names: the request id is random (a node off the
+// request's path cannot guess it), the answer repeats the key, and it
+// either came straight from the root (the transport authenticates the
+// sender) or carries the root's signature over all of it (a node on the
+// path, which saw the request id, cannot forge one). A lookup never
+// returns a root that did not answer.
 //
 // Like every application it is deterministic: no goroutines, no clock, no
 // global randomness. Its state is a map of the lookups in flight, bounded
@@ -211,14 +220,31 @@ func (a *App) answer(m *core.Message) {
 		ans.path = append(ans.path, m.Path[i].ID)
 	}
 	b := ans.append(nil)
-	if origin := m.Origin; origin.ID == a.ep.Self().ID {
+	switch origin := m.Origin; {
+	case origin.ID == a.ep.Self().ID:
 		a.complete(&core.Message{Type: core.MsgDirect, From: origin, Origin: origin, Payload: b})
-	} else if a.ep.Connected(origin) {
+	case a.ep.Connected(origin) || !a.ep.CanSign():
 		_ = a.ep.Send(origin, b) // a failure leaves the origin to its timeout
-	} else {
-		_ = a.ep.Route(origin.ID, b, nil)
+	default:
+		sig, err := a.ep.Sign(signed(b))
+		if err != nil {
+			_ = a.ep.Send(origin, b)
+			return
+		}
+		_ = a.ep.Route(origin.ID, append(b, sig...), nil)
 	}
 }
+
+// signed is what a root signs of an answer: the answer, under a context
+// string no other signature of a node's key starts with.
+func signed(body []byte) []byte {
+	return append([]byte(signContext), body...)
+}
+
+const signContext = "pastry lookup answer v1\x00"
+
+// sigLen is the length of an Ed25519 signature.
+const sigLen = 64
 
 // complete ends the lookup an answer names, if the answer is the root's:
 // sent straight from the root, or routed from it.
@@ -231,11 +257,18 @@ func (a *App) complete(m *core.Message) {
 	if p == nil || p.key != ans.key {
 		return // not ours, already answered, or for another key
 	}
-	sender := m.Origin // routed: the node that routed the answer
-	if m.Type == core.MsgDirect {
-		sender = m.From
-	} else if m.Key != a.ep.Self().ID {
-		return // a routed answer for another node's id
+	var sender id.Handle
+	switch {
+	case m.Type == core.MsgDirect && ans.sig == nil:
+		sender = m.From // authenticated by the transport
+	case m.Type == core.MsgRoute && ans.sig != nil && m.Key == a.ep.Self().ID:
+		// Routed through others: only the root's signature vouches for it.
+		if !a.ep.Verify(m.Origin, signed(m.Payload[:len(m.Payload)-sigLen]), ans.sig) {
+			return
+		}
+		sender = m.Origin
+	default:
+		return // unsigned and routed, for another node, or malformed
 	}
 	if sender.ID != ans.root {
 		return // not sent by the root it names
@@ -251,6 +284,7 @@ func (a *App) complete(m *core.Message) {
 //
 //	request: [1][request id u64]
 //	answer:  [2][request id u64][key 16][hops u16][root 16][path count u8][path ids, 16 each]
+//	         then, when routed, the root's Ed25519 signature (64) of all before it
 const (
 	kindRequest = 1
 	kindAnswer  = 2
@@ -276,6 +310,7 @@ type answer struct {
 	hops uint16
 	root id.ID
 	path []id.ID
+	sig  []byte // nil, or sigLen bytes
 }
 
 const answerHeader = 1 + 8 + id.Len + 2 + id.Len + 1
@@ -290,7 +325,7 @@ func (x *answer) append(b []byte) []byte {
 	for _, p := range x.path[:k] {
 		b = append(b, p[:]...)
 	}
-	return b
+	return append(b, x.sig...)
 }
 
 // parseAnswer reads what answer.append wrote; anything else is ErrAnswer.
@@ -305,7 +340,11 @@ func parseAnswer(b []byte) (answer, error) {
 	copy(x.root[:], b[11+id.Len:])
 	k := int(b[answerHeader-1])
 	b = b[answerHeader:]
-	if len(b) != id.Len*k {
+	switch len(b) - id.Len*k {
+	case 0:
+	case sigLen:
+		x.sig = b[id.Len*k:]
+	default:
 		return x, ErrAnswer
 	}
 	if k > 0 {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -28,7 +29,29 @@ import (
 var (
 	_ StateTracker = (*Libp2p)(nil)
 	_ Connectivity = (*Libp2p)(nil)
+	_ Signer       = (*Libp2p)(nil)
 )
+
+// Sign implements Signer with the host's private key.
+func (t *Libp2p) Sign(data []byte) ([]byte, error) {
+	k := t.h.Peerstore().PrivKey(t.h.ID())
+	if k == nil {
+		return nil, errors.New("transport: the host's peerstore holds no private key")
+	}
+	return k.Sign(data)
+}
+
+// Verify implements Signer: sig must be data's signature by the public
+// key h's peer ID embeds (an Ed25519 peer ID is the identity multihash of
+// the key).
+func (t *Libp2p) Verify(h id.Handle, data, sig []byte) bool {
+	pub, err := peer.ID(h.Addr).ExtractPublicKey()
+	if err != nil {
+		return false
+	}
+	ok, err := pub.Verify(data, sig)
+	return ok && err == nil
+}
 
 // Measure implements Transport: a ping to h in the background, unless one
 // is in flight already, MeasureLimits' bound is reached, or it would need

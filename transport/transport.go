@@ -71,6 +71,13 @@ type Connectivity interface {
 	Connected(h id.Handle) bool
 }
 
+// Signer is implemented by transports that hold the node's private key
+// (the libp2p transport: the host's), for the core's Signer.
+type Signer interface {
+	Sign(data []byte) ([]byte, error)
+	Verify(h id.Handle, data, sig []byte) bool
+}
+
 // Handler receives messages. It must not block for long: it holds up
 // further messages from the same peer. It owns m.
 type Handler func(m *core.Message)
