@@ -20,10 +20,17 @@ type counters struct {
 	bytes [32]uint64
 }
 
-// control is every message but routed lookups and their acks.
+// workload reports whether messages of type t carry the workload (the
+// lookups' requests and answers, and their acks), not the overlay's
+// maintenance.
+func workload(t core.MsgType) bool {
+	return t == core.MsgRoute || t == core.MsgDirect || t == core.MsgRouteAck
+}
+
+// control is every message but the workload's.
 func (c counters) control() (msgs, bytes uint64) {
 	for t := range c.msgs {
-		if core.MsgType(t) != core.MsgRoute && core.MsgType(t) != core.MsgRouteAck {
+		if !workload(core.MsgType(t)) {
 			msgs += c.msgs[t]
 			bytes += c.bytes[t]
 		}
@@ -232,7 +239,7 @@ func (r *run) fail() error {
 	alive := float64(len(idx)-kill) / float64(len(idx))
 	fr.RepairByType = map[string]int64{}
 	for t := range win.msgs {
-		if core.MsgType(t) == core.MsgRoute || core.MsgType(t) == core.MsgRouteAck {
+		if workload(core.MsgType(t)) {
 			continue
 		}
 		if d := int64(win.msgs[t]) - int64(math.Round(float64(baseCnt.msgs[t])*alive)); d != 0 {
