@@ -50,8 +50,8 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.transport.sent{type}              counter, bytes (length prefix included)
 //	pastry.transport.received{type}          counter, bytes
 //	pastry.route.delivered{hops}             counter: routed messages delivered here
-//	pastry.direct.delivered                  counter: messages sent straight here (Endpoint.Send) delivered
 //	                                          after hops overlay hops ("15+": 15 or more)
+//	pastry.direct.delivered                  counter: messages sent straight here (Endpoint.Send) delivered
 //	pastry.route.forwarded                   counter
 //	pastry.route.hop_timeouts                counter: next hops that did not ack in time
 //	pastry.route.hops_unsent                 counter: hops the transport could not send, re-routed at once
@@ -71,6 +71,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.transport.pongs{late}             counter: pongs received, late ones answering no waiting ping
 //	pastry.core.rejected                     counter: messages the protocol refused
 //	pastry.inbox.drops                       counter: received messages dropped, loop behind
+//	pastry.inbox.rate_limited                counter: routed messages dropped: their sender exceeded its rate
 //	pastry.peers.suspected                   counter
 //	pastry.peers.declared_dead               counter
 //	pastry.lookup.duration{result}           histogram, seconds: Lookup calls (the API's /v1/route
@@ -168,6 +169,7 @@ type nodeMetrics struct {
 	delivered, forwarded, hopTimeouts, reroutes     metric.Int64ObservableCounter
 	routeDropped, rejected, trDropped, coreRejected metric.Int64ObservableCounter
 	inboxDrops, suspected, declaredDead             metric.Int64ObservableCounter
+	rateLimited                                     metric.Int64ObservableCounter
 	routeRefused, addrsRefused, measureClosed       metric.Int64ObservableCounter
 	measureThrottled, writeRetries                  metric.Int64ObservableCounter
 	streams, streamResets, pings, pongs             metric.Int64ObservableCounter
@@ -237,7 +239,8 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.pings = counter("pastry.transport.pings", "{ping}", "Proximity and liveness pings written.")
 	m.pongs = counter("pastry.transport.pongs", "{pong}", "Pongs received, by whether a ping still waited for them (late: no).")
 	m.coreRejected = counter("pastry.core.rejected", "{message}", "Received messages the protocol refused as invalid.")
-	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind.")
+	m.inboxDrops = counter("pastry.inbox.drops", "{message}", "Received messages dropped because the event loop was behind (the sender's queue, or the whole inbox, was full).")
+	m.rateLimited = counter("pastry.inbox.rate_limited", "{message}", "Received routed messages dropped unacknowledged because their sender exceeded its rate (WithRouteRateLimit).")
 	m.routeRefused = counter("pastry.route.refused", "{message}", "Messages Route queued that the protocol refused when their turn came (the node had stopped being joined).")
 	m.suspected = counter("pastry.peers.suspected", "{peer}", "Peers suspected of failure.")
 	m.declaredDead = counter("pastry.peers.declared_dead", "{peer}", "Peers declared failed after unanswered probes.")
@@ -333,6 +336,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.measureClosed, clampInt64(st.MeasureConnsClosed))
 	o.ObserveInt64(m.measureThrottled, clampInt64(st.MeasuresThrottled))
 	o.ObserveInt64(m.inboxDrops, clampInt64(st.InboxDrops))
+	o.ObserveInt64(m.rateLimited, clampInt64(st.RateLimited))
 	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
 	o.ObserveInt64(m.routesQueued, int64(st.RoutesQueued))
 	if err != nil {

@@ -44,7 +44,7 @@ type Node struct {
 
 	c       *core.Machine // owned by the loop goroutine
 	lk      *lookup.App   // the lookup application; loop goroutine only
-	inbox   chan *core.Message
+	in      *inbox
 	calls   chan func()
 	routes  chan func() // Route's and Lookup's, paced by win
 	win     routeWindow // loop goroutine only
@@ -64,7 +64,6 @@ type Node struct {
 	// The lookup-duration histogram of the latest RegisterMetrics, if any.
 	lookupRec atomic.Pointer[lookupRecorder]
 
-	inboxDrops  atomic.Uint64
 	stepErrors  atomic.Uint64
 	routeErrors atomic.Uint64
 }
@@ -129,7 +128,7 @@ func newNode(o options, self id.Handle) *Node {
 	return &Node{
 		opts: o, self: self, start: time.Now(),
 		log:    o.logger.With("node", self.ID.Short()),
-		inbox:  make(chan *core.Message, o.inbox),
+		in:     newInbox(o.inbox, o.routeRate, o.routeBurst),
 		calls:  make(chan func(), callQueue),
 		routes: make(chan func(), callQueue),
 		quit:   make(chan struct{}),
@@ -319,7 +318,8 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	err := n.call(ctx, func() { s.Core, s.RouteWindow = n.c.Stats(), int(n.win.w) })
 	s.Transport = n.tr.Stats()
-	s.InboxDrops = n.inboxDrops.Load()
+	s.InboxDrops = n.in.drops.Load()
+	s.RateLimited = n.in.limited.Load()
 	s.StepErrors = n.stepErrors.Load()
 	s.RouteErrors = n.routeErrors.Load()
 	s.RoutesQueued = len(n.routes)
@@ -330,10 +330,15 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 
 // Stats are a node's counters.
 type Stats struct {
-	Core       core.Stats
-	Transport  transport.Stats
-	InboxDrops uint64 // received messages dropped because the loop was behind
-	StepErrors uint64 // received messages the core refused as invalid
+	Core      core.Stats
+	Transport transport.Stats
+	// InboxDrops counts received messages dropped because the loop was
+	// behind: the sender's queue, or the whole inbox, was full.
+	InboxDrops uint64
+	// RateLimited counts received routed messages dropped because their
+	// sender exceeded WithRouteRateLimit.
+	RateLimited uint64
+	StepErrors  uint64 // received messages the core refused as invalid
 	// RouteErrors counts messages Route queued that the core refused when
 	// their turn came (the node had stopped being joined).
 	RouteErrors uint64

@@ -12,16 +12,20 @@ import (
 
 // options is the runtime's configuration; see the Option functions.
 type options struct {
-	core      core.Config
-	prefix    protocol.ID
-	logger    *slog.Logger
-	inbox     int
-	window    int // 0: routes not paced
-	transport []transport.Option
+	core   core.Config
+	prefix protocol.ID
+	logger *slog.Logger
+	inbox  int
+	// routeRate and routeBurst limit one peer's routed messages (per
+	// second); 0: no limit.
+	routeRate, routeBurst float64
+	window                int // 0: routes not paced
+	transport             []transport.Option
 }
 
 func defaultOptions() options {
-	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, window: defaultRouteWindow}
+	return options{core: core.DefaultConfig(), logger: slog.Default(), inbox: 4096, window: defaultRouteWindow,
+		routeRate: 2000, routeBurst: 4000}
 }
 
 // Option configures New. An invalid option makes New fail with an error
@@ -60,9 +64,10 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithInbox bounds the queue of received messages waiting for the event
-// loop; beyond it messages are dropped (and counted), which the protocol's
-// acks and probes recover from. Default 4096.
+// WithInbox bounds the received messages waiting for the event loop:
+// n in all, n/8 (at least 16) from any one peer, served round robin by
+// peer; beyond that messages are dropped (and counted), which the
+// protocol's acks and probes recover from. Default 4096.
 func WithInbox(n int) Option {
 	return func(o *options) error {
 		if n < 16 || n > 1<<20 {
@@ -112,6 +117,22 @@ func WithAddrPolicy(p transport.AddrPolicy) Option {
 func WithTransportOptions(opts ...transport.Option) Option {
 	return func(o *options) error {
 		o.transport = append(o.transport, opts...)
+		return nil
+	}
+}
+
+// WithRouteRateLimit limits the routed messages (routes and joins, which
+// the node forwards) it takes from any one peer to perSecond, with bursts
+// of burst; beyond it they are dropped unacknowledged, so that the peer
+// routes around this node. It keeps one peer's flood from taking the
+// node's time. 0 turns the limit off. Default 2000 a second, bursts of
+// 4000.
+func WithRouteRateLimit(perSecond, burst int) Option {
+	return func(o *options) error {
+		if perSecond < 0 || burst < 0 || perSecond > 0 && burst < 1 {
+			return fmt.Errorf("pastry: option WithRouteRateLimit: %d a second, burst %d; want both > 0, or 0 a second", perSecond, burst)
+		}
+		o.routeRate, o.routeBurst = float64(perSecond), float64(burst)
 		return nil
 	}
 }

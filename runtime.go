@@ -66,14 +66,9 @@ func (n *Node) onUnsent(u transport.Unsent) {
 // now is the core's clock: time since the node started, never zero.
 func (n *Node) now() time.Duration { return time.Since(n.start) + time.Millisecond }
 
-// onMessage is the transport's handler: queue for the loop, or drop.
-func (n *Node) onMessage(m *core.Message) {
-	select {
-	case n.inbox <- m:
-	default:
-		n.inboxDrops.Add(1)
-	}
-}
+// onMessage is the transport's handler: queue for the loop, or drop
+// (see inbox).
+func (n *Node) onMessage(m *core.Message) { n.in.push(m, time.Now()) }
 
 // loop is the node's one goroutine that touches the core.
 func (n *Node) loop() {
@@ -90,7 +85,11 @@ func (n *Node) loop() {
 				tracker.TrackState(nil)
 			}
 			return
-		case m := <-n.inbox:
+		case <-n.in.wake:
+			m := n.in.pop() // one at a time: the other queues' turns interleave
+			if m == nil {
+				break
+			}
 			n.stepFrom = m.From // the handles it names are its (Measure's budget)
 			err := n.c.Step(n.now(), m)
 			n.stepFrom = id.Handle{}
