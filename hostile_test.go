@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -111,10 +112,12 @@ func TestHostileInputNodeKeepsRouting(t *testing.T) {
 	s.Reset()
 	stillRoutes("impersonation")
 
-	// 5. A black hole: a valid identity announces itself (and is admitted,
-	// first-hand), then reads everything and answers nothing. Lookups for
-	// keys next to its id must time out on it, route around it, and end at
-	// the true root among the honest nodes.
+	// 5. A black hole: a valid identity announces itself, then reads
+	// everything and answers nothing. It is probed before it is admitted
+	// (core/maintain.go, Admission), never answers, and so never enters
+	// the victim's state; lookups for keys next to its id end at the true
+	// root among the honest nodes. (Before probes came first, it was
+	// admitted at once and routed around after hop timeouts.)
 	attacker.SetStreamHandler(proto_, func(s network.Stream) {
 		buf := make([]byte, 4096)
 		for {
@@ -123,22 +126,20 @@ func TestHostileInputNodeKeepsRouting(t *testing.T) {
 			}
 		}
 	})
+	before, _ := victim.Stats(context.Background())
 	s = open()
-	send(s, frame(&pb.Message{Type: pb.MsgType_MSG_TYPE_ANNOUNCE, From: atkPB, To: victimPB}))
-	eventually(t, "black hole admitted", func() bool { return victim.State().Knows(atkHandle.ID) })
+	send(s, frame(&pb.Message{Type: pb.MsgType_MSG_TYPE_ANNOUNCE, From: atkPB, To: victimPB, Flags: uint32(core.FlagWantReply)}))
+	eventually(t, "black hole probed", func() bool {
+		st, _ := victim.Stats(context.Background())
+		return st.Core.CandidateProbes > before.Core.CandidateProbes
+	})
 	for range 50 {
 		key := atkHandle.ID.U128().Add(id.U128{Lo: r.Uint64() >> 8}).ID()
 		o.lookupKey(victim, key)
+		if victim.State().Knows(atkHandle.ID) {
+			t.Fatal("a node that never answered entered the victim's routing state")
+		}
 	}
-	eventually(t, "black hole removed", func() bool { return !victim.State().Knows(atkHandle.ID) })
-	// Detected by its probes, by the lookups' hop timeouts, or by both:
-	// which comes first depends on the machine's speed (a loaded one
-	// reaches the probes' verdict before any lookup tries the black hole).
-	st, _ := victim.Stats(context.Background())
-	if st.Core.DeclaredDead == 0 || st.Core.Suspected == 0 {
-		t.Fatalf("black hole not detected: %d suspected, %d declared dead", st.Core.Suspected, st.Core.DeclaredDead)
-	}
-	t.Logf("black hole: %d hop timeouts, %d suspected, %d declared dead", st.Core.HopTimeouts, st.Core.Suspected, st.Core.DeclaredDead)
 	s.Reset()
 	stillRoutes("a black hole")
 }

@@ -37,8 +37,10 @@ const maxHeld = 256
 func (n *Machine) startActivation() {
 	n.activating = true
 	n.answered = map[id.ID]uint8{}
-	for _, e := range n.state.Leaves.Members(nil) {
-		n.answered[e.ID] = leafAsked // announce() asked every leaf to reply
+	if n.joinLeaves != nil {
+		for _, e := range n.joinLeaves.Members(nil) {
+			n.answered[e.ID] = leafAsked // announce() asked every would-be leaf to reply
+		}
 	}
 	n.arm(n.now+n.cfg.ProbeTimeout, timerActivate, n.joinAttempt)
 	n.settleActivation(nil)
@@ -82,15 +84,15 @@ func (n *Machine) settleActivation(m *Message) {
 		n.answered[m.From.ID] = leafKnowsUs
 	}
 	ready := true
-	for _, side := range [2][]routing.Entry{n.state.Leaves.Left(), n.state.Leaves.Right()} {
-		for _, e := range side {
+	for right := range 2 {
+		for _, e := range n.closestLeaves(right == 1) {
 			st := n.answered[e.ID]
 			if _, dead := n.dead[e.ID]; dead || st == leafUnreachable {
 				continue // passed over: the next leaf stands for this side
 			}
 			if st == 0 {
 				n.answered[e.ID] = leafAsked
-				n.expectReply(e.Handle)
+				n.expectReply(e.Handle, true)
 				n.send(Message{Type: MsgAnnounce, To: e.Handle, Flags: FlagWantReply})
 			}
 			ready = ready && st == leafKnowsUs
@@ -106,10 +108,47 @@ func (n *Machine) settleActivation(m *Message) {
 // which delivers them here unless a node closer to their keys is known by
 // now.
 func (n *Machine) activate() {
-	n.activating, n.answered = false, nil
+	n.activating, n.answered, n.joinLeaves = false, nil, nil
 	held := n.held
 	n.held = nil
 	for i := range held {
 		n.forward(&held[i], 0)
 	}
+}
+
+// closestLeaves lists, closest first, the nodes one side of the leaf set
+// holds or will hold: the leaves, and the would-be leaves the join's
+// reply named that have not answered yet (they are admitted when they do).
+func (n *Machine) closestLeaves(right bool) []routing.Entry {
+	side := func(ls *routing.LeafSet) []routing.Entry {
+		if right {
+			return ls.Right()
+		}
+		return ls.Left()
+	}
+	have := side(n.state.Leaves)
+	if n.joinLeaves == nil {
+		return have
+	}
+	self := n.self.ID.U128()
+	dist := func(x id.ID) id.U128 {
+		if right {
+			return x.U128().Sub(self)
+		}
+		return self.Sub(x.U128())
+	}
+	out := append([]routing.Entry(nil), have...)
+	for _, e := range side(n.joinLeaves) {
+		if containsHandle(out, e.ID) {
+			continue
+		}
+		i := len(out)
+		for i > 0 && dist(e.ID).Less(dist(out[i-1].ID)) {
+			i--
+		}
+		out = append(out, routing.Entry{})
+		copy(out[i+1:], out[i:])
+		out[i] = e
+	}
+	return out
 }

@@ -435,9 +435,9 @@ func (n *Machine) deliverDirect(m *Message) {
 	n.upcalls = append(n.upcalls, upcall{kind: upDeliver, ep: ep, msg: &msg})
 }
 
-// retryDirect handles a Send's hop that was not acknowledged: send it
-// once more, then give it back to the application and suspect its
-// addressee.
+// retryDirect handles a hop sent straight to one node (a Send, or a join
+// reply on its way back) that was not acknowledged: send it once more,
+// then give a Send back to its application, and suspect the addressee.
 func (n *Machine) retryDirect(p *pendingHop) {
 	m := p.msg
 	if !p.resent {

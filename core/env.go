@@ -117,6 +117,9 @@ type Stats struct {
 	CandidateProbes uint64 // second-hand would-be leaves probed before admission
 	DeclaredDead    uint64
 	JoinRetries     uint64
+	// Rejoins counts joins routed again by a member that found a
+	// neighbour did not hold it (maintain.go, rejoin).
+	Rejoins uint64
 	// RefusedWhileJoining counts routed messages dropped because this node
 	// had not finished joining.
 	RefusedWhileJoining uint64
@@ -152,6 +155,7 @@ func (s *Stats) Add(o Stats) {
 	s.CandidateProbes += o.CandidateProbes
 	s.DeclaredDead += o.DeclaredDead
 	s.JoinRetries += o.JoinRetries
+	s.Rejoins += o.Rejoins
 	s.RefusedWhileJoining += o.RefusedWhileJoining
 	s.LeafRepairRequests += o.LeafRepairRequests
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -8,9 +9,40 @@ import (
 	"github.com/pastrynet/pastry/routing"
 )
 
-// Join starts joining the overlay that bootstrap belongs to (Pastry paper,
-// section 2.4). Pick a bootstrap node close by proximity: the first hop's
-// neighbourhood set seeds this node's. Progress shows in Status.
+// The join (Pastry paper, section 2.4), hardened against a hostile peer:
+//
+//   - The joiner's join carries a random nonce. Every node on the join's
+//     path appends the rows of its table that fit the joiner (the first
+//     hop also its neighbourhood set) to the join itself, and the root
+//     adds its leaf set and answers with a JoinReply.
+//   - The reply travels back along the join's path: each node sends it to
+//     the node it got the join from (which it remembers for JoinTimeout),
+//     so the first hop hands it to the joiner, the node that sent it the
+//     join. A node that names another as the join's origin gets the answer
+//     itself: a join cannot be reflected at a node that did not ask.
+//   - The joiner takes a reply only for its current join (the nonce), and
+//     only from the node it sent the join to. It admits nothing of it at
+//     once: it announces itself to the nodes the reply names that its
+//     state would take, and admits each when it answers (the same
+//     first-hand admission as every other node's; see heard).
+//   - The root remembers the joiners it answered, so that it takes a
+//     joiner's announcement into its leaf set at once: the one first-hand
+//     vouching for a newcomer, from which its other neighbours learn it.
+
+// maxRelays bounds the joins a node remembers passing on (and the joiners
+// it answered as root); beyond it further joins are not taken until
+// entries expire.
+const maxRelays = 1024
+
+// joinRelay is a join this node passed on: where its reply goes back.
+type joinRelay struct {
+	prev id.Handle
+	at   time.Duration
+}
+
+// Join starts joining the overlay that bootstrap belongs to. Pick a
+// bootstrap node close by proximity: the first hop's neighbourhood set
+// seeds this node's. Progress shows in Status.
 func (n *Machine) Join(now time.Duration, bootstrap id.Handle) error {
 	if n.status != StatusIdle {
 		return fmt.Errorf("%w: join while %s", ErrState, n.status)
@@ -29,7 +61,9 @@ func (n *Machine) Join(now time.Duration, bootstrap id.Handle) error {
 
 func (n *Machine) sendJoin() {
 	n.joinAttempt++
-	m := Message{Type: MsgJoin, Key: n.self.ID, Origin: n.self, Sent: n.stamp()}
+	n.joinNonce = n.env.Uint64() | 1
+	m := Message{Type: MsgJoin, Key: n.self.ID, Origin: n.self, Sent: n.stamp(),
+		Payload: binary.BigEndian.AppendUint64(nil, n.joinNonce)}
 	n.seen.add(fingerprint(&m), 0)
 	n.forwardTo(&m, n.bootstrap, 0)
 	n.arm(n.now+n.cfg.JoinTimeout, timerJoin, n.joinAttempt)
@@ -47,14 +81,28 @@ func (n *Machine) onJoinTimeout(attempt uint64) {
 	n.sendJoin()
 }
 
-// onJoinHop is a node on a join's path: it sends the joiner the rows of its
-// table the joiner can use (rows 0 to the length of their shared prefix),
-// plus its neighbourhood set if it is the first hop, then routes the join on
-// or, at the root, replies with its leaf set.
+// onJoinHop is a node on a join's path: it remembers where the join came
+// from, adds the rows of its table the joiner can use (rows 0 to the
+// length of their shared prefix; the first hop also its neighbourhood
+// set) to the join, then routes it on or, at the root, answers it.
 func (n *Machine) onJoinHop(m *Message) {
+	fp := fingerprint(m)
+	if _, ok := n.relays[fp]; !ok {
+		if len(n.relays) >= maxRelays {
+			n.expireRelays()
+		}
+		if len(n.relays) >= maxRelays {
+			n.stats.Dropped++
+			return // the joiner retries
+		}
+		if n.relays == nil {
+			n.relays = map[uint64]joinRelay{}
+		}
+		n.relays[fp] = joinRelay{prev: m.From, at: n.now}
+	}
 	joiner := m.Origin
 	l := id.SharedPrefixLen(n.self.ID, joiner.ID, n.cfg.B)
-	var hs []id.Handle
+	hs := m.Handles[:len(m.Handles):len(m.Handles)] // shared with the received message: copy on append
 	for r := 0; r <= l && r < n.state.Table.Rows(); r++ {
 		hs = n.rowHandles(r, hs)
 	}
@@ -63,14 +111,46 @@ func (n *Machine) onJoinHop(m *Message) {
 			hs = append(hs, e.Handle)
 		}
 	}
-	hs = dedupe(hs, joiner.ID, n.cfg.MaxHandles)
-	n.send(Message{Type: MsgJoinRows, To: joiner, Handles: hs})
+	hs = append(hs, n.self)
+	m.Handles = dedupe(hs, joiner.ID, n.cfg.MaxHandles)
 	n.forward(m, 0)
 }
 
-// onJoinAtRoot replies to a joiner whose id this node is closest to.
+// onJoinAtRoot answers a join whose key this node is the root of: the
+// rows gathered on the way and its leaf set, back to where the join came
+// from.
 func (n *Machine) onJoinAtRoot(m *Message) {
-	n.send(Message{Type: MsgJoinReply, To: m.Origin, Handles: dedupe(n.leafHandles(true), m.Origin.ID, n.cfg.MaxHandles)})
+	hs := append(n.leafHandles(true), m.Handles...) // the leaf set first: kept whole under MaxHandles
+	if n.state.Knows(m.Origin.ID) {
+		// A node that answered us before joins again (rejoin): a leaf now,
+		// and the leaves hear of it.
+		if !n.state.Leaves.Contains(m.Origin.ID) {
+			n.admit(m.Origin, true)
+			n.pushLeaves()
+		}
+	} else {
+		if n.rooted == nil {
+			n.rooted = map[id.ID]time.Duration{}
+		}
+		if len(n.rooted) < maxRelays {
+			n.rooted[m.Origin.ID] = n.now
+		}
+	}
+	n.replyJoin(m, dedupe(hs, m.Origin.ID, n.cfg.MaxHandles))
+}
+
+// replyJoin sends the reply to join m back to where m came from.
+func (n *Machine) replyJoin(m *Message, hs []id.Handle) {
+	fp := fingerprint(m)
+	r, ok := n.relays[fp]
+	if !ok {
+		return
+	}
+	delete(n.relays, fp)
+	// Acknowledged and sent once more if not, as a Send is: one loss on
+	// the way back would cost the joiner a whole JoinTimeout.
+	reply := Message{Type: MsgJoinReply, Key: m.Key, Origin: m.Origin, Sent: m.Sent, Payload: m.Payload, Handles: hs}
+	n.sendHop(&reply, r.prev, 0, false)
 }
 
 // dedupe drops duplicates and the joiner, and truncates to limit.
@@ -91,35 +171,49 @@ func dedupe(hs []id.Handle, drop id.ID, limit int) []id.Handle {
 	return out
 }
 
-// onJoinRows takes rows from a node on the join path. While joining they
-// are trusted as the join's state; afterwards they are second-hand news.
-func (n *Machine) onJoinRows(m *Message) {
-	if n.status != StatusJoining {
-		n.learnAll(m.Handles)
-		return
-	}
-	n.admitAll(append(m.Handles[:len(m.Handles):len(m.Handles)], m.From))
-}
-
-// onJoinReply completes the join: take the root's leaf set, then announce
-// this node to every node in its state. Leaf-set members are asked to reply,
-// which verifies they are alive.
+// onJoinReply relays a join's reply back towards its joiner, or, at the
+// joiner, completes the join.
 func (n *Machine) onJoinReply(m *Message) {
-	if n.status != StatusJoining {
-		n.learnAll(m.Handles)
+	if m.Seq != 0 {
+		n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
+	}
+	if m.Origin.ID != n.self.ID {
+		join := *m
+		join.Type = MsgJoin // the reply names its join: origin, key, send time
+		n.replyJoin(&join, m.Handles)
 		return
 	}
-	n.admitAll(append(m.Handles[:len(m.Handles):len(m.Handles)], m.From))
+	if n.status == StatusJoined && n.rejoinAt != 0 && m.From.ID == n.rejoinVia.ID && len(m.Payload) == 8 &&
+		binary.BigEndian.Uint64(m.Payload) == n.joinNonce {
+		n.learnAll(m.Handles, true, false) // a rejoin's reply: the root's leaf set, relayed by a leaf
+		return
+	}
+	if n.status != StatusJoining || m.From.ID != n.bootstrap.ID || len(m.Payload) != 8 ||
+		binary.BigEndian.Uint64(m.Payload) != n.joinNonce {
+		return // not the answer to this node's join, or not from where it sent it
+	}
 	n.becomeJoined()
-	n.announce()
+	n.announce(m.Handles)
 	n.startActivation()
 }
 
-// The announcement to a routing-table entry in row r also asks for that
-// entry's row r: the second, locality phase of the join (Pastry paper
-// section 2.5), which offers the joiner every node its row-r peers know for
-// that row, so the proximity-closest can win each slot.
-func (n *Machine) announce() {
+// announce tells the nodes the join's reply names that this node has
+// joined: those the state would take (a trial state built from them all
+// shows which). Leaf-set members are asked to reply, which admits them;
+// routing-table entries of row r are asked for their row r, the second,
+// locality phase of the join (Pastry paper section 2.5), which offers this
+// node every node its row-r peers know for that row, so the
+// proximity-closest can win each slot; their reply admits them too.
+func (n *Machine) announce(hs []id.Handle) {
+	trial, _ := routing.NewState(n.self, n.cfg.B, n.cfg.LeafSetSize, n.cfg.NeighborhoodSize)
+	es := make([]routing.Entry, 0, len(hs))
+	for _, h := range hs {
+		if h.ID != n.self.ID {
+			es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
+		}
+	}
+	trial.ConsiderAll(es)
+	n.joinLeaves = trial.Leaves
 	seen := map[id.ID]bool{}
 	visit := func(e routing.Entry, row int) {
 		if seen[e.ID] {
@@ -127,35 +221,90 @@ func (n *Machine) announce() {
 		}
 		seen[e.ID] = true
 		msg := Message{Type: MsgAnnounce, To: e.Handle}
-		if n.state.Leaves.Contains(e.ID) {
+		if trial.Leaves.Contains(e.ID) {
 			msg.Flags = FlagWantReply
-			n.expectReply(e.Handle)
+			n.expectReply(e.Handle, true)
 		}
 		if row >= 0 {
 			msg.Flags |= FlagWantRow
 			msg.Row = int16(row)
+			if msg.Flags&FlagWantReply == 0 {
+				n.expectReply(e.Handle, false)
+			}
 		}
 		n.send(msg)
 	}
-	n.state.Table.ForEach(func(r, _ int, e routing.Entry) bool { visit(e, r); return true })
-	for _, e := range n.state.Leaves.Members(nil) {
+	trial.Table.ForEach(func(r, _ int, e routing.Entry) bool { visit(e, r); return true })
+	for _, e := range trial.Leaves.Members(nil) {
 		visit(e, -1)
 	}
-	for _, e := range n.state.Neighbors.Members() {
-		visit(e, -1)
+	for _, e := range trial.Neighbors.Members() {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			n.expectReply(e.Handle, false)
+			n.send(Message{Type: MsgAnnounce, To: e.Handle, Flags: FlagWantReply})
+		}
 	}
 }
 
-// onAnnounce: the sender was admitted on receipt (heard); reply with the
-// leaf set if asked or if the newcomer is now a leaf.
+// onAnnounce: a node says it has joined. If this node answered its join
+// as root, it is a leaf at once (heard admitted it); otherwise heard
+// started probing it. Reply with the leaf set if asked or if it is a leaf
+// by now, and with row Row if asked.
 func (n *Machine) onAnnounce(m *Message) {
-	if m.Flags&FlagWantReply != 0 || n.state.Leaves.Contains(m.From.ID) {
-		n.send(Message{Type: MsgAnnounceAck, To: m.From, Handles: n.leafHandles(true)})
+	defer n.sendUnsentProbe(m.From) // when no reply carried it
+	ack := func() {
+		r := Message{Type: MsgAnnounceAck, To: m.From, Handles: n.leafHandles(true)}
+		n.probeOn(&r, m.From)
+		n.send(r)
+	}
+	switch {
+	case n.state.Leaves.Contains(m.From.ID):
+		ack()
+	case m.Flags&FlagWantReply != 0 && n.state.Leaves.Wants(m.From.ID):
+		// A would-be leaf: it is answered once it is one, so that its
+		// activation waits for this node to take it (activate.go).
+		if len(n.ackOnAdmit) < maxRelays {
+			if n.ackOnAdmit == nil {
+				n.ackOnAdmit = map[id.ID]time.Duration{}
+			}
+			n.ackOnAdmit[m.From.ID] = n.now
+		}
+	case m.Flags&FlagWantReply != 0:
+		ack()
 	}
 	if m.Flags&FlagWantRow != 0 && m.Row >= 0 && int(m.Row) < n.state.Table.Rows() {
 		// Only row Row: sending rows 0..Row and the neighbourhood set as
 		// well was measured (bench/sim, 1k and 10k nodes) to leave the
 		// route/direct distance unchanged at 3x the cost.
-		n.send(Message{Type: MsgRowReply, To: m.From, Row: m.Row, Handles: n.rowHandles(int(m.Row), nil)})
+		r := Message{Type: MsgRowReply, To: m.From, Row: m.Row, Handles: n.rowHandles(int(m.Row), nil)}
+		n.probeOn(&r, m.From)
+		n.send(r)
+	}
+}
+
+// expireRelays forgets joins passed on, and joiners answered as root,
+// longer ago than JoinTimeout.
+func (n *Machine) expireRelays() {
+	for fp, r := range n.relays {
+		if n.now-r.at >= n.cfg.JoinTimeout {
+			delete(n.relays, fp)
+		}
+	}
+	if len(n.relays) == 0 {
+		n.relays = nil
+	}
+	for _, m := range []map[id.ID]time.Duration{n.rooted, n.ackOnAdmit} {
+		for x, at := range m {
+			if n.now-at >= n.cfg.JoinTimeout {
+				delete(m, x)
+			}
+		}
+	}
+	if len(n.rooted) == 0 {
+		n.rooted = nil
+	}
+	if len(n.ackOnAdmit) == 0 {
+		n.ackOnAdmit = nil
 	}
 }

@@ -84,9 +84,28 @@ type Machine struct {
 	leftAt, rightAt   time.Duration
 	hasLeft, hasRight bool
 
-	// Join progress.
+	// Join progress: the node joined through, the attempt and its nonce,
+	// and the leaf set the join's reply would give (activate.go).
 	bootstrap   id.Handle
 	joinAttempt uint64
+	joinNonce   uint64
+	joinLeaves  *routing.LeafSet
+	// relays are the joins passed on, by fingerprint: where each reply
+	// goes back; rooted the joiners answered as root, with when (join.go).
+	relays map[uint64]joinRelay
+	rooted map[id.ID]time.Duration
+	// ackOnAdmit: announcements that asked for a reply from nodes not yet
+	// admitted as leaves; the reply goes when they are (onAnnounce).
+	ackOnAdmit map[id.ID]time.Duration
+	// candidates counts the candidate probes in flight; vouchWait the
+	// would-be leaves to ask our leaves about, by timer key.
+	candidates int
+	vouchWait  map[uint64]id.Handle
+	// rejoinAt and rejoinVia: the last rejoin (maintain.go), if any;
+	// rechecked the would-be leaf the last heartbeat asked about.
+	rejoinAt  time.Duration
+	rejoinVia id.Handle
+	rechecked id.ID
 	// joiner is excluded from NextHop while a join for it is routed here.
 	joiner    id.ID
 	hasJoiner bool
@@ -274,6 +293,8 @@ func (n *Machine) fire(t timer) {
 		n.onJoinTimeout(t.key)
 	case timerApp:
 		n.onAppTimer(t.key)
+	case timerVouch:
+		n.onVouchTimer(t.key)
 	case timerActivate:
 		if n.activating && t.key == n.joinAttempt {
 			n.activate()
@@ -308,17 +329,15 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 		n.onDirect(msg)
 	case MsgRouteAck:
 		n.onRouteAck(msg)
-	case MsgJoinRows:
-		n.onJoinRows(msg)
 	case MsgJoinReply:
 		n.onJoinReply(msg)
 	case MsgAnnounce:
 		n.onAnnounce(msg)
 	case MsgHeartbeat:
-		n.learnAll(msg.Handles)
+		n.learnAll(msg.Handles, n.state.Leaves.Contains(msg.From.ID), false)
 		n.crossCheck(msg.From, msg.Handles, int(msg.Row))
 	case MsgAnnounceAck, MsgLeafReply:
-		n.learnAll(msg.Handles)
+		n.learnAll(msg.Handles, n.state.Leaves.Contains(msg.From.ID), false)
 	case MsgRowReply:
 		n.onRowReply(msg)
 	case MsgProbe:
@@ -333,6 +352,9 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 		n.onLeave(msg.From)
 	case MsgSuspect:
 		n.onSuspect(msg.Subject)
+	}
+	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply) {
+		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq})
 	}
 	if n.activating {
 		n.settleActivation(msg)

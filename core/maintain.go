@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/pastrynet/pastry/id"
@@ -15,19 +16,57 @@ type probe struct {
 	// suspect: routing avoids the node until it answers.
 	suspect bool
 	// candidate: the node is not in our state; admit it if it answers,
-	// forget it if not (second-hand leaf-set candidates).
+	// forget it if not.
 	candidate bool
 	// notify: on failure, tell the leaf set (we detected it ourselves).
 	notify bool
+	// vouched: the node may enter the leaf set when it answers: a current
+	// leaf listed it in its leaf set, or the join's reply named it.
+	vouched bool
+	// stranger: the node sent us a message unasked (probeStranger).
+	stranger bool
+	// unsent: the probe is to ride on a reply (FlagProbe) not yet sent.
+	unsent bool
 }
 
-// heard handles first-hand evidence that msg.From is alive: settle a probe,
-// forget a failure verdict, admit the node to routing state, refresh the
-// neighbour watch. Joining senders are not admitted (they cannot route
-// yet); a leaving one is about to be removed.
+// maxCandidateProbes bounds the candidates probed at once; others are
+// probed when heard of again.
+const maxCandidateProbes = 64
+
+// maxHoleProbes and maxBetterProbes bound the candidates one message makes
+// this node probe for a hole in its routing table, and for a better table
+// or neighbourhood entry than it has (would-be leaves are probed whatever
+// their number): each costs a probe and its reply, and a joiner hears of
+// a thousand nodes. What is left out is offered again by later messages
+// (heartbeats, row exchanges).
+const (
+	maxHoleProbes   = 4
+	maxBetterProbes = 2
+)
+
+// Admission. No node enters any part of the routing state, or is passed
+// on to others from it, before it has answered this node: a probe, an
+// announcement that asked for a reply, a request. A node that sends an
+// unsolicited message, or is named by another, is probed first. Entry to
+// the leaf set also takes a member's word: the node must have been named
+// by a current leaf's leaf set (heartbeats, leaf replies, announcement
+// replies), or by the join's reply at a joiner, or be a joiner this node
+// answered as root. A root that takes its joiner into its leaf set sends
+// the leaf set to its leaves, which are most of the joiner's neighbours; a
+// node that would take a stranger that answered it as a leaf, and has no
+// leaf's word for it yet, asks its leaf nearest to it. So a
+// node that never joined, however it answers, does not become a leaf, and
+// one that joined is a leaf of its neighbours within a round trip or two.
+
+// heard handles first-hand evidence that msg.From is alive: settle a
+// probe, forget a failure verdict, admit the node if it answered this
+// node (or probe it if not), refresh the neighbour watch. Joining senders
+// are not admitted (they cannot route yet); a leaving one is about to be
+// removed.
 func (n *Machine) heard(m *Message) {
 	x := m.From
-	if p := n.probes[x.ID]; p != nil {
+	p := n.probes[x.ID]
+	if p != nil {
 		n.endProbe(p)
 	}
 	if n.watched != nil {
@@ -46,29 +85,55 @@ func (n *Machine) heard(m *Message) {
 	// for any other message, so that an entry that stops talking to us is
 	// checked half an interval later.
 	//
-	// A node already in our state only needs admitting again if the leaf
-	// set now has room for it, or its proximity now earns it a
-	// neighbourhood slot or changes its table entry. Most messages come
-	// from nodes we know, so these checks are kept cheap: proximity (the
-	// runtime measures it in the background; it may have been unknown at
-	// admission) is looked at again only while the recorded one is
-	// unknown, and on probe replies and heartbeats.
+	// A node already in our state only needs admitting again if its
+	// proximity now earns it a neighbourhood slot or changes its table
+	// entry (or, in a small overlay, a leaf now belongs on its other side
+	// too). Most messages come from nodes we know, so these checks are kept
+	// cheap: proximity (the runtime measures it in the background; it may
+	// have been unknown at admission) is looked at again only while the
+	// recorded one is unknown, and on probe replies and heartbeats.
 	alive := n.now + n.cfg.StateProbeInterval/2
 	if m.Type == MsgProbeReply {
 		alive = n.now + n.cfg.StateProbeInterval
 	}
 	e, inTable := n.state.Table.Alive(x.ID, alive)
-	known := inTable
+	leaf := n.state.Leaves.Contains(x.ID)
+	known := inTable || leaf
 	if !known {
 		e, known = n.state.Leaves.Lookup(x.ID)
 		known = known || n.state.Neighbors.Contains(x.ID)
 	}
+	_, rooted := n.rooted[x.ID]
 	switch {
-	case !known || n.state.Leaves.Wants(x.ID):
-		n.admit(x)
+	case leaf && n.state.Leaves.Wants(x.ID):
+		n.admit(x, true) // a leaf that now belongs on its other side too
+	case !leaf && rooted:
+		// A joiner this node answered as root: a leaf at once, and its
+		// other neighbours hear of it from this node's leaf set, which
+		// they take a leaf's word for.
+		n.admit(x, true)
+		delete(n.rooted, x.ID)
+		n.pushLeaves()
+	case !leaf && p != nil && p.vouched:
+		n.admit(x, true)
+	case !known && p != nil:
+		n.admit(x, false) // it answered us: table and neighbourhood set
+		if p.stranger && n.state.Leaves.Wants(x.ID) {
+			n.askAboutLater(x)
+		}
+	case !known:
+		n.probeStranger(x, m.Type == MsgAnnounce)
+	case !leaf && m.Type == MsgHeartbeat && n.state.Leaves.Wants(x.ID):
+		// A node we hold but not as a leaf takes us for its neighbour, and
+		// we would take it as a leaf: our leaves are asked about it again,
+		// and it gets our leaf set, which shows it that we do not hold it,
+		// so that it joins again (crossCheck, rejoin). Once per its
+		// heartbeats.
+		n.askAbout(x)
+		n.sendHeartbeat(x)
 	case e.Prox == routing.UnknownProximity || m.Type == MsgProbeReply || m.Type == MsgHeartbeat:
 		if prox := n.env.Proximity(x); n.state.Neighbors.Wants(x.ID, prox) || inTable && e.Prox != prox {
-			n.admit(x)
+			n.admit(x, leaf)
 		}
 	}
 	switch x.ID {
@@ -79,15 +144,132 @@ func (n *Machine) heard(m *Message) {
 	}
 }
 
-// admit puts h into the routing state with its measured proximity and
-// raises Update upcalls for leaf-set changes.
-func (n *Machine) admit(h id.Handle) {
+// probeStranger probes a node that sent a message unasked and is in none
+// of our state, if the state would take it (see Admission). For an
+// announcement the probe rides on the reply (FlagProbe; see onAnnounce).
+func (n *Machine) probeStranger(x id.Handle, announced bool) {
+	if n.probes[x.ID] != nil || n.candidates >= maxCandidateProbes {
+		return
+	}
+	e := routing.Entry{Handle: x, Prox: n.env.Proximity(x)}
+	if !n.state.Leaves.Wants(x.ID) && !n.state.Table.Wants(e) && !n.state.Neighbors.Wants(x.ID, e.Prox) {
+		return // the state would not take it: nothing to probe for
+	}
+	n.stats.CandidateProbes++
+	if !announced {
+		n.startProbe(x, probe{candidate: true, stranger: true})
+		return
+	}
+	n.addProbe(x, probe{candidate: true, stranger: true, unsent: true})
+	p := n.probes[x.ID]
+	p.seq = n.nextSeq()
+	n.probeSeq[p.seq] = x.ID
+	n.arm(n.now+n.cfg.ProbeTimeout, timerProbe, p.seq)
+}
+
+// probeOn makes m, a reply to h, carry the probe of h waiting to ride on
+// one (FlagProbe), if there is one.
+func (n *Machine) probeOn(m *Message, h id.Handle) {
+	if p := n.probes[h.ID]; p != nil && p.unsent {
+		p.unsent = false
+		m.Flags |= FlagProbe
+		m.Seq = p.seq
+	}
+}
+
+// sendUnsentProbe sends the probe of h that no reply carried.
+func (n *Machine) sendUnsentProbe(h id.Handle) {
+	if p := n.probes[h.ID]; p != nil && p.unsent {
+		p.unsent = false
+		n.send(Message{Type: MsgProbe, To: p.h, Seq: p.seq, Sent: int64(n.now)})
+	}
+}
+
+// askAboutLater asks about x (askAbout) a quarter of ProbeTimeout from
+// now, if it is not a leaf by then: the word of a leaf that a root's push
+// (pushLeaves) or its own admission gave is usually on its way, and most
+// asks would be wasted.
+func (n *Machine) askAboutLater(x id.Handle) {
+	if len(n.vouchWait) >= maxCandidateProbes {
+		return
+	}
+	if n.vouchWait == nil {
+		n.vouchWait = map[uint64]id.Handle{}
+	}
+	seq := n.nextSeq()
+	n.vouchWait[seq] = x
+	n.arm(n.now+n.cfg.ProbeTimeout/4, timerVouch, seq)
+}
+
+func (n *Machine) onVouchTimer(seq uint64) {
+	x, ok := n.vouchWait[seq]
+	if !ok {
+		return
+	}
+	delete(n.vouchWait, seq)
+	if len(n.vouchWait) == 0 {
+		n.vouchWait = nil
+	}
+	if !n.state.Leaves.Contains(x.ID) && n.state.Leaves.Wants(x.ID) {
+		n.askAbout(x)
+	}
+}
+
+// askAbout asks our two leaves nearest to x for their leaf sets, for a
+// leaf's word that x, which answered us and would be a leaf, is a member
+// (see Admission). Asked once x has answered our probe, a round trip after
+// its announcement, by when the leaves nearer to it than this node have
+// taken it; two, as the nearest may be a joiner itself.
+func (n *Machine) askAbout(x id.Handle) {
+	var near [2]routing.Entry
+	k := 0
+	for _, e := range n.state.Leaves.Members(nil) {
+		switch {
+		case k < 2:
+			near[k] = e
+			k++
+		case id.Closer(x.ID, e.ID, near[1].ID):
+			near[1] = e
+		default:
+			continue
+		}
+		if k == 2 && id.Closer(x.ID, near[1].ID, near[0].ID) {
+			near[0], near[1] = near[1], near[0]
+		}
+	}
+	for _, e := range near[:k] {
+		n.send(Message{Type: MsgLeafRequest, To: e.Handle})
+	}
+}
+
+// pushLeaves sends this node's leaf set to every leaf (see Admission).
+func (n *Machine) pushLeaves() {
+	hs := n.leafHandles(true)
+	for _, e := range n.state.Leaves.Members(nil) {
+		n.send(Message{Type: MsgLeafReply, To: e.Handle, Handles: hs})
+	}
+}
+
+// admit puts h into the routing table and neighbourhood set with its
+// measured proximity, and, if leaf, into the leaf set, raising Update
+// upcalls for leaf-set changes.
+func (n *Machine) admit(h id.Handle, leaf bool) {
 	if h.ID == n.self.ID {
 		return
 	}
-	added, evicted := n.state.Consider(routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
+	e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
+	if !leaf {
+		n.state.Table.Consider(e)
+		n.state.Neighbors.Consider(e)
+		return
+	}
+	added, evicted := n.state.Consider(e)
 	if added {
 		n.notifyLeaf(h, true)
+		if _, ok := n.ackOnAdmit[h.ID]; ok {
+			delete(n.ackOnAdmit, h.ID)
+			n.send(Message{Type: MsgAnnounceAck, To: h, Handles: n.leafHandles(true)})
+		}
 	}
 	for _, e := range evicted {
 		n.notifyLeaf(e.Handle, false)
@@ -97,35 +279,20 @@ func (n *Machine) admit(h id.Handle) {
 	}
 }
 
-// admitAll is admit for many handles, publishing routing state once.
-func (n *Machine) admitAll(hs []id.Handle) {
-	es := make([]routing.Entry, 0, len(hs))
-	for _, h := range hs {
-		if h.ID != n.self.ID {
-			es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
-		}
-	}
-	added, evicted := n.state.ConsiderAll(es)
-	for _, e := range added {
-		n.notifyLeaf(e.Handle, true)
-	}
-	for _, e := range evicted {
-		n.notifyLeaf(e.Handle, false)
-	}
-	if len(added) > 0 || len(evicted) > 0 {
-		n.watchNeighbors()
-	}
-}
-
-// learnAll takes second-hand handles: the routing table and neighbourhood
-// set take them as they are (a dead entry costs one hop timeout); a would-be
-// leaf is probed first, and admitted when it answers.
+// learnAll takes second-hand handles, from a current leaf's leaf set when
+// fromLeaf, a routing-table row when row: a node that (named by a leaf)
+// the leaf set would take is probed, and admitted when it answers (see
+// Admission), and so are up to maxHoleProbes that would fill holes in the
+// routing table and, from a row (the exchanges that exist to improve
+// proximity), up to maxBetterProbes that would be better table or
+// neighbourhood entries than those held. A node already being
+// probed is vouched for as a leaf by a leaf's word.
 //
 // Only candidates that would still be leaves with every candidate in this
-// message admitted are probed: a leaf set with a hole "wants" any node on
-// that side, and probing all of them cost ~140 probes per failed node in a
-// 10% mass failure (bench/sim), against ~30 this way.
-func (n *Machine) learnAll(hs []id.Handle) {
+// message admitted are probed as leaves: a leaf set with a hole "wants"
+// any node on that side, and probing all of them cost ~140 probes per
+// failed node in a 10% mass failure (bench/sim), against ~30 this way.
+func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 	buf := getEntries()
 	defer putEntries(buf)
 	es := *buf
@@ -138,35 +305,52 @@ func (n *Machine) learnAll(hs []id.Handle) {
 			(n.state.Leaves.Contains(h.ID) || n.state.Table.Contains(h.ID)) && !n.state.Leaves.Wants(h.ID) {
 			continue
 		}
+		if len(n.dead) > 0 && n.recentlyDead(h.ID) && !fromLeaf {
+			continue
+		}
 		es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
 	}
 	*buf = es
 	if len(es) == 0 {
 		return
 	}
-	fresh := es
-	if len(n.dead) > 0 {
-		fresh = nil
-		for _, e := range es {
-			if !n.recentlyDead(e.ID) {
-				fresh = append(fresh, e)
-			}
-		}
+	var leaves []routing.Entry
+	if fromLeaf {
+		leaves = n.state.Leaves.Preview(es)
 	}
-	for _, e := range n.state.Leaves.Preview(es) {
-		if n.state.Leaves.Contains(e.ID) {
-			// Already a leaf (on the other side): trusted, no probe.
-			n.admit(e.Handle)
+	holes, better := 0, 0 // probes for a table hole, for a better entry, in this message
+	for _, e := range es {
+		asLeaf := containsHandle(leaves, e.ID)
+		if asLeaf && n.state.Leaves.Contains(e.ID) {
+			n.admit(e.Handle, true) // already a leaf (on the other side): trusted
 			continue
 		}
-		if n.probes[e.ID] == nil {
-			n.stats.CandidateProbes++
-			n.startProbe(e.Handle, probe{candidate: true})
+		hole := false
+		if !asLeaf {
+			if r, c, ok := n.state.Table.Position(e.ID); ok {
+				_, taken := n.state.Table.Get(r, c)
+				hole = !taken
+			}
+			switch {
+			case hole && holes < maxHoleProbes:
+				holes++
+			case hole:
+				continue
+			case !row || better >= maxBetterProbes || !n.state.Table.Wants(e) && !n.state.Neighbors.Wants(e.ID, e.Prox):
+				continue
+			default:
+				better++
+			}
 		}
-	}
-	if len(fresh) > 0 {
-		n.state.Table.ConsiderAll(fresh)
-		n.state.Neighbors.ConsiderAll(fresh)
+		if p := n.probes[e.ID]; p != nil {
+			p.vouched = p.vouched || asLeaf
+			continue
+		}
+		if n.candidates >= maxCandidateProbes {
+			continue
+		}
+		n.stats.CandidateProbes++
+		n.startProbe(e.Handle, probe{candidate: true, vouched: asLeaf})
 	}
 }
 
@@ -190,13 +374,20 @@ func (n *Machine) watchNeighbors() {
 
 // startProbe sends a probe to h and arms its timeout.
 func (n *Machine) startProbe(h id.Handle, p probe) {
+	n.addProbe(h, p)
+	n.sendProbe(n.probes[h.ID])
+}
+
+// addProbe records a probe of h (not yet sent).
+func (n *Machine) addProbe(h id.Handle, p probe) {
 	p.h = h
-	pp := &p
 	if n.probes == nil {
 		n.probes, n.probeSeq = map[id.ID]*probe{}, map[uint64]id.ID{}
 	}
-	n.probes[h.ID] = pp
-	n.sendProbe(pp)
+	if p.candidate {
+		n.candidates++
+	}
+	n.probes[h.ID] = &p
 }
 
 func (n *Machine) sendProbe(p *probe) {
@@ -206,17 +397,21 @@ func (n *Machine) sendProbe(p *probe) {
 	n.arm(n.now+n.cfg.ProbeTimeout, timerProbe, p.seq)
 }
 
-// expectReply watches a leaf we just sent a reply-wanted message to, as if
-// it were probed.
-func (n *Machine) expectReply(h id.Handle) {
+// expectReply watches a node we just sent a message that asks for a
+// reply, as if it were probed: a would-be leaf (vouched for as one) is
+// probed again and declared failed if it never answers, so that a joiner's
+// activation passes over it; any other is forgotten. Its reply admits it
+// (heard).
+func (n *Machine) expectReply(h id.Handle, leaf bool) {
 	if n.probes[h.ID] != nil {
+		if leaf {
+			n.probes[h.ID].vouched = true
+		}
 		return
 	}
-	if n.probes == nil {
-		n.probes, n.probeSeq = map[id.ID]*probe{}, map[uint64]id.ID{}
-	}
-	p := &probe{h: h, seq: n.nextSeq()}
-	n.probes[h.ID] = p
+	n.addProbe(h, probe{candidate: !leaf, vouched: leaf})
+	p := n.probes[h.ID]
+	p.seq = n.nextSeq()
 	n.probeSeq[p.seq] = h.ID
 	n.arm(n.now+n.cfg.ProbeTimeout, timerProbe, p.seq)
 }
@@ -233,6 +428,9 @@ func (n *Machine) endProbe(p *probe) {
 // largest burst (a join's leaf probes); a nil map also answers len and
 // lookups without touching memory of its own.
 func (n *Machine) dropProbe(x id.ID) {
+	if p := n.probes[x]; p != nil && p.candidate {
+		n.candidates--
+	}
 	delete(n.probes, x)
 	if len(n.probes) == 0 {
 		n.probes, n.probeSeq = nil, nil
@@ -399,7 +597,7 @@ func (n *Machine) askForHole(row, col int) {
 
 // onRowReply learns a row and follows up on holes in it.
 func (n *Machine) onRowReply(m *Message) {
-	n.learnAll(m.Handles)
+	n.learnAll(m.Handles, false, true)
 	for k := range n.holes {
 		if k[0] != int(m.Row) {
 			continue
@@ -501,7 +699,9 @@ func (n *Machine) onHeartbeatTimer() {
 	if len(n.dead) == 0 {
 		n.dead = nil // see dropProbe
 	}
+	n.expireRelays()
 	n.checkWatched()
+	n.recheckLeaves()
 	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 	if len(l) == 0 && len(r) == 0 {
 		return
@@ -530,6 +730,19 @@ func (n *Machine) onHeartbeatTimer() {
 			n.suspect(r[0].Handle, true)
 		}
 	}
+}
+
+// sendHeartbeat sends the leaf set to h as a heartbeat does.
+func (n *Machine) sendHeartbeat(h id.Handle) {
+	l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
+	hs := make([]id.Handle, 0, len(l)+len(r))
+	for _, e := range r {
+		hs = append(hs, e.Handle)
+	}
+	for _, e := range l {
+		hs = append(hs, e.Handle)
+	}
+	n.send(Message{Type: MsgHeartbeat, To: h, Handles: hs, Row: int16(len(r))})
 }
 
 // onRowExchangeTimer asks a random entry of every non-empty row for its
@@ -597,7 +810,8 @@ func (n *Machine) Leave(now time.Duration) error {
 	n.status = StatusLeft
 	n.timers.h = n.timers.h[:0]
 	n.pending, n.probes, n.probeSeq = nil, nil, nil
-	n.own.InFlight = 0
+	n.own.InFlight, n.candidates = 0, 0
+	n.vouchWait = nil
 	n.appTimers, n.watched = nil, nil
 	return nil
 }
@@ -630,20 +844,80 @@ func (n *Machine) crossCheck(from id.Handle, hs []id.Handle, rightCount int) {
 		}
 		return false
 	}
+	inside := func(k int, u id.U128) bool {
+		side := sides[k]
+		return len(side) < half || dist(k, u).Less(dist(k, side[len(side)-1].ID.U128()))
+	}
 	for _, e := range n.state.Leaves.Members(nil) {
 		if e.ID == from.ID || n.probes[e.ID] != nil {
 			continue
 		}
 		u := e.ID.U128()
 		for k, side := range sides {
-			inside := len(side) < half
-			if !inside {
-				inside = dist(k, u).Less(dist(k, side[len(side)-1].ID.U128()))
-			}
-			if inside && !listed(side, e.ID) {
+			if inside(k, u) && !listed(side, e.ID) {
 				n.suspect(e.Handle, false)
 				break
 			}
 		}
 	}
+	// This node itself, within the neighbour's range but not in its leaf
+	// set: the neighbour does not take it for a member. Joining again
+	// makes the key's root take it, and tell its leaves (rejoin).
+	for k, side := range sides {
+		if inside(k, n.self.ID.U128()) && !listed(side, n.self.ID) {
+			n.rejoin(from)
+			return
+		}
+	}
+}
+
+// rejoin routes a join for this node's id through via, at most once per
+// JoinTimeout, while the node is a member: its root takes it as a leaf
+// and tells its leaves (onJoinAtRoot), which its neighbours take a leaf's
+// word for (see Admission). The reply is learned from as a leaf's.
+func (n *Machine) rejoin(via id.Handle) {
+	if n.status != StatusJoined || n.rejoinAt != 0 && n.now-n.rejoinAt < n.cfg.JoinTimeout {
+		return
+	}
+	n.rejoinAt, n.rejoinVia = n.now, via
+	n.stats.Rejoins++
+	n.joinNonce = n.env.Uint64() | 1
+	m := Message{Type: MsgJoin, Key: n.self.ID, Origin: n.self, Sent: n.stamp(),
+		Payload: binary.BigEndian.AppendUint64(nil, n.joinNonce)}
+	n.seen.add(fingerprint(&m), 0)
+	n.forwardTo(&m, via, 0)
+}
+
+// recheckLeaves looks, on every heartbeat timer, for the closest node we
+// hold but not as a leaf that the leaf set would take: a node whose
+// admission waits for a leaf's word. Our leaves are asked about it; if it
+// is still waiting at the next heartbeat, no leaf of ours holds it (after
+// a partition, say, each side's ring holds only its own), and this node
+// joins again through it, so that its ring's root for this node's id
+// takes this node and tells its leaves (rejoin); that node does the same
+// towards ours.
+func (n *Machine) recheckLeaves() {
+	var cands []routing.Entry
+	add := func(e routing.Entry) {
+		if !n.state.Leaves.Contains(e.ID) && n.state.Leaves.Wants(e.ID) && !containsHandle(cands, e.ID) {
+			cands = append(cands, e)
+		}
+	}
+	n.state.Table.ForEach(func(_, _ int, e routing.Entry) bool { add(e); return true })
+	for _, e := range n.state.Neighbors.Members() {
+		add(e)
+	}
+	for _, e := range n.state.Leaves.Preview(cands) {
+		if n.state.Leaves.Contains(e.ID) {
+			continue
+		}
+		if e.ID == n.rechecked {
+			n.rejoin(e.Handle)
+		} else {
+			n.askAbout(e.Handle)
+		}
+		n.rechecked = e.ID
+		return
+	}
+	n.rechecked = id.ID{}
 }

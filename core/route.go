@@ -225,7 +225,7 @@ func (n *Machine) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 	switch {
 	case typ == MsgAnnounce && n.activating:
 		n.announceUnsent(to)
-	case typ == MsgRoute || typ == MsgJoin || typ == MsgDirect:
+	case typ == MsgRoute || typ == MsgJoin || typ == MsgDirect || typ == MsgJoinReply:
 		if p := n.pending[seq]; p != nil && p.next.ID == to && p.msg.Type == typ {
 			n.unpend(seq, p)
 			n.stats.HopsUnsent++
@@ -238,7 +238,7 @@ func (n *Machine) Unsent(now time.Duration, to id.ID, typ MsgType, seq uint64) {
 // retryHop sends again, or routes again, the message of the hop seq that
 // failed.
 func (n *Machine) retryHop(seq uint64, p *pendingHop) {
-	if p.msg.Type == MsgDirect {
+	if p.msg.Type == MsgDirect || p.msg.Type == MsgJoinReply {
 		n.retryDirect(p)
 		return
 	}

@@ -13,6 +13,7 @@ const (
 	timerJoin                             // the join's reply (key: join attempt)
 	timerActivate                         // activation's deadline (key: join attempt)
 	timerApp                              // an application's timer (key: its TimerID)
+	timerVouch                            // ask leaves about a would-be leaf (key: its seq in vouchWait)
 )
 
 // timer is one armed timer. Timers are never cancelled: a fired timer whose
@@ -107,6 +108,9 @@ func (n *Machine) settled(t timer) bool {
 		return n.status != StatusJoining || t.key != n.joinAttempt
 	case timerApp:
 		_, ok := n.appTimers[t.key]
+		return !ok
+	case timerVouch:
+		_, ok := n.vouchWait[t.key]
 		return !ok
 	}
 	return false

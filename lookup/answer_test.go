@@ -128,15 +128,26 @@ func TestTimeoutCancelAndBound(t *testing.T) {
 	if _, err := a.Start(y, nil); err == nil {
 		t.Fatal("a lookup started before the node joined")
 	}
-	if err := m.Bootstrap(time.Second); err != nil {
-		t.Fatal(err)
-	}
-	// A second node the machine believes in, so that requests leave it
-	// (and are never answered: nothing carries them).
+	// The node joins through a second node, y, which the test plays: it
+	// answers the join and the announcement, and nothing after, so
+	// requests that leave the node are never answered.
 	peer := id.Handle{ID: y, Addr: "y"}
-	if err := m.Step(time.Second, &core.Message{Type: core.MsgProbeReply, From: peer, To: m.Self()}); err != nil {
+	if err := m.Join(time.Second, peer); err != nil {
 		t.Fatal(err)
 	}
+	join := m.Ready().Messages[0]
+	reply := &core.Message{Type: core.MsgJoinReply, From: peer, To: m.Self(), Key: join.Key, Origin: join.Origin,
+		Sent: join.Sent, Payload: join.Payload, Handles: []id.Handle{peer}}
+	if err := m.Step(time.Second, reply); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Step(time.Second, &core.Message{Type: core.MsgAnnounceAck, From: peer, To: m.Self(), Handles: []id.Handle{peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if m.Status() != core.StatusJoined || !m.State().Leaves.Contains(y) {
+		t.Fatalf("the node is %s with leaf set %v", m.Status(), m.State().Leaves.Members(nil))
+	}
+	m.Ready()
 	var errs []error
 	var first uint64
 	m.Run(2*time.Second, func() {

@@ -193,6 +193,17 @@ func (t *RoutingTable) find(x id.ID) *slot {
 	return nil
 }
 
+// Wants reports whether Consider(e) would take e into its slot: the slot
+// is empty, or e is not its occupant and is strictly closer by proximity.
+func (t *RoutingTable) Wants(e Entry) bool {
+	r, c, ok := t.Position(e.ID)
+	if !ok {
+		return false
+	}
+	cur, had := t.Get(r, c)
+	return !had || cur.ID != e.ID && e.Prox < cur.Prox
+}
+
 // Consider offers e for its slot. It takes the slot if the slot is empty or
 // e is strictly closer by proximity than the occupant; it refreshes the
 // occupant's proximity if e is the occupant. It reports whether the table
