@@ -64,6 +64,8 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.transport.rejected{reason}        counter: received frames/handles refused
 //	pastry.transport.dropped{reason}         counter: outgoing messages not sent
 //	pastry.transport.addrs_refused           counter: learned addresses the address filter refused
+//	pastry.transport.addrs_throttled         counter: second-hand addresses not kept: the sender's budget was spent, or too many held
+//	pastry.transport.sends_throttled         counter: messages not sent: a dial beyond the budget of the peer that caused it
 //	pastry.transport.write_retries           counter: batches written again on a new stream (the old one was gone)
 //	pastry.transport.streams{direction}      counter: protocol streams opened (outbound) and accepted (inbound)
 //	pastry.transport.stream_resets           counter: streams reset because of an error
@@ -174,7 +176,7 @@ type nodeMetrics struct {
 	measureThrottled, writeRetries                  metric.Int64ObservableCounter
 	streams, streamResets, pings, pongs             metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
-	directDelivered                                 metric.Int64ObservableCounter
+	directDelivered, addrsThrottled, sendsThrottled metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -232,6 +234,8 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
 	m.measureClosed = counter("pastry.libp2p.measure_conns_closed", "{connection}", "Connections a proximity measurement opened to a peer the routing state did not take, closed once no stream used them (libp2p only).")
 	m.measureThrottled = counter("pastry.libp2p.measures_throttled", "{measurement}", "Proximity measurements not started because dialling the peer would have exceeded the dial budget of its address (16 at once per IPv4 address, IPv6 /64 or DNS domain, 16 more a minute) or of the peer that sent its handle (128 at once, 64 more a minute).")
+	m.addrsThrottled = counter("pastry.transport.addrs_throttled", "{address}", "Addresses of peers named by others' handles not added to the peerstore: the sender's budget for new unverified peers was spent, or too many were held.")
+	m.sendsThrottled = counter("pastry.transport.sends_throttled", "{message}", "Messages not sent because they needed a new connection beyond the dial budget of the peer whose message caused them.")
 	m.addrsRefused = counter("pastry.transport.addrs_refused", "{address}", "Addresses learned from received handles that the address filter (policy) refused.")
 	m.writeRetries = counter("pastry.transport.write_retries", "{batch}", "Batches of frames written again on a new stream because the peer's stream was found gone when written to (the peer's transport closed, or the peer restarted).")
 	m.streams = counter("pastry.transport.streams", "{stream}", "Streams of the Pastry protocol opened to peers (direction outbound) and accepted from them (inbound); one per peer and direction while in use.")
@@ -326,6 +330,8 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(m.trDropped, clampInt64(v), metric.WithAttributeSet(m.dropAttrs[i]))
 	}
 	o.ObserveInt64(m.addrsRefused, clampInt64(tr.AddrsRefused))
+	o.ObserveInt64(m.addrsThrottled, clampInt64(tr.AddrsThrottled))
+	o.ObserveInt64(m.sendsThrottled, clampInt64(tr.SendsThrottled))
 	o.ObserveInt64(m.writeRetries, clampInt64(tr.WriteRetries))
 	o.ObserveInt64(m.streams, clampInt64(tr.StreamsOpened), metric.WithAttributeSet(m.outAttr))
 	o.ObserveInt64(m.streams, clampInt64(tr.StreamsAccepted), metric.WithAttributeSet(m.inAttr))

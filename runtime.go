@@ -79,6 +79,7 @@ func (n *Node) loop() {
 		if n.opts.window > 0 && !n.win.open(n.c.Load()) {
 			routes = nil // held back until acks (or timeouts) come
 		}
+		cause := id.Handle{} // whose message the sends of this turn answer
 		select {
 		case <-n.quit:
 			if tracker != nil {
@@ -90,7 +91,7 @@ func (n *Node) loop() {
 			if m == nil {
 				break
 			}
-			n.stepFrom = m.From // the handles it names are its (Measure's budget)
+			n.stepFrom, cause = m.From, m.From // the handles it names, and the dials it causes, are its
 			err := n.c.Step(n.now(), m)
 			n.stepFrom = id.Handle{}
 			if err != nil {
@@ -104,7 +105,7 @@ func (n *Node) loop() {
 		case <-n.timer.C:
 			n.c.Tick(n.now())
 		}
-		n.flush()
+		n.flushFor(cause)
 		if n.opts.window > 0 {
 			n.win.observe(n.now(), n.c.Load())
 		}
@@ -116,10 +117,21 @@ func (n *Node) loop() {
 
 // flush carries out the core's Ready: send, re-arm the timer, publish the
 // status.
-func (n *Node) flush() {
+func (n *Node) flush() { n.flushFor(id.Handle{}) }
+
+// flushFor is flush for what the message of cause made the core do: the
+// connections its sends open are charged to cause (CausedSender).
+func (n *Node) flushFor(cause id.Handle) {
 	rd := n.c.Ready()
+	cs, budgeted := n.tr.(transport.CausedSender)
 	for i := range rd.Messages {
-		if err := n.tr.Send(&rd.Messages[i]); err != nil {
+		var err error
+		if budgeted && cause.Addr != "" {
+			err = cs.SendFor(&rd.Messages[i], cause)
+		} else {
+			err = n.tr.Send(&rd.Messages[i])
+		}
+		if err != nil {
 			n.log.Debug("send", "to", rd.Messages[i].To, "type", rd.Messages[i].Type, "err", err)
 		}
 	}

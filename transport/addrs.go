@@ -83,3 +83,67 @@ func (l *learnedAddrs) fresh(p peer.ID, as []ma.Multiaddr, now time.Time) bool {
 	l.m[p] = learned{first: &as[0], n: len(as), at: now}
 	return false
 }
+
+// Addresses learned second-hand. A handle's addresses are its sender's
+// word: for the handle of a peer other than the sender, nothing shows yet
+// that the peer exists. Such addresses go into the peerstore for
+// UnverifiedAddrTTL only (not AddrTTL), at most maxUnverifiedAddrs of a
+// peer; at most maxUnverified peers are held that way at once; and each
+// sender (by its address block, as for the dial budget) may add at most
+// addrBurst new ones at once and addrRefill a minute. A peer is verified,
+// and its addresses kept for AddrTTL, once it talks to this node itself
+// (a message or a pong from it). So a flood of handles of made-up peers
+// costs the node a bounded, short-lived part of its peerstore, whatever
+// the number of identities sending it.
+const (
+	maxUnverified      = 4096
+	maxUnverifiedAddrs = 4
+	addrBurst          = 256
+	addrRefill         = 128 // per minute
+)
+
+// unverifiedPeers are the peers held in the peerstore on another's word,
+// with when that ends. Safe for concurrent use.
+type unverifiedPeers struct {
+	mu sync.Mutex
+	m  map[peer.ID]time.Time
+}
+
+// add records p until until, unless the set is full of peers that have
+// not expired; it reports whether p is recorded.
+func (u *unverifiedPeers) add(p peer.ID, now, until time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[peer.ID]time.Time{}
+	}
+	if _, ok := u.m[p]; !ok && len(u.m) >= maxUnverified {
+		for q, end := range u.m {
+			if !now.Before(end) {
+				delete(u.m, q)
+			}
+		}
+		if len(u.m) >= maxUnverified {
+			return false
+		}
+	}
+	u.m[p] = until
+	return true
+}
+
+// has reports whether p is held unverified (and not expired).
+func (u *unverifiedPeers) has(p peer.ID, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	end, ok := u.m[p]
+	return ok && now.Before(end)
+}
+
+// verify forgets p, reporting whether it was held unverified.
+func (u *unverifiedPeers) verify(p peer.ID) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.m[p]
+	delete(u.m, p)
+	return ok
+}

@@ -103,6 +103,12 @@ func (b *dialBudget) take(addrs []ma.Multiaddr, sender string, now time.Time) bo
 	if sender != "" {
 		keys = append(keys, budgetKey{sender, senderBurst, senderRefill}) // no block starts so
 	}
+	return b.spend(keys, now)
+}
+
+// spend takes one token from each of keys' buckets if all have one, and
+// reports whether they had.
+func (b *dialBudget) spend(keys []budgetKey, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {

@@ -29,6 +29,7 @@ var (
 	ErrQueueFull   = errors.New("transport: send queue full")
 	ErrClosed      = errors.New("transport: closed")
 	ErrUnreachable = errors.New("transport: no such peer")
+	ErrThrottled   = errors.New("transport: dial budget spent")
 )
 
 // Reason classifies a rejected frame, for counters.

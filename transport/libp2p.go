@@ -59,10 +59,11 @@ type Libp2p struct {
 	unsent   atomic.Pointer[func(Unsent)] // ReportUnsent's
 
 	// The connection policy (policy.go).
-	measuring inFlight
-	budget    dialBudget
-	dialed    measureConns
-	guard     connGuard
+	measuring  inFlight
+	budget     dialBudget
+	unverified unverifiedPeers
+	dialed     measureConns
+	guard      connGuard
 
 	mu     sync.Mutex
 	closed bool
@@ -361,6 +362,9 @@ func (t *Libp2p) pong(p peer.ID, nonce uint64) {
 	w.rtt = max(time.Duration(t.now()-w.sent.Load()), 1)
 	t.ctr.pongsReceived.Add(1)
 	t.rtt.update(string(p), w.rtt) // before Ping returns, so RTT reflects it
+	if t.unverified.verify(p) {
+		t.h.Peerstore().UpdateAddrs(p, t.cfg.unverifiedTTL, t.cfg.addrTTL)
+	}
 	close(w.done)
 }
 

@@ -23,37 +23,39 @@ func ProtocolID(prefix protocol.ID) protocol.ID { return prefix + ProtocolName }
 
 // config is the libp2p transport's configuration; see the options.
 type config struct {
-	prefix       protocol.ID
-	limits       Limits
-	queueLen     int
-	queueBytes   int
-	dialTimeout  time.Duration
-	writeTimeout time.Duration
-	idleTimeout  time.Duration
-	pingIdle     time.Duration
-	addrTTL      time.Duration
-	addrFilter   func(peer.ID, ma.Multiaddr) bool
-	rttPeers     int
-	measurePings int
-	sweepEvery   time.Duration
-	logger       *slog.Logger
-	keepHandler  bool
+	prefix        protocol.ID
+	limits        Limits
+	queueLen      int
+	queueBytes    int
+	dialTimeout   time.Duration
+	writeTimeout  time.Duration
+	idleTimeout   time.Duration
+	pingIdle      time.Duration
+	addrTTL       time.Duration
+	unverifiedTTL time.Duration
+	addrFilter    func(peer.ID, ma.Multiaddr) bool
+	rttPeers      int
+	measurePings  int
+	sweepEvery    time.Duration
+	logger        *slog.Logger
+	keepHandler   bool
 }
 
 func defaultConfig() config {
 	return config{
-		limits:       DefaultLimits(),
-		queueLen:     256,
-		queueBytes:   8 << 20,
-		dialTimeout:  10 * time.Second,
-		writeTimeout: 10 * time.Second,
-		idleTimeout:  2 * time.Minute,
-		pingIdle:     10 * time.Second,
-		addrTTL:      30 * time.Minute,
-		rttPeers:     4096,
-		measurePings: 16,
-		sweepEvery:   10 * time.Second,
-		logger:       slog.Default(),
+		limits:        DefaultLimits(),
+		queueLen:      256,
+		queueBytes:    8 << 20,
+		dialTimeout:   10 * time.Second,
+		writeTimeout:  10 * time.Second,
+		idleTimeout:   2 * time.Minute,
+		pingIdle:      10 * time.Second,
+		addrTTL:       30 * time.Minute,
+		unverifiedTTL: 2 * time.Minute,
+		rttPeers:      4096,
+		measurePings:  16,
+		sweepEvery:    10 * time.Second,
+		logger:        slog.Default(),
 	}
 }
 
@@ -193,6 +195,20 @@ func MeasureLimits(inFlight int, sweepEvery time.Duration) Option {
 			return optErr("MeasureLimits", "sweep every %v, want > 0", sweepEvery)
 		}
 		c.measurePings, c.sweepEvery = inFlight, sweepEvery
+		return nil
+	}
+}
+
+// UnverifiedAddrTTL sets how long the addresses of a peer that another
+// peer's message named are kept in the peerstore until the peer itself
+// talks to this node (a message or a pong; then AddrTTL). Default 2 min;
+// at most AddrTTL.
+func UnverifiedAddrTTL(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optErr("UnverifiedAddrTTL", "%v, want > 0", d)
+		}
+		c.unverifiedTTL = d
 		return nil
 	}
 }

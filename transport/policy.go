@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
 )
@@ -30,7 +32,26 @@ var (
 	_ StateTracker = (*Libp2p)(nil)
 	_ Connectivity = (*Libp2p)(nil)
 	_ Signer       = (*Libp2p)(nil)
+	_ CausedSender = (*Libp2p)(nil)
 )
+
+// SendFor implements CausedSender: a message that needs a new connection
+// takes the dial budget of its addressee's addresses and of cause's, the
+// one the proximity measurements take (dialbudget.go).
+func (t *Libp2p) SendFor(m *core.Message, cause id.Handle) error {
+	if m != nil && cause.Addr != "" && m.To.Addr != "" && m.To.Addr != cause.Addr {
+		p := peer.ID(m.To.Addr)
+		if t.h.Network().Connectedness(p) != network.Connected &&
+			!t.budget.take(t.h.Peerstore().Addrs(p), t.senderKey(peer.ID(cause.Addr)), time.Now()) {
+			t.ctr.sendsThrottled.Add(1)
+			if fn := t.unsent.Load(); fn != nil {
+				(*fn)(Unsent{To: m.To.ID, Type: m.Type, Seq: m.Seq})
+			}
+			return fmt.Errorf("%w: %s to %s needs a dial beyond %s's budget", ErrThrottled, m.Type, m.To, cause)
+		}
+	}
+	return t.Send(m)
+}
 
 // Sign implements Signer with the host's private key.
 func (t *Libp2p) Sign(data []byte) ([]byte, error) {

@@ -517,9 +517,26 @@ func (t *Libp2p) deliver(ps *peerState, f Frame, from id.Handle, size int) {
 		t.log.Debug("rejected message", "peer", ps.id, "err", err, "from", m.From, "to", m.To)
 		return
 	}
-	ttl := t.cfg.addrTTL
+	t.learnAddrs(ps.id, f.Addrs)
+	if t.unverified.verify(ps.id) { // it talks to us itself: its addresses are its own word now
+		t.h.Peerstore().UpdateAddrs(ps.id, t.cfg.unverifiedTTL, t.cfg.addrTTL)
+	}
+	t.ctr.received(m.Type, size)
+	ps.deliver.Lock()
+	defer ps.deliver.Unlock()
+	if t.ctx.Err() == nil {
+		t.handler(m)
+	}
+}
+
+// learnAddrs puts the addresses the handles of a message from sender
+// carried into the peerstore: the sender's own for AddrTTL; another
+// peer's, unless it is connected, for UnverifiedAddrTTL, within the bounds
+// on second-hand addresses (see unverifiedPeers).
+func (t *Libp2p) learnAddrs(sender peer.ID, learned []PeerAddrs) {
 	var now time.Time
-	for _, e := range f.Addrs {
+	var senderBudget string
+	for _, e := range learned {
 		p, addrs := e.Peer, e.Addrs
 		if string(p) == t.self.Addr {
 			continue
@@ -537,13 +554,25 @@ func (t *Libp2p) deliver(ps *peerState, f Frame, from id.Handle, size int) {
 				t.ctr.addrsRefused.Add(uint64(n - len(addrs)))
 			}
 		}
+		if len(addrs) == 0 {
+			continue
+		}
+		ttl := t.cfg.addrTTL
+		if p != sender && t.h.Network().Connectedness(p) != network.Connected {
+			ttl = t.cfg.unverifiedTTL
+			if !t.unverified.has(p, now) {
+				if senderBudget == "" {
+					senderBudget = "addrs:" + t.senderKey(sender)
+				}
+				if !t.budget.spend([]budgetKey{{senderBudget, addrBurst, addrRefill}}, now) ||
+					!t.unverified.add(p, now, now.Add(ttl)) {
+					t.ctr.addrsThrottled.Add(uint64(len(addrs)))
+					continue
+				}
+			}
+			addrs = addrs[:min(len(addrs), maxUnverifiedAddrs)]
+		}
 		t.h.Peerstore().AddAddrs(p, addrs, ttl)
-	}
-	t.ctr.received(m.Type, size)
-	ps.deliver.Lock()
-	defer ps.deliver.Unlock()
-	if t.ctx.Err() == nil {
-		t.handler(m)
 	}
 }
 

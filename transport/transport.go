@@ -63,6 +63,16 @@ type StateTracker interface {
 	TrackState(st *routing.State)
 }
 
+// CausedSender is implemented by transports that budget the connections
+// another peer's messages make the node open (the libp2p transport's dial
+// budget). SendFor is Send for a message that cause's message made the
+// node send: when m.To is not connected, the dial takes a token of the
+// budget of cause and of m.To's addresses; without one, m is not sent
+// (counted in Stats.SendsThrottled, and reported unsent).
+type CausedSender interface {
+	SendFor(m *core.Message, cause id.Handle) error
+}
+
 // Connectivity is implemented by transports that pay to open a connection
 // (the libp2p transport: a dial and a security handshake). Connected
 // reports whether a message to h would go out without opening one. Safe
@@ -124,6 +134,14 @@ type Stats struct {
 	// the AddrFilter option refused (a list that keeps arriving is looked
 	// at again only when it is due for renewal; see AddrTTL).
 	AddrsRefused uint64
+	// AddrsThrottled counts addresses of peers named by others' handles
+	// not added to the peerstore: the sender's budget for new unverified
+	// peers was spent, or too many were held (see UnverifiedAddrTTL).
+	AddrsThrottled uint64
+	// SendsThrottled counts messages not sent because they needed a new
+	// connection beyond the dial budget of the peer whose message caused
+	// them (CausedSender).
+	SendsThrottled uint64
 	// MeasuresThrottled counts proximity measurements not started because
 	// a dial to the peer would have exceeded the dial budget of its
 	// addresses or of the peer that sent its handle (libp2p only).
@@ -169,6 +187,8 @@ type counters struct {
 	pongsReceived       atomic.Uint64
 	pongsLate           atomic.Uint64
 	addrsRefused        atomic.Uint64
+	addrsThrottled      atomic.Uint64
+	sendsThrottled      atomic.Uint64
 	writeRetries        atomic.Uint64
 	measuresThrottled   atomic.Uint64
 	measureConnsClosed  atomic.Uint64
@@ -220,6 +240,8 @@ func (c *counters) snapshot() Stats {
 	s.PongsReceived = c.pongsReceived.Load()
 	s.PongsLate = c.pongsLate.Load()
 	s.AddrsRefused = c.addrsRefused.Load()
+	s.AddrsThrottled = c.addrsThrottled.Load()
+	s.SendsThrottled = c.sendsThrottled.Load()
 	s.WriteRetries = c.writeRetries.Load()
 	s.MeasuresThrottled = c.measuresThrottled.Load()
 	s.MeasureConnsClosed = c.measureConnsClosed.Load()
