@@ -120,7 +120,10 @@ func (n *Machine) onJoinHop(m *Message) {
 // rows gathered on the way and its leaf set, back to where the join came
 // from.
 func (n *Machine) onJoinAtRoot(m *Message) {
-	hs := append(n.leafHandles(true), m.Handles...) // the leaf set first: kept whole under MaxHandles
+	// The leaf set first: kept whole under MaxHandles, and counted (Row),
+	// as only it vouches for the joiner's leaves (see announce).
+	leaves := dedupe(n.leafHandles(true), m.Origin.ID, n.cfg.MaxHandles)
+	hs := append(leaves[:len(leaves):len(leaves)], m.Handles...)
 	if n.state.Knows(m.Origin.ID) {
 		// A node that answered us before joins again (rejoin): a leaf now,
 		// and the leaves hear of it.
@@ -136,11 +139,12 @@ func (n *Machine) onJoinAtRoot(m *Message) {
 			n.rooted[m.Origin.ID] = n.now
 		}
 	}
-	n.replyJoin(m, dedupe(hs, m.Origin.ID, n.cfg.MaxHandles))
+	n.replyJoin(m, dedupe(hs, m.Origin.ID, n.cfg.MaxHandles), len(leaves))
 }
 
-// replyJoin sends the reply to join m back to where m came from.
-func (n *Machine) replyJoin(m *Message, hs []id.Handle) {
+// replyJoin sends the reply to join m back to where m came from: hs, of
+// which the first leaves are the root and its leaf set.
+func (n *Machine) replyJoin(m *Message, hs []id.Handle, leaves int) {
 	fp := fingerprint(m)
 	r, ok := n.relays[fp]
 	if !ok {
@@ -149,7 +153,7 @@ func (n *Machine) replyJoin(m *Message, hs []id.Handle) {
 	delete(n.relays, fp)
 	// Acknowledged and sent once more if not, as a Send is: one loss on
 	// the way back would cost the joiner a whole JoinTimeout.
-	reply := Message{Type: MsgJoinReply, Key: m.Key, Origin: m.Origin, Sent: m.Sent, Payload: m.Payload, Handles: hs}
+	reply := Message{Type: MsgJoinReply, Key: m.Key, Origin: m.Origin, Sent: m.Sent, Payload: m.Payload, Handles: hs, Row: int16(leaves)}
 	n.sendHop(&reply, r.prev, 0, false)
 }
 
@@ -180,12 +184,18 @@ func (n *Machine) onJoinReply(m *Message) {
 	if m.Origin.ID != n.self.ID {
 		join := *m
 		join.Type = MsgJoin // the reply names its join: origin, key, send time
-		n.replyJoin(&join, m.Handles)
+		n.replyJoin(&join, m.Handles, int(m.Row))
 		return
 	}
 	if n.status == StatusJoined && n.rejoinAt != 0 && m.From.ID == n.rejoinVia.ID && len(m.Payload) == 8 &&
 		binary.BigEndian.Uint64(m.Payload) == n.joinNonce {
-		n.learnAll(m.Handles, true, false) // a rejoin's reply: the root's leaf set, relayed by a leaf
+		// A rejoin's reply: the root and its leaf set first. The root takes
+		// this node when it hears from it first-hand (onJoinAtRoot).
+		n.learnAll(m.Handles[:m.Row], true, false)
+		n.learnAll(m.Handles[m.Row:], false, false)
+		if m.Row > 0 {
+			n.send(Message{Type: MsgAnnounce, To: m.Handles[0], Flags: FlagWantReply})
+		}
 		return
 	}
 	if n.status != StatusJoining || m.From.ID != n.bootstrap.ID || len(m.Payload) != 8 ||
@@ -193,26 +203,34 @@ func (n *Machine) onJoinReply(m *Message) {
 		return // not the answer to this node's join, or not from where it sent it
 	}
 	n.becomeJoined()
-	n.announce(m.Handles)
+	n.announce(m.Handles, int(m.Row))
 	n.startActivation()
 }
 
 // announce tells the nodes the join's reply names that this node has
-// joined: those the state would take (a trial state built from them all
-// shows which). Leaf-set members are asked to reply, which admits them;
+// joined: those the state would take (a trial state built from them
+// shows which; its leaf set only from the first leaves, the root's). Leaf-set members are asked to reply, which admits them;
 // routing-table entries of row r are asked for their row r, the second,
 // locality phase of the join (Pastry paper section 2.5), which offers this
 // node every node its row-r peers know for that row, so the
 // proximity-closest can win each slot; their reply admits them too.
-func (n *Machine) announce(hs []id.Handle) {
+func (n *Machine) announce(hs []id.Handle, leaves int) {
 	trial, _ := routing.NewState(n.self, n.cfg.B, n.cfg.LeafSetSize, n.cfg.NeighborhoodSize)
 	es := make([]routing.Entry, 0, len(hs))
-	for _, h := range hs {
+	vouched := 0 // es[:vouched] came from the root's leaf set
+	for i, h := range hs {
 		if h.ID != n.self.ID {
 			es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
+			if i < leaves {
+				vouched++
+			}
 		}
 	}
-	trial.ConsiderAll(es)
+	// Only the root's leaf set vouches for leaves: the rows of the other
+	// nodes on the path go to the table and neighbourhood set.
+	trial.Leaves.ConsiderAll(es[:vouched])
+	trial.Table.ConsiderAll(es)
+	trial.Neighbors.ConsiderAll(es)
 	n.joinLeaves = trial.Leaves
 	seen := map[id.ID]bool{}
 	visit := func(e routing.Entry, row int) {

@@ -382,7 +382,7 @@ func (n *Machine) validate(m *Message) error {
 	case int(m.Hops) > n.cfg.MaxHops || len(m.Path) > n.cfg.MaxHops:
 		return bad("%d hops, limit %d", m.Hops, n.cfg.MaxHops)
 	case (m.Type == MsgRowRequest || m.Type == MsgRowReply) && (m.Row < 0 || int(m.Row) >= id.Digits(n.cfg.B)),
-		m.Type == MsgHeartbeat && (m.Row < 0 || int(m.Row) > len(m.Handles)):
+		(m.Type == MsgHeartbeat || m.Type == MsgJoinReply) && (m.Row < 0 || int(m.Row) > len(m.Handles)):
 		return bad("row %d out of range", m.Row)
 	case m.Type == MsgJoin && m.Key != m.Origin.ID:
 		return bad("join key %s is not the joiner's id %s", m.Key.Short(), m.Origin)

@@ -215,30 +215,30 @@ func (n *Machine) onVouchTimer(seq uint64) {
 	}
 }
 
-// askAbout asks our two leaves nearest to x for their leaf sets, for a
-// leaf's word that x, which answered us and would be a leaf, is a member
-// (see Admission). Asked once x has answered our probe, a round trip after
-// its announcement, by when the leaves nearer to it than this node have
-// taken it; two, as the nearest may be a joiner itself.
+// askAbout asks our leaves nearest to x on either side of it (the
+// nearest clockwise from x, and the nearest counter-clockwise) for their
+// leaf sets, for a leaf's word that x, which answered us and would be a
+// leaf, is a member (see Admission). Its neighbours hold it, and one of
+// them may be a joiner itself.
 func (n *Machine) askAbout(x id.Handle) {
-	var near [2]routing.Entry
-	k := 0
+	var after, before routing.Entry
+	var da, db id.U128
+	found := [2]bool{}
 	for _, e := range n.state.Leaves.Members(nil) {
-		switch {
-		case k < 2:
-			near[k] = e
-			k++
-		case id.Closer(x.ID, e.ID, near[1].ID):
-			near[1] = e
-		default:
-			continue
-		}
-		if k == 2 && id.Closer(x.ID, near[1].ID, near[0].ID) {
-			near[0], near[1] = near[1], near[0]
+		cw, ccw := id.Clockwise(x.ID, e.ID), id.Clockwise(e.ID, x.ID)
+		if cw.Less(ccw) {
+			if !found[0] || cw.Less(da) {
+				after, da, found[0] = e, cw, true
+			}
+		} else if !found[1] || ccw.Less(db) {
+			before, db, found[1] = e, ccw, true
 		}
 	}
-	for _, e := range near[:k] {
-		n.send(Message{Type: MsgLeafRequest, To: e.Handle})
+	if found[0] {
+		n.send(Message{Type: MsgLeafRequest, To: after.Handle})
+	}
+	if found[1] && (!found[0] || before.ID != after.ID) {
+		n.send(Message{Type: MsgLeafRequest, To: before.Handle})
 	}
 }
 

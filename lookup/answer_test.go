@@ -137,7 +137,7 @@ func TestTimeoutCancelAndBound(t *testing.T) {
 	}
 	join := m.Ready().Messages[0]
 	reply := &core.Message{Type: core.MsgJoinReply, From: peer, To: m.Self(), Key: join.Key, Origin: join.Origin,
-		Sent: join.Sent, Payload: join.Payload, Handles: []id.Handle{peer}}
+		Sent: join.Sent, Payload: join.Payload, Handles: []id.Handle{peer}, Row: 1}
 	if err := m.Step(time.Second, reply); err != nil {
 		t.Fatal(err)
 	}

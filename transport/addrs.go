@@ -3,6 +3,7 @@ package transport
 import (
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -54,8 +55,10 @@ func learnedRefresh(ttl time.Duration) time.Duration {
 	return max(addrRefresh, min(ttl/10, 30*time.Second))
 }
 
+// learned records the list by its first element's address, weakly: it
+// must not keep alive the lists of the made-up peers a flood names.
 type learned struct {
-	first *ma.Multiaddr
+	first weak.Pointer[ma.Multiaddr]
 	n     int
 	at    time.Time
 }
@@ -74,13 +77,13 @@ func (l *learnedAddrs) fresh(p peer.ID, as []ma.Multiaddr, now time.Time) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e, ok := l.m[p]; ok && e.first == &as[0] && e.n == len(as) && now.Sub(e.at) < refresh {
+	if e, ok := l.m[p]; ok && e.first.Value() == &as[0] && e.n == len(as) && now.Sub(e.at) < refresh {
 		return true
 	}
 	if l.m == nil || len(l.m) >= learnedSize {
 		l.m = make(map[peer.ID]learned)
 	}
-	l.m[p] = learned{first: &as[0], n: len(as), at: now}
+	l.m[p] = learned{first: weak.Make(&as[0]), n: len(as), at: now}
 	return false
 }
 
@@ -96,7 +99,7 @@ func (l *learnedAddrs) fresh(p peer.ID, as []ma.Multiaddr, now time.Time) bool {
 // costs the node a bounded, short-lived part of its peerstore, whatever
 // the number of identities sending it.
 const (
-	maxUnverified      = 4096
+	maxUnverified      = 1024
 	maxUnverifiedAddrs = 4
 	addrBurst          = 256
 	addrRefill         = 128 // per minute
@@ -137,6 +140,20 @@ func (u *unverifiedPeers) has(p peer.ID, now time.Time) bool {
 	defer u.mu.Unlock()
 	end, ok := u.m[p]
 	return ok && now.Before(end)
+}
+
+// expired takes the peers whose time is up out of the set.
+func (u *unverifiedPeers) expired(now time.Time) []peer.ID {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []peer.ID
+	for p, end := range u.m {
+		if !now.Before(end) {
+			out = append(out, p)
+			delete(u.m, p)
+		}
+	}
+	return out
 }
 
 // verify forgets p, reporting whether it was held unverified.

@@ -547,8 +547,10 @@ type cachedAddrs struct {
 const (
 	addrCacheSize = 8192
 	// addrCacheBytes bounds the raw and parsed address bytes held, about
-	// 10x what 8192 peers with real addresses (a few of 10-30 bytes) take.
-	addrCacheBytes = 4 << 20
+	// 2-3x what 8192 peers with real addresses (a few of 10-30 bytes) take;
+	// the parsed multiaddrs' own overhead makes the heap they take about
+	// four times as much (measured with a flood of 250-byte addresses).
+	addrCacheBytes = 1 << 20
 )
 
 // get returns what raw parsed to last time p's handle carried it.

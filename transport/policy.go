@@ -261,8 +261,9 @@ func (d *measureConns) forget(p peer.ID) {
 	delete(d.m, p)
 }
 
-// sweepLoop closes the measurement connections nothing needs, every
-// MeasureLimits sweep interval, until Close.
+// sweepLoop closes the measurement connections nothing needs, and forgets
+// the unverified peers whose time is up, every MeasureLimits sweep
+// interval, until Close.
 func (t *Libp2p) sweepLoop() {
 	defer t.wg.Done()
 	tick := time.NewTicker(t.cfg.sweepEvery)
@@ -273,6 +274,7 @@ func (t *Libp2p) sweepLoop() {
 			return
 		case <-tick.C:
 			t.sweepMeasureConns()
+			t.sweepUnverified()
 		}
 	}
 }
@@ -298,6 +300,20 @@ func (t *Libp2p) sweepMeasureConns() {
 		if len(conns) > 0 {
 			t.ctr.measureConnsClosed.Add(1)
 			_ = nw.ClosePeer(p)
+		}
+	}
+}
+
+// sweepUnverified removes from the peerstore the peers named by others
+// whose addresses expired unverified (learnAddrs), so that their memory
+// goes with their TTL and not with the peerstore's own collection, once
+// a minute.
+func (t *Libp2p) sweepUnverified() {
+	ps := t.h.Peerstore()
+	for _, p := range t.unverified.expired(time.Now()) {
+		if t.h.Network().Connectedness(p) != network.Connected {
+			ps.ClearAddrs(p)
+			ps.RemovePeer(p)
 		}
 	}
 }
