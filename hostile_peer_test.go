@@ -3,6 +3,7 @@ package pastry
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -10,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
@@ -384,5 +388,181 @@ func TestHostileNeverJoinedPeer(t *testing.T) {
 	time.Sleep(3 * cfg.HeartbeatInterval)
 	if leaf, any := inState(later); leaf || any {
 		t.Fatalf("a later joiner got the never-joined peer as a leaf: %v; a made-up peer: %v", leaf, any)
+	}
+}
+
+// dialCounter is a connection gater that counts the dials a host tries
+// to the peers in fake, and refuses them (nothing leaves the machine).
+type dialCounter struct {
+	mu    sync.Mutex
+	fake  map[peer.ID]bool
+	dials int
+}
+
+func (g *dialCounter) InterceptPeerDial(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fake[p] {
+		g.dials++
+		return false
+	}
+	return true
+}
+func (g *dialCounter) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
+func (g *dialCounter) InterceptAccept(network.ConnMultiaddrs) bool  { return true }
+func (g *dialCounter) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {
+	return true
+}
+func (g *dialCounter) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
+	return true, 0
+}
+
+// Finding 5: candidate probes bypassed the dial budget. Twenty messages
+// naming 500 made-up peers each made the victim dial 319 times (only its
+// proximity pings took the budget). Now every dial another peer's message
+// causes, probe or ping, takes that peer's budget: at most its burst
+// (128) and refill (64 a minute).
+func TestHostileDialAmplification(t *testing.T) {
+	r := rand.New(rand.NewPCG(85, 5))
+	k, err := secure.GenerateKey(chachaReader{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := transport.HostOptions(transport.DefaultHostConfig(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &dialCounter{fake: map[peer.ID]bool{}}
+	vh, err := libp2p.New(append(opts, libp2p.ConnectionGater(gate), libp2p.ForceReachabilityPrivate())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, err := New(vh, WithConfig(fastConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Close(); vh.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := victim.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := newHostilePeer(t, r, nil)
+	a.to(vh)
+	start := time.Now()
+	for m := range 20 {
+		hs := madeUp(t, r, 500)
+		for i, h := range hs {
+			p := peer.ID(h.Addr)
+			gate.mu.Lock()
+			gate.fake[p] = true
+			gate.mu.Unlock()
+			a.h.Peerstore().AddAddrs(p, []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/203.0.%d.%d/tcp/4001", m, i%250+1))}, time.Hour)
+		}
+		a.send(victim.Self(), core.Message{Type: core.MsgLeafReply, Handles: hs})
+	}
+	eventually(t, "the messages received", func() bool {
+		return victim.Transport().Stats().RecvMsgs[core.MsgLeafReply] == 20
+	})
+	time.Sleep(2 * time.Second) // the probes' and pings' dials
+	gate.mu.Lock()
+	dials := gate.dials
+	gate.mu.Unlock()
+	st := victim.Transport().Stats()
+	allowed := 128 + int(64*time.Since(start).Minutes()) + 1
+	t.Logf("20 messages naming 10,000 made-up peers: %d dials tried (budget %d); %d sends and %d pings throttled; %d goroutines in the process",
+		dials, allowed, st.SendsThrottled, st.MeasuresThrottled, runtime.NumGoroutine())
+	if dials > allowed {
+		t.Fatalf("%d dials to made-up peers, the sender's budget allows %d", dials, allowed)
+	}
+}
+
+// Finding 6: join reflection. A peer sends joins naming another identity
+// as their origin; the overlay used to send that identity the join's
+// rows and reply (12.8 times the bytes the attacker sent). Now a join's
+// answers go back the way it came, to the attacker itself.
+func TestHostileJoinReflection(t *testing.T) {
+	r := rand.New(rand.NewPCG(86, 6))
+	cfg := fastConfig()
+	o, hosts := startLibp2pOverlay(t, r, cfg, 6, func(int) int { return 0 })
+	o.waitLeaves(10 * time.Second)
+	b, bh := hostNode(t, r, nil, WithConfig(cfg)) // the reflection's target: never asked to join
+	t.Cleanup(func() { b.Close(); bh.Close() })
+	a := newHostilePeer(t, r, nil)
+	a.to(hosts[1])
+	a.h.Peerstore().AddAddrs(bh.ID(), bh.Addrs(), time.Hour) // B's addresses travel with its handle
+	for i := range 50 {
+		a.send(o.nodes[1].Self(), core.Message{Type: core.MsgJoin, Key: b.ID(), Origin: b.Self(), Sent: int64(i + 1), Seq: uint64(i + 1),
+			Hops: 1, Payload: binary.BigEndian.AppendUint64(nil, uint64(i+1))})
+	}
+	eventually(t, "the joins answered", func() bool { return a.tr.Stats().RecvMsgs[core.MsgJoinReply] > 0 })
+	time.Sleep(time.Second)
+	sent := a.tr.Stats().SentBytes[core.MsgJoin]
+	st := b.Transport().Stats()
+	var reflected uint64
+	for _, typ := range []core.MsgType{core.MsgJoinRows, core.MsgJoinReply} {
+		reflected += st.RecvBytes[typ]
+	}
+	t.Logf("%d bytes of joins naming B sent: B received %d bytes of join answers, the attacker %d", sent, reflected, a.tr.Stats().RecvBytes[core.MsgJoinReply])
+	if reflected != 0 {
+		t.Fatalf("B, which never asked, received %d bytes of join answers (%.1fx what the attacker sent)", reflected, float64(reflected)/float64(sent))
+	}
+}
+
+// Finding 7: a route flood starved the node's own work. One peer sent
+// 20,000 valid route messages as fast as it could: the shared inbox
+// dropped honest peers' acks among them (24 honest peers suspected), and
+// the node's own lookups timed out, its route window counting the hops it
+// forwarded. Now the inbox serves peers in turn and limits each one's
+// routed messages, and the window counts the node's own hops only: no
+// honest peer is suspected, and lookups stay within 10x their quiet p50.
+func TestHostileRouteFlood(t *testing.T) {
+	r := rand.New(rand.NewPCG(87, 7))
+	cfg := fastConfig()
+	o, hosts := startLibp2pOverlay(t, r, cfg, 6, func(int) int { return 0 })
+	o.waitLeaves(10 * time.Second)
+	victim := o.nodes[0]
+	p50 := func(lat []time.Duration) time.Duration {
+		slices.Sort(lat)
+		return lat[len(lat)/2]
+	}
+	lookups := func(n int) []time.Duration {
+		var lat []time.Duration
+		for range n {
+			lat = append(lat, o.lookupKey(victim, id.Random(r)).Latency)
+		}
+		return lat
+	}
+	quiet := p50(lookups(100))
+	before, _ := victim.Stats(context.Background())
+	a := newHostilePeer(t, r, nil)
+	a.to(hosts[0])
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20000 {
+			a.send(victim.Self(), core.Message{Type: core.MsgRoute, Key: id.Random(r), App: 0x77, Origin: a.self,
+				Sent: int64(i + 1), Seq: uint64(i + 1), Hops: 1, Payload: make([]byte, 64)})
+		}
+	}()
+	var during []time.Duration
+	for flooding := true; flooding || len(during) < 50; {
+		during = append(during, lookups(1)...)
+		select {
+		case <-done:
+			flooding = false
+		default:
+		}
+	}
+	after, _ := victim.Stats(context.Background())
+	flood := p50(during)
+	t.Logf("quiet p50 %v; during the flood (%d route messages received, %d forwarded) %d lookups, p50 %v; suspected %d -> %d; inbox drops %d, rate-limited %d",
+		quiet, after.Transport.RecvMsgs[core.MsgRoute]-before.Transport.RecvMsgs[core.MsgRoute], after.Core.Forwarded-before.Core.Forwarded,
+		len(during), flood, before.Core.Suspected, after.Core.Suspected, after.InboxDrops, after.RateLimited)
+	if after.Core.Suspected != before.Core.Suspected {
+		t.Errorf("%d peers suspected during the flood (the attacker answers nothing and is never in the state: they were honest)", after.Core.Suspected-before.Core.Suspected)
+	}
+	if flood > 10*quiet {
+		t.Errorf("lookups during the flood: p50 %v, more than 10x the quiet %v", flood, quiet)
 	}
 }

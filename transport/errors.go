@@ -93,7 +93,7 @@ const (
 	DropOpen                    // no stream could be opened (dial or negotiation failed)
 	DropWrite                   // the write failed or timed out; the stream was reset
 	DropClosed                  // the transport closed with the message queued
-	DropUnreachable             // in-memory: no endpoint with that address
+	DropUnreachable             // in-memory: no endpoint with that address; libp2p: no address to dial
 	NumDrops
 )
 

@@ -41,13 +41,23 @@ var (
 func (t *Libp2p) SendFor(m *core.Message, cause id.Handle) error {
 	if m != nil && cause.Addr != "" && m.To.Addr != "" && m.To.Addr != cause.Addr {
 		p := peer.ID(m.To.Addr)
-		if t.h.Network().Connectedness(p) != network.Connected &&
-			!t.budget.take(t.h.Peerstore().Addrs(p), t.senderKey(peer.ID(cause.Addr)), time.Now()) {
-			t.ctr.sendsThrottled.Add(1)
-			if fn := t.unsent.Load(); fn != nil {
-				(*fn)(Unsent{To: m.To.ID, Type: m.Type, Seq: m.Seq})
+		if t.h.Network().Connectedness(p) != network.Connected {
+			addrs := t.h.Peerstore().Addrs(p)
+			var err error
+			switch {
+			case len(addrs) == 0: // nothing to dial: fail now, not in a writer
+				t.ctr.drop(DropUnreachable)
+				err = fmt.Errorf("%w: %s to %s: no address", ErrUnreachable, m.Type, m.To)
+			case !t.budget.take(addrs, t.senderKey(peer.ID(cause.Addr)), time.Now()):
+				t.ctr.sendsThrottled.Add(1)
+				err = fmt.Errorf("%w: %s to %s needs a dial beyond %s's budget", ErrThrottled, m.Type, m.To, cause)
 			}
-			return fmt.Errorf("%w: %s to %s needs a dial beyond %s's budget", ErrThrottled, m.Type, m.To, cause)
+			if err != nil {
+				if fn := t.unsent.Load(); fn != nil {
+					(*fn)(Unsent{To: m.To.ID, Type: m.Type, Seq: m.Seq})
+				}
+				return err
+			}
 		}
 	}
 	return t.Send(m)
@@ -76,18 +86,26 @@ func (t *Libp2p) Verify(h id.Handle, data, sig []byte) bool {
 
 // Measure implements Transport: a ping to h in the background, unless one
 // is in flight already, MeasureLimits' bound is reached, or it would need
-// a dial beyond the budget of h's addresses or of sender, the peer whose
-// message named h (its connections' address block; see senderKey).
+// a dial to a peer with no address, or beyond the budget of h's addresses
+// or of sender, the peer whose message named h (its connections' address
+// block; see senderKey).
 func (t *Libp2p) Measure(h, sender id.Handle) {
 	p := peer.ID(h.Addr)
 	if p == "" || p == t.h.ID() || !t.measuring.start(h.Addr) {
 		return
 	}
 	fresh := t.h.Network().Connectedness(p) != network.Connected
-	if fresh && !t.budget.take(t.h.Peerstore().Addrs(p), t.senderKey(peer.ID(sender.Addr)), time.Now()) {
-		t.ctr.measuresThrottled.Add(1) // proximity stays unknown; asked again when next heard
-		t.measuring.done(h.Addr)
-		return
+	if fresh {
+		addrs := t.h.Peerstore().Addrs(p)
+		if len(addrs) == 0 { // nothing to dial: asked again when next heard
+			t.measuring.done(h.Addr)
+			return
+		}
+		if !t.budget.take(addrs, t.senderKey(peer.ID(sender.Addr)), time.Now()) {
+			t.ctr.measuresThrottled.Add(1) // proximity stays unknown; asked again when next heard
+			t.measuring.done(h.Addr)
+			return
+		}
 	}
 	t.wg.Add(1)
 	go func() {
