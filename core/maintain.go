@@ -51,7 +51,8 @@ const (
 // the leaf set also takes a member's word: the node must have been named
 // by a current leaf's leaf set (heartbeats, leaf replies, announcement
 // replies), or by the join's reply at a joiner, or be a joiner this node
-// answered as root. A root that takes its joiner into its leaf set sends
+// answered as root (once the joiner has answered its probe). A root that
+// takes its joiner into its leaf set sends
 // the leaf set to its leaves, which are most of the joiner's neighbours; a
 // node that would take a stranger that answered it as a leaf, and has no
 // leaf's word for it yet, asks its leaf nearest to it. So a
@@ -107,13 +108,15 @@ func (n *Machine) heard(m *Message) {
 	switch {
 	case leaf && n.state.Leaves.Wants(x.ID):
 		n.admit(x, true) // a leaf that now belongs on its other side too
-	case !leaf && rooted:
-		// A joiner this node answered as root: a leaf at once, and its
-		// other neighbours hear of it from this node's leaf set, which
-		// they take a leaf's word for.
+	case !leaf && rooted && p != nil:
+		// A joiner this node answered as root, which has answered our
+		// probe: a leaf, and its other neighbours hear of it from this
+		// node's leaf set, which they take a leaf's word for.
 		n.admit(x, true)
 		delete(n.rooted, x.ID)
 		n.pushLeaves()
+	case !leaf && rooted:
+		n.probeFirst(x, m.Type == MsgAnnounce) // its announcement: the probe rides on the reply
 	case !leaf && p != nil && p.vouched:
 		n.admit(x, true)
 	case !known && p != nil:
@@ -154,6 +157,16 @@ func (n *Machine) probeStranger(x id.Handle, announced bool) {
 	e := routing.Entry{Handle: x, Prox: n.env.Proximity(x)}
 	if !n.state.Leaves.Wants(x.ID) && !n.state.Table.Wants(e) && !n.state.Neighbors.Wants(x.ID, e.Prox) {
 		return // the state would not take it: nothing to probe for
+	}
+	n.probeFirst(x, announced)
+}
+
+// probeFirst probes x, which sent a message unasked, before it is
+// admitted; for an announcement the probe rides on the reply (FlagProbe;
+// see onAnnounce).
+func (n *Machine) probeFirst(x id.Handle, announced bool) {
+	if n.probes[x.ID] != nil || n.candidates >= maxCandidateProbes {
+		return
 	}
 	n.stats.CandidateProbes++
 	if !announced {
