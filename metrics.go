@@ -41,7 +41,7 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.node.joined                       gauge: 1 while joined, else 0
 //	pastry.libp2p.connections                gauge: the host's open connections (libp2p only)
 //	pastry.libp2p.peers                      gauge: peers the host is connected to (libp2p only)
-//	pastry.libp2p.measure_conns_closed       counter: connections a proximity ping opened, closed unused
+//	pastry.libp2p.measure_conns_closed       counter: connections a ping or probe opened, closed unused
 //	pastry.libp2p.measures_throttled         counter: proximity pings not started: the dial budget of the address or of the handle's sender was spent
 //	pastry.route.window                      gauge: the window pacing Route and Lookup (WithRouteWindow)
 //	pastry.route.queued                      gauge: messages Route and Lookup queued, not yet sent
@@ -232,7 +232,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.routeDropped = counter("pastry.route.dropped", "{message}", "Routed messages given up (reroutes or hops exhausted).")
 	m.rejected = counter("pastry.transport.rejected", "{frame}", "Received frames or handles refused as invalid, by reason.")
 	m.trDropped = counter("pastry.transport.dropped", "{message}", "Outgoing messages the transport did not send, by reason.")
-	m.measureClosed = counter("pastry.libp2p.measure_conns_closed", "{connection}", "Connections a proximity measurement opened to a peer the routing state did not take, closed once no stream used them (libp2p only).")
+	m.measureClosed = counter("pastry.libp2p.measure_conns_closed", "{connection}", "Connections a proximity measurement, a ping or a probe opened to a peer the routing state did not take, closed once no stream used them (libp2p only).")
 	m.measureThrottled = counter("pastry.libp2p.measures_throttled", "{measurement}", "Proximity measurements not started because dialling the peer would have exceeded the dial budget of its address (16 at once per IPv4 address, IPv6 /64 or DNS domain, 16 more a minute) or of the peer that sent its handle (128 at once, 64 more a minute).")
 	m.addrsThrottled = counter("pastry.transport.addrs_throttled", "{address}", "Addresses of peers named by others' handles not added to the peerstore: the sender's budget for new unverified peers was spent, or too many were held.")
 	m.sendsThrottled = counter("pastry.transport.sends_throttled", "{message}", "Messages not sent because they needed a new connection beyond the dial budget of the peer whose message caused them.")

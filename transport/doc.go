@@ -54,9 +54,10 @@
 //     returns ErrQueueFull. Writes have a 10 s deadline; a peer that stops
 //     reading has its stream reset and its queued frames dropped.
 //   - Idle streams: an outbound stream idle for 2 minutes is closed, one
-//     that has carried only pings and pongs after 10 s (Timeouts,
-//     PingIdleTimeout); an inbound stream idle for twice the first is
-//     reset.
+//     that has carried only pings, pongs, probes and probe replies after
+//     10 s, and then the connection it dialed if the peer is outside the
+//     state (Timeouts, PingIdleTimeout); an inbound stream idle for twice
+//     the first is reset.
 //   - Resource manager (HostOptions): per peer 2 streams each way for our
 //     protocol, 1024 in total each way (more with memory); see
 //     ProtocolBaseLimit.

@@ -363,10 +363,15 @@ func TestLibp2pIdleStreamsClose(t *testing.T) {
 }
 
 // TestLibp2pPingOnlyStreamsIdleOutSooner: streams that carried only a ping
-// and its pong close after the ping idle timeout; one that carried a
-// message keeps the idle timeout, pings on it included.
+// and its pong, or a probe and its reply, close after the ping idle
+// timeout, and a connection the probe had to dial is closed by the sweep;
+// a stream that carried another message keeps the idle timeout, pings on
+// it included, and so does its connection.
 func TestLibp2pPingOnlyStreamsIdleOutSooner(t *testing.T) {
-	opts := []Option{Timeouts(5*time.Second, 5*time.Second, time.Minute), PingIdleTimeout(50 * time.Millisecond)}
+	opts := []Option{
+		Timeouts(5*time.Second, 5*time.Second, time.Minute), PingIdleTimeout(50 * time.Millisecond),
+		MeasureLimits(16, 20*time.Millisecond),
+	}
 	a, b := newNode(t, 1, opts...), newNode(t, 2, opts...)
 	introduce(a, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -378,22 +383,48 @@ func TestLibp2pPingOnlyStreamsIdleOutSooner(t *testing.T) {
 		in, out := ourStreams(a.h, b.h, a.t.Protocol())
 		return in == 0 && out == 0
 	})
+	eventually(t, 5*time.Second, "the ping's connection to close", func() bool {
+		return a.h.Network().Connectedness(b.h.ID()) != network.Connected
+	})
+
 	if err := a.t.Send(msg(core.MsgProbe, a, b, 1)); err != nil {
 		t.Fatal(err)
 	}
 	b.in.waitN(t, 1, 5*time.Second)
+	if err := b.t.Send(msg(core.MsgProbeReply, b, a, 1)); err != nil {
+		t.Fatal(err)
+	}
+	a.in.waitN(t, 1, 5*time.Second)
+	eventually(t, 5*time.Second, "the probe's and the reply's streams to close", func() bool {
+		in, out := ourStreams(a.h, b.h, a.t.Protocol())
+		return in == 0 && out == 0
+	})
+	eventually(t, 5*time.Second, "the probe's connection to close", func() bool {
+		return a.h.Network().Connectedness(b.h.ID()) != network.Connected
+	})
+	if st := a.t.Stats(); st.MeasureConnsClosed != 2 {
+		t.Fatalf("%d measurement connections closed, want 2 (the ping's and the probe's)", st.MeasureConnsClosed)
+	}
+
+	if err := a.t.Send(msg(core.MsgHeartbeat, a, b, 2)); err != nil {
+		t.Fatal(err)
+	}
+	b.in.waitN(t, 2, 5*time.Second)
 	if _, err := a.t.Ping(ctx, ph(b.id.pid)); err != nil {
 		t.Fatal(err)
 	}
 	// b's writer carried only the pong: it goes; a's carried a message and
-	// stays for the minute of the idle timeout.
+	// stays for the minute of the idle timeout, and with it the connection.
 	eventually(t, 5*time.Second, "the second pong's stream to close", func() bool {
 		in, _ := ourStreams(a.h, b.h, a.t.Protocol())
 		return in == 0
 	})
-	time.Sleep(20 * 50 * time.Millisecond) // twenty ping idle timeouts
+	time.Sleep(20 * 50 * time.Millisecond) // twenty ping idle timeouts, fifty sweeps
 	if _, out := ourStreams(a.h, b.h, a.t.Protocol()); out != 1 {
 		t.Fatalf("a has %d outbound streams to b after a message, want 1 until the idle timeout", out)
+	}
+	if st := a.t.Stats(); st.MeasureConnsClosed != 2 {
+		t.Fatalf("%d measurement connections closed, want still 2", st.MeasureConnsClosed)
 	}
 }
 

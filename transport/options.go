@@ -133,12 +133,13 @@ func Timeouts(dial, write, idle time.Duration) Option {
 }
 
 // PingIdleTimeout sets how long an outbound stream that has carried only
-// pings and pongs may stay idle before it is closed; once it carries a
-// message, the idle timeout of Timeouts applies (the smaller of the two
-// wins). A node pings every node it hears of to learn its proximity and
-// most of them never enter its state: their streams, and then the
-// connections the pings opened, need not stay for the full idle timeout.
-// Default 10 s.
+// pings and pongs, probes and probe replies may stay idle before it is
+// closed; once it carries another message, the idle timeout of Timeouts
+// applies (the smaller of the two wins). A node pings every node it hears
+// of to learn its proximity and probes every candidate before it admits
+// it, and most of them never enter its state: their streams, and then the
+// connections the pings and probes opened, need not stay for the full
+// idle timeout. Default 10 s.
 func PingIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

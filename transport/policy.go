@@ -236,18 +236,20 @@ func (g *connGuard) isProtected(p peer.ID) bool {
 // recorded (the connection manager still trims them when it must).
 const maxMeasureConns = 4096
 
-// measureConns remembers the peers a proximity measurement had to dial:
-// the runtime pings every node it hears of, and most of them never enter
-// the routing state (at 200 nodes, 40 state peers a node against 86
-// connected). Such a connection is closed once no stream uses it and the
-// peer is still outside the state: the ping's and the pong's streams idle
-// out first (PingIdleTimeout, as they carried nothing else), and a peer
-// that relies on the connection keeps a stream on it (heartbeats, probes,
-// routed messages: IdleTimeout). One that did not recently pays a dial
-// when it next sends. Connections others opened, or that existed before
-// the ping, are left alone, and so are those carrying any stream of
-// another protocol: on an integrator's host they may be someone else's.
-// Written by ping goroutines, swept by sweepLoop.
+// measureConns remembers the peers a proximity measurement, or a writer
+// that carried only probes and probe replies, had to dial: the runtime
+// pings every node it hears of and the core probes every candidate before
+// admitting it, and most of them never enter the routing state (at 200
+// nodes, 40 state peers a node against 86 connected). Such a connection
+// is closed once no stream uses it and the peer is still outside the
+// state: the streams of pings, pongs, probes and replies idle out first
+// (PingIdleTimeout, as they carried nothing else), and a peer that relies
+// on the connection keeps a stream on it (heartbeats, routed messages:
+// IdleTimeout). One that did not recently pays a dial when it next sends.
+// Connections others opened, or that existed before the ping or probe,
+// are left alone, and so are those carrying any stream of another
+// protocol: on an integrator's host they may be someone else's. Written
+// by ping goroutines and writers, swept by sweepLoop.
 type measureConns struct {
 	mu sync.Mutex
 	m  map[peer.ID]struct{}

@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	msmux "github.com/multiformats/go-multistream"
 
+	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/secure"
 )
@@ -40,6 +41,7 @@ const (
 type outStream struct {
 	s        network.Stream
 	deadline time.Time // the write deadline set on s
+	dialed   bool      // opening it dialed the connection
 }
 
 // writeFrames writes the frames of batch to s: a frame on its own as it
@@ -93,8 +95,10 @@ func (o *outStream) armWrite(d time.Duration) {
 // for nearly every frame when traffic is sparse): pings, the idle timer
 // and Close wake it with an empty frame (see wake), and it looks at them
 // before every wait. It ends once idle for the idle timeout, or for the
-// ping idle timeout while it has carried only pings and pongs (a proximity
-// measurement).
+// ping idle timeout while it has carried only pings, pongs, probes and
+// probe replies (a proximity measurement, or a liveness check of a node
+// that may never enter the state). A connection such a writer dialed is
+// then left to the measurement sweep (measureConns).
 func (t *Libp2p) writeLoop(ps *peerState) {
 	defer t.wg.Done()
 	var out *outStream
@@ -129,6 +133,9 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 			left := idleFor() - time.Since(last)
 			if left <= 0 {
 				if t.idleExit(ps, out) {
+					if !carried && out != nil && out.dialed {
+						t.dialed.add(ps.id)
+					}
 					return
 				}
 				left = idleFor() // something came meanwhile
@@ -203,6 +210,7 @@ func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.dialTimeout)
 	defer cancel()
+	fresh := t.h.Network().Connectedness(ps.id) != network.Connected
 	t0 := time.Now()
 	s, err := t.h.NewStream(ctx, ps.id, t.proto)
 	if err != nil && retryOpen(err, time.Since(t0)) {
@@ -234,7 +242,7 @@ func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
 	// Nothing is read from it; whatever the remote writes on it stays in
 	// yamux's receive window (256 KiB) until the stream ends.
 	s.CloseRead()
-	return &outStream{s: s}
+	return &outStream{s: s, dialed: fresh}
 }
 
 // A stream open that fails quickly for a reason that may pass is tried
@@ -287,7 +295,8 @@ func (t *Libp2p) fail(ps *peerState, out *outStream, err error) {
 
 // writeBatch writes batch[0] and whatever else is queued (up to the batch
 // limits) in one flush. It returns the stream to use next (nil if broken)
-// and whether the batch held a message (not only pongs).
+// and whether the batch held a message other than pongs, probes and probe
+// replies (which keep the writer for the idle timeout).
 func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_ *outStream, msgs bool) {
 	for len(batch) < maxBatchFrames {
 		select {
@@ -325,7 +334,7 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_
 		n, err = writeFrames(out.s, batch[flushed:])
 		for _, f := range batch[flushed : flushed+n] {
 			if !f.pong {
-				msgs = true
+				msgs = msgs || (f.typ != core.MsgProbe && f.typ != core.MsgProbeReply)
 				t.ctr.sent(f.typ, len(*f.buf))
 			}
 		}

@@ -146,9 +146,9 @@ type Stats struct {
 	// a dial to the peer would have exceeded the dial budget of its
 	// addresses or of the peer that sent its handle (libp2p only).
 	MeasuresThrottled uint64
-	// MeasureConnsClosed counts connections a proximity measurement
-	// opened to a peer the routing state did not take, closed once no
-	// stream used them (libp2p only).
+	// MeasureConnsClosed counts connections a proximity measurement, a
+	// ping or a probe opened to a peer the routing state did not take,
+	// closed once no stream used them (libp2p only).
 	MeasureConnsClosed uint64
 	// WriteRetries counts batches of frames, and pings, written again on
 	// a new stream because the peer's stream was found gone when written
