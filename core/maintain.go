@@ -27,6 +27,9 @@ type probe struct {
 	stranger bool
 	// unsent: the probe is to ride on a reply (FlagProbe) not yet sent.
 	unsent bool
+	// hole: 1 + the table slot (row<<8 | column) the candidate would
+	// fill, if it is probed for a hole (holeProbes); 0 if not.
+	hole int
 }
 
 // maxCandidateProbes bounds the candidates probed at once; others are
@@ -338,11 +341,14 @@ func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 			n.admit(e.Handle, true) // already a leaf (on the other side): trusted
 			continue
 		}
-		hole := false
+		hole, slot := false, -1
 		if !asLeaf {
 			if r, c, ok := n.state.Table.Position(e.ID); ok {
 				_, taken := n.state.Table.Get(r, c)
-				hole = !taken
+				hole, slot = !taken, r<<8|c
+			}
+			if _, probing := n.holeProbes[slot]; hole && probing {
+				continue // another candidate for this slot is being probed
 			}
 			switch {
 			case hole && holes < maxHoleProbes:
@@ -363,7 +369,15 @@ func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 			continue
 		}
 		n.stats.CandidateProbes++
-		n.startProbe(e.Handle, probe{candidate: true, vouched: asLeaf})
+		p := probe{candidate: true, vouched: asLeaf}
+		if hole {
+			p.hole = slot + 1
+			if n.holeProbes == nil {
+				n.holeProbes = map[int]id.ID{}
+			}
+			n.holeProbes[slot] = e.ID
+		}
+		n.startProbe(e.Handle, p)
 	}
 }
 
@@ -443,6 +457,12 @@ func (n *Machine) endProbe(p *probe) {
 func (n *Machine) dropProbe(x id.ID) {
 	if p := n.probes[x]; p != nil && p.candidate {
 		n.candidates--
+		if p.hole > 0 && n.holeProbes[p.hole-1] == x {
+			delete(n.holeProbes, p.hole-1)
+			if len(n.holeProbes) == 0 {
+				n.holeProbes = nil
+			}
+		}
 	}
 	delete(n.probes, x)
 	if len(n.probes) == 0 {
