@@ -100,10 +100,11 @@ type Machine struct {
 	// candidates counts the candidate probes in flight; vouchWait the
 	// would-be leaves to ask our leaves about, by timer key.
 	candidates int
-	// holeProbes: the routing-table slot (row<<8 | column) each candidate
-	// probe for a hole is to fill, so that one candidate at a time is
-	// probed for a slot (learnAll). Nil when empty.
-	holeProbes map[int]id.ID
+	// slotProbes: the candidate probed for each routing-table slot
+	// (row<<8 | column), so that one candidate at a time is probed for a
+	// slot (learnAll): the first of several to answer takes it, and the
+	// rest were probed for nothing. Nil when empty.
+	slotProbes map[int]id.ID
 	vouchWait  map[uint64]id.Handle
 	// rejoinAt and rejoinVia: the last rejoin (maintain.go), if any;
 	// rechecked the would-be leaf the last heartbeat asked about.

@@ -27,9 +27,10 @@ type probe struct {
 	stranger bool
 	// unsent: the probe is to ride on a reply (FlagProbe) not yet sent.
 	unsent bool
-	// hole: 1 + the table slot (row<<8 | column) the candidate would
-	// fill, if it is probed for a hole (holeProbes); 0 if not.
-	hole int
+	// slot: 1 + the routing-table slot (row<<8 | column) the candidate
+	// would take, if it is the one recorded for it in slotProbes; 0 if
+	// not.
+	slot int
 }
 
 // maxCandidateProbes bounds the candidates probed at once; others are
@@ -129,6 +130,13 @@ func (n *Machine) heard(m *Message) {
 		}
 	case !known:
 		n.probeStranger(x, m.Type == MsgAnnounce)
+		if m.Type == MsgHeartbeat && n.state.Leaves.Wants(x.ID) {
+			// It takes us for its neighbour and we hold it nowhere (no
+			// structure may take it even once it answers): our leaf set
+			// shows it so, and it joins again through us (crossCheck),
+			// so that its root vouches for it to our leaves.
+			n.sendHeartbeat(x)
+		}
 	case !leaf && m.Type == MsgHeartbeat && n.state.Leaves.Wants(x.ID):
 		// A node we hold but not as a leaf takes us for its neighbour, and
 		// we would take it as a leaf: our leaves are asked about it again,
@@ -341,14 +349,14 @@ func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 			n.admit(e.Handle, true) // already a leaf (on the other side): trusted
 			continue
 		}
-		hole, slot := false, -1
+		hole := false
 		if !asLeaf {
 			if r, c, ok := n.state.Table.Position(e.ID); ok {
+				if _, probing := n.slotProbes[r<<8|c]; probing {
+					continue // another candidate for this slot is being probed
+				}
 				_, taken := n.state.Table.Get(r, c)
-				hole, slot = !taken, r<<8|c
-			}
-			if _, probing := n.holeProbes[slot]; hole && probing {
-				continue // another candidate for this slot is being probed
+				hole = !taken
 			}
 			switch {
 			case hole && holes < maxHoleProbes:
@@ -369,15 +377,7 @@ func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 			continue
 		}
 		n.stats.CandidateProbes++
-		p := probe{candidate: true, vouched: asLeaf}
-		if hole {
-			p.hole = slot + 1
-			if n.holeProbes == nil {
-				n.holeProbes = map[int]id.ID{}
-			}
-			n.holeProbes[slot] = e.ID
-		}
-		n.startProbe(e.Handle, p)
+		n.startProbe(e.Handle, probe{candidate: true, vouched: asLeaf})
 	}
 }
 
@@ -413,6 +413,16 @@ func (n *Machine) addProbe(h id.Handle, p probe) {
 	}
 	if p.candidate {
 		n.candidates++
+		if r, c, ok := n.state.Table.Position(h.ID); ok {
+			slot := r<<8 | c
+			if _, taken := n.slotProbes[slot]; !taken {
+				if n.slotProbes == nil {
+					n.slotProbes = map[int]id.ID{}
+				}
+				n.slotProbes[slot] = h.ID
+				p.slot = slot + 1
+			}
+		}
 	}
 	n.probes[h.ID] = &p
 }
@@ -457,10 +467,10 @@ func (n *Machine) endProbe(p *probe) {
 func (n *Machine) dropProbe(x id.ID) {
 	if p := n.probes[x]; p != nil && p.candidate {
 		n.candidates--
-		if p.hole > 0 && n.holeProbes[p.hole-1] == x {
-			delete(n.holeProbes, p.hole-1)
-			if len(n.holeProbes) == 0 {
-				n.holeProbes = nil
+		if p.slot > 0 && n.slotProbes[p.slot-1] == x {
+			delete(n.slotProbes, p.slot-1)
+			if len(n.slotProbes) == 0 {
+				n.slotProbes = nil
 			}
 		}
 	}
