@@ -57,15 +57,27 @@ func newInbox(size int, rate, burst float64) *inbox {
 		rate: rate, burst: burst, wake: make(chan struct{}, 1)}
 }
 
-// push queues m, or drops it (counted).
+// push queues m, or drops it (counted), and wakes the loop. The wake-up
+// is sent once the lock is released: a loop woken while push still held it
+// would run on the other core and block on the lock at once.
 func (b *inbox) push(m *core.Message, now time.Time) {
+	if b.queue(m, now) {
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// queue is push's part under the lock; it reports whether m was queued.
+func (b *inbox) queue(m *core.Message, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.peers[m.From.Addr]
 	if p == nil {
 		if len(b.peers) >= maxInboxPeers && !b.prune(now) {
 			b.drops.Add(1) // every peer kept has something queued
-			return
+			return false
 		}
 		p = &inboxPeer{key: m.From.Addr, tokens: b.burst, at: now}
 		b.peers[p.key] = p
@@ -75,14 +87,14 @@ func (b *inbox) push(m *core.Message, now time.Time) {
 		p.at = now
 		if p.tokens < 1 {
 			b.limited.Add(1)
-			return
+			return false
 		}
 		p.tokens--
 	}
 	switch {
 	case len(p.q) >= b.perPeer:
 		b.drops.Add(1)
-		return
+		return false
 	case b.total >= b.max:
 		long := p
 		for _, x := range b.ring {
@@ -92,7 +104,7 @@ func (b *inbox) push(m *core.Message, now time.Time) {
 		}
 		if len(long.q) <= len(p.q)+1 {
 			b.drops.Add(1)
-			return
+			return false
 		}
 		long.q[len(long.q)-1] = nil
 		long.q = long.q[:len(long.q)-1]
@@ -105,10 +117,7 @@ func (b *inbox) push(m *core.Message, now time.Time) {
 		p.ringed = true
 		b.ring = append(b.ring, p)
 	}
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
+	return true
 }
 
 // pop takes the next message, round robin over the peers, or nil.

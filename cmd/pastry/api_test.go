@@ -212,6 +212,7 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_transport_dropped_total", "pastry_transport_addrs_refused_total", "pastry_transport_write_retries_total",
 			"pastry_transport_streams_total", "pastry_transport_stream_resets_total", "pastry_transport_pings_total", "pastry_transport_pongs_total",
 			"pastry_libp2p_measure_conns_closed_total", "pastry_libp2p_measures_throttled_total", "pastry_core_rejected_total", "pastry_inbox_drops_total",
+			"pastry_inbox_rate_limited_total", "pastry_transport_addrs_throttled_total", "pastry_transport_sends_throttled_total",
 			"pastry_libp2p_connections", "pastry_libp2p_peers", "pastry_route_window", "pastry_route_queued",
 			"go_goroutines", "process_resident_memory_bytes", "process_open_fds", "pastry_lookup_duration_seconds",
 		} {
