@@ -206,6 +206,14 @@ func (e *runtimeEnv) Connected(h id.Handle) bool {
 	return true
 }
 
+// ValidHandle asks the transport, if it tells (core.HandleChecker).
+func (e *runtimeEnv) ValidHandle(h id.Handle) bool {
+	if c, ok := e.n.tr.(core.HandleChecker); ok {
+		return c.ValidHandle(h)
+	}
+	return h.Addr != ""
+}
+
 // signingEnv is runtimeEnv with the transport's key (core.Signer).
 type signingEnv struct {
 	*runtimeEnv

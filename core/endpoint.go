@@ -220,6 +220,26 @@ func (e *Endpoint) Connected(h id.Handle) bool {
 	return true
 }
 
+// Proximity is the round-trip time to h in microseconds as the
+// environment knows it (smaller is closer), or routing.UnknownProximity.
+// In the runtime an unknown one is measured in the background.
+func (e *Endpoint) Proximity(h id.Handle) uint32 {
+	if h.ID == e.m.self.ID {
+		return 0
+	}
+	return e.m.env.Proximity(h)
+}
+
+// ValidHandle reports whether h is well formed for this environment (see
+// HandleChecker): check every handle read from a payload before sending
+// to it. True where the environment does not tell.
+func (e *Endpoint) ValidHandle(h id.Handle) bool {
+	if c, ok := e.m.env.(HandleChecker); ok {
+		return c.ValidHandle(h)
+	}
+	return h.Addr != ""
+}
+
 // CanSign reports whether the environment signs for this node (Signer).
 func (e *Endpoint) CanSign() bool { _, ok := e.m.env.(Signer); return ok }
 

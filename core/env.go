@@ -42,6 +42,17 @@ type Signer interface {
 	Verify(h id.Handle, data, sig []byte) bool
 }
 
+// HandleChecker is implemented by environments that can tell whether a
+// handle is well formed: its id belongs to its address (libp2p: the id is
+// derived from the key the peer ID embeds). Applications check the
+// handles they read from payloads with it (Endpoint.ValidHandle) before
+// they send to one; the handles of messages themselves (From, Origin) are
+// checked by the transport. Called only from inside the node's inputs,
+// never concurrently.
+type HandleChecker interface {
+	ValidHandle(h id.Handle) bool
+}
+
 // Application is an overlay application (the Common API's upcalls). The
 // node never calls these concurrently; they must not block.
 type Application interface {

@@ -14,6 +14,7 @@ import (
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/routing"
+	"github.com/pastrynet/pastry/secure"
 )
 
 // The libp2p transport's connection policy: what it does with the
@@ -82,6 +83,13 @@ func (t *Libp2p) Verify(h id.Handle, data, sig []byte) bool {
 	}
 	ok, err := pub.Verify(data, sig)
 	return ok && err == nil
+}
+
+// ValidHandle implements core.HandleChecker: h's id must be the one its
+// peer ID derives (secure.HandleFromPeer).
+func (t *Libp2p) ValidHandle(h id.Handle) bool {
+	x, err := secure.HandleFromPeer(peer.ID(h.Addr))
+	return err == nil && x.ID == h.ID
 }
 
 // Measure implements Transport: a ping to h in the background, unless one

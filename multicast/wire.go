@@ -1,0 +1,311 @@
+package multicast
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/pastrynet/pastry/id"
+)
+
+// The wire format of Scribe's payloads (big-endian; a handle is
+// [id 16][address length u8][address]):
+//
+//	subscribe:      [1][topic 16]
+//	ack:            [2][topic 16][depth u16]
+//	unsubscribe:    [3][topic 16]
+//	drop:           [4][topic 16][count u8][handles]           the siblings to join through
+//	publish:        [5][topic 16][flags u8][publisher 16][seq u64][data]
+//	data:           [6][topic 16][publisher 16][seq u64][depth u16][data]
+//	heartbeat:      [7][topic 16][count u16][topics 16 each]   the first topic, then the others
+//	root-is:        [8][topic 16][seq u64]
+//	not-root:       [9][topic 16]
+//	root-state:     [10][topic 16][count u8][handles]          the root's children
+//	anycast:        [11][topic 16][request u64][origin handle][count u8][visited ids][count u8][stack handles][payload]
+//	anycast-result: [12][topic 16][request u64][found u8][at handle]
+//
+// A decoder takes exactly these and nothing else: a payload with bytes
+// left over, a count past the bytes, an unknown kind or a flag it does not
+// know is ErrMalformed.
+const (
+	kindSubscribe = iota + 1
+	kindAck
+	kindUnsubscribe
+	kindDrop
+	kindPublish
+	kindData
+	kindHeartbeat
+	kindRootIs
+	kindNotRoot
+	kindRootState
+	kindAnycast
+	kindAnycastResult
+	kindCount
+)
+
+var kindNames = [...]string{"invalid", "subscribe", "ack", "unsubscribe", "drop", "publish", "data",
+	"heartbeat", "root-is", "not-root", "root-state", "anycast", "anycast-result"}
+
+// ErrMalformed: a payload that is not one of Scribe's messages.
+var ErrMalformed = errors.New("multicast: malformed message")
+
+// flagWantRoot on a publish asks the root to answer with root-is.
+const flagWantRoot = 1
+
+// Bounds of a message's lists (each has a count byte).
+const (
+	maxHandles = 255
+	// MaxHeartbeatTopics is the most topics one heartbeat names.
+	MaxHeartbeatTopics = 1024
+)
+
+// msg is any one of Scribe's messages; which fields matter depends on
+// kind.
+type msg struct {
+	kind      uint8
+	topic     id.ID
+	depth     uint16
+	flags     uint8
+	publisher id.ID
+	seq       uint64 // publish, data, root-is; the request of anycast
+	data      []byte // publish and data: the content; anycast: the payload
+	handles   []id.Handle
+	topics    []id.ID // heartbeat: topics after the first
+	origin    id.Handle
+	visited   []id.ID
+	found     bool
+}
+
+func (m *msg) String() string {
+	k := "invalid"
+	if int(m.kind) < len(kindNames) {
+		k = kindNames[m.kind]
+	}
+	return fmt.Sprintf("%s %s", k, m.topic.Short())
+}
+
+func appendHandle(b []byte, h id.Handle) []byte {
+	a := h.Addr
+	if len(a) > 255 {
+		a = "" // unreachable: encode refuses it first
+	}
+	b = append(b, h.ID[:]...)
+	b = append(b, byte(len(a)))
+	return append(b, a...)
+}
+
+func appendHandles(b []byte, hs []id.Handle) []byte {
+	b = append(b, byte(len(hs)))
+	for _, h := range hs {
+		b = appendHandle(b, h)
+	}
+	return b
+}
+
+// encode returns m's wire form; it fails on a list or address too long
+// for its count byte.
+func (m *msg) encode() ([]byte, error) {
+	for _, hs := range [][]id.Handle{m.handles, {m.origin}} {
+		for _, h := range hs {
+			if len(h.Addr) > 255 {
+				return nil, fmt.Errorf("multicast: address of %s is %d bytes, at most 255", h, len(h.Addr))
+			}
+		}
+	}
+	if len(m.handles) > maxHandles || len(m.visited) > maxHandles || len(m.topics) >= MaxHeartbeatTopics {
+		return nil, fmt.Errorf("multicast: %s: list too long", m)
+	}
+	b := make([]byte, 0, 1+id.Len+32+len(m.data))
+	b = append(b, m.kind)
+	b = append(b, m.topic[:]...)
+	switch m.kind {
+	case kindSubscribe, kindUnsubscribe, kindNotRoot:
+	case kindAck:
+		b = binary.BigEndian.AppendUint16(b, m.depth)
+	case kindDrop, kindRootState:
+		b = appendHandles(b, m.handles)
+	case kindPublish:
+		b = append(b, m.flags)
+		b = append(b, m.publisher[:]...)
+		b = binary.BigEndian.AppendUint64(b, m.seq)
+		b = append(b, m.data...)
+	case kindData:
+		b = append(b, m.publisher[:]...)
+		b = binary.BigEndian.AppendUint64(b, m.seq)
+		b = binary.BigEndian.AppendUint16(b, m.depth)
+		b = append(b, m.data...)
+	case kindHeartbeat:
+		b = binary.BigEndian.AppendUint16(b, uint16(len(m.topics)))
+		for _, t := range m.topics {
+			b = append(b, t[:]...)
+		}
+	case kindRootIs:
+		b = binary.BigEndian.AppendUint64(b, m.seq)
+	case kindAnycast:
+		b = binary.BigEndian.AppendUint64(b, m.seq)
+		b = appendHandle(b, m.origin)
+		b = append(b, byte(len(m.visited)))
+		for _, v := range m.visited {
+			b = append(b, v[:]...)
+		}
+		b = appendHandles(b, m.handles)
+		b = append(b, m.data...)
+	case kindAnycastResult:
+		b = binary.BigEndian.AppendUint64(b, m.seq)
+		f := byte(0)
+		if m.found {
+			f = 1
+		}
+		b = append(b, f)
+		b = appendHandle(b, m.origin)
+	default:
+		return nil, fmt.Errorf("multicast: encode kind %d", m.kind)
+	}
+	return b, nil
+}
+
+// reader reads a payload; the first failure sticks.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) take(n int) []byte {
+	if r.bad || len(r.b) < n {
+		r.bad = true
+		return nil
+	}
+	x := r.b[:n]
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *reader) u8() uint8 {
+	if x := r.take(1); x != nil {
+		return x[0]
+	}
+	return 0
+}
+
+func (r *reader) u16() uint16 {
+	if x := r.take(2); x != nil {
+		return binary.BigEndian.Uint16(x)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if x := r.take(8); x != nil {
+		return binary.BigEndian.Uint64(x)
+	}
+	return 0
+}
+
+func (r *reader) id() (x id.ID) {
+	copy(x[:], r.take(id.Len))
+	return x
+}
+
+func (r *reader) handle() id.Handle {
+	x := r.id()
+	n := int(r.u8())
+	a := r.take(n)
+	if n == 0 {
+		r.bad = true // every handle has an address
+	}
+	return id.Handle{ID: x, Addr: string(a)}
+}
+
+func (r *reader) handles() []id.Handle {
+	n := int(r.u8())
+	if n == 0 || r.bad {
+		return nil
+	}
+	hs := make([]id.Handle, 0, min(n, len(r.b)/(id.Len+2)+1))
+	for range n {
+		if r.bad {
+			return nil
+		}
+		hs = append(hs, r.handle())
+	}
+	return hs
+}
+
+// rest is what is left, copied (payloads are shared with the core).
+func (r *reader) rest() []byte {
+	if r.bad || len(r.b) == 0 {
+		return nil
+	}
+	x := append([]byte(nil), r.b...)
+	r.b = nil
+	return x
+}
+
+// decode reads one message; anything else is ErrMalformed.
+func decode(b []byte) (msg, error) {
+	var m msg
+	r := reader{b: b}
+	m.kind = r.u8()
+	m.topic = r.id()
+	switch m.kind {
+	case kindSubscribe, kindUnsubscribe, kindNotRoot:
+	case kindAck:
+		m.depth = r.u16()
+	case kindDrop, kindRootState:
+		m.handles = r.handles()
+	case kindPublish:
+		m.flags = r.u8()
+		if m.flags&^flagWantRoot != 0 {
+			r.bad = true
+		}
+		m.publisher = r.id()
+		m.seq = r.u64()
+		m.data = r.rest()
+	case kindData:
+		m.publisher = r.id()
+		m.seq = r.u64()
+		m.depth = r.u16()
+		m.data = r.rest()
+	case kindHeartbeat:
+		n := int(r.u16())
+		if n >= MaxHeartbeatTopics || n*id.Len != len(r.b) {
+			r.bad = true
+			break
+		}
+		m.topics = make([]id.ID, n)
+		for i := range m.topics {
+			m.topics[i] = r.id()
+		}
+	case kindRootIs:
+		m.seq = r.u64()
+	case kindAnycast:
+		m.seq = r.u64()
+		m.origin = r.handle()
+		n := int(r.u8())
+		if n*id.Len > len(r.b) {
+			r.bad = true
+			break
+		}
+		for range n {
+			m.visited = append(m.visited, r.id())
+		}
+		m.handles = r.handles()
+		m.data = r.rest()
+	case kindAnycastResult:
+		m.seq = r.u64()
+		switch r.u8() {
+		case 0:
+		case 1:
+			m.found = true
+		default:
+			r.bad = true
+		}
+		m.origin = r.handle()
+	default:
+		r.bad = true
+	}
+	if r.bad || len(r.b) != 0 {
+		return msg{}, fmt.Errorf("%w (%d bytes)", ErrMalformed, len(b))
+	}
+	return m, nil
+}
