@@ -177,6 +177,10 @@ type nodeMetrics struct {
 	streams, streamResets, pings, pongs             metric.Int64ObservableCounter
 	spurious, duplicates, loops, hopsUnsent, held   metric.Int64ObservableCounter
 	directDelivered, addrsThrottled, sendsThrottled metric.Int64ObservableCounter
+	mcTopics, mcChildren, mcDepth, mcReplicas       metric.Int64ObservableGauge
+	mcDelivered, mcForwarded, mcRepairs, mcHB       metric.Int64ObservableCounter
+	mcPublished, mcDuplicates, mcTakeovers          metric.Int64ObservableCounter
+	mcRedirects, mcRefused                          metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -248,6 +252,19 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.routeRefused = counter("pastry.route.refused", "{message}", "Messages Route queued that the protocol refused when their turn came (the node had stopped being joined).")
 	m.suspected = counter("pastry.peers.suspected", "{peer}", "Peers suspected of failure.")
 	m.declaredDead = counter("pastry.peers.declared_dead", "{peer}", "Peers declared failed after unanswered probes.")
+	m.mcTopics = gauge("pastry.multicast.topics", "Topics whose tree this node is a member of (subscriber, forwarder or root).")
+	m.mcChildren = gauge("pastry.multicast.children", "Children of this node in the topics' trees, over all topics.")
+	m.mcDepth = gauge("pastry.multicast.tree_depth", "The deepest position of this node in a topic's tree (the root is at 0).")
+	m.mcReplicas = gauge("pastry.multicast.root_replicas", "Root states this node holds for the roots of topics, to take over when they fail.")
+	m.mcDelivered = counter("pastry.multicast.delivered", "{message}", "Published messages delivered to this node's subscriptions.")
+	m.mcForwarded = counter("pastry.multicast.forwarded", "{message}", "Published messages sent to children in the topics' trees.")
+	m.mcPublished = counter("pastry.multicast.published", "{message}", "Messages published from this node.")
+	m.mcRepairs = counter("pastry.multicast.repairs", "{repair}", "Joins of a topic's tree again after the parent failed or fell silent.")
+	m.mcHB = counter("pastry.multicast.heartbeats", "{message}", "Heartbeats sent to children on idle trees.")
+	m.mcDuplicates = counter("pastry.multicast.duplicates", "{message}", "Copies of published messages not delivered or forwarded again.")
+	m.mcTakeovers = counter("pastry.multicast.takeovers", "{topic}", "Topics whose root this node became from a failed root's replicated state.")
+	m.mcRedirects = counter("pastry.multicast.redirects", "{child}", "Children handed to their siblings by the bottleneck remover.")
+	m.mcRefused = counter("pastry.multicast.refused", "{message}", "Multicast messages refused: from a node this node is not the child of, or naming another publisher.")
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -366,5 +383,19 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.coreRejected, clampInt64(c.Rejected))
 	o.ObserveInt64(m.suspected, clampInt64(c.Suspected))
 	o.ObserveInt64(m.declaredDead, clampInt64(c.DeclaredDead))
+	tree, mc := st.Tree, st.Multicast
+	o.ObserveInt64(m.mcTopics, int64(tree.Topics))
+	o.ObserveInt64(m.mcChildren, int64(tree.Children))
+	o.ObserveInt64(m.mcDepth, int64(tree.MaxDepth))
+	o.ObserveInt64(m.mcReplicas, int64(tree.Replicas))
+	o.ObserveInt64(m.mcDelivered, clampInt64(mc.Delivered))
+	o.ObserveInt64(m.mcForwarded, clampInt64(mc.Forwarded))
+	o.ObserveInt64(m.mcPublished, clampInt64(mc.Published))
+	o.ObserveInt64(m.mcRepairs, clampInt64(mc.Repairs))
+	o.ObserveInt64(m.mcHB, clampInt64(mc.Heartbeats))
+	o.ObserveInt64(m.mcDuplicates, clampInt64(mc.Duplicates))
+	o.ObserveInt64(m.mcTakeovers, clampInt64(mc.Takeovers))
+	o.ObserveInt64(m.mcRedirects, clampInt64(mc.Redirects))
+	o.ObserveInt64(m.mcRefused, clampInt64(mc.Refused))
 	return nil
 }

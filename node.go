@@ -17,6 +17,7 @@ import (
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/lookup"
+	"github.com/pastrynet/pastry/multicast"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -42,8 +43,10 @@ type Node struct {
 	log   *slog.Logger
 	start time.Time
 
-	c       *core.Machine // owned by the loop goroutine
-	lk      *lookup.App   // the lookup application; loop goroutine only
+	c       *core.Machine  // owned by the loop goroutine
+	lk      *lookup.App    // the lookup application; loop goroutine only
+	sc      *multicast.App // Scribe; loop goroutine only
+	topics  topics         // local subscriptions
 	in      *inbox
 	calls   chan func()
 	routes  chan func() // Route's and Lookup's, paced by win
@@ -225,7 +228,7 @@ func (n *Node) joinVia(ctx context.Context, b peer.AddrInfo) error {
 // timers, watches). Its upcalls run on the node's loop goroutine and must
 // not block; it may call its Endpoint from them, or from Do.
 func (n *Node) RegisterApplication(appID core.AppID, app core.Application) (*core.Endpoint, error) {
-	if appID == lookup.AppID {
+	if appID == lookup.AppID || appID == multicast.AppID {
 		return nil, fmt.Errorf("%w: %d is reserved", core.ErrDuplicate, appID)
 	}
 	var ep *core.Endpoint
@@ -290,6 +293,7 @@ func (n *Node) Close() error {
 	n.closing.Do(func() {
 		close(n.quit)
 		<-n.done
+		n.closeTopics()
 		if n.ownTr {
 			n.tr.Close()
 		}
@@ -316,7 +320,10 @@ func (n *Node) Leave(ctx context.Context) error {
 // Stats returns the protocol's and the runtime's counters.
 func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
-	err := n.call(ctx, func() { s.Core, s.RouteWindow = n.c.Stats(), int(n.win.w) })
+	err := n.call(ctx, func() {
+		s.Core, s.RouteWindow = n.c.Stats(), int(n.win.w)
+		s.Multicast, s.Tree = n.sc.Stats(), n.sc.Tree()
+	})
 	s.Transport = n.tr.Stats()
 	s.InboxDrops = n.in.drops.Load()
 	s.RateLimited = n.in.limited.Load()
@@ -355,4 +362,8 @@ type Stats struct {
 	// a dial to the peer would have exceeded the dial budget of its
 	// addresses or of the peer that sent its handle.
 	MeasuresThrottled uint64
+	// Multicast is Scribe's counters; Tree the size of this node's part in
+	// the topics' trees (zero, like Core, when the loop did not answer).
+	Multicast multicast.Stats
+	Tree      multicast.Tree
 }

@@ -292,6 +292,17 @@ func addrInfo(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addr
 // closed when the test ends.
 func startLibp2pOverlay(t *testing.T, r *rand.Rand, cfg core.Config, size int, boot func(i int) int, tweaks ...func(i int, hc *transport.HostConfig)) (*overlay, []host.Host) {
 	t.Helper()
+	return startOverlay(t, r, size, boot, tweaks, WithConfig(cfg))
+}
+
+// startLibp2pOverlayOpts is startLibp2pOverlay with node options.
+func startLibp2pOverlayOpts(t *testing.T, r *rand.Rand, size int, boot func(i int) int, opts ...Option) (*overlay, []host.Host) {
+	t.Helper()
+	return startOverlay(t, r, size, boot, nil, opts...)
+}
+
+func startOverlay(t *testing.T, r *rand.Rand, size int, boot func(i int) int, tweaks []func(i int, hc *transport.HostConfig), opts ...Option) (*overlay, []host.Host) {
+	t.Helper()
 	o := &overlay{t: t, dead: map[int]bool{}}
 	var hosts []host.Host
 	t.Cleanup(func() {
@@ -301,11 +312,11 @@ func startLibp2pOverlay(t *testing.T, r *rand.Rand, cfg core.Config, size int, b
 		}
 	})
 	for i := range size {
-		var tw []func(*transport.HostConfig)
-		for _, f := range tweaks {
-			tw = append(tw, func(hc *transport.HostConfig) { f(i, hc) })
-		}
-		n, h := newHostNode(t, r, cfg, tw...)
+		n, h := hostNode(t, r, func(hc *transport.HostConfig) {
+			for _, f := range tweaks {
+				f(i, hc)
+			}
+		}, opts...)
 		o.nodes, hosts = append(o.nodes, n), append(hosts, h)
 		var via []peer.AddrInfo
 		if i > 0 {

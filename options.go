@@ -7,6 +7,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/multicast"
 	"github.com/pastrynet/pastry/transport"
 )
 
@@ -21,6 +23,9 @@ type options struct {
 	routeRate, routeBurst float64
 	window                int // 0: routes not paced
 	transport             []transport.Option
+	// anycastAccept is the anycast policy (WithAnycastPolicy).
+	anycastAccept func(topic id.ID, payload []byte) bool
+	multicast     multicast.Options // WithMulticast
 }
 
 func defaultOptions() options {
@@ -39,6 +44,31 @@ func WithConfig(c core.Config) Option {
 			return fmt.Errorf("pastry: option WithConfig: %w", err)
 		}
 		o.core = c
+		return nil
+	}
+}
+
+// WithAnycastPolicy sets whether this node, where it subscribes to a
+// topic, takes an anycast to it (Node.Anycast) with payload. It runs on
+// the node's event loop and must not block. Without one the node takes
+// none.
+func WithAnycastPolicy(accept func(topic id.ID, payload []byte) bool) Option {
+	return func(o *options) error {
+		o.anycastAccept = accept
+		return nil
+	}
+}
+
+// WithMulticast sets Scribe's parameters (package multicast: heartbeats,
+// the bound on children, replicas of a topic's root, the largest
+// message); its Deliver and Accept are the node's own and are ignored
+// here (see Subscribe and WithAnycastPolicy).
+func WithMulticast(mo multicast.Options) Option {
+	return func(o *options) error {
+		if mo.HeartbeatInterval < 0 || mo.ParentSilence < 0 || mo.MaxData < 0 || mo.AnycastTimeout < 0 || mo.Replicas < 0 {
+			return fmt.Errorf("pastry: option WithMulticast: negative durations or sizes: %+v", mo)
+		}
+		o.multicast = mo
 		return nil
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/lookup"
+	"github.com/pastrynet/pastry/multicast"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/transport"
 )
@@ -37,6 +38,11 @@ func (n *Node) startCore() error {
 		return err
 	}
 	if n.lk, err = lookup.Register(c, lookup.Options{}); err != nil {
+		return err
+	}
+	mo := n.opts.multicast
+	mo.Deliver, mo.Accept = n.deliverTopic, n.opts.anycastAccept
+	if n.sc, err = multicast.Register(c, mo); err != nil {
 		return err
 	}
 	n.c = c

@@ -84,16 +84,16 @@ type Options struct {
 
 // Stats count what this node's Scribe did.
 type Stats struct {
-	Delivered  uint64 // messages delivered to a local subscription
-	Duplicates uint64 // copies not delivered again
-	Forwarded  uint64 // data messages sent to children
-	Heartbeats uint64 // heartbeat messages sent
-	Published  uint64 // messages published here
-	Repairs    uint64 // joins again after a parent failed or fell silent
-	Takeovers  uint64 // topics whose root this node became from a replica
-	Redirects  uint64 // children handed to siblings by the bottleneck remover
-	Malformed  uint64 // payloads that did not decode
-	Refused    uint64 // messages refused: not a tree member, or an unknown sender
+	Delivered  uint64 `json:"delivered"`  // messages delivered to a local subscription
+	Duplicates uint64 `json:"duplicates"` // copies not delivered again
+	Forwarded  uint64 `json:"forwarded"`  // data messages sent to children
+	Heartbeats uint64 `json:"heartbeats"` // heartbeat messages sent
+	Published  uint64 `json:"published"`  // messages published here
+	Repairs    uint64 `json:"repairs"`    // joins again after a parent failed or fell silent
+	Takeovers  uint64 `json:"takeovers"`  // topics whose root this node became from a replica
+	Redirects  uint64 `json:"redirects"`  // children handed to siblings by the bottleneck remover
+	Malformed  uint64 `json:"malformed"`  // payloads that did not decode
+	Refused    uint64 `json:"refused"`    // messages refused: not a tree member, or an unknown sender
 }
 
 // topic is this node's part in one topic's tree.
@@ -255,6 +255,31 @@ func (a *App) Topics() []TopicInfo {
 
 // Children is the number of children over all topics.
 func (a *App) Children() int { return a.children }
+
+// Tree is the size of this node's part in the topics' trees.
+type Tree struct {
+	Topics     int `json:"topics"`     // topics this node is a tree member of
+	Subscribed int `json:"subscribed"` // of which it subscribes to
+	Roots      int `json:"roots"`      // of which it is the root
+	Children   int `json:"children"`   // children over all topics
+	MaxDepth   int `json:"max_depth"`  // the deepest of its positions (the root is at 0)
+	Replicas   int `json:"replicas"`   // root states held for the topics' roots
+}
+
+// Tree counts this node's part in the trees.
+func (a *App) Tree() Tree {
+	tr := Tree{Topics: len(a.topics), Children: a.children, Replicas: len(a.replicas)}
+	for _, t := range a.topics {
+		if t.subscribed {
+			tr.Subscribed++
+		}
+		if t.root {
+			tr.Roots++
+		}
+		tr.MaxDepth = max(tr.MaxDepth, int(t.depth))
+	}
+	return tr
+}
 
 // Subscribe makes this node a subscriber of topic: it joins the topic's
 // tree (if it is not a forwarder already) by routing a subscription to the

@@ -69,6 +69,7 @@ type apiServer struct {
 	start   time.Time
 	version string        // versionInfo.Short, for /v1/status
 	lookups chan struct{} // semaphore for /v1/route
+	streams chan struct{} // semaphore for /v1/topics/NAME/events
 
 	reg      *prometheus.Registry
 	mp       *sdkmetric.MeterProvider
@@ -91,6 +92,7 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 	a := &apiServer{
 		node: n, cfg: cfg, log: cfg.Logger.With("component", "api"), start: time.Now(), version: readVersion().Short(),
 		lookups: make(chan struct{}, apiMaxLookups),
+		streams: make(chan struct{}, apiMaxStreams),
 		reg:     prometheus.NewRegistry(),
 	}
 	// The Go runtime's and the process's own figures (go_goroutines,
@@ -114,12 +116,14 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 	mux.HandleFunc("/v1/health", a.handleHealth)
 	mux.HandleFunc("/v1/route", a.handleRoute)
 	mux.HandleFunc("/v1/table", a.handleTable)
+	mux.HandleFunc("/v1/topics", a.handleTopics)
+	mux.HandleFunc(topicsPathPrefix, a.handleTopics)
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	}))
-	endpoints := "/v1/status, /v1/health, /v1/route?key=HEX, /v1/table, /metrics"
+	endpoints := "/v1/status, /v1/health, /v1/route?key=HEX, /v1/table, /v1/topics, POST /v1/topics/NAME, /v1/topics/NAME/events, /metrics"
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index) // heap, goroutine, allocs, block, mutex, ...
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -194,7 +198,8 @@ func (a *apiServer) Close(ctx context.Context) error {
 }
 
 // guard wraps every endpoint: panics become 500s, only GET and HEAD are
-// served, the token is checked, bodies are bounded.
+// served (and POST to publish to a topic), the token is checked, bodies
+// are bounded.
 func (a *apiServer) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -213,12 +218,17 @@ func (a *apiServer) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer TOKEN")
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		publish := r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, topicsPathPrefix)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !publish {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed: the API is read-only, use GET", r.Method)
+			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed: the API is read-only but for publishing (POST /v1/topics/NAME), use GET", r.Method)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, apiMaxBody)
+		limit := int64(apiMaxBody)
+		if publish {
+			limit = apiMaxPublish
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

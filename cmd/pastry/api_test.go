@@ -215,6 +215,10 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_inbox_rate_limited_total", "pastry_transport_addrs_throttled_total", "pastry_transport_sends_throttled_total",
 			"pastry_libp2p_connections", "pastry_libp2p_peers", "pastry_route_window", "pastry_route_queued",
 			"go_goroutines", "process_resident_memory_bytes", "process_open_fds", "pastry_lookup_duration_seconds",
+			"pastry_multicast_topics", "pastry_multicast_children", "pastry_multicast_tree_depth", "pastry_multicast_root_replicas",
+			"pastry_multicast_delivered_total", "pastry_multicast_forwarded_total", "pastry_multicast_published_total",
+			"pastry_multicast_repairs_total", "pastry_multicast_heartbeats_total", "pastry_multicast_duplicates_total",
+			"pastry_multicast_takeovers_total", "pastry_multicast_redirects_total", "pastry_multicast_refused_total",
 		} {
 			if fams[name] == nil {
 				t.Errorf("metric %s missing", name)

@@ -105,17 +105,67 @@ func (e *apiError) Error() string { return fmt.Sprintf("the API answered %d: %s"
 
 // get fetches path?query and returns the raw body of a 200 answer.
 func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, path, query, nil, c.http)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return c.answer(resp)
+}
+
+// do sends body to path with method and decodes a 2xx answer into out;
+// raw is the body as received.
+func (c *apiClient) do(ctx context.Context, method, path string, body []byte, out any) (raw []byte, err error) {
+	resp, err := c.send(ctx, method, path, nil, body, c.http)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if raw, err = c.answer(resp); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return nil, fmt.Errorf("the API at %s sent something that is not its JSON (%v): is it a pastry node?", c.base, err)
+	}
+	return raw, nil
+}
+
+// stream opens a long-lived GET of path (Server-Sent Events) and returns
+// its body once the API answered 200; connecting, not the stream, is
+// bounded by connect.
+func (c *apiClient) stream(ctx context.Context, path string, connect time.Duration) (io.ReadCloser, error) {
+	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: connect, Proxy: http.ProxyFromEnvironment}}
+	resp, err := c.send(ctx, http.MethodGet, path, nil, nil, hc)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		_, err := c.answer(resp)
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+func (c *apiClient) send(ctx context.Context, method, path string, query url.Values, body []byte, hc *http.Client) (*http.Response, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.http.Do(req)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		var nerr net.Error
 		if errors.As(err, &nerr) && nerr.Timeout() {
@@ -123,12 +173,16 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]b
 		}
 		return nil, fmt.Errorf("cannot reach the API at %s: is `pastry node` or `pastry devnet` running? (%w)", c.base, err)
 	}
-	defer resp.Body.Close()
+	return resp, nil
+}
+
+// answer reads a response: the raw body of a 2xx, or the API's error.
+func (c *apiClient) answer(resp *http.Response) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read the API's answer: %w", err)
 	}
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode/100 == 2 {
 		return body, nil
 	}
 	var e errorJSON

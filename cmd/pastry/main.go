@@ -1,7 +1,7 @@
 // Command pastry is the Pastry overlay's one binary: the daemon (node), a
 // one-process network (devnet), the clients of a node's HTTP API (status,
-// table, route, id), identities (keygen), the simulator (sim) and its own
-// version (version).
+// table, route, id, publish, subscribe), identities (keygen), the
+// simulator (sim) and its own version (version).
 package main
 
 import (
@@ -27,6 +27,8 @@ func commands() []command {
 		{"table", "show a running node's routing table and leaf set", runTable},
 		{"route", "route a lookup for a key from a running node", runRoute},
 		{"id", "print a running node's node id and peer ID", runID},
+		{"publish", "publish a message to a topic from a running node", runPublish},
+		{"subscribe", "subscribe a running node to a topic and print its messages", runSubscribe},
 		{"keygen", "create a node identity key", runKeygen},
 		{"sim", "run the discrete-event simulator (the papers' experiments)", runSim},
 		{"version", "print this binary's version, commit and protocol", runVersion},
@@ -36,7 +38,7 @@ func commands() []command {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: pastry <command> [flags]\n\ncommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'pastry <command> -h' for a command's flags.\n")
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pastrynet/pastry/multicast"
+)
+
+func apiDo(t *testing.T, method, base, path, token string, body []byte) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+base+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// events opens /v1/topics/NAME/events on base and returns its events as
+// they come, until ctx ends.
+func events(t *testing.T, ctx context.Context, base, name string) <-chan eventJSON {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+base+"/v1/topics/"+name+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("events: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	ch := make(chan eventJSON, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(ch)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ev eventJSON
+				if json.Unmarshal([]byte(line), &ev) == nil {
+					ch <- ev
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// Publishing through one node's API reaches the subscribers on the
+// others' /events streams and through `pastry subscribe`; bad requests
+// get clear errors.
+func TestAPITopics(t *testing.T) {
+	dn := startTestNet(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s1 := events(t, ctx, dn.nodes[1].api.Addr(), "chat")
+	s2 := events(t, ctx, dn.nodes[2].api.Addr(), "chat")
+	subOut := make(chan string, 1)
+	go func() {
+		_, so, se := runCmd("subscribe", "--api", dn.nodes[3].api.Addr(), "--count", "2", "--for", "20s", "chat")
+		subOut <- so + se
+	}()
+	time.Sleep(500 * time.Millisecond) // the subscriptions join the tree
+	var pj publishJSON
+	code, body := apiDo(t, http.MethodPost, dn.nodes[0].api.Addr(), "/v1/topics/chat", "", []byte("hello"))
+	if code != http.StatusAccepted || json.Unmarshal(body, &pj) != nil || pj.Bytes != 5 || pj.TopicID != multicast.TopicID("chat").String() {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	if code, so, se := runCmd("publish", "--api", dn.nodes[2].api.Addr(), "chat", "second"); code != 0 || !strings.Contains(so, "published 6 bytes to chat") {
+		t.Fatalf("pastry publish: %d %q %q", code, so, se)
+	}
+	for i, s := range []<-chan eventJSON{s1, s2} {
+		for _, want := range []string{"hello", "second"} {
+			select {
+			case ev := <-s:
+				if ev.Text != want || ev.Topic != "chat" {
+					t.Fatalf("stream %d: %+v, want %q", i, ev, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("stream %d: no %q", i, want)
+			}
+		}
+	}
+	if out := <-subOut; out != "hello\nsecond\n" {
+		t.Fatalf("pastry subscribe printed %q", out)
+	}
+	var tl topicsJSON
+	if code, body := apiGet(t, dn.nodes[1].api.Addr(), "/v1/topics", "", &tl); code != 200 || len(tl.Topics) == 0 || !tl.Topics[0].Subscribed || tl.Stats.Delivered != 2 {
+		t.Fatalf("/v1/topics: %d %s", code, body)
+	}
+
+	base := dn.nodes[0].api.Addr()
+	for _, c := range []struct {
+		method, path string
+		body         []byte
+		code         int
+		msg          string
+	}{
+		{"POST", "/v1/topics/", nil, 400, "empty topic name"},
+		{"POST", "/v1/topics/" + strings.Repeat("x", 300), nil, 400, "at most 256"},
+		{"POST", "/v1/topics/a%01b", nil, 400, "control characters"},
+		{"POST", "/v1/topics/chat", make([]byte, apiMaxPublish+1), 413, "too large"},
+		{"POST", "/v1/topics/chat?x=1", nil, 400, "no query parameters"},
+		{"PUT", "/v1/topics/chat", nil, 405, "read-only"},
+		{"POST", "/v1/topics/chat/events", nil, 405, "subscribe with GET"},
+		{"GET", "/v1/topics/chat", nil, 405, "publish with POST"},
+		{"POST", "/v1/status", nil, 405, "read-only"},
+	} {
+		code, body := apiDo(t, c.method, base, c.path, "", c.body)
+		if code != c.code || !strings.Contains(string(body), c.msg) {
+			t.Errorf("%s %s: %d %s, want %d and %q", c.method, c.path, code, body, c.code, c.msg)
+		}
+	}
+	if code, _, se := runCmd("publish", "--api", base, "chat"); code != 2 || !strings.Contains(se, "missing argument") {
+		t.Errorf("publish without a message: %d %q", code, se)
+	}
+	if code, _, se := runCmd("subscribe", "--api", base, "--count", "-1", "chat"); code != 2 || !strings.Contains(se, "must not be negative") {
+		t.Errorf("subscribe --count -1: %d %q", code, se)
+	}
+	cancel()
+}
+
+// Writes need the token like every request once one is set.
+func TestAPITopicsToken(t *testing.T) {
+	dn := startTestNet(t, 1)
+	const token = "s3cret-token-0123456789"
+	a, err := newAPIServer(dn.nodes[0].node, apiConfig{Token: token, Logger: newLogger(io.Discard, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	for _, tok := range []string{"", "wrong"} {
+		if code, _ := apiDo(t, "POST", a.Addr(), "/v1/topics/chat", tok, []byte("x")); code != http.StatusUnauthorized {
+			t.Errorf("publish with token %q: %d", tok, code)
+		}
+		if code, _ := apiDo(t, "GET", a.Addr(), "/v1/topics/chat/events", tok, nil); code != http.StatusUnauthorized {
+			t.Errorf("events with token %q: %d", tok, code)
+		}
+	}
+	if code, body := apiDo(t, "POST", a.Addr(), "/v1/topics/chat", token, []byte("x")); code != http.StatusAccepted {
+		t.Errorf("publish with the token: %d %s", code, body)
+	}
+	code, _, se := runCmd("publish", "--api", a.Addr(), "chat", "x")
+	if code != 1 || !strings.Contains(se, "refused the token") {
+		t.Errorf("pastry publish without the token: %d %q", code, se)
+	}
+}
