@@ -309,3 +309,12 @@ func decode(b []byte) (msg, error) {
 	}
 	return m, nil
 }
+
+// Kind names the kind of a Scribe payload ("subscribe", "data", ...), or
+// "invalid": for counting messages by kind (the simulator's figures).
+func Kind(payload []byte) string {
+	if len(payload) == 0 || int(payload[0]) >= len(kindNames) {
+		return kindNames[0]
+	}
+	return kindNames[payload[0]]
+}

@@ -48,6 +48,14 @@ type Config struct {
 	// routing-table blocks could save), not Pastry.
 	OracleBlock int
 
+	// Groups, if > 0, runs the Scribe experiments (ScribeResult) with this
+	// many groups after the lookups; GroupFail is the fraction of nodes
+	// crashed in its repair experiment (0: none), RootFails the number of
+	// groups whose roots are crashed in its failover experiment (0: none).
+	Groups    int
+	GroupFail float64
+	RootFails int
+
 	// Progress, if set, is told how far each long phase has got.
 	Progress func(phase string, done, total int)
 }
@@ -108,6 +116,16 @@ func (c *Config) Validate() error {
 		return bad("session-shape", c.SessionShape, "a Weibull shape in (0, 10], or 0 for exponential")
 	case c.LookupRate < 0:
 		return bad("lookup-rate", c.LookupRate, ">= 0 lookups per node per minute")
+	case c.Groups < 0 || c.Groups > 100_000:
+		return bad("groups", c.Groups, "0 to 100,000")
+	case c.GroupFail < 0 || c.GroupFail >= 1:
+		return bad("group-fail", c.GroupFail, "a fraction in [0, 1)")
+	case c.RootFails < 0:
+		return bad("root-fails", c.RootFails, ">= 0")
+	case c.Groups == 0 && (c.GroupFail > 0 || c.RootFails > 0):
+		return fmt.Errorf("--group-fail and --root-fails are Scribe experiments: give --groups")
+	case c.Groups > 0 && (c.Fail > 0 || c.ChurnMedian > 0):
+		return fmt.Errorf("--groups runs its own failure experiments: give it without --fail and --churn-median")
 	case c.OracleBlock < 0:
 		return bad("oracle-block", c.OracleBlock, ">= 0")
 	case c.JoinGap < 0 || c.Settle < 0 || c.LookupWindow < 0 || c.RepairTime < 0:

@@ -36,6 +36,8 @@ type Result struct {
 
 	Fail  *FailResult  `json:"fail,omitempty"`
 	Churn *ChurnResult `json:"churn,omitempty"`
+	// Scribe is the Scribe experiments, with Config.Groups.
+	Scribe *ScribeResult `json:"scribe,omitempty"`
 
 	VirtualS      float64 `json:"virtual_s"`
 	Events        uint64  `json:"events"`

@@ -54,6 +54,7 @@ type run struct {
 	model    Model
 	grid     *grid
 	lk       *simnet.Lookups
+	sc       *scribeRun // nil unless Groups > 0
 	cnt      counters
 	peakHeap uint64
 	res      Result
@@ -74,9 +75,12 @@ func Run(cfg Config) (*Result, error) {
 	}
 	r := &run{cfg: cfg, model: model, grid: newGrid(model, cfg.Nodes)}
 	r.nw, err = simnet.New(simnet.Options{Seed: cfg.Seed, Node: cfg.Config, Topology: model, DropRate: cfg.Loss,
-		OnSend: func(_ int, m *core.Message) {
+		OnSend: func(from int, m *core.Message) {
 			r.cnt.msgs[m.Type]++
 			r.cnt.bytes[m.Type] += uint64(transport.ModelFrameSize(m, handleSize))
+			if r.sc != nil {
+				r.sc.onSend(from, m)
+			}
 		}})
 	if err != nil {
 		return nil, err
@@ -84,6 +88,9 @@ func Run(cfg Config) (*Result, error) {
 	r.rng = r.nw.Rand()
 	r.lk = simnet.NewLookups(r.nw)
 	r.lk.OracleBlock = cfg.OracleBlock
+	if cfg.Groups > 0 {
+		r.sc = &scribeRun{r: r, byID: map[id.ID]*group{}}
+	}
 	r.res = Result{Nodes: cfg.Nodes, Topology: cfg.Topology, B: cfg.B, Leaf: cfg.LeafSetSize, Seed: cfg.Seed, Lookups: cfg.Lookups, OracleBlock: cfg.OracleBlock}
 
 	if err := r.grow(); err != nil {
@@ -91,6 +98,11 @@ func Run(cfg Config) (*Result, error) {
 	}
 	if err := r.lookups(); err != nil {
 		return nil, err
+	}
+	if r.sc != nil {
+		if err := r.scribe(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Fail > 0 {
 		if err := r.fail(); err != nil {
@@ -131,6 +143,11 @@ func (r *run) addAndJoin() error {
 	n := r.nw.AddNode()
 	if err := r.lk.Attach(n); err != nil {
 		return err
+	}
+	if r.sc != nil {
+		if err := r.sc.attach(n.Index); err != nil {
+			return err
+		}
 	}
 	r.grid.add(n.Index)
 	via := r.grid.nearest(n.Index, r.joinedAlive)

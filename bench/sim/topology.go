@@ -230,3 +230,31 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// Linker is implemented by models with a physical network under the
+// delays (transit-stub): Links visits the links of the route between
+// hosts a and b, each named by a number unique to the link, for link
+// stress (Scribe paper, section 4).
+type Linker interface {
+	Links(a, b int, visit func(link uint64))
+}
+
+// Links: a host's LAN link to its stub, the stub's access link to its
+// transit router, and the transit core between two routers, taken as one
+// link (the model has no routers between them).
+func (ts *transitStub) Links(a, b int, visit func(link uint64)) {
+	if a == b {
+		return
+	}
+	const host, access, core = 1 << 60, 2 << 60, 3 << 60
+	sa, sb := ts.host[a], ts.host[b]
+	visit(host | uint64(a))
+	if sa != sb {
+		visit(access | uint64(sa))
+		if ta, tb := ts.stubs[sa].transit, ts.stubs[sb].transit; ta != tb {
+			visit(core | uint64(min(ta, tb))<<20 | uint64(max(ta, tb)))
+		}
+		visit(access | uint64(sb))
+	}
+	visit(host | uint64(b))
+}

@@ -37,6 +37,9 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&c.LookupRate, "lookup-rate", c.LookupRate, "with --churn-median: lookups per node per minute")
 	fs.DurationVar(&c.JoinGap, "join-gap", c.JoinGap, "virtual time between successive joins")
 	fs.IntVar(&c.OracleBlock, "oracle-block", 0, "analysis aid, not Pastry: a node whose next table slot's block has at most this many live nodes forwards lookups straight to the root")
+	fs.IntVar(&c.Groups, "groups", 0, "run Scribe's experiments with this many groups (sizes N x rank^-1.25): delay penalty, node and link stress, repair, root failover")
+	fs.Float64Var(&c.GroupFail, "group-fail", 0, "with --groups: crash this fraction of nodes and measure when subscribers receive again")
+	fs.IntVar(&c.RootFails, "root-fails", 0, "with --groups: crash the roots of this many groups and measure when publishing resumes")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations over the whole run) to this file at the end")
@@ -158,8 +161,35 @@ func printSummary(w io.Writer, r *sim.Result) {
 		fmt.Fprintf(w, "  lost      %d (%.2f per 100,000)\n", c.Lost, c.LossPer100k)
 		fmt.Fprintf(w, "  control   %.4f messages and %.1f bytes per node per second\n", c.ControlMsgsNS, c.ControlBytesNS)
 	}
+	if sc := r.Scribe; sc != nil {
+		printScribe(w, sc)
+	}
 	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB\n",
 		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20))
+}
+
+func printScribe(w io.Writer, s *sim.ScribeResult) {
+	fmt.Fprintf(w, "scribe      %d groups, %d subscriptions (largest %d), %.2f messages per subscription\n", s.Groups, s.Subscriptions, s.LargestGroup, s.SubscribeMsgs)
+	fmt.Fprintf(w, "  stable    %d of %d delivered, %d duplicates, %d missing; %.3f messages per delivery (%.3f with acks, %.0f bytes)\n",
+		s.Delivered, s.Expected, s.Duplicates, s.Missing, s.MsgsPerDelivery, s.MsgsPerDeliveryAcks, s.BytesPerDelivery)
+	fmt.Fprintf(w, "  delay     from the publisher: RAD mean %.3f p50 %.3f p90 %.3f max %.3f; RMD mean %.3f p50 %.3f p90 %.3f max %.3f\n",
+		s.RAD.Mean, s.RAD.P50, s.RAD.P90, s.RAD.Max, s.RMD.Mean, s.RMD.P50, s.RMD.P90, s.RMD.Max)
+	fmt.Fprintf(w, "            from the root:      RAD mean %.3f p50 %.3f p90 %.3f max %.3f; RMD mean %.3f p50 %.3f p90 %.3f max %.3f\n",
+		s.RADTree.Mean, s.RADTree.P50, s.RADTree.P90, s.RADTree.Max, s.RMDTree.Mean, s.RMDTree.P50, s.RMDTree.P90, s.RMDTree.Max)
+	fmt.Fprintf(w, "  node      topics with children mean %.3f max %d; children mean %.3f max %d\n",
+		s.TopicsWithChildrenMean, s.TopicsWithChildrenMax, s.ChildrenMean, s.ChildrenMax)
+	if l := s.Links; l != nil {
+		fmt.Fprintf(w, "  links     %d used, stress mean %.3f max %d; IP multicast %d used, mean %.3f max %d; mean %.2fx IP multicast's\n",
+			l.Links, l.Mean, l.Max, l.IPLinks, l.IPMean, l.IPMax, l.MeanOver)
+	}
+	if c := s.Crash; c != nil {
+		fmt.Fprintf(w, "  crash     %d nodes; %d surviving subscribers of %d groups (%d below a failed node): receiving again within 1/2/3 heartbeats (%.0fs) %.4f/%.4f/%.4f, never %d, worst %.1fs; lost %.4f; %d repairs, %d repair messages\n",
+			c.Failed, c.Survivors, c.SampleGroups, c.OrphanedAtOne, c.HeartbeatS, c.Within1HB, c.Within2HB, c.Within3HB, c.Never, c.WorstS, c.LostFraction, c.Repairs, c.RepairMsgs)
+	}
+	if f := s.RootFail; f != nil {
+		fmt.Fprintf(w, "  root fail %d roots crashed: publishing resumed in %d groups, p50 %.2fs max %.2fs (heartbeat %.0fs); %d lost after resuming; %d takeovers\n",
+			f.Groups, f.Resumed, f.ResumedP50, f.ResumedMax, f.HeartbeatS, f.LostAfter, f.Takeovers)
+	}
 }
 
 func printLookups(w io.Writer, label string, issued int, s sim.LookupStats) {
