@@ -289,6 +289,12 @@ func (c *Certificate) verifyFields(network string, now time.Time) error {
 	if err := c.check(); err != nil {
 		return err
 	}
+	return c.verifyScope(network, now)
+}
+
+// verifyScope checks the network and the period of a well-formed
+// certificate.
+func (c *Certificate) verifyScope(network string, now time.Time) error {
 	if c.Network != network {
 		return fmt.Errorf("%w: issued for %q, this is %q", ErrCertForeignNetwork, c.Network, network)
 	}

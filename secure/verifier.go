@@ -95,7 +95,7 @@ func (v *Verifier) VerifyAll(certs []PeerCert, now time.Time) ([]*Certificate, [
 	for i, pc := range certs {
 		ids[i] = sha256.Sum256(pc.Cert)
 		if c, ok := v.lookup(ids[i], pc.Peer); ok {
-			out[i], errs[i] = c, c.verifyFields(v.network, now)
+			out[i], errs[i] = c, c.verifyScope(v.network, now)
 			continue
 		}
 		c, err := ParseCertificate(pc.Cert)
@@ -103,7 +103,7 @@ func (v *Verifier) VerifyAll(certs []PeerCert, now time.Time) ([]*Certificate, [
 			err = c.CheckPeer(pc.Peer)
 		}
 		if err == nil {
-			err = c.verifyFields(v.network, now)
+			err = c.verifyScope(v.network, now)
 		}
 		if err != nil {
 			errs[i] = err
