@@ -1,7 +1,7 @@
 // Command pastry is the Pastry overlay's one binary: the daemon (node), a
 // one-process network (devnet), the clients of a node's HTTP API (status,
-// table, route, id), identities (keygen), the simulator (sim) and its own
-// version (version).
+// table, route, id), identities (keygen), the certificate authority (ca),
+// the simulator (sim) and its own version (version).
 package main
 
 import (
@@ -28,6 +28,7 @@ func commands() []command {
 		{"route", "route a lookup for a key from a running node", runRoute},
 		{"id", "print a running node's node id and peer ID", runID},
 		{"keygen", "create a node identity key", runKeygen},
+		{"ca", "certificate authority: create one, issue node certificates", runCA},
 		{"sim", "run the discrete-event simulator (the papers' experiments)", runSim},
 		{"version", "print this binary's version, commit and protocol", runVersion},
 	}
