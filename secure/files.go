@@ -124,41 +124,32 @@ func ParseCertificateFile(data []byte) (*Certificate, error) {
 // LoadAuthorityKey reads an authority's private key file, which must not
 // be readable by group or others.
 func LoadAuthorityKey(path string) (*Authority, error) {
-	data, err := readFile(path, maxPEMFile, ErrKeyFile, "create a new authority and issue every certificate again")
-	if err != nil {
-		return nil, notExist(err, ErrKeyFile)
-	}
-	a, err := ParseAuthorityKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return a, nil
+	return loadFile(path, ErrKeyFile, "create a new authority and issue every certificate again", ParseAuthorityKey)
 }
 
 // LoadAuthorityPub reads an authority public key file.
 func LoadAuthorityPub(path string) (ed25519.PublicKey, error) {
-	data, err := readFile(path, maxPEMFile, ErrKeyFile, "")
-	if err != nil {
-		return nil, notExist(err, ErrKeyFile)
-	}
-	pub, err := ParseAuthorityPub(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return pub, nil
+	return loadFile(path, ErrKeyFile, "", ParseAuthorityPub)
 }
 
 // LoadCertificate reads a certificate file (not its signature: Verify).
 func LoadCertificate(path string) (*Certificate, error) {
-	data, err := readFile(path, maxPEMFile, ErrCertFile, "")
+	return loadFile(path, ErrCertFile, "", ParseCertificateFile)
+}
+
+// loadFile reads the file at path (readFile) and parses it; every error
+// wraps kind and names path, a missing file's fs.ErrNotExist too.
+func loadFile[T any](path string, kind error, secretHint string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	data, err := readFile(path, maxPEMFile, kind, secretHint)
 	if err != nil {
-		return nil, notExist(err, ErrCertFile)
+		return zero, notExist(err, kind)
 	}
-	c, err := ParseCertificateFile(data)
+	v, err := parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	return c, nil
+	return v, nil
 }
 
 // notExist wraps a missing file's error in kind too.

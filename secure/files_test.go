@@ -57,18 +57,6 @@ func TestAuthorityAndCertificateFilesRoundTrip(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, data []byte, mode os.FileMode) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestLoadFilesRejectBadFiles(t *testing.T) {
 	a := testAuthority(t, 1)
 	c, _ := testCert(t, a, 1)
@@ -103,7 +91,7 @@ func TestLoadFilesRejectBadFiles(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writeFile(t, tc.data, tc.mode)
+			path := writeKeyFile(t, tc.data, tc.mode)
 			err := load[tc.kind](path)
 			if err == nil {
 				t.Fatal("accepted")
@@ -114,7 +102,7 @@ func TestLoadFilesRejectBadFiles(t *testing.T) {
 		})
 	}
 	// A readable public key or certificate is fine: they are public.
-	if _, err := LoadAuthorityPub(writeFile(t, pubFile, 0o644)); err != nil {
+	if _, err := LoadAuthorityPub(writeKeyFile(t, pubFile, 0o644)); err != nil {
 		t.Fatal(err)
 	}
 	for kind, f := range load {

@@ -76,11 +76,8 @@ func runCAInit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "usage: pastry ca init --out DIR\n\nCreates a certificate authority: DIR/%s, its private key (mode 0600;\nkeep it offline), and DIR/%s, its public key (give it to every node).\n\nflags:\n", caKeyFile, caPubFile)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseClientArgs(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(fs, "unexpected argument %q", fs.Arg(0))
 	}
 	if *out == "" {
 		return usageError(fs, "--out DIR is required")
@@ -137,12 +134,10 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseClientArgs(fs, args, 0); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageError(fs, "unexpected argument %q", fs.Arg(0))
 	case *caKey == "":
 		return usageError(fs, "--ca-key FILE is required")
 	case *network == "":
