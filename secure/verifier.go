@@ -78,7 +78,9 @@ func NewVerifier(ca ed25519.PublicKey, network string, maxCached int, r io.Reade
 }
 
 // Verify checks the certificate cert that peer p presents, at now, and
-// returns it decoded. An error wraps one of the ErrCert* reasons.
+// returns it decoded. An error wraps one of the ErrCert* reasons. The
+// certificate returned is the one remembered: callers must not modify
+// it.
 func (v *Verifier) Verify(p peer.ID, cert []byte, now time.Time) (*Certificate, error) {
 	cs, errs := v.VerifyAll([]PeerCert{{p, cert}}, now)
 	return cs[0], errs[0]
