@@ -3,6 +3,7 @@ module github.com/pastrynet/pastry
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/cockroachdb/datadriven v1.0.3
 	github.com/leanovate/gopter v0.2.11
 	github.com/libp2p/go-libp2p v0.51.0

@@ -1,6 +1,7 @@
 // Package fuzz holds go test -fuzz targets for every decoder that reads
 // untrusted bytes: the frame reader, the message codec, key files, node
-// ids in text, and peer IDs. The project's rule: no panic is
+// ids in text, peer IDs, node certificates and the certificate
+// authority's files. The project's rule: no panic is
 // reachable from the wire, and untrusted input gets a clear error and
 // changes nothing. A fuzz target here checks properties, not only the
 // absence of panics: what decodes re-encodes to something that decodes
@@ -22,6 +23,8 @@
 //	go test -run='^$' -fuzz='^FuzzKeyFile$' -fuzztime=5s ./fuzz/
 //	go test -run='^$' -fuzz='^FuzzIDParse$' -fuzztime=5s ./fuzz/
 //	go test -run='^$' -fuzz='^FuzzNodeIDFromPeer$' -fuzztime=5s ./fuzz/
+//	go test -run='^$' -fuzz='^FuzzCertificate$' -fuzztime=5s ./fuzz/
+//	go test -run='^$' -fuzz='^FuzzCertificateFile$' -fuzztime=5s ./fuzz/
 //
 // The decoders of the pastry command (package main, which cannot be
 // imported here) have their targets in cmd/pastry/fuzz_test.go, with the

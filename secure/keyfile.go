@@ -5,10 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
@@ -64,34 +61,26 @@ func LoadOrCreateKey(path string) (priv crypto.PrivKey, created bool, err error)
 // loadKey reads and checks an existing key file. A missing file is an
 // error wrapping fs.ErrNotExist.
 func loadKey(path string) (crypto.PrivKey, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path, maxKeyFile, ErrKeyFile, "create a new identity")
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeyFile, path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeyFile, path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file (%s); point the key path at a file", ErrKeyFile, path, st.Mode().Type())
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is accessible by group or others (mode %04o); the private key may have leaked: run chmod 600 %s, or create a new identity if others could read it",
-			ErrKeyFile, path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrKeyFile, path, err)
+		return nil, err
 	}
 	priv, err := parseKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w; restore the file from a backup, or move it aside to create a new identity (the node's id will change)", ErrKeyFile, path, err)
 	}
 	return priv, nil
+}
+
+// LoadKey reads an existing node key file, checked as LoadOrCreateKey
+// checks it; a missing file is an error too (wrapping ErrKeyFile and
+// fs.ErrNotExist).
+func LoadKey(path string) (crypto.PrivKey, error) {
+	priv, err := loadKey(path)
+	if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrKeyFile) {
+		err = fmt.Errorf("%w: %w", ErrKeyFile, err)
+	}
+	return priv, err
 }
 
 // ParseKey decodes the contents of a key file. It is LoadOrCreateKey's
@@ -147,61 +136,5 @@ func createKeyFile(path string, priv crypto.PrivKey) (won bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("secure: encode key: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return false, fmt.Errorf("secure: create key directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".pastry-key-*.tmp")
-	if err != nil {
-		return false, fmt.Errorf("secure: create key file: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a successful link this removes only the temporary name
-	if err := writeSynced(tmp, data); err != nil {
-		return false, fmt.Errorf("secure: write key file %s: %w", tmpName, err)
-	}
-	// Link, unlike rename, fails if path exists: an existing key is never
-	// replaced, even one created a moment ago by another process.
-	if err := os.Link(tmpName, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
-		// File systems without hard links: check, then rename (atomic, but
-		// no longer safe against a concurrent creator).
-		if _, serr := os.Lstat(path); serr == nil {
-			return false, nil
-		}
-		if rerr := os.Rename(tmpName, path); rerr != nil {
-			return false, fmt.Errorf("secure: install key file %s: %w", path, rerr)
-		}
-	}
-	if err := syncDir(dir); err != nil {
-		return false, fmt.Errorf("secure: sync key directory: %w", err)
-	}
-	return true, nil
-}
-
-func writeSynced(f *os.File, data []byte) error {
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return createFile(path, data)
 }

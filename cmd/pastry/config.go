@@ -41,6 +41,9 @@ type nodeConfig struct {
 	ConnsHigh      int
 	AddrPolicy     string
 	Pprof          bool
+	CAPub          string // the certificate authority's public key file
+	Cert           string // this node's certificate file
+	Network        string // the network's name, which the certificate must carry
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -93,6 +96,9 @@ var settings = map[string]setting{
 	"conns_high":      {"conns_high", "--conns-high", "PASTRY_CONNS_HIGH"},
 	"addr_policy":     {"addr_policy", "--addr-policy", "PASTRY_ADDR_POLICY"},
 	"pprof":           {"pprof", "--pprof", "PASTRY_PPROF"},
+	"ca_pub":          {"ca_pub", "--ca-pub", "PASTRY_CA_PUB"},
+	"cert":            {"cert", "--cert", "PASTRY_CERT"},
+	"network":         {"network", "--network", "PASTRY_NETWORK"},
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -144,7 +150,7 @@ func splitList(s string) []string {
 type nodeFlags struct {
 	listen, announce, bootstrap                 listFlag
 	dataDir, api, token, prefix, config, logLvl string
-	addrPolicy                                  string
+	addrPolicy, caPub, cert, network            string
 	saveInterval                                time.Duration
 	connsLow, connsHigh                         int
 	pprof                                       bool
@@ -167,6 +173,9 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.connsHigh, "conns-high", 0, "connection manager high watermark (default 384)")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve the Go runtime's profiles on the HTTP API under /debug/pprof/ (behind --token like the rest)")
 	fs.StringVar(&f.addrPolicy, "addr-policy", "", "addresses the node dials and learns from peers: all, public (for the internet: no private or loopback ones) or private (stay inside a LAN) (default all)")
+	fs.StringVar(&f.caPub, "ca-pub", "", "the certificate authority's public key file (pastry ca init); with --cert and --network")
+	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed (admission by certificate is not enforced yet)")
+	fs.StringVar(&f.network, "network", "", "the network's name, which --cert must carry (1 to 64 printable ASCII characters, no spaces)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
 
@@ -177,9 +186,15 @@ Each setting also comes from an environment variable (PASTRY_LISTEN,
 PASTRY_ANNOUNCE, PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API,
 PASTRY_TOKEN, PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL,
 PASTRY_SAVE_INTERVAL, PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH,
-PASTRY_ADDR_POLICY, PASTRY_PPROF) or the config file's key of the same name in lower
-case (listen, bootstrap, data_dir, ...); a flag beats the environment,
-which beats the file, which beats the default.
+PASTRY_ADDR_POLICY, PASTRY_PPROF, PASTRY_CA_PUB, PASTRY_CERT, PASTRY_NETWORK)
+or the config file's key of the same name in lower case (listen, bootstrap,
+data_dir, ...); a flag beats the environment, which beats the file, which
+beats the default.
+
+With --ca-pub, --cert and --network the node checks its certificate at
+start and logs the certified node id. Admission by certificate is not
+enforced yet: the overlay still uses the id derived from the key alone,
+and accepts peers without certificates.
 
 flags:
 `)
@@ -229,6 +244,9 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"conns-high":      func() { c.ConnsHigh = f.connsHigh },
 		"addr-policy":     func() { c.AddrPolicy = f.addrPolicy },
 		"pprof":           func() { c.Pprof = f.pprof },
+		"ca-pub":          func() { c.CAPub = f.caPub },
+		"cert":            func() { c.Cert = f.cert },
+		"network":         func() { c.Network = f.network },
 	}
 	for key, s := range settings {
 		name := strings.TrimPrefix(s.flag, "--")
@@ -259,6 +277,9 @@ type fileConfig struct {
 	ConnsHigh      *int      `json:"conns_high"`
 	AddrPolicy     *string   `json:"addr_policy"`
 	Pprof          *bool     `json:"pprof"`
+	CAPub          *string   `json:"ca_pub"`
+	Cert           *string   `json:"cert"`
+	Network        *string   `json:"network"`
 }
 
 // applyFile reads the config file at path over c.
@@ -314,6 +335,9 @@ func (c *nodeConfig) applyFile(path string) error {
 	str("protocol_prefix", &c.ProtocolPrefix, fc.ProtocolPrefix)
 	str("log_level", &c.LogLevel, fc.LogLevel)
 	str("addr_policy", &c.AddrPolicy, fc.AddrPolicy)
+	str("ca_pub", &c.CAPub, fc.CAPub)
+	str("cert", &c.Cert, fc.Cert)
+	str("network", &c.Network, fc.Network)
 	if fc.SaveInterval != nil {
 		d, err := time.ParseDuration(*fc.SaveInterval)
 		if err != nil {
@@ -418,6 +442,12 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 			c.LogLevel = v
 		case "addr_policy":
 			c.AddrPolicy = v
+		case "ca_pub":
+			c.CAPub = v
+		case "cert":
+			c.Cert = v
+		case "network":
+			c.Network = v
 		case "save_interval":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -516,6 +546,32 @@ func (c *nodeConfig) validate() error {
 	}
 	if c.ConnsHigh < c.ConnsLow || c.ConnsHigh > maxConns {
 		return fmt.Errorf("%s: %d, want %d (conns_low) to %d", c.from("conns_high"), c.ConnsHigh, c.ConnsLow, maxConns)
+	}
+	return c.validateCert()
+}
+
+// validateCert checks that the certificate settings come together: a
+// certificate is checked against an authority and a network, and these
+// mean nothing without one. The files are read by startDaemon.
+func (c *nodeConfig) validateCert() error {
+	keys := []string{"cert", "ca_pub", "network"}
+	vals := map[string]string{"cert": c.Cert, "ca_pub": c.CAPub, "network": c.Network}
+	var given, missing []string
+	for _, k := range keys {
+		if vals[k] != "" {
+			given = append(given, c.from(k))
+		} else {
+			missing = append(missing, settings[k].flag)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: set without %s; --cert, --ca-pub and --network go together", strings.Join(given, ", "), strings.Join(missing, " and "))
+	}
+	if err := secure.CheckNetworkName(c.Network); err != nil {
+		return fmt.Errorf("%s: %w", c.from("network"), err)
 	}
 	return nil
 }

@@ -74,6 +74,12 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var cert *secure.Certificate
+	if cfg.Cert != "" {
+		if cert, err = checkNodeCert(cfg, key, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	d := &daemon{cfg: cfg, log: log, joined: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -101,6 +107,11 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	self := d.node.Self()
 	log.Info("pastry", "version", readVersion().Short(), "go", runtime.Version())
 	log.Info("identity", "node_id", self.ID.String(), "peer_id", peer.ID(self.Addr).String(), "key", keyPath, "new", created)
+	if cert != nil {
+		_, until := cert.Validity()
+		log.Info("certificate checked; admission by certificate is not enforced yet: the overlay uses node_id above",
+			"certified_node_id", cert.NodeID().String(), "network", cert.Network, "valid_until", until.UTC().Format(time.RFC3339), "cert", cfg.Cert)
+	}
 	if cfg.policy != transport.AddrsAll {
 		log.Info("address policy: dialling and learning only "+cfg.policy.String()+" addresses", "policy", cfg.policy.String())
 	}

@@ -151,6 +151,7 @@ func configSeeds(tb testing.TB) []string {
 		`{"api": "off", "listen": ["/ip6/::1/udp/0/quic-v1"], "save_interval": "1h"}`,
 		`{"bootstrap": ["/ip4/10.0.0.1/tcp/1/p2p/` + ps[0].String() + `", "/ip6/::1/udp/2/quic-v1/p2p/` + ps[0].String() + `", "/dns4/x.example/tcp/3/p2p/` + ps[1].String() + `"]}`,
 		`{"listen": null, "api": null}`,
+		`{"ca_pub": "/etc/pastry/ca.pub", "cert": "node.cert", "network": "mynet"}`,
 		// Refused.
 		`{"listen": []}`, `{"listn": ["/ip4/127.0.0.1/tcp/1"]}`, "{\n  \"api\": \"127.0.0.1:1\",\n  oops\n}",
 		`{"conns_low": "ten"}`, `{} {}`, `{"save_interval": 5}`, `{"save_interval": "often"}`,
@@ -159,6 +160,7 @@ func configSeeds(tb testing.TB) []string {
 		`{"data_dir": ""}`, `{"listen": ["/ip4/127.0.0.1/udp/1"]}`, `{"listen": ["/ip4/127.0.0.1/tcp/1/p2p/` + testPeer + `"]}`,
 		`{"bootstrap": ["/ip4/127.0.0.1/tcp/1"]}`, `{"bootstrap": ["/p2p/` + testPeer + `"]}`,
 		`{"api": "127.0.0.1:99999"}`, `{"api": "[::]:7700"}`, `[]`, `"x"`, ``, "\xef\xbb\xbf{}",
+		`{"cert": "node.cert"}`, `{"ca_pub": "p", "cert": "c", "network": "my net"}`,
 		// Accepted before this target existed, refused since: data after
 		// the object, keys matched ignoring case (even "ſ" for "s"), keys
 		// given twice, null, a log level that wraps around to below debug,
@@ -261,6 +263,9 @@ func checkConfigBounds(t *testing.T, c *nodeConfig) {
 	}
 	if !strings.EqualFold(c.AddrPolicy, c.policy.String()) || c.policy > transport.AddrsPrivate {
 		t.Fatalf("accepted address policy %q as %v", c.AddrPolicy, c.policy)
+	}
+	if (c.Cert == "") != (c.CAPub == "") || (c.Cert == "") != (c.Network == "") || (c.Network != "" && secure.CheckNetworkName(c.Network) != nil) {
+		t.Fatalf("accepted certificate settings %q, %q, network %q", c.Cert, c.CAPub, c.Network)
 	}
 	for _, ai := range c.bootstrap {
 		for _, a := range ai.Addrs {
@@ -380,11 +385,13 @@ func FuzzConfigFile(f *testing.F) {
 			"listen": c.Listen, "announce": c.Announce, "bootstrap": c.Bootstrap, "data_dir": c.DataDir, "api": c.API, "token": c.Token,
 			"protocol_prefix": c.ProtocolPrefix, "log_level": c.LogLevel, "save_interval": c.SaveInterval,
 			"conns_low": c.ConnsLow, "conns_high": c.ConnsHigh, "addr_policy": c.AddrPolicy, "pprof": c.Pprof,
+			"ca_pub": c.CAPub, "cert": c.Cert, "network": c.Network,
 		}
 		dflt := map[string]any{
 			"listen": def.Listen, "announce": def.Announce, "bootstrap": def.Bootstrap, "data_dir": def.DataDir, "api": def.API, "token": def.Token,
 			"protocol_prefix": def.ProtocolPrefix, "log_level": def.LogLevel, "save_interval": def.SaveInterval,
 			"conns_low": def.ConnsLow, "conns_high": def.ConnsHigh, "addr_policy": def.AddrPolicy, "pprof": def.Pprof,
+			"ca_pub": def.CAPub, "cert": def.Cert, "network": def.Network,
 		}
 		for key := range settings {
 			raw, inFile := vals[key]
@@ -454,6 +461,7 @@ func FuzzConfigEnv(f *testing.F) {
 		{"addr_policy", "public"}, {"addr_policy", "PRIVATE"}, {"addr_policy", "lan"},
 		{"pprof", "true"}, {"pprof", "0"}, {"pprof", "yes"},
 		{"announce", "/ip4/203.0.113.7/tcp/7701,/dns4/n.example/udp/7701/quic-v1"}, {"announce", "/ip4/0.0.0.0/tcp/1"}, {"announce", "/ip4/1.2.3.4/tcp/0"},
+		{"ca_pub", "/etc/pastry/ca.pub"}, {"cert", "node.cert"}, {"network", "mynet"},
 	} {
 		f.Add(idx(s.key), s.val)
 	}
@@ -518,6 +526,8 @@ func FuzzConfigEnv(f *testing.F) {
 		case "pprof":
 			b, _ := strconv.ParseBool(val)
 			got, want = c.Pprof, b
+		case "ca_pub", "cert", "network": // accepted only together
+			t.Fatalf("%s=%q accepted alone", name, val)
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s=%q: config holds %#v", name, val, got)

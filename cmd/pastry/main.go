@@ -1,7 +1,8 @@
 // Command pastry is the Pastry overlay's one binary: the daemon (node), a
 // one-process network (devnet), the clients of a node's HTTP API (status,
 // table, route, id, publish, subscribe), identities (keygen), the
-// simulator (sim) and its own version (version).
+// certificate authority (ca), the simulator (sim) and its own version
+// (version).
 package main
 
 import (
@@ -30,6 +31,7 @@ func commands() []command {
 		{"publish", "publish a message to a topic from a running node", runPublish},
 		{"subscribe", "subscribe a running node to a topic and print its messages", runSubscribe},
 		{"keygen", "create a node identity key", runKeygen},
+		{"ca", "certificate authority: create one, issue node certificates", runCA},
 		{"sim", "run the discrete-event simulator (the papers' experiments)", runSim},
 		{"version", "print this binary's version, commit and protocol", runVersion},
 	}
