@@ -61,11 +61,14 @@ type Options struct {
 	// topic, takes an anycast with payload. Nil accepts none.
 	Accept func(topic id.ID, payload []byte) bool
 	// HeartbeatInterval: a parent that has sent a topic's children nothing
-	// for this long sends them a heartbeat; a child that hears nothing
-	// from its parent for ParentSilence joins the tree again. Default the
-	// node's HeartbeatInterval.
+	// for about this long (from 3/4 of it to all of it: the state is
+	// checked every quarter) sends them a heartbeat; a child that hears
+	// nothing from its parent for ParentSilence joins the tree again.
+	// Default the node's HeartbeatInterval.
 	HeartbeatInterval time.Duration
-	// ParentSilence: default 2 x HeartbeatInterval.
+	// ParentSilence: default 1.5 x HeartbeatInterval, so that a child
+	// notices a failed parent within 1.75 heartbeat periods of its last
+	// message (a lost heartbeat costs a needless join, which is cheap).
 	ParentSilence time.Duration
 	// MaxChildren bounds the children of this node over all topics; past
 	// it the bottleneck remover hands the farthest child of the topic with
@@ -195,7 +198,7 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 		opts.HeartbeatInterval = cfg.HeartbeatInterval
 	}
 	if opts.ParentSilence == 0 {
-		opts.ParentSilence = 2 * opts.HeartbeatInterval
+		opts.ParentSilence = opts.HeartbeatInterval * 3 / 2
 	}
 	if opts.MaxChildren == 0 {
 		opts.MaxChildren = 256
@@ -386,7 +389,7 @@ func (a *App) tick() {
 	if a.ticking {
 		return
 	}
-	if _, err := a.ep.After(a.opts.HeartbeatInterval/2, tickTag); err == nil {
+	if _, err := a.ep.After(a.opts.HeartbeatInterval/4, tickTag); err == nil {
 		a.ticking = true
 	}
 }
