@@ -146,8 +146,8 @@ func (n *Node) closeTopics() {
 
 // Publish sends data to every subscriber of topic (a name): to the
 // topic's root, which sends it down the topic's tree. It returns once the
-// message has left this node; delivery is not confirmed (see
-// docs/multicast.md for what a repair can lose). data is at most 64 KiB.
+// message has left this node; delivery is not confirmed (package
+// multicast says what a repair can lose). data is at most 64 KiB.
 func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	return n.PublishID(ctx, multicast.TopicID(topic), data)
 }
