@@ -7,8 +7,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/multicast"
+	"github.com/pastrynet/pastry/secure"
 )
 
 // TopicMessage is one message published to a topic this node subscribes
@@ -78,11 +81,15 @@ func (n *Node) Subscribe(ctx context.Context, topic string) (*Subscription, erro
 
 // SubscribeID is Subscribe for a topic id.
 func (n *Node) SubscribeID(ctx context.Context, tp id.ID) (*Subscription, error) {
+	return n.subscribe(ctx, tp, func() error { return n.sc.Subscribe(tp) })
+}
+
+func (n *Node) subscribe(ctx context.Context, tp id.ID, sub func() error) (*Subscription, error) {
 	c := make(chan TopicMessage, SubscriptionBuffer)
 	s := &Subscription{C: c, c: c, n: n, topic: tp}
 	var err error
 	cerr := n.call(ctx, func() {
-		if err = n.sc.Subscribe(tp); err != nil {
+		if err = sub(); err != nil {
 			return
 		}
 		n.topics.mu.Lock()
@@ -99,6 +106,18 @@ func (n *Node) SubscribeID(ctx context.Context, tp id.ID) (*Subscription, error)
 		return nil, fmt.Errorf("subscribe %s: %w", tp.Short(), err)
 	}
 	return s, nil
+}
+
+// SubscribeOwned subscribes to the topic name of owner (a peer; the
+// topic's id is multicast.OwnedTopicID(owner's node id, name)): only
+// messages owner published with PublishSigned are delivered; forgeries
+// are counted in Stats.Multicast.Forged.
+func (n *Node) SubscribeOwned(ctx context.Context, name string, owner peer.ID) (*Subscription, error) {
+	oh, err := secure.HandleFromPeer(owner)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %q of %s: %w", name, owner, err)
+	}
+	return n.subscribe(ctx, multicast.OwnedTopicID(oh.ID, name), func() error { return n.sc.SubscribeOwned(multicast.OwnedTopicID(oh.ID, name), oh) })
 }
 
 // Close ends the subscription and closes C; the node unsubscribes from the
@@ -154,9 +173,24 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 
 // PublishID is Publish for a topic id.
 func (n *Node) PublishID(ctx context.Context, tp id.ID, data []byte) error {
+	return n.publish(ctx, tp, data, false)
+}
+
+// PublishSigned publishes data, signed with the node's key, to this
+// node's own topic name (multicast.OwnedTopicID(n.ID(), name)), whose
+// subscribers (SubscribeOwned) deliver nothing else.
+func (n *Node) PublishSigned(ctx context.Context, name string, data []byte) error {
+	return n.publish(ctx, multicast.OwnedTopicID(n.ID(), name), data, true)
+}
+
+func (n *Node) publish(ctx context.Context, tp id.ID, data []byte, signed bool) error {
 	data = append([]byte(nil), data...)
 	var err error
-	if cerr := n.call(ctx, func() { err = n.sc.Publish(tp, data) }); cerr != nil {
+	pub := n.sc.Publish
+	if signed {
+		pub = n.sc.PublishSigned
+	}
+	if cerr := n.call(ctx, func() { err = pub(tp, data) }); cerr != nil {
 		return fmt.Errorf("publish to %s: %w", tp.Short(), cerr)
 	}
 	if err != nil {

@@ -18,6 +18,8 @@ func FuzzDecode(f *testing.F) {
 		{kind: kindDrop, topic: TopicID("a"), handles: []id.Handle{h, h}},
 		{kind: kindPublish, topic: TopicID("a"), flags: flagWantRoot, publisher: h.ID, seq: 9, data: []byte("x")},
 		{kind: kindData, topic: TopicID("a"), publisher: h.ID, seq: 9, depth: 2, data: []byte("hello")},
+		{kind: kindData, topic: TopicID("a"), publisher: h.ID, seq: 9, depth: 2, flags: flagSigned, sig: make([]byte, sigLen), data: []byte("signed")},
+		{kind: kindPublish, topic: TopicID("a"), flags: flagWantRoot | flagSigned, publisher: h.ID, seq: 9, sig: make([]byte, sigLen), data: []byte("x")},
 		{kind: kindHeartbeat, topic: TopicID("a"), topics: []id.ID{TopicID("b")}},
 		{kind: kindRootIs, topic: TopicID("a"), seq: 4},
 		{kind: kindNotRoot, topic: TopicID("a")},

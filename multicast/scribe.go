@@ -30,6 +30,20 @@ func TopicID(name string) id.ID {
 	return x
 }
 
+// OwnedTopicID is the id of owner's topic name: the first 128 bits of
+// SHA-256 of a context string, the owner's node id and the name. Only
+// messages the owner signed are delivered to its subscribers
+// (SubscribeOwned, PublishSigned).
+func OwnedTopicID(owner id.ID, name string) id.ID {
+	h := sha256.New()
+	h.Write([]byte("pastry owned topic v1\x00"))
+	h.Write(owner[:])
+	h.Write([]byte(name))
+	var x id.ID
+	copy(x[:], h.Sum(nil))
+	return x
+}
+
 // Delivery is one message delivered to this node's subscription.
 type Delivery struct {
 	Topic     id.ID
@@ -97,6 +111,13 @@ type Stats struct {
 	Redirects  uint64 `json:"redirects"`  // children handed to siblings by the bottleneck remover
 	Malformed  uint64 `json:"malformed"`  // payloads that did not decode
 	Refused    uint64 `json:"refused"`    // messages refused: not a tree member, or an unknown sender
+	// Forged counts messages to an owned topic, or signed publishes, whose
+	// signature did not verify: not delivered, not forwarded.
+	Forged uint64 `json:"forged"`
+	// Missing counts sequence numbers of a publisher that a subscription
+	// skipped and that did not arrive later: messages lost or withheld on
+	// the way (by a repair, or by a forwarder dropping them).
+	Missing uint64 `json:"missing"`
 }
 
 // topic is this node's part in one topic's tree.
@@ -113,6 +134,9 @@ type topic struct {
 	replicated time.Duration // the last root state sent to the replicas
 	depth      uint16
 	seen       map[id.ID]*window // by publisher
+	// owner, for a subscription to an owned topic: only messages it
+	// signed are delivered here.
+	owner id.Handle
 }
 
 // window remembers which of a publisher's last 64 sequence numbers were
@@ -125,27 +149,33 @@ type window struct {
 // maxPublishers bounds the windows per topic; past it the oldest goes.
 const maxPublishers = 256
 
-func (w *window) add(seq uint64) bool {
+// add records seq; it reports whether seq is new, and by how much the
+// count of skipped numbers changes (numbers passed over when seq is ahead,
+// minus one when seq fills an earlier gap).
+func (w *window) add(seq uint64) (fresh bool, skipped int64) {
 	switch {
 	case w.mask == 0:
 		w.hi, w.mask = seq, 1
 	case seq > w.hi:
-		if d := seq - w.hi; d >= 64 {
+		d := seq - w.hi
+		if d >= 64 {
 			w.mask = 1
 		} else {
 			w.mask = w.mask<<d | 1
 		}
 		w.hi = seq
+		return true, int64(min(d-1, 1<<20))
 	case w.hi-seq >= 64:
-		return false
+		return false, 0
 	default:
 		bit := uint64(1) << (w.hi - seq)
 		if w.mask&bit != 0 {
-			return false
+			return false, 0
 		}
 		w.mask |= bit
+		return true, -1
 	}
-	return true
+	return true, 0
 }
 
 type replica struct {
@@ -302,6 +332,20 @@ func (a *App) Subscribe(tp id.ID) error {
 	return nil
 }
 
+// SubscribeOwned subscribes to owner's topic tp (OwnedTopicID): messages
+// are delivered here only if owner published them and its signature
+// verifies; others are counted in Stats.Forged.
+func (a *App) SubscribeOwned(tp id.ID, owner id.Handle) error {
+	if !a.ep.ValidHandle(owner) {
+		return fmt.Errorf("multicast: owner %s: not a valid handle", owner)
+	}
+	if err := a.Subscribe(tp); err != nil {
+		return err
+	}
+	a.topics[tp].owner = owner
+	return nil
+}
+
 // Unsubscribe ends this node's subscription; it stays a forwarder while
 // it has children.
 func (a *App) Unsubscribe(tp id.ID) {
@@ -309,14 +353,21 @@ func (a *App) Unsubscribe(tp id.ID) {
 	if t == nil {
 		return
 	}
-	t.subscribed = false
+	t.subscribed, t.owner = false, id.Handle{}
 	a.prune(t)
 }
 
 // Publish sends data to every subscriber of topic: to the topic's root
 // (straight to it once this node knows it), which sends it down the
 // tree.
-func (a *App) Publish(tp id.ID, data []byte) error {
+func (a *App) Publish(tp id.ID, data []byte) error { return a.publish(tp, data, false) }
+
+// PublishSigned is Publish with this node's signature on the message, as
+// the subscribers of the topics this node owns require (OwnedTopicID).
+// It fails with core.ErrNoSigner where the environment holds no key.
+func (a *App) PublishSigned(tp id.ID, data []byte) error { return a.publish(tp, data, true) }
+
+func (a *App) publish(tp id.ID, data []byte, signed bool) error {
 	if a.ep.Status() != core.StatusJoined {
 		return core.ErrNotJoined
 	}
@@ -334,9 +385,16 @@ func (a *App) Publish(tp id.ID, data []byte) error {
 		p = &publisher{seq: a.ep.Rand().Uint64() >> 1}
 		a.pubs[tp] = p
 	}
+	m := msg{kind: kindPublish, topic: tp, publisher: a.ep.Self().ID, seq: p.seq + 1, data: data}
+	if signed {
+		sig, err := a.ep.Sign(signedPayload(tp, m.publisher, m.seq, data))
+		if err != nil {
+			return fmt.Errorf("multicast: sign: %w", err)
+		}
+		m.flags, m.sig = flagSigned, sig
+	}
 	p.seq++
 	a.stats.Published++
-	m := msg{kind: kindPublish, topic: tp, publisher: a.ep.Self().ID, seq: p.seq, data: data}
 	if p.root.Addr != "" {
 		return a.send(p.root, &m)
 	}
@@ -344,7 +402,7 @@ func (a *App) Publish(tp id.ID, data []byte) error {
 }
 
 func (a *App) routePublish(p *publisher, m *msg) error {
-	m.flags = flagWantRoot
+	m.flags |= flagWantRoot
 	p.lastRouted = m.seq
 	return a.route(m.topic, m)
 }
@@ -807,7 +865,7 @@ func (a *App) Deliver(cm *core.Message) {
 			// node's subtree can still have, it gets.
 			_ = a.send(from, &msg{kind: kindNotRoot, topic: m.topic})
 			if t != nil && m.publisher == from.ID {
-				a.disseminate(t, &msg{kind: kindData, topic: m.topic, publisher: m.publisher, seq: m.seq, data: m.data}, from.ID)
+				a.disseminate(t, &msg{kind: kindData, topic: m.topic, publisher: m.publisher, seq: m.seq, data: m.data, flags: m.flags & flagSigned, sig: m.sig}, from.ID)
 			}
 			return
 		}
@@ -906,6 +964,10 @@ func (a *App) rootPublish(m *msg, publisher id.Handle, wantRoot bool) {
 		a.stats.Refused++ // a publish names its own sender as publisher
 		return
 	}
+	if m.flags&flagSigned != 0 && !a.ep.Verify(publisher, signedPayload(m.topic, m.publisher, m.seq, m.data), m.sig) {
+		a.stats.Forged++
+		return
+	}
 	if a.replicas[m.topic] != nil {
 		a.takeOver(m.topic)
 	}
@@ -917,7 +979,7 @@ func (a *App) rootPublish(m *msg, publisher id.Handle, wantRoot bool) {
 	if wantRoot && publisher.ID != a.ep.Self().ID {
 		_ = a.send(publisher, &msg{kind: kindRootIs, topic: m.topic, seq: m.seq})
 	}
-	d := msg{kind: kindData, topic: m.topic, publisher: m.publisher, seq: m.seq, data: m.data}
+	d := msg{kind: kindData, topic: m.topic, publisher: m.publisher, seq: m.seq, data: m.data, flags: m.flags & flagSigned, sig: m.sig}
 	a.disseminate(t, &d, a.ep.Self().ID)
 	if !t.subscribed && len(t.children) == 0 {
 		delete(a.topics, t.id) // no tree to keep
@@ -927,6 +989,11 @@ func (a *App) rootPublish(m *msg, publisher id.Handle, wantRoot bool) {
 // disseminate delivers m here if this node subscribes, and sends it on
 // to every child but from, once.
 func (a *App) disseminate(t *topic, m *msg, from id.ID) {
+	if t.owner.Addr != "" && (m.publisher != t.owner.ID || m.flags&flagSigned == 0 ||
+		!a.ep.Verify(t.owner, signedPayload(t.id, m.publisher, m.seq, m.data), m.sig)) {
+		a.stats.Forged++ // not the owner's: neither delivered nor passed on
+		return
+	}
 	w := t.seen[m.publisher]
 	if w == nil {
 		if t.seen == nil {
@@ -941,11 +1008,13 @@ func (a *App) disseminate(t *topic, m *msg, from id.ID) {
 		w = &window{}
 		t.seen[m.publisher] = w
 	}
-	if !w.add(m.seq) {
+	fresh, skipped := w.add(m.seq)
+	if !fresh {
 		a.stats.Duplicates++
 		return
 	}
 	if t.subscribed {
+		a.stats.Missing = uint64(max(int64(a.stats.Missing)+skipped, 0))
 		a.stats.Delivered++
 		if a.opts.Deliver != nil {
 			a.opts.Deliver(Delivery{Topic: t.id, Publisher: m.publisher, Seq: m.seq, Data: m.data, Depth: int(t.depth)})

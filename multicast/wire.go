@@ -15,8 +15,8 @@ import (
 //	ack:            [2][topic 16][depth u16]
 //	unsubscribe:    [3][topic 16]
 //	drop:           [4][topic 16][count u8][handles]           the siblings to join through
-//	publish:        [5][topic 16][flags u8][publisher 16][seq u64][data]
-//	data:           [6][topic 16][publisher 16][seq u64][depth u16][data]
+//	publish:        [5][topic 16][flags u8][publisher 16][seq u64][signature 64, if flagSigned][data]
+//	data:           [6][topic 16][publisher 16][seq u64][depth u16][flags u8][signature 64, if flagSigned][data]
 //	heartbeat:      [7][topic 16][count u16][topics 16 each]   the first topic, then the others
 //	root-is:        [8][topic 16][seq u64]
 //	not-root:       [9][topic 16]
@@ -49,8 +49,16 @@ var kindNames = [...]string{"invalid", "subscribe", "ack", "unsubscribe", "drop"
 // ErrMalformed: a payload that is not one of Scribe's messages.
 var ErrMalformed = errors.New("multicast: malformed message")
 
-// flagWantRoot on a publish asks the root to answer with root-is.
-const flagWantRoot = 1
+// Flags of a publish and of data. flagWantRoot on a publish asks the
+// root to answer with root-is; flagSigned says the publisher's signature
+// follows (SignedPayload).
+const (
+	flagWantRoot = 1
+	flagSigned   = 2
+)
+
+// sigLen is an Ed25519 signature's length.
+const sigLen = 64
 
 // Bounds of a message's lists (each has a count byte).
 const (
@@ -69,6 +77,7 @@ type msg struct {
 	publisher id.ID
 	seq       uint64 // publish, data, root-is; the request of anycast
 	data      []byte // publish and data: the content; anycast: the payload
+	sig       []byte // publish and data with flagSigned
 	handles   []id.Handle
 	topics    []id.ID // heartbeat: topics after the first
 	origin    id.Handle
@@ -115,6 +124,9 @@ func (m *msg) encode() ([]byte, error) {
 	if len(m.handles) > maxHandles || len(m.visited) > maxHandles || len(m.topics) >= MaxHeartbeatTopics {
 		return nil, fmt.Errorf("multicast: %s: list too long", m)
 	}
+	if (m.flags&flagSigned != 0) != (len(m.sig) == sigLen) || len(m.sig) != 0 && len(m.sig) != sigLen {
+		return nil, fmt.Errorf("multicast: %s: signature flag and signature disagree", m)
+	}
 	b := make([]byte, 0, 1+id.Len+32+len(m.data))
 	b = append(b, m.kind)
 	b = append(b, m.topic[:]...)
@@ -128,11 +140,14 @@ func (m *msg) encode() ([]byte, error) {
 		b = append(b, m.flags)
 		b = append(b, m.publisher[:]...)
 		b = binary.BigEndian.AppendUint64(b, m.seq)
+		b = append(b, m.sig...)
 		b = append(b, m.data...)
 	case kindData:
 		b = append(b, m.publisher[:]...)
 		b = binary.BigEndian.AppendUint64(b, m.seq)
 		b = binary.BigEndian.AppendUint16(b, m.depth)
+		b = append(b, m.flags)
+		b = append(b, m.sig...)
 		b = append(b, m.data...)
 	case kindHeartbeat:
 		b = binary.BigEndian.AppendUint16(b, uint16(len(m.topics)))
@@ -231,6 +246,14 @@ func (r *reader) handles() []id.Handle {
 	return hs
 }
 
+// signature reads a signature if flags say one follows.
+func (r *reader) signature(flags uint8) []byte {
+	if flags&flagSigned == 0 {
+		return nil
+	}
+	return append([]byte(nil), r.take(sigLen)...)
+}
+
 // rest is what is left, copied (payloads are shared with the core).
 func (r *reader) rest() []byte {
 	if r.bad || len(r.b) == 0 {
@@ -255,16 +278,22 @@ func decode(b []byte) (msg, error) {
 		m.handles = r.handles()
 	case kindPublish:
 		m.flags = r.u8()
-		if m.flags&^flagWantRoot != 0 {
+		if m.flags&^(flagWantRoot|flagSigned) != 0 {
 			r.bad = true
 		}
 		m.publisher = r.id()
 		m.seq = r.u64()
+		m.sig = r.signature(m.flags)
 		m.data = r.rest()
 	case kindData:
 		m.publisher = r.id()
 		m.seq = r.u64()
 		m.depth = r.u16()
+		m.flags = r.u8()
+		if m.flags&^flagSigned != 0 {
+			r.bad = true
+		}
+		m.sig = r.signature(m.flags)
 		m.data = r.rest()
 	case kindHeartbeat:
 		n := int(r.u16())
@@ -318,3 +347,17 @@ func Kind(payload []byte) string {
 	}
 	return kindNames[payload[0]]
 }
+
+// signedPayload is what a publisher signs of a message to a topic: the
+// topic, its own id, the sequence number and the data, under a context
+// string no other signature of a node's key starts with.
+func signedPayload(topic, publisher id.ID, seq uint64, data []byte) []byte {
+	b := make([]byte, 0, len(signContext)+2*id.Len+8+len(data))
+	b = append(b, signContext...)
+	b = append(b, topic[:]...)
+	b = append(b, publisher[:]...)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	return append(b, data...)
+}
+
+const signContext = "pastry topic message v1\x00"

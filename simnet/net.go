@@ -1,6 +1,9 @@
 package simnet
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -43,6 +46,7 @@ type Network struct {
 
 	live      []id.ID // sorted live joined ids, rebuilt lazily
 	liveDirty bool
+	keys      map[int]ed25519.PrivateKey // signing keys, made when first used
 
 	// Counters.
 	Events, Sent, Lost, Rejected uint64
@@ -76,6 +80,41 @@ func (e *env) Proximity(h id.Handle) uint32 {
 	}
 	rtt := 2 * e.net.opts.Topology.Delay(e.idx, int(j))
 	return uint32(min(rtt.Microseconds(), routing.UnknownProximity-1))
+}
+
+// Sign implements core.Signer with an Ed25519 key derived from the
+// network's seed and the node's index, made when first used: applications
+// that sign (owner-signed topics) run in the simulator as over libp2p.
+func (e *env) Sign(data []byte) ([]byte, error) {
+	return ed25519.Sign(e.net.key(e.idx), data), nil
+}
+
+// Verify implements core.Signer: sig must be data's signature by the key
+// of the node h names.
+func (e *env) Verify(h id.Handle, data, sig []byte) bool {
+	j, ok := e.net.index(h)
+	return ok && ed25519.Verify(e.net.key(int(j)).Public().(ed25519.PublicKey), data, sig)
+}
+
+// ValidHandle implements core.HandleChecker: h names a node of the
+// network.
+func (e *env) ValidHandle(h id.Handle) bool { _, ok := e.net.index(h); return ok }
+
+// key is node i's signing key: SHA-256 of the seed and i as its seed.
+func (nw *Network) key(i int) ed25519.PrivateKey {
+	if nw.keys == nil {
+		nw.keys = map[int]ed25519.PrivateKey{}
+	}
+	k := nw.keys[i]
+	if k == nil {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:], nw.opts.Seed)
+		binary.BigEndian.PutUint64(b[8:], uint64(i))
+		seed := sha256.Sum256(append([]byte("simnet key\x00"), b[:]...))
+		k = ed25519.NewKeyFromSeed(seed[:])
+		nw.keys[i] = k
+	}
+	return k
 }
 
 // A simulated node's address is its index, 4 bytes big-endian: resolving a

@@ -148,9 +148,20 @@ func (c *apiClient) stream(ctx context.Context, path string, connect time.Durati
 }
 
 func (c *apiClient) send(ctx context.Context, method, path string, query url.Values, body []byte, hc *http.Client) (*http.Response, error) {
+	// path is escaped (a topic name is path-escaped in it) and may carry
+	// its own query.
 	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	path, rawQuery, _ := strings.Cut(path, "?")
+	unesc, err := url.PathUnescape(path)
+	if err != nil {
+		return nil, fmt.Errorf("bad API path %q: %w", path, err)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + unesc
+	u.RawPath = strings.TrimSuffix(c.base.EscapedPath(), "/") + path
 	u.RawQuery = query.Encode()
+	if rawQuery != "" {
+		u.RawQuery = rawQuery
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

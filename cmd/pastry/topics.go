@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/multicast"
@@ -42,6 +44,7 @@ type (
 		Topic   string `json:"topic"`
 		TopicID string `json:"topic_id"`
 		Bytes   int    `json:"bytes"`
+		Signed  bool   `json:"signed,omitempty"`
 	}
 	// eventJSON is one message of an /events stream; Text is Data when
 	// that is UTF-8 text.
@@ -134,8 +137,14 @@ func (a *apiServer) handleTopicList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *apiServer) handlePublish(w http.ResponseWriter, r *http.Request, name string) {
-	if !exactQuery(w, r) {
-		return
+	q := r.URL.Query()
+	signed := false
+	for k, v := range q {
+		if k != "signed" || len(v) != 1 || (v[0] != "1" && v[0] != "true") {
+			writeError(w, http.StatusBadRequest, "unknown query parameter %q: publishing takes only signed=1", k)
+			return
+		}
+		signed = true
 	}
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -151,7 +160,11 @@ func (a *apiServer) handlePublish(w http.ResponseWriter, r *http.Request, name s
 		writeError(w, http.StatusServiceUnavailable, "the node is %s, not joined: it cannot publish yet", st)
 		return
 	}
-	if err := a.node.Publish(r.Context(), name, data); err != nil {
+	publish, tp := a.node.Publish, multicast.TopicID(name)
+	if signed {
+		publish, tp = a.node.PublishSigned, multicast.OwnedTopicID(a.node.ID(), name)
+	}
+	if err := publish(r.Context(), name, data); err != nil {
 		switch {
 		case errors.Is(err, multicast.ErrTooLarge):
 			writeError(w, http.StatusRequestEntityTooLarge, "%v", err)
@@ -162,7 +175,7 @@ func (a *apiServer) handlePublish(w http.ResponseWriter, r *http.Request, name s
 		}
 		return
 	}
-	writeJSON(w, http.StatusAccepted, publishJSON{Topic: name, TopicID: multicast.TopicID(name).String(), Bytes: len(data)})
+	writeJSON(w, http.StatusAccepted, publishJSON{Topic: name, TopicID: tp.String(), Bytes: len(data), Signed: signed})
 }
 
 // handleTopicEvents streams a subscription as Server-Sent Events: one
@@ -170,8 +183,19 @@ func (a *apiServer) handlePublish(w http.ResponseWriter, r *http.Request, name s
 // PUBLISHER-SEQ), and a comment every sseKeepalive. It ends when the
 // client goes away or the node stops.
 func (a *apiServer) handleTopicEvents(w http.ResponseWriter, r *http.Request, name string) {
-	if !exactQuery(w, r) {
-		return
+	q := r.URL.Query()
+	var owner peer.ID
+	for k, v := range q {
+		if k != "owner" || len(v) != 1 {
+			writeError(w, http.StatusBadRequest, "unknown query parameter %q: subscribing takes only owner=PEERID", k)
+			return
+		}
+		p, err := peer.Decode(v[0])
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "owner %q: not a peer ID: %v", v[0], err)
+			return
+		}
+		owner = p
 	}
 	if st := a.node.Status(); st != core.StatusJoined {
 		writeError(w, http.StatusServiceUnavailable, "the node is %s, not joined: it cannot subscribe yet", st)
@@ -184,7 +208,13 @@ func (a *apiServer) handleTopicEvents(w http.ResponseWriter, r *http.Request, na
 		writeError(w, http.StatusTooManyRequests, "too many subscription streams (%d): retry later", apiMaxStreams)
 		return
 	}
-	sub, err := a.node.Subscribe(r.Context(), name)
+	var sub *pastry.Subscription
+	var err error
+	if owner != "" {
+		sub, err = a.node.SubscribeOwned(r.Context(), name, owner)
+	} else {
+		sub, err = a.node.Subscribe(r.Context(), name)
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "%v", err)
 		return
@@ -233,39 +263,59 @@ func (a *apiServer) handleTopicEvents(w http.ResponseWriter, r *http.Request, na
 }
 
 func runPublish(args []string, stdout, stderr io.Writer) error {
-	return clientCommand("publish", " TOPIC MESSAGE|-", "Publishes MESSAGE (or standard input, with -) to TOPIC from the node:\nevery subscriber of TOPIC gets it once.", 2, true, args, stderr,
-		func(ctx context.Context, c *apiClient, cf *clientFlags, pos []string) error {
-			name := pos[0]
-			if err := checkTopicName(name); err != nil {
-				return err
-			}
-			data := []byte(pos[1])
-			if pos[1] == "-" {
-				var err error
-				if data, err = io.ReadAll(io.LimitReader(os.Stdin, apiMaxPublish+1)); err != nil {
-					return fmt.Errorf("read standard input: %w", err)
-				}
-			}
-			if len(data) > apiMaxPublish {
-				return fmt.Errorf("message too large: at most %d bytes", apiMaxPublish)
-			}
-			var pj publishJSON
-			raw, err := c.do(ctx, http.MethodPost, topicsPathPrefix+url.PathEscape(name), data, &pj)
-			if err != nil {
-				return err
-			}
-			if cf.json {
-				return printRaw(stdout, raw)
-			}
-			fmt.Fprintf(stdout, "published %d bytes to %s (topic id %s)\n", pj.Bytes, pj.Topic, pj.TopicID)
-			return nil
-		})
+	fs, cf := newClientFlagSet("publish", " TOPIC MESSAGE|-", "Publishes MESSAGE (or standard input, with -) to TOPIC from the node:\nevery subscriber of TOPIC gets it once. With --signed, to the node's own\ntopic TOPIC, signed with its key: its subscribers (pastry subscribe --owner)\ndeliver nothing else.", true, os.Getenv, stderr)
+	signed := fs.Bool("signed", false, "publish to the node's own topic, signed with its key")
+	if err := parseClientArgs(fs, args, 2); err != nil {
+		return err
+	}
+	if cf.token == "" {
+		cf.token = os.Getenv("PASTRY_TOKEN")
+	}
+	name := fs.Arg(0)
+	if err := checkTopicName(name); err != nil {
+		return err
+	}
+	data := []byte(fs.Arg(1))
+	if fs.Arg(1) == "-" {
+		var err error
+		if data, err = io.ReadAll(io.LimitReader(os.Stdin, apiMaxPublish+1)); err != nil {
+			return fmt.Errorf("read standard input: %w", err)
+		}
+	}
+	if len(data) > apiMaxPublish {
+		return fmt.Errorf("message too large: at most %d bytes", apiMaxPublish)
+	}
+	c, err := newAPIClient(cf)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
+	defer cancel()
+	path := topicsPathPrefix + url.PathEscape(name)
+	if *signed {
+		path += "?signed=1"
+	}
+	var pj publishJSON
+	raw, err := c.do(ctx, http.MethodPost, path, data, &pj)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printRaw(stdout, raw)
+	}
+	how := ""
+	if pj.Signed {
+		how = ", signed"
+	}
+	fmt.Fprintf(stdout, "published %d bytes to %s (topic id %s%s)\n", pj.Bytes, pj.Topic, pj.TopicID, how)
+	return nil
 }
 
 func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("subscribe", " TOPIC", "Subscribes the node to TOPIC and prints each message as it arrives, one a line\n(its text, or base64 when it is not text; --json: the whole event), until\ninterrupted, --count messages, or --for has passed.", true, os.Getenv, stderr)
 	count := fs.Int("count", 0, "stop after this many messages (0: no limit)")
 	forD := fs.Duration("for", 0, "stop after this long (0: no limit)")
+	owner := fs.String("owner", "", "the peer ID of TOPIC's owner: deliver only what it signed (pastry publish --signed)")
 	if err := parseClientArgs(fs, args, 1); err != nil {
 		return err
 	}
@@ -290,7 +340,14 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, *forD)
 		defer cancel()
 	}
-	body, err := c.stream(ctx, topicsPathPrefix+url.PathEscape(name)+topicEventsSuffix, cf.timeout)
+	path := topicsPathPrefix + url.PathEscape(name) + topicEventsSuffix
+	if *owner != "" {
+		if _, err := peer.Decode(*owner); err != nil {
+			return usageError(fs, "--owner %q: not a peer ID", *owner)
+		}
+		path += "?owner=" + url.QueryEscape(*owner)
+	}
+	body, err := c.stream(ctx, path, cf.timeout)
 	if err != nil {
 		return err
 	}

@@ -31,9 +31,9 @@ func apiDo(t *testing.T, method, base, path, token string, body []byte) (int, []
 
 // events opens /v1/topics/NAME/events on base and returns its events as
 // they come, until ctx ends.
-func events(t *testing.T, ctx context.Context, base, name string) <-chan eventJSON {
+func events(t *testing.T, ctx context.Context, base, name, query string) <-chan eventJSON {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+base+"/v1/topics/"+name+"/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+base+"/v1/topics/"+name+"/events"+query, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +66,8 @@ func TestAPITopics(t *testing.T) {
 	dn := startTestNet(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s1 := events(t, ctx, dn.nodes[1].api.Addr(), "chat")
-	s2 := events(t, ctx, dn.nodes[2].api.Addr(), "chat")
+	s1 := events(t, ctx, dn.nodes[1].api.Addr(), "chat", "")
+	s2 := events(t, ctx, dn.nodes[2].api.Addr(), "chat", "")
 	subOut := make(chan string, 1)
 	go func() {
 		_, so, se := runCmd("subscribe", "--api", dn.nodes[3].api.Addr(), "--count", "2", "--for", "20s", "chat")
@@ -113,7 +113,9 @@ func TestAPITopics(t *testing.T) {
 		{"POST", "/v1/topics/" + strings.Repeat("x", 300), nil, 400, "at most 256"},
 		{"POST", "/v1/topics/a%01b", nil, 400, "control characters"},
 		{"POST", "/v1/topics/chat", make([]byte, apiMaxPublish+1), 413, "too large"},
-		{"POST", "/v1/topics/chat?x=1", nil, 400, "no query parameters"},
+		{"POST", "/v1/topics/chat?x=1", nil, 400, "takes only signed=1"},
+		{"GET", "/v1/topics/chat/events?owner=nope", nil, 400, "not a peer ID"},
+		{"GET", "/v1/topics/chat/events?x=1", nil, 400, "takes only owner=PEERID"},
 		{"PUT", "/v1/topics/chat", nil, 405, "read-only"},
 		{"POST", "/v1/topics/chat/events", nil, 405, "subscribe with GET"},
 		{"GET", "/v1/topics/chat", nil, 405, "publish with POST"},
@@ -123,6 +125,33 @@ func TestAPITopics(t *testing.T) {
 		if code != c.code || !strings.Contains(string(body), c.msg) {
 			t.Errorf("%s %s: %d %s, want %d and %q", c.method, c.path, code, body, c.code, c.msg)
 		}
+	}
+	// An owned topic: node 1 subscribes to node 0's "signed"; node 2's
+	// unsigned publish to the same topic id is not delivered, node 0's
+	// signed one is.
+	owned := events(t, ctx, dn.nodes[1].api.Addr(), "signed", "?owner="+dn.nodes[0].host.ID().String())
+	time.Sleep(500 * time.Millisecond)
+	ownedID := multicast.OwnedTopicID(dn.nodes[0].node.ID(), "signed")
+	if err := dn.nodes[2].node.PublishID(ctx, ownedID, []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	if code, so, se := runCmd("publish", "--api", base, "--signed", "signed", "genuine"); code != 0 || !strings.Contains(so, ownedID.String()+", signed") {
+		t.Fatalf("pastry publish --signed: %d %q %q", code, so, se)
+	}
+	select {
+	case ev := <-owned:
+		if ev.Text != "genuine" {
+			t.Fatalf("owned topic delivered %+v, want only the owner's message", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("owned topic: nothing delivered")
+	}
+	if code, so, se := runCmd("publish", "--api", base, "--json", "a b/c%", "x"); code != 0 || !strings.Contains(so, `"topic": "a b/c%"`) ||
+		!strings.Contains(so, multicast.TopicID("a b/c%").String()) {
+		t.Errorf("a topic name to escape: %d %q %q", code, so, se)
+	}
+	if code, _, se := runCmd("subscribe", "--api", base, "--owner", "nope", "chat"); code != 2 || !strings.Contains(se, "not a peer ID") {
+		t.Errorf("subscribe --owner nope: %d %q", code, se)
 	}
 	if code, _, se := runCmd("publish", "--api", base, "chat"); code != 2 || !strings.Contains(se, "missing argument") {
 		t.Errorf("publish without a message: %d %q", code, se)
