@@ -79,19 +79,32 @@
 // first member it meets, children before parent, until a subscriber's
 // Options.Accept takes it; the origin is told where it ended.
 //
+// # Owned topics
+//
+// A topic may belong to a node: OwnedTopicID(owner, name) is the hash of
+// the owner's id and the name, the owner publishes with PublishSigned
+// (its Ed25519 signature over the topic, its id, the sequence number and
+// the data), and its subscribers (SubscribeOwned, which names the owner)
+// deliver and pass on only messages whose signature by the owner
+// verifies. Over libp2p the owner's key is the one its peer ID embeds; in
+// the simulator each node has a key from the seed.
+//
 // # What a hostile node can and cannot do
 //
 // Every payload is decoded strictly (wire.go; fuzzed); a node adopts as
 // children only the senders of the subscriptions it sees (the transport
 // vouches for them), and takes a parent only from an ack, or from data
 // while its own parent is silent. A root refuses a publish whose named
-// publisher is not its sender, so a node cannot spend another publisher's
-// sequence numbers at the root. A forwarder can drop or withhold what it
-// should pass on (counted nowhere but in its children's gaps), and a
-// malicious root can serve no one. In this open mode a forwarder can also
-// inject messages into its own subtree under any publisher's name: only
-// owner-signed topics, which only the owner can publish to, stop that,
-// and they are part of the secure mode (not built yet).
+// publisher is not its sender, or whose signature (when it carries one)
+// does not verify, so a node cannot spend another publisher's sequence
+// numbers there. A forwarder can drop or withhold what it should pass on:
+// its subscribers count the sequence numbers that never came
+// (Stats.Missing). On an owned topic it cannot forge: a subscriber
+// refuses (Stats.Forged) what the owner did not sign. On other topics a
+// forwarder can inject messages into its own subtree under any
+// publisher's name; use an owned topic where that matters. A malicious
+// root can serve no one; the secure routing mode (not built yet) is what
+// makes a route reach the true root.
 //
 // Like every application it is deterministic: no goroutines, no clock,
 // no global randomness; its state (topics, root replicas, publishers'
