@@ -113,10 +113,53 @@ func Open(dir string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("replication: store %s: %w", dir, err)
 	}
 	fresh := len(names) == 0
+	s := &Store{dir: dir, opts: cfg.Options, acct: replication.NewAccounts()}
+	if !fresh {
+		// Check everything read-only first: a refused store is left
+		// exactly as it was (a read-write open replays and rewrites the
+		// log, and compactions would start on damaged tables).
+		ro, err := s.pebbleOpen(fs, logf, true)
+		if err != nil {
+			return nil, err
+		}
+		s.db = ro
+		err = s.load(cfg.VerifySignatures)
+		if cerr := ro.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("replication: store %s: %w", dir, cerr)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	db, err := s.pebbleOpen(fs, logf, false)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	if fresh {
+		if err := db.Set(formatKey, []byte(Format), pebble.Sync); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("replication: store %s: %w", dir, err)
+		}
+	}
+	return s, nil
+}
+
+// pebbleOpen opens the database, read-only or to create it if it does
+// not exist.
+func (s *Store) pebbleOpen(fs vfs.FS, logf func(string, ...any), readOnly bool) (*pebble.DB, error) {
+	dir := s.dir
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:               fs,
-		ErrorIfNotExists: !fresh,
+		ReadOnly:         readOnly,
+		ErrorIfNotExists: readOnly,
 		Logger:           logger{logf},
+		// Pebble's default stops the process on corruption found while
+		// reading; the read fails with an error marked ErrCorruption
+		// anyway, which the store returns.
+		EventListener: &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+			logf("pebble: %s: %v", info.Path, info.Details)
+		}},
 	})
 	if err != nil {
 		switch {
@@ -127,17 +170,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("replication: cannot open the store in %s: %w (another process using it? if it is damaged: %s)", dir, err, whatToDo(dir))
 	}
-	s := &Store{dir: dir, opts: cfg.Options, db: db, acct: replication.NewAccounts()}
-	if fresh {
-		err = db.Set(formatKey, []byte(Format), pebble.Sync)
-	} else {
-		err = s.load(cfg.VerifySignatures)
-	}
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }
 
 // corrupt is the refusal for a damaged store.
