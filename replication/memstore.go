@@ -117,31 +117,42 @@ func (s *MemStore) each(lo, hi id.ID, fn func(memItem) bool) {
 	}
 }
 
-// Range implements Store.
-func (s *MemStore) Range(lo, hi id.ID, fn func(*Record) bool) error {
+// snapshot returns the items in [lo, hi] in arc order, so that callbacks
+// run without the lock and may call the store.
+func (s *MemStore) snapshot(lo, hi id.ID) ([]memItem, error) {
 	if err := s.lock(); err != nil {
-		return err
+		return nil, err
 	}
 	defer s.mu.Unlock()
-	var err error
-	s.each(lo, hi, func(it memItem) bool {
-		var r *Record
-		if r, err = s.decode(it); err != nil {
-			return false
+	var items []memItem
+	s.each(lo, hi, func(it memItem) bool { items = append(items, it); return true })
+	return items, nil
+}
+
+// Range implements Store.
+func (s *MemStore) Range(lo, hi id.ID, fn func(*Record) bool) error {
+	items, err := s.snapshot(lo, hi)
+	for _, it := range items {
+		r, err := s.decode(it)
+		if err != nil {
+			return err
 		}
-		return fn(r)
-	})
+		if !fn(r) {
+			break
+		}
+	}
 	return err
 }
 
 // Entries implements Store.
 func (s *MemStore) Entries(lo, hi id.ID, fn func(Entry) bool) error {
-	if err := s.lock(); err != nil {
-		return err
+	items, err := s.snapshot(lo, hi)
+	for _, it := range items {
+		if !fn(it.e) {
+			break
+		}
 	}
-	defer s.mu.Unlock()
-	s.each(lo, hi, func(it memItem) bool { return fn(it.e) })
-	return nil
+	return err
 }
 
 // Summary implements Store.

@@ -34,8 +34,8 @@ var (
 // the zero id. (lo, lo-1) is the whole ring, as core.Endpoint.Range
 // returns it. Iteration is in key order along the arc.
 //
-// The callbacks of Range and Entries must not call the store; collect
-// what to change and change it after.
+// The callbacks of Range and Entries may call the store, Put and Delete
+// included; they see the range as it was when the call began.
 type Store interface {
 	// Put stores rec if the version rules (SupersedesEntry) let it
 	// replace what is held at its key, atomically, and durably before it

@@ -396,48 +396,52 @@ func (s *Store) Entry(key id.ID) (replication.Entry, bool, error) {
 
 // scan calls fn with the keys and values under prefix whose keys are in
 // [lo, hi], in arc order, until fn returns false.
-func (s *Store) scan(prefix byte, lo, hi id.ID, fn func(key id.ID, v []byte) (bool, error)) error {
-	if s.db == nil {
+func (s *Store) scan(db *pebble.DB, prefix byte, lo, hi id.ID, fn func(key id.ID, v []byte) (bool, error)) error {
+	if db == nil {
 		return replication.ErrClosed
 	}
+	// Every segment's iterator is made first, so that all read the same
+	// point in time whatever fn writes.
+	var its []*pebble.Iterator
+	defer func() {
+		for _, it := range its {
+			_ = it.Close()
+		}
+	}()
 	for _, seg := range replication.Segments(lo, hi) {
-		it, err := s.db.NewIter(&pebble.IterOptions{
+		it, err := db.NewIter(&pebble.IterOptions{
 			LowerBound: dbKey(prefix, seg[0]),
 			UpperBound: append(dbKey(prefix, seg[1]), 0), // just past 'prefix' ‖ seg[1]
 		})
 		if err != nil {
 			return fmt.Errorf("replication: store %s: %w", s.dir, err)
 		}
-		more := true
-		for ok := it.First(); ok && more; ok = it.Next() {
+		its = append(its, it)
+	}
+	for _, it := range its {
+		for ok := it.First(); ok; ok = it.Next() {
 			var key id.ID
 			copy(key[:], it.Key()[1:])
-			var v []byte
-			if v, err = it.ValueAndErr(); err == nil {
-				more, err = fn(key, v)
-			}
+			v, err := it.ValueAndErr()
 			if err != nil {
-				break
+				return s.corrupt("reading %s: %v", key, err)
+			}
+			more, err := fn(key, v)
+			if err != nil || !more {
+				return err
 			}
 		}
-		if err == nil {
-			err = it.Error()
-		}
-		if cerr := it.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err != nil || !more {
-			return err
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("replication: store %s: %w", s.dir, err)
 		}
 	}
 	return nil
 }
 
-// Range implements replication.Store.
+// Range implements replication.Store. Pebble's iterators read a
+// snapshot, so fn may call the store; Close must not run meanwhile.
 func (s *Store) Range(lo, hi id.ID, fn func(*replication.Record) bool) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.scan(prefixRecord, lo, hi, func(key id.ID, v []byte) (bool, error) {
+	return s.scan(s.current(), prefixRecord, lo, hi, func(key id.ID, v []byte) (bool, error) {
 		r, err := replication.UnmarshalRecord(v, replication.Limits{MaxValue: replication.MaxValueLimit})
 		if err != nil {
 			return false, s.corrupt("record %s: %v", key, err)
@@ -446,15 +450,20 @@ func (s *Store) Range(lo, hi id.ID, fn func(*replication.Record) bool) error {
 	})
 }
 
-// Entries implements replication.Store.
+// Entries implements replication.Store, as Range.
 func (s *Store) Entries(lo, hi id.ID, fn func(replication.Entry) bool) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.entries(lo, hi, fn)
+	return s.entries(s.current(), lo, hi, fn)
 }
 
-func (s *Store) entries(lo, hi id.ID, fn func(replication.Entry) bool) error {
-	return s.scan(prefixEntry, lo, hi, func(key id.ID, v []byte) (bool, error) {
+// current is the database, nil once closed.
+func (s *Store) current() *pebble.DB {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db
+}
+
+func (s *Store) entries(db *pebble.DB, lo, hi id.ID, fn func(replication.Entry) bool) error {
+	return s.scan(db, prefixEntry, lo, hi, func(key id.ID, v []byte) (bool, error) {
 		e, err := decodeEntry(key, v)
 		if err != nil {
 			return false, s.corrupt("entry %s: %v", key, err)
@@ -509,7 +518,7 @@ func (s *Store) Collect(now int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var gone []replication.Entry
-	err := s.entries(id.ID{}, replication.MaxID, func(e replication.Entry) bool {
+	err := s.entries(s.db, id.ID{}, replication.MaxID, func(e replication.Entry) bool {
 		if e.Expired(now) {
 			gone = append(gone, e)
 		}

@@ -65,6 +65,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Summary", func(t *testing.T) { testSummary(t, f) })
 	t.Run("DeleteCollect", func(t *testing.T) { testDeleteCollect(t, f) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, f) })
+	t.Run("Reentrant", func(t *testing.T) { testReentrant(t, f) })
 	if f.Reopen != nil {
 		t.Run("Reopen", func(t *testing.T) { testReopen(t, f) })
 	}
@@ -413,6 +414,36 @@ func testDeleteCollect(t *testing.T, f Factory) {
 	}
 	// The slot is free again: any version may come back.
 	put(t, s, Mutable(t, k, "later", []byte("again"), 1, 0))
+}
+
+// testReentrant: callbacks may call the store, and see the range as it
+// was.
+func testReentrant(t *testing.T, f Factory) {
+	s := open(t, f, replication.Options{})
+	rs := fill(t, s, 10)
+	var seen int
+	err := s.Range(rs[3].Key(), rs[2].Key(), func(r *replication.Record) bool {
+		seen++
+		if _, err := s.Delete(r.Key()); err != nil {
+			t.Fatal(err)
+		}
+		put(t, s, replication.NewImmutable(append([]byte("new "), r.Value...)))
+		return true
+	})
+	if err != nil || seen != 10 {
+		t.Fatalf("Range deleting as it goes saw %d records: %v", seen, err)
+	}
+	n := 0
+	_ = s.Entries(id.ID{}, replication.MaxID, func(e replication.Entry) bool {
+		if _, ok, err := s.Get(e.Key); !ok || err != nil {
+			t.Fatalf("Get inside Entries: %v, %v", ok, err)
+		}
+		n++
+		return true
+	})
+	if n != 10 || s.Stats().Records != 10 {
+		t.Fatalf("%d entries, Stats %+v", n, s.Stats())
+	}
 }
 
 func testClosed(t *testing.T, f Factory) {
