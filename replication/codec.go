@@ -102,6 +102,19 @@ func (fr *fieldReader) bad(format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrMalformed, fr.what, fmt.Sprintf(format, args...))
 }
 
+// each calls fn with every field in turn, until an error.
+func (fr *fieldReader) each(fn func(f field) error) error {
+	for {
+		f, ok, err := fr.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+}
+
 // next returns the next field; ok is false at the end.
 func (fr *fieldReader) next() (f field, ok bool, err error) {
 	if len(fr.b) == 0 {
@@ -179,18 +192,11 @@ func UnmarshalRecord(b []byte, lim Limits) (*Record, error) {
 	}
 	fr := fieldReader{what: "record", b: b, last: fRecLast, bytesKind: recordBytesField}
 	r := &Record{}
-	for {
-		f, ok, err := fr.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
+	err := fr.each(func(f field) error {
 		switch f.num {
 		case fRecKind:
 			if f.u > 255 {
-				return nil, fr.bad("record kind %d", f.u)
+				return fr.bad("record kind %d", f.u)
 			}
 			r.Kind = Kind(f.u)
 		case fRecOwner:
@@ -205,12 +211,16 @@ func UnmarshalRecord(b []byte, lim Limits) (*Record, error) {
 			r.Expiry = int64(f.u) // negative ones are refused by checkShape
 		case fRecTombstone:
 			if f.u != 1 {
-				return nil, fr.bad("tombstone %d, want 1", f.u)
+				return fr.bad("tombstone %d, want 1", f.u)
 			}
 			r.Tombstone = true
 		case fRecSignature:
 			r.Signature = append([]byte(nil), f.b...)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := r.checkShape(lim); err != nil {
 		return nil, err
@@ -250,20 +260,13 @@ func UnmarshalReceipt(b []byte) (*Receipt, error) {
 	fr := fieldReader{what: "receipt", b: b, last: fRcptLast, bytesKind: receiptBytesField}
 	rc := &Receipt{}
 	var haveKey, haveDigest bool
-	for {
-		f, ok, err := fr.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
+	err := fr.each(func(f field) error {
 		switch f.num {
 		case fRcptNode:
 			rc.Node = append([]byte(nil), f.b...)
 		case fRcptKey:
 			if len(f.b) != len(rc.Key) {
-				return nil, fr.bad("key of %d bytes", len(f.b))
+				return fr.bad("key of %d bytes", len(f.b))
 			}
 			copy(rc.Key[:], f.b)
 			haveKey = true
@@ -271,7 +274,7 @@ func UnmarshalReceipt(b []byte) (*Receipt, error) {
 			rc.Version = f.u
 		case fRcptDigest:
 			if len(f.b) != DigestSize {
-				return nil, fr.bad("digest of %d bytes", len(f.b))
+				return fr.bad("digest of %d bytes", len(f.b))
 			}
 			copy(rc.Digest[:], f.b)
 			haveDigest = true
@@ -280,6 +283,10 @@ func UnmarshalReceipt(b []byte) (*Receipt, error) {
 		case fRcptSignature:
 			rc.Signature = append([]byte(nil), f.b...)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !haveKey || !haveDigest {
 		return nil, fr.bad("key or digest missing")

@@ -38,47 +38,48 @@ func signedN(b *testing.B, n, size int) []*replication.Record {
 	return rs
 }
 
-func BenchmarkPut(b *testing.B) {
+// eachStore runs fn as a sub-benchmark on every store and value size.
+func eachStore(b *testing.B, fn func(b *testing.B, s replication.Store, size int)) {
 	for _, name := range []string{"mem", "pebble"} {
 		for _, size := range sizes {
 			b.Run(fmt.Sprintf("%s/%dKiB", name, size>>10), func(b *testing.B) {
 				s := stores(b)[name]()
 				defer s.Close()
-				rs := signedN(b, b.N, size)
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				for i := range b.N {
-					if _, err := s.Put(storetest.Now, rs[i]); err != nil {
-						b.Fatal(err)
-					}
-				}
+				fn(b, s, size)
 			})
 		}
 	}
 }
 
-func BenchmarkGet(b *testing.B) {
-	for _, name := range []string{"mem", "pebble"} {
-		for _, size := range sizes {
-			b.Run(fmt.Sprintf("%s/%dKiB", name, size>>10), func(b *testing.B) {
-				s := stores(b)[name]()
-				defer s.Close()
-				rs := signedN(b, 256, size)
-				for _, r := range rs {
-					if _, err := s.Put(storetest.Now, r); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				for i := range b.N {
-					if _, ok, err := s.Get(rs[i%len(rs)].Key()); !ok || err != nil {
-						b.Fatal(ok, err)
-					}
-				}
-			})
+func BenchmarkPut(b *testing.B) {
+	eachStore(b, func(b *testing.B, s replication.Store, size int) {
+		rs := signedN(b, b.N, size)
+		b.SetBytes(int64(size))
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := s.Put(storetest.Now, rs[i]); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+}
+
+func BenchmarkGet(b *testing.B) {
+	eachStore(b, func(b *testing.B, s replication.Store, size int) {
+		rs := signedN(b, 256, size)
+		for _, r := range rs {
+			if _, err := s.Put(storetest.Now, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.SetBytes(int64(size))
+		b.ResetTimer()
+		for i := range b.N {
+			if _, ok, err := s.Get(rs[i%len(rs)].Key()); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
 }
 
 // BenchmarkOpen opens a store of 10,000 records of 1 KiB: every record
