@@ -157,8 +157,13 @@ func CheckNetworkName(name string) error {
 	return nil
 }
 
-// checkNodeKey accepts the canonical encoding of an Ed25519 public key
-// that is not of small order (a small-order key lets anyone sign for it).
+// CheckPublicKey accepts the canonical encoding of an Ed25519 public key
+// that is not of small order (a small-order key lets anyone sign for it),
+// as certificates require of node keys. Records (package replication)
+// require it of their owners' and storing nodes' keys.
+func CheckPublicKey(raw []byte) error { return checkNodeKey(raw) }
+
+// checkNodeKey is CheckPublicKey.
 func checkNodeKey(raw []byte) error {
 	if len(raw) != ed25519.PublicKeySize {
 		return fmt.Errorf("%d-byte public key", len(raw))

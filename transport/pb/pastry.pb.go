@@ -141,6 +141,56 @@ func (MsgType) EnumDescriptor() ([]byte, []int) {
 	return file_pastry_proto_rawDescGZIP(), []int{0}
 }
 
+// RecordKind says how a record's key is derived.
+type RecordKind int32
+
+const (
+	RecordKind_RECORD_KIND_INVALID   RecordKind = 0 // never valid
+	RecordKind_RECORD_KIND_MUTABLE   RecordKind = 1 // key = SHA-256(owner ‖ name)[:16]; signed by owner
+	RecordKind_RECORD_KIND_IMMUTABLE RecordKind = 2 // key = SHA-256(value)[:16]; unsigned
+)
+
+// Enum value maps for RecordKind.
+var (
+	RecordKind_name = map[int32]string{
+		0: "RECORD_KIND_INVALID",
+		1: "RECORD_KIND_MUTABLE",
+		2: "RECORD_KIND_IMMUTABLE",
+	}
+	RecordKind_value = map[string]int32{
+		"RECORD_KIND_INVALID":   0,
+		"RECORD_KIND_MUTABLE":   1,
+		"RECORD_KIND_IMMUTABLE": 2,
+	}
+)
+
+func (x RecordKind) Enum() *RecordKind {
+	p := new(RecordKind)
+	*p = x
+	return p
+}
+
+func (x RecordKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecordKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_pastry_proto_enumTypes[1].Descriptor()
+}
+
+func (RecordKind) Type() protoreflect.EnumType {
+	return &file_pastry_proto_enumTypes[1]
+}
+
+func (x RecordKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecordKind.Descriptor instead.
+func (RecordKind) EnumDescriptor() ([]byte, []int) {
+	return file_pastry_proto_rawDescGZIP(), []int{1}
+}
+
 // Frame is the unit on a stream: exactly one body must be set.
 type Frame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -569,6 +619,208 @@ func (x *Message) GetCopyId() uint32 {
 	return 0
 }
 
+// Record is a PAST record. Its key is not on the wire: the receiver
+// derives it (RecordKind).
+//
+// A mutable record needs owner and signature. Its signature is the
+// owner's Ed25519 signature (RFC 8032) of the byte string
+//
+//	"pastry record v1\x00" ‖ kind (1 byte) ‖ owner (32) ‖ len(name) (1) ‖
+//	name ‖ version (8, big-endian) ‖ expiry (8, big-endian) ‖
+//	tombstone (1: 0 or 1) ‖ len(value) (4, big-endian) ‖ value
+//
+// An immutable object carries value alone: no owner, name, version,
+// expiry, tombstone or signature.
+type Record struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          RecordKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=pastry.v1.RecordKind" json:"kind,omitempty"`
+	Owner         []byte                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`          // the owner's raw 32-byte Ed25519 public key
+	Name          []byte                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`            // at most 255 bytes
+	Value         []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`          // at most 1 MiB by default; empty in a tombstone
+	Version       uint64                 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`     // a higher version replaces a lower one
+	Expiry        int64                  `protobuf:"varint,6,opt,name=expiry,proto3" json:"expiry,omitempty"`       // unix seconds after which the record is dropped; 0 (absent): never; never negative
+	Tombstone     bool                   `protobuf:"varint,7,opt,name=tombstone,proto3" json:"tombstone,omitempty"` // a signed delete: value is empty
+	Signature     []byte                 `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`  // 64 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Record) Reset() {
+	*x = Record{}
+	mi := &file_pastry_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Record) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Record) ProtoMessage() {}
+
+func (x *Record) ProtoReflect() protoreflect.Message {
+	mi := &file_pastry_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Record.ProtoReflect.Descriptor instead.
+func (*Record) Descriptor() ([]byte, []int) {
+	return file_pastry_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Record) GetKind() RecordKind {
+	if x != nil {
+		return x.Kind
+	}
+	return RecordKind_RECORD_KIND_INVALID
+}
+
+func (x *Record) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Record) GetName() []byte {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+func (x *Record) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Record) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Record) GetExpiry() int64 {
+	if x != nil {
+		return x.Expiry
+	}
+	return 0
+}
+
+func (x *Record) GetTombstone() bool {
+	if x != nil {
+		return x.Tombstone
+	}
+	return false
+}
+
+func (x *Record) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// StoreReceipt says that the node whose key is node durably stored the
+// record (key, version, digest), where digest is SHA-256 of the record's
+// encoding. signature is node's Ed25519 signature of
+//
+//	"pastry receipt v1\x00" ‖ node (32) ‖ key (16) ‖ version (8) ‖
+//	digest (32) ‖ stored (8, big-endian)
+type StoreReceipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          []byte                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"` // the storing node's raw 32-byte Ed25519 public key; its node id is SHA-256(node)[:16]
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`   // 16 bytes
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`       // 32 bytes
+	Stored        int64                  `protobuf:"varint,5,opt,name=stored,proto3" json:"stored,omitempty"`      // unix seconds, the storing node's clock; never negative
+	Signature     []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"` // 64 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreReceipt) Reset() {
+	*x = StoreReceipt{}
+	mi := &file_pastry_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreReceipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreReceipt) ProtoMessage() {}
+
+func (x *StoreReceipt) ProtoReflect() protoreflect.Message {
+	mi := &file_pastry_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreReceipt.ProtoReflect.Descriptor instead.
+func (*StoreReceipt) Descriptor() ([]byte, []int) {
+	return file_pastry_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StoreReceipt) GetNode() []byte {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *StoreReceipt) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *StoreReceipt) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *StoreReceipt) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *StoreReceipt) GetStored() int64 {
+	if x != nil {
+		return x.Stored
+	}
+	return 0
+}
+
+func (x *StoreReceipt) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_pastry_proto protoreflect.FileDescriptor
 
 const file_pastry_proto_rawDesc = "" +
@@ -605,7 +857,23 @@ const file_pastry_proto_rawDesc = "" +
 	"\x03row\x18\r \x01(\x05R\x03row\x12/\n" +
 	"\ahandles\x18\x0e \x03(\v2\x15.pastry.v1.NodeHandleR\ahandles\x12/\n" +
 	"\asubject\x18\x0f \x01(\v2\x15.pastry.v1.NodeHandleR\asubject\x12\x17\n" +
-	"\acopy_id\x18\x10 \x01(\rR\x06copyId*\xac\x03\n" +
+	"\acopy_id\x18\x10 \x01(\rR\x06copyId\"\xe1\x01\n" +
+	"\x06Record\x12)\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x15.pastry.v1.RecordKindR\x04kind\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\fR\x04name\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06expiry\x18\x06 \x01(\x03R\x06expiry\x12\x1c\n" +
+	"\ttombstone\x18\a \x01(\bR\ttombstone\x12\x1c\n" +
+	"\tsignature\x18\b \x01(\fR\tsignature\"\x9c\x01\n" +
+	"\fStoreReceipt\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\fR\x04node\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\fR\x06digest\x12\x16\n" +
+	"\x06stored\x18\x05 \x01(\x03R\x06stored\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature*\xac\x03\n" +
 	"\aMsgType\x12\x14\n" +
 	"\x10MSG_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eMSG_TYPE_ROUTE\x10\x01\x12\x16\n" +
@@ -625,7 +893,12 @@ const file_pastry_proto_rawDesc = "" +
 	"\x12MSG_TYPE_ROW_REPLY\x10\x0e\x12\x12\n" +
 	"\x0eMSG_TYPE_LEAVE\x10\x0f\x12\x14\n" +
 	"\x10MSG_TYPE_SUSPECT\x10\x10\x12\x13\n" +
-	"\x0fMSG_TYPE_DIRECT\x10\x11B*Z(github.com/pastrynet/pastry/transport/pbb\x06proto3"
+	"\x0fMSG_TYPE_DIRECT\x10\x11*Y\n" +
+	"\n" +
+	"RecordKind\x12\x17\n" +
+	"\x13RECORD_KIND_INVALID\x10\x00\x12\x17\n" +
+	"\x13RECORD_KIND_MUTABLE\x10\x01\x12\x19\n" +
+	"\x15RECORD_KIND_IMMUTABLE\x10\x02B*Z(github.com/pastrynet/pastry/transport/pbb\x06proto3"
 
 var (
 	file_pastry_proto_rawDescOnce sync.Once
@@ -639,32 +912,36 @@ func file_pastry_proto_rawDescGZIP() []byte {
 	return file_pastry_proto_rawDescData
 }
 
-var file_pastry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pastry_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_pastry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_pastry_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_pastry_proto_goTypes = []any{
-	(MsgType)(0),       // 0: pastry.v1.MsgType
-	(*Frame)(nil),      // 1: pastry.v1.Frame
-	(*Ping)(nil),       // 2: pastry.v1.Ping
-	(*Pong)(nil),       // 3: pastry.v1.Pong
-	(*NodeHandle)(nil), // 4: pastry.v1.NodeHandle
-	(*Message)(nil),    // 5: pastry.v1.Message
+	(MsgType)(0),         // 0: pastry.v1.MsgType
+	(RecordKind)(0),      // 1: pastry.v1.RecordKind
+	(*Frame)(nil),        // 2: pastry.v1.Frame
+	(*Ping)(nil),         // 3: pastry.v1.Ping
+	(*Pong)(nil),         // 4: pastry.v1.Pong
+	(*NodeHandle)(nil),   // 5: pastry.v1.NodeHandle
+	(*Message)(nil),      // 6: pastry.v1.Message
+	(*Record)(nil),       // 7: pastry.v1.Record
+	(*StoreReceipt)(nil), // 8: pastry.v1.StoreReceipt
 }
 var file_pastry_proto_depIdxs = []int32{
-	5,  // 0: pastry.v1.Frame.message:type_name -> pastry.v1.Message
-	2,  // 1: pastry.v1.Frame.ping:type_name -> pastry.v1.Ping
-	3,  // 2: pastry.v1.Frame.pong:type_name -> pastry.v1.Pong
+	6,  // 0: pastry.v1.Frame.message:type_name -> pastry.v1.Message
+	3,  // 1: pastry.v1.Frame.ping:type_name -> pastry.v1.Ping
+	4,  // 2: pastry.v1.Frame.pong:type_name -> pastry.v1.Pong
 	0,  // 3: pastry.v1.Message.type:type_name -> pastry.v1.MsgType
-	4,  // 4: pastry.v1.Message.from:type_name -> pastry.v1.NodeHandle
-	4,  // 5: pastry.v1.Message.to:type_name -> pastry.v1.NodeHandle
-	4,  // 6: pastry.v1.Message.origin:type_name -> pastry.v1.NodeHandle
-	4,  // 7: pastry.v1.Message.path:type_name -> pastry.v1.NodeHandle
-	4,  // 8: pastry.v1.Message.handles:type_name -> pastry.v1.NodeHandle
-	4,  // 9: pastry.v1.Message.subject:type_name -> pastry.v1.NodeHandle
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	5,  // 4: pastry.v1.Message.from:type_name -> pastry.v1.NodeHandle
+	5,  // 5: pastry.v1.Message.to:type_name -> pastry.v1.NodeHandle
+	5,  // 6: pastry.v1.Message.origin:type_name -> pastry.v1.NodeHandle
+	5,  // 7: pastry.v1.Message.path:type_name -> pastry.v1.NodeHandle
+	5,  // 8: pastry.v1.Message.handles:type_name -> pastry.v1.NodeHandle
+	5,  // 9: pastry.v1.Message.subject:type_name -> pastry.v1.NodeHandle
+	1,  // 10: pastry.v1.Record.kind:type_name -> pastry.v1.RecordKind
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_pastry_proto_init() }
@@ -682,8 +959,8 @@ func file_pastry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pastry_proto_rawDesc), len(file_pastry_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   5,
+			NumEnums:      2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
