@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -110,7 +111,7 @@ func (c *apiClient) get(ctx context.Context, path string, query url.Values) ([]b
 		return nil, err
 	}
 	defer resp.Body.Close()
-	return c.answer(resp)
+	return c.answer(resp, http.StatusOK)
 }
 
 // do sends body to path with method and decodes a 2xx answer into out;
@@ -121,7 +122,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body []byte, ou
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if raw, err = c.answer(resp); err != nil {
+	if raw, err = c.answer(resp, http.StatusOK, http.StatusAccepted); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
@@ -141,7 +142,7 @@ func (c *apiClient) stream(ctx context.Context, path string, connect time.Durati
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
-		_, err := c.answer(resp)
+		_, err := c.answer(resp, http.StatusOK)
 		return nil, err
 	}
 	return resp.Body, nil
@@ -187,13 +188,14 @@ func (c *apiClient) send(ctx context.Context, method, path string, query url.Val
 	return resp, nil
 }
 
-// answer reads a response: the raw body of a 2xx, or the API's error.
-func (c *apiClient) answer(resp *http.Response) ([]byte, error) {
+// answer reads a response: the raw body of an answer with one of the
+// codes the call expects, or the API's error.
+func (c *apiClient) answer(resp *http.Response, ok ...int) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read the API's answer: %w", err)
 	}
-	if resp.StatusCode/100 == 2 {
+	if slices.Contains(ok, resp.StatusCode) {
 		return body, nil
 	}
 	var e errorJSON
