@@ -17,12 +17,13 @@ const (
 	SectionRDP          = "## Relative delay penalty vs N"
 	SectionFailure      = "## 10% node failure"
 	SectionChurn        = "## Churn"
+	SectionScribe       = "## Scribe"
 	SectionEngine       = "## Engine cost"
 	SectionReferences   = "## References"
 )
 
 // Sections lists every heading report.md has, whatever was skipped.
-var Sections = []string{SectionHops, SectionDistribution, SectionRDP, SectionFailure, SectionChurn, SectionEngine, SectionReferences}
+var Sections = []string{SectionHops, SectionDistribution, SectionRDP, SectionFailure, SectionChurn, SectionScribe, SectionEngine, SectionReferences}
 
 // writeMarkdown writes report.md: one table per experiment with our
 // figures beside the papers', linking the figures written.
@@ -145,6 +146,13 @@ func writeMarkdown(dir string, res *Results, figs []Figure) error {
 		fig(ChurnFigure)
 	}
 
+	w("%s\n\n", SectionScribe)
+	if sc := res.byExperiment(ExpScribe); len(sc) == 0 || sc[0].Result.Scribe == nil {
+		w("Skipped (`--skip-scribe`).\n\n")
+	} else {
+		scribeTable(w, sc[0].Result)
+	}
+
 	w("%s\n\n", SectionEngine)
 	w("One row per simulation: the engine's cost (these are the only figures that\n" +
 		"differ between two runs of the same seed).\n\n")
@@ -171,6 +179,9 @@ func writeMarkdown(dir string, res *Results, figs []Figure) error {
 		"  per 100,000; control traffic below %.1f messages per node per second; delay stretch\n"+
 		"  below %.0f.\n",
 		MSPastrySource, duration(MSPastryChurnMedian), MSPastryLostPer100k, MSPastryControlMsgsBound, MSPastryRDPBound)
+	w("- %s: %s nodes, %s groups; Scribe's mean link stress %.1f (max %s),\n"+
+		"  %.2f times IP multicast's.\n", ScribeSource, commas(ScribeNodes), commas(ScribeGroups), ScribeLinkStressMean,
+		commas(ScribeLinkStressMax), ScribeLinkStressOverIP)
 	w("\nThe values are constants in `bench/report/paper.go`.\n")
 	return writeFile(dir, ReportFile, b.Bytes())
 }
@@ -212,6 +223,34 @@ func churnTable(w func(string, ...any), r *sim.Result) {
 	w("| control bytes per node per second | %.2f | - |\n", c.ControlBytesNS)
 	w("| mean hops | %.3f | - |\n", c.Stats.MeanHops)
 	w("| delay stretch (rdp_mean) | %.3f | < %.0f |\n", c.Stats.RDPMean, MSPastryRDPBound)
+	w("\n")
+}
+
+func scribeTable(w func(string, ...any), r *sim.Result) {
+	s := r.Scribe
+	w("%s nodes on the transit-stub model, %s groups with the paper's sizes (%s subscriptions,\n", commas(r.Nodes), commas(s.Groups), commas(s.Subscriptions))
+	w("the largest %s); one message to each group from a random node; then %.0f%% of the nodes crash,\n", commas(s.LargestGroup), 100*ScribeGroupFail)
+	w("and then the roots of %d groups. Delay penalties are per group (ratio of Scribe's to unicast's\n", ScribeRootFails)
+	w("average and maximum delay), from the publisher and from the root alone; link stress counts\n")
+	w("the copies on each physical link of the model against IP multicast's shortest-path trees.\n\n")
+	w("| | ours | paper |\n|---|---:|---:|\n")
+	w("| delivered / expected, duplicates | %s / %s, %d | - |\n", commas(s.Delivered), commas(s.Expected), s.Duplicates)
+	w("| RAD mean (p90) from the publisher / from the root | %.3f (%.3f) / %.3f (%.3f) | - |\n", s.RAD.Mean, s.RAD.P90, s.RADTree.Mean, s.RADTree.P90)
+	w("| RMD mean (p90) from the publisher / from the root | %.3f (%.3f) / %.3f (%.3f) | - |\n", s.RMD.Mean, s.RMD.P90, s.RMDTree.Mean, s.RMDTree.P90)
+	w("| node stress: topics with children, mean / max | %.2f / %d | - |\n", s.TopicsWithChildrenMean, s.TopicsWithChildrenMax)
+	w("| node stress: children, mean / max | %.2f / %d | - |\n", s.ChildrenMean, s.ChildrenMax)
+	if l := s.Links; l != nil {
+		w("| link stress mean / max | %.1f / %s | %.1f / %s |\n", l.Mean, commas(l.Max), ScribeLinkStressMean, commas(ScribeLinkStressMax))
+		w("| IP multicast link stress mean / max | %.1f / %s | - |\n", l.IPMean, commas(l.IPMax))
+		w("| link stress over IP multicast's | %.2f | %.2f |\n", l.MeanOver, ScribeLinkStressOverIP)
+	}
+	w("| messages per delivery (with acks) | %.3f (%.3f) | - |\n", s.MsgsPerDelivery, s.MsgsPerDeliveryAcks)
+	if c := s.Crash; c != nil {
+		w("| after the crash: receiving again within 1 / 2 / 3 heartbeats | %.4f / %.4f / %.4f | - |\n", c.Within1HB, c.Within2HB, c.Within3HB)
+	}
+	if f := s.RootFail; f != nil {
+		w("| root failover: publishing resumed p50 / max; lost after | %.1f s / %.1f s; %d | - |\n", f.ResumedP50, f.ResumedMax, f.LostAfter)
+	}
 	w("\n")
 }
 

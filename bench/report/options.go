@@ -43,7 +43,11 @@ type Options struct {
 	ChurnMedian   time.Duration
 	ChurnDuration time.Duration
 
-	SkipFail, SkipChurn bool
+	// ScribeNodes is the overlay size of the Scribe run; 0 means the
+	// paper's 100,000, or MaxNodes if smaller.
+	ScribeNodes int
+
+	SkipFail, SkipChurn, SkipScribe bool
 	// JSONOnly writes results.json and nothing else.
 	JSONOnly bool
 
@@ -82,11 +86,13 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.ChurnDuration, "churn-duration", o.ChurnDuration, "how long the churn run lasts (virtual time)")
 	fs.BoolVar(&o.SkipFail, "skip-fail", false, "skip the failure experiment")
 	fs.BoolVar(&o.SkipChurn, "skip-churn", false, "skip the churn experiment")
+	fs.IntVar(&o.ScribeNodes, "scribe-nodes", 0, fmt.Sprintf("overlay size of the Scribe run (default %d, or --max-nodes if smaller)", ScribeNodes))
+	fs.BoolVar(&o.SkipScribe, "skip-scribe", false, "skip the Scribe experiment")
 	fs.BoolVar(&o.JSONOnly, "json-only", false, "write results.json only: no report.md, no figures")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: pastry sim report --out DIR [flags]\n\n"+
 			"Runs the Pastry paper suite (hops and RDP vs N, the hop distribution, a %.0f%% failure,\n"+
-			"churn) and writes report.md, results.json and SVG figures to DIR.\n\nflags:\n", 100*PaperFailFraction)
+			"churn, Scribe) and writes report.md, results.json and SVG figures to DIR.\n\nflags:\n", 100*PaperFailFraction)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -128,6 +134,11 @@ func (o Options) Validate() error {
 	}
 	if !o.SkipFail {
 		if err := checkSize("fail-nodes", o.FailNodes, o.MaxNodes); err != nil {
+			return err
+		}
+	}
+	if !o.SkipScribe {
+		if err := checkSize("scribe-nodes", o.ScribeNodes, o.MaxNodes); err != nil {
 			return err
 		}
 	}
@@ -186,11 +197,19 @@ func (o Options) churnNodes() int {
 	return min(MSPastryChurnNodes, o.MaxNodes)
 }
 
+func (o Options) scribeNodes() int {
+	if o.ScribeNodes > 0 {
+		return o.ScribeNodes
+	}
+	return min(ScribeNodes, o.MaxNodes)
+}
+
 // Experiment names, as recorded in results.json.
 const (
-	ExpHops  = "hops"
-	ExpFail  = "fail"
-	ExpChurn = "churn"
+	ExpHops   = "hops"
+	ExpFail   = "fail"
+	ExpChurn  = "churn"
+	ExpScribe = "scribe"
 )
 
 // runSpec is one simulation of the suite.
@@ -216,6 +235,11 @@ func (o Options) plan() []runSpec {
 		n := o.churnNodes()
 		p = append(p, runSpec{fmt.Sprintf("churn-%s", short(n)), ExpChurn,
 			sim.Config{Nodes: n, Seed: o.Seed, ChurnMedian: o.ChurnMedian, Duration: o.ChurnDuration}})
+	}
+	if !o.SkipScribe {
+		n := o.scribeNodes()
+		p = append(p, runSpec{fmt.Sprintf("scribe-%s", short(n)), ExpScribe,
+			sim.Config{Nodes: n, Seed: o.Seed, Topology: "transit-stub", Groups: ScribeGroups, GroupFail: ScribeGroupFail, RootFails: ScribeRootFails}})
 	}
 	return p
 }

@@ -84,3 +84,20 @@ func paperHopsAt(n int) (float64, bool) {
 	}
 	return 0, false
 }
+
+// Scribe (Castro, Druschel, Kermarrec & Rowstron, JSAC 2002): 100,000
+// nodes, 1,500 groups with sizes floor(N x rank^-1.25 + 0.5), the GATech
+// transit-stub topology. Its link-stress figures as the SplitStream paper
+// (Castro et al., SOSP 2003, 40,000 nodes) reports them for Scribe.
+const (
+	ScribeSource           = "Castro et al., Scribe, JSAC 2002; link stress as SplitStream, SOSP 2003, reports it"
+	ScribeNodes            = 100_000
+	ScribeGroups           = 1500
+	ScribeLinkStressMean   = 39.6
+	ScribeLinkStressMax    = 3990
+	ScribeLinkStressOverIP = 3.47 // "247% worse than IP multicast"
+	// ScribeGroupFail and ScribeRootFails are the report's own failure
+	// experiments (the paper has none at this scale).
+	ScribeGroupFail = 0.1
+	ScribeRootFails = 20
+)

@@ -31,7 +31,8 @@ func TestParseArgsDefaults(t *testing.T) {
 		names = append(names, fmt.Sprintf("%s:%d:%d", r.name, r.cfg.Nodes, r.cfg.Lookups))
 	}
 	wantPlan := []string{"hops-1k:1000:2000", "hops-2k:2000:4000", "hops-5k:5000:10000", "hops-10k:10000:20000",
-		"hops-20k:20000:40000", "hops-50k:50000:100000", "hops-100k:100000:200000", "fail-5k:5000:10000", "churn-10k:10000:0"}
+		"hops-20k:20000:40000", "hops-50k:50000:100000", "hops-100k:100000:200000", "fail-5k:5000:10000", "churn-10k:10000:0",
+		"scribe-100k:100000:0"}
 	if !slices.Equal(names, wantPlan) {
 		t.Fatalf("plan %v, want %v", names, wantPlan)
 	}
@@ -41,6 +42,9 @@ func TestParseArgsDefaults(t *testing.T) {
 	}
 	if c := p[8].cfg; c.ChurnMedian != 30*time.Minute || c.Duration != time.Hour {
 		t.Errorf("churn run: median %v duration %v", c.ChurnMedian, c.Duration)
+	}
+	if c := p[9].cfg; c.Groups != ScribeGroups || c.Topology != "transit-stub" || c.GroupFail != ScribeGroupFail || c.RootFails != ScribeRootFails {
+		t.Errorf("scribe run: %+v", c)
 	}
 }
 
@@ -53,7 +57,7 @@ func TestParseArgsQuickSuite(t *testing.T) {
 	for _, r := range o.plan() {
 		names = append(names, fmt.Sprintf("%s:%d:%d:%d", r.name, r.cfg.Nodes, r.cfg.Lookups, r.cfg.Seed))
 	}
-	want := []string{"hops-1k:1000:1000:7", "hops-2k:2000:2000:7", "hops-5k:5000:5000:7", "fail-5k:5000:5000:7"}
+	want := []string{"hops-1k:1000:1000:7", "hops-2k:2000:2000:7", "hops-5k:5000:5000:7", "fail-5k:5000:5000:7", "scribe-5k:5000:0:7"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("plan %v, want %v", names, want)
 	}
@@ -144,7 +148,7 @@ func TestSmallSuite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "out") // created by Run
 	res, progress := smallSuite(t, dir, nil)
 
-	for _, want := range []string{"run 1/3 hops-1k", "run 2/3 fail-1k", "run 3/3 churn-200", "started", "done in"} {
+	for _, want := range []string{"run 1/4 hops-1k", "run 2/4 fail-1k", "run 3/4 churn-200", "run 4/4 scribe-1k", "started", "done in"} {
 		if !strings.Contains(progress, want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress)
 		}
@@ -167,7 +171,7 @@ func TestSmallSuite(t *testing.T) {
 	if got, want := mustJSON(t, disk), mustJSON(t, res); got != want {
 		t.Fatalf("results.json differs from the results returned")
 	}
-	if len(disk.Runs) != 3 || disk.Seed != 1 || disk.Command == "" || disk.Finished == "" {
+	if len(disk.Runs) != 4 || disk.Seed != 1 || disk.Command == "" || disk.Finished == "" {
 		t.Fatalf("results.json: %d runs, seed %d, command %q, finished %q", len(disk.Runs), disk.Seed, disk.Command, disk.Finished)
 	}
 	checkMarkdown(t, dir, disk)
@@ -329,7 +333,7 @@ func mustJSON(t *testing.T, v any) string {
 func TestJSONOnly(t *testing.T) {
 	dir := t.TempDir()
 	res, _ := smallSuite(t, dir, func(o *Options) {
-		o.JSONOnly, o.SkipFail, o.SkipChurn, o.LookupsPerNode = true, true, true, 0.2
+		o.JSONOnly, o.SkipFail, o.SkipChurn, o.SkipScribe, o.LookupsPerNode = true, true, true, true, 0.2
 	})
 	ents, err := os.ReadDir(dir)
 	if err != nil {

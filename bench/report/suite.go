@@ -118,6 +118,8 @@ func describe(s runSpec) string {
 		return fmt.Sprintf("%s lookups, %.0f%% crash", commas(s.cfg.Lookups), 100*s.cfg.Fail)
 	case ExpChurn:
 		return fmt.Sprintf("median session %s for %s", duration(s.cfg.ChurnMedian), duration(s.cfg.Duration))
+	case ExpScribe:
+		return fmt.Sprintf("%s groups, %.0f%% crash, %d root failures", commas(s.cfg.Groups), 100*s.cfg.GroupFail, s.cfg.RootFails)
 	}
 	return fmt.Sprintf("%s lookups", commas(s.cfg.Lookups))
 }
@@ -131,6 +133,9 @@ func headline(exp string, r *sim.Result) string {
 			f.Before.MeanHops, f.NoRepair.MeanHops, f.AfterRepair.MeanHops, f.RepairPerDead)
 	case exp == ExpChurn && r.Churn != nil:
 		return fmt.Sprintf("%.2f lost per 100k, %.4f control msgs/node/s", r.Churn.LossPer100k, r.Churn.ControlMsgsNS)
+	case exp == ExpScribe && r.Scribe != nil:
+		s := r.Scribe
+		return fmt.Sprintf("%d of %d delivered, RAD %.3f, link stress %.2fx IP multicast's", s.Delivered, s.Expected, s.RAD.Mean, linkOver(s))
 	}
 	return fmt.Sprintf("mean hops %.3f, distance ratio %.3f", r.MeanHops, r.DistanceRatio)
 }
@@ -201,4 +206,11 @@ func revision() string {
 
 func round3(x float64) float64 {
 	return float64(int64(x*1000+0.5)) / 1000
+}
+
+func linkOver(s *sim.ScribeResult) float64 {
+	if s.Links == nil {
+		return 0
+	}
+	return s.Links.MeanOver
 }
