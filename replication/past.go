@@ -1,0 +1,881 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
+)
+
+// AppID is the replication protocol's application id (the project's own
+// applications use ids from 0xffff0000).
+const AppID core.AppID = 0xffff0003
+
+// Errors a write or a read ends with.
+var (
+	ErrQuorum  = errors.New("replication: too few replicas answered")
+	ErrRefused = errors.New("replication: refused by the key's root")
+	ErrTimeout = errors.New("replication: no answer in time")
+	ErrBusy    = errors.New("replication: too many operations in flight")
+	ErrNoNode  = errors.New("replication: no such record")
+)
+
+// PastOptions configure the protocol. Zero values take the defaults noted.
+type PastOptions struct {
+	// K is the replicas per record: the K nodes closest to its key.
+	// Default 5; at most LeafSetSize/2+1.
+	K int
+	// W and R are the write and read quorums. Default ceil((K+1)/2).
+	W, R int
+	// Timeout ends a write or a read that has not completed. Default 10 s.
+	Timeout time.Duration
+	// Maintain is the period of anti-entropy with the leaf-set
+	// neighbours, and of handing off records that left this node's range.
+	// Default 60 s. After a leaf-set change a round comes within 2 s.
+	Maintain time.Duration
+	// Epoch is the unix time at the node clock's zero: records expire on
+	// unix seconds, and a node's clock starts at zero. The runtime sets the
+	// wall clock's at start; the simulator a constant.
+	Epoch int64
+	// Limits bound the records accepted (as the Store's).
+	Limits Limits
+	// MaxPending bounds the writes and reads in flight. Default 1024.
+	MaxPending int
+	// MaxHandoff bounds the records handed off in one maintenance round.
+	// Default 64.
+	MaxHandoff int
+}
+
+// PutResult is a completed write: the receipts of the replicas that stored
+// the record, W of them at least.
+type PutResult struct {
+	Key      id.ID
+	Version  uint64
+	Receipts []StoreReceipt
+}
+
+// StoreReceipt is a replica's signed word that it stored a record
+// durably: its handle, and its signature (by the key its handle names)
+// over the Receipt form of (key, version, digest, stored).
+type StoreReceipt struct {
+	Node      id.Handle
+	Version   uint64
+	Digest    [DigestSize]byte
+	Stored    int64
+	Signature []byte
+}
+
+// GetResult is a completed read.
+type GetResult struct {
+	Record *Record // nil if no replica that answered holds one
+	// Answers is how many replicas answered; Repaired how many were sent
+	// the newest copy because theirs was older or missing.
+	Answers, Repaired int
+}
+
+// PastStats count what this node did.
+type PastStats struct {
+	Stored        uint64 `json:"stored"`          // records stored here (writes, repairs, handoffs)
+	Refused       uint64 `json:"refused"`         // records refused (invalid, stale, conflicting, out of range, full)
+	Puts          uint64 `json:"puts"`            // writes coordinated here as root
+	QuorumFails   uint64 `json:"quorum_failures"` // writes that did not reach W
+	Gets          uint64 `json:"gets"`            // reads coordinated here as root
+	ReadRepairs   uint64 `json:"read_repairs"`    // copies sent by read repair
+	SyncRounds    uint64 `json:"sync_rounds"`     // anti-entropy summaries sent
+	SyncMismatch  uint64 `json:"sync_mismatches"`
+	Pushed        uint64 `json:"pushed"`         // records pushed to a neighbour that lacked them
+	HandedOff     uint64 `json:"handed_off"`     // records deleted here once enough copies were confirmed elsewhere
+	BadReceipts   uint64 `json:"bad_receipts"`   // receipts whose signature or record did not match
+	Malformed     uint64 `json:"malformed"`      // payloads that did not decode
+	ReplicasMoved uint64 `json:"replicas_moved"` // records sent to a new replica after a range change
+}
+
+// Past is the replication protocol on one node (PAST): records live on the
+// K nodes closest to their keys; the key's root coordinates writes (W
+// signed receipts) and reads (R answers, newest valid version, read
+// repair); anti-entropy between leaf-set neighbours keeps K copies as the
+// overlay changes. Like every application it is not safe for concurrent
+// use: call it from the node's goroutine.
+type Past struct {
+	ep      *core.Endpoint
+	opts    PastOptions
+	store   Store
+	puts    map[uint64]*putOp   // as root
+	fetches map[uint64]*fetchOp // as root of a read: the replicas not yet asked
+	mine    map[uint64]*myOp    // as origin
+	gets    map[uint64]*getOp   // as origin
+	handoff map[id.ID]*handoffOp
+	ticking bool
+	soon    bool
+	stats   PastStats
+}
+
+type putOp struct {
+	origin   id.Handle
+	rec      *Record
+	key      id.ID
+	entry    Entry
+	w        int
+	receipts []wireReceipt
+	answered int
+	replied  bool
+	timer    core.TimerID
+}
+
+type fetchOp struct {
+	key    id.ID
+	origin id.Handle
+	next   []id.Handle
+}
+
+type myOp struct {
+	key   id.ID
+	timer core.TimerID
+	done  func(PutResult, error)
+}
+
+type getOp struct {
+	key     id.ID
+	r       int
+	answers []getAnswer
+	timer   core.TimerID
+	done    func(GetResult, error)
+	ended   bool
+}
+
+type getAnswer struct {
+	from id.Handle
+	rec  *Record // nil: not found
+}
+
+type handoffOp struct {
+	req   uint64
+	entry Entry
+	acks  []id.ID
+}
+
+// Timer tags: the maintenance tick; operation timeouts are tagged with
+// their request ids, which are never zero.
+const tagMaintain = 0
+
+var (
+	_ core.Application        = (*Past)(nil)
+	_ core.TimerHandler       = (*Past)(nil)
+	_ core.UndeliveredHandler = (*Past)(nil)
+)
+
+// RegisterPast registers the protocol on m, over store (which it does
+// not close).
+func RegisterPast(m *core.Machine, store Store, opts PastOptions) (*Past, error) {
+	cfg := m.Config()
+	if opts.K == 0 {
+		opts.K = 5
+	}
+	if opts.W == 0 {
+		opts.W = (opts.K + 2) / 2
+	}
+	if opts.R == 0 {
+		opts.R = (opts.K + 2) / 2
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Maintain == 0 {
+		opts.Maintain = time.Minute
+	}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = 1024
+	}
+	if opts.MaxHandoff == 0 {
+		opts.MaxHandoff = 64
+	}
+	switch {
+	case store == nil:
+		return nil, errors.New("replication: RegisterPast needs a store")
+	case opts.K < 1 || opts.K > cfg.LeafSetSize/2+1:
+		return nil, fmt.Errorf("replication: K %d, want 1 to L/2+1 = %d", opts.K, cfg.LeafSetSize/2+1)
+	case opts.W < 1 || opts.W > opts.K || opts.R < 1 || opts.R > opts.K:
+		return nil, fmt.Errorf("replication: W %d and R %d, want 1 to K = %d", opts.W, opts.R, opts.K)
+	case opts.Timeout < 0 || opts.Maintain < 0 || opts.MaxPending < 0 || opts.MaxHandoff < 0:
+		return nil, errors.New("replication: negative durations or bounds")
+	}
+	if err := opts.Limits.Check(); err != nil {
+		return nil, err
+	}
+	p := &Past{opts: opts, store: store, puts: map[uint64]*putOp{}, fetches: map[uint64]*fetchOp{}, mine: map[uint64]*myOp{},
+		gets: map[uint64]*getOp{}, handoff: map[id.ID]*handoffOp{}}
+	ep, err := m.RegisterApplication(AppID, p)
+	if err != nil {
+		return nil, err
+	}
+	p.ep = ep
+	return p, nil
+}
+
+// Stats returns the counters.
+func (p *Past) Stats() PastStats { return p.stats }
+
+// Options returns the options in force.
+func (p *Past) Options() PastOptions { return p.opts }
+
+func (p *Past) unix() int64 { return p.opts.Epoch + int64(p.ep.Now()/time.Second) }
+
+func (p *Past) maxRecord() int { return p.opts.Limits.maxEncoded() }
+
+func (p *Past) newReq() uint64 {
+	for {
+		r := p.ep.Rand().Uint64()
+		if r != tagMaintain && p.mine[r] == nil && p.gets[r] == nil && p.puts[r] == nil && p.fetches[r] == nil {
+			return r
+		}
+	}
+}
+
+func (p *Past) send(to id.Handle, m *pmsg) {
+	if b, err := m.encode(); err == nil {
+		_ = p.ep.Send(to, b)
+	}
+}
+
+// Put writes rec (validated here first) to its key's K replicas; done
+// gets the receipts once W replicas stored it, or the error. It fails at
+// once with core.ErrNotJoined, ErrBusy, or rec's own error.
+func (p *Past) Put(rec *Record, done func(PutResult, error)) error {
+	if p.ep.Status() != core.StatusJoined {
+		return core.ErrNotJoined
+	}
+	if len(p.mine)+len(p.gets) >= p.opts.MaxPending {
+		return ErrBusy
+	}
+	if err := rec.Validate(p.unix(), p.opts.Limits); err != nil {
+		return err
+	}
+	enc, err := rec.Marshal()
+	if err != nil {
+		return err
+	}
+	req := p.newReq()
+	op := &myOp{key: rec.Key(), done: done}
+	p.mine[req] = op
+	op.timer, _ = p.ep.After(p.opts.Timeout, req)
+	b, err := (&pmsg{kind: kindPut, req: req, k: uint8(p.opts.K), w: uint8(p.opts.W), record: enc}).encode()
+	if err == nil {
+		err = p.ep.Route(op.key, b, nil)
+	}
+	if err != nil {
+		p.ep.Cancel(op.timer)
+		delete(p.mine, req)
+	}
+	return err
+}
+
+// Get reads key from R of its replicas and returns the newest valid
+// version (and sends it to those that answered with an older one, or
+// none); done gets nil Record when no replica that answered holds one.
+func (p *Past) Get(key id.ID, done func(GetResult, error)) error {
+	if p.ep.Status() != core.StatusJoined {
+		return core.ErrNotJoined
+	}
+	if len(p.mine)+len(p.gets) >= p.opts.MaxPending {
+		return ErrBusy
+	}
+	req := p.newReq()
+	op := &getOp{key: key, r: p.opts.R, done: done}
+	p.gets[req] = op
+	op.timer, _ = p.ep.After(p.opts.Timeout, req)
+	b, err := (&pmsg{kind: kindGet, req: req, r: uint8(p.opts.R), key: key}).encode()
+	if err == nil {
+		err = p.ep.Route(key, b, nil)
+	}
+	if err != nil {
+		p.ep.Cancel(op.timer)
+		delete(p.gets, req)
+	}
+	return err
+}
+
+// Timer ends an operation in time, or runs a maintenance round.
+func (p *Past) Timer(tag uint64) {
+	if tag == tagMaintain {
+		p.ticking, p.soon = false, false
+		p.maintain()
+		p.tick(p.opts.Maintain)
+		return
+	}
+	if op := p.mine[tag]; op != nil {
+		delete(p.mine, tag)
+		if op.done != nil {
+			op.done(PutResult{Key: op.key}, fmt.Errorf("%w: write of %s after %v", ErrTimeout, op.key.Short(), p.opts.Timeout))
+		}
+	}
+	if op := p.gets[tag]; op != nil {
+		p.endGet(tag, op)
+	}
+	delete(p.fetches, tag)
+	if op := p.puts[tag]; op != nil {
+		delete(p.puts, tag)
+		if !op.replied {
+			p.stats.QuorumFails++
+			p.reply(tag, op, statusQuorum)
+		}
+	}
+}
+
+// tick arms the maintenance timer (once).
+func (p *Past) tick(d time.Duration) {
+	if p.ticking {
+		return
+	}
+	if _, err := p.ep.After(d, tagMaintain); err == nil {
+		p.ticking = true
+	}
+}
+
+// Start begins maintenance; call it once the node has joined (the
+// runtime and the simulator do).
+func (p *Past) Start() { p.tick(p.opts.Maintain) }
+
+// Forward lets every message through.
+func (p *Past) Forward(*core.Message, *id.Handle) bool { return true }
+
+// Update brings a maintenance round forward when the leaf set changes:
+// ranges moved.
+func (p *Past) Update(id.Handle, bool) {
+	if p.soon {
+		return
+	}
+	p.soon = true
+	if p.ticking {
+		// The armed tick may be far: add a near one; the extra round is
+		// harmless.
+		if _, err := p.ep.After(2*time.Second, tagMaintain); err == nil {
+			return
+		}
+	}
+	p.tick(2 * time.Second)
+}
+
+// Undelivered: a replica or an origin that did not acknowledge. A read's
+// fetch goes to the next replica instead; a write waiting for that
+// replica's receipt ends at its timeout if it needs it.
+func (p *Past) Undelivered(cm *core.Message) {
+	m, err := decode(cm.Payload, p.maxRecord())
+	if err != nil || m.kind != kindFetch {
+		return
+	}
+	if f := p.fetches[m.req]; f != nil && len(f.next) > 0 {
+		h := f.next[0]
+		f.next = f.next[1:]
+		p.send(h, &m)
+	}
+}
+
+// Deliver handles the protocol's messages.
+func (p *Past) Deliver(cm *core.Message) {
+	m, err := decode(cm.Payload, p.maxRecord())
+	if err != nil {
+		p.stats.Malformed++
+		return
+	}
+	if cm.Type == core.MsgRoute {
+		switch m.kind {
+		case kindPut:
+			p.rootPut(cm.Origin, &m)
+		case kindGet:
+			p.rootGet(cm.Origin, &m)
+		}
+		return
+	}
+	from := cm.From
+	switch m.kind {
+	case kindStore:
+		p.onStore(from, &m)
+	case kindStored:
+		p.onStored(from, &m)
+	case kindResult:
+		p.onResult(from, &m)
+	case kindFetch:
+		p.onFetch(&m)
+	case kindHave:
+		p.onHave(from, &m)
+	case kindSync:
+		p.onSync(from, &m)
+	case kindEntries:
+		p.onEntries(from, &m)
+	case kindPush:
+		p.onPush(&m)
+	}
+}
+
+// accept validates an encoded record and stores it if this node is among
+// the K closest to its key (by its leaf set), or if force.
+func (p *Past) accept(enc []byte, force bool) (*Record, Entry, uint8) {
+	rec, err := UnmarshalRecord(enc, p.opts.Limits)
+	if err != nil || rec.Validate(p.unix(), p.opts.Limits) != nil {
+		p.stats.Refused++
+		return nil, Entry{}, statusRefused
+	}
+	e, err := rec.Entry()
+	if err != nil {
+		p.stats.Refused++
+		return nil, Entry{}, statusRefused
+	}
+	if !force && !p.inRange(e.Key) {
+		p.stats.Refused++
+		return rec, e, statusRefused
+	}
+	stored, err := p.store.Put(p.unix(), rec)
+	switch {
+	case errors.Is(err, ErrStale):
+		p.stats.Refused++
+		return rec, e, statusStale
+	case errors.Is(err, ErrConflict):
+		p.stats.Refused++
+		return rec, e, statusConflict
+	case err != nil:
+		p.stats.Refused++
+		return rec, e, statusRefused
+	}
+	if stored {
+		p.stats.Stored++
+	}
+	return rec, e, statusOK
+}
+
+// inRange reports whether this node is among the K closest to key, as
+// far as its leaf set shows (when it cannot tell, it is).
+func (p *Past) inRange(key id.ID) bool {
+	lo, hi, ok := p.ep.Range(p.ep.Self(), p.opts.K-1)
+	return !ok || InRange(lo, hi, key)
+}
+
+// receipt signs this node's receipt for e.
+func (p *Past) receipt(e Entry) (wireReceipt, bool) {
+	rc := Receipt{Key: e.Key, Version: e.Version, Digest: e.Digest, Stored: p.unix(), Node: p.selfKey()}
+	sig, err := p.ep.Sign(rc.SignedBytes())
+	if err != nil {
+		return wireReceipt{}, false
+	}
+	return wireReceipt{node: p.ep.Self(), version: e.Version, digest: e.Digest, stored: rc.Stored, sig: sig}, true
+}
+
+// selfKey is what stands for this node's key in a receipt's signed bytes:
+// its node id (the signature itself is checked against the key its
+// handle names, with Endpoint.Verify).
+func (p *Past) selfKey() []byte { x := p.ep.Self().ID; return x[:] }
+
+func receiptBytes(node id.ID, key id.ID, rc wireReceipt) []byte {
+	r := Receipt{Key: key, Version: rc.version, Digest: rc.digest, Stored: rc.stored, Node: node[:]}
+	return r.SignedBytes()
+}
+
+// rootPut coordinates a write at the key's root: store here, ask the
+// other K-1 replicas, and answer the origin once W receipts are in.
+func (p *Past) rootPut(origin id.Handle, m *pmsg) {
+	p.stats.Puts++
+	k, w := int(m.k), int(m.w)
+	if k < 1 || k > p.ep.Config().LeafSetSize/2+1 || w < 1 || w > k {
+		p.sendResult(origin, m.req, statusRefused, nil)
+		return
+	}
+	rec, e, st := p.accept(m.record, true)
+	if st != statusOK {
+		p.sendResult(origin, m.req, st, nil)
+		return
+	}
+	op := &putOp{origin: origin, rec: rec, key: e.Key, entry: e, w: w}
+	if rc, ok := p.receipt(e); ok {
+		op.receipts = append(op.receipts, rc)
+	}
+	if p.puts[m.req] != nil {
+		return // a copy of a write in progress
+	}
+	p.puts[m.req] = op
+	op.timer, _ = p.ep.After(p.opts.Timeout, m.req)
+	for _, h := range p.ep.ReplicaSet(e.Key, k) {
+		if h.ID != p.ep.Self().ID {
+			p.send(h, &pmsg{kind: kindStore, req: m.req, record: m.record})
+		}
+	}
+	p.checkQuorum(m.req, op)
+}
+
+func (p *Past) checkQuorum(req uint64, op *putOp) {
+	if !op.replied && len(op.receipts) >= op.w {
+		op.replied = true
+		p.reply(req, op, statusOK)
+	}
+}
+
+func (p *Past) reply(req uint64, op *putOp, status uint8) {
+	p.sendResult(op.origin, req, status, op.receipts)
+}
+
+func (p *Past) sendResult(to id.Handle, req uint64, status uint8, rcs []wireReceipt) {
+	m := &pmsg{kind: kindResult, req: req, status: status, receipts: rcs[:min(len(rcs), 255)]}
+	if to.ID == p.ep.Self().ID {
+		p.onResult(to, m)
+		return
+	}
+	p.send(to, m)
+}
+
+// onStore stores a replica (or a handed-off copy) and answers with a
+// signed receipt.
+func (p *Past) onStore(from id.Handle, m *pmsg) {
+	_, e, st := p.accept(m.record, false)
+	out := &pmsg{kind: kindStored, req: m.req, status: st, key: e.Key, version: e.Version, digest: e.Digest}
+	if st == statusOK {
+		rc, ok := p.receipt(e)
+		if !ok {
+			return
+		}
+		out.stored, out.sig = rc.stored, rc.sig
+	}
+	p.send(from, out)
+}
+
+// onStored takes a replica's receipt, for a write coordinated here or a
+// handoff.
+func (p *Past) onStored(from id.Handle, m *pmsg) {
+	if h := p.handoff[m.key]; h != nil && h.req == m.req {
+		p.onHandoffAck(from, m, h)
+		return
+	}
+	op := p.puts[m.req]
+	if op == nil || m.key != op.key || m.status != statusOK {
+		return
+	}
+	rc := wireReceipt{node: from, version: m.version, digest: m.digest, stored: m.stored, sig: m.sig}
+	if m.version != op.entry.Version || m.digest != op.entry.Digest || !p.ep.Verify(from, receiptBytes(from.ID, op.key, rc), m.sig) {
+		p.stats.BadReceipts++
+		return
+	}
+	for _, x := range op.receipts {
+		if x.node.ID == from.ID {
+			return
+		}
+	}
+	op.receipts = append(op.receipts, rc)
+	p.checkQuorum(m.req, op)
+}
+
+// onResult completes a write started here: every receipt must be signed
+// by the node it names, for this record, and the signers distinct.
+func (p *Past) onResult(from id.Handle, m *pmsg) {
+	op := p.mine[m.req]
+	if op == nil {
+		return
+	}
+	delete(p.mine, m.req)
+	p.ep.Cancel(op.timer)
+	res := PutResult{Key: op.key}
+	seen := map[id.ID]bool{}
+	for _, rc := range m.receipts {
+		if seen[rc.node.ID] || !p.ep.Verify(rc.node, receiptBytes(rc.node.ID, op.key, rc), rc.sig) {
+			p.stats.BadReceipts++
+			continue
+		}
+		seen[rc.node.ID] = true
+		res.Version = rc.version
+		res.Receipts = append(res.Receipts, StoreReceipt{Node: rc.node, Version: rc.version, Digest: rc.digest, Stored: rc.stored, Signature: rc.sig})
+	}
+	var err error
+	switch {
+	case m.status == statusStale:
+		err = fmt.Errorf("%w: %s holds a higher version", ErrStale, op.key.Short())
+	case m.status == statusConflict:
+		err = fmt.Errorf("%w: %s holds another record with this version", ErrConflict, op.key.Short())
+	case m.status == statusRefused:
+		err = fmt.Errorf("%w: %s", ErrRefused, op.key.Short())
+	case m.status == statusQuorum || len(res.Receipts) < p.opts.W:
+		err = fmt.Errorf("%w: %d receipts for %s, want %d", ErrQuorum, len(res.Receipts), op.key.Short(), p.opts.W)
+	}
+	if op.done != nil {
+		op.done(res, err)
+	}
+}
+
+// rootGet coordinates a read at the key's root: its own answer and R-1
+// other replicas', each straight to the origin.
+func (p *Past) rootGet(origin id.Handle, m *pmsg) {
+	p.stats.Gets++
+	r := int(m.r)
+	if r < 1 || r > p.ep.Config().LeafSetSize/2+1 {
+		return
+	}
+	p.answer(origin, m.req, m.key)
+	var others []id.Handle
+	for _, h := range p.ep.ReplicaSet(m.key, p.opts.K) {
+		if h.ID != p.ep.Self().ID {
+			others = append(others, h)
+		}
+	}
+	ask := others[:min(len(others), r-1)]
+	for _, h := range ask {
+		p.send(h, &pmsg{kind: kindFetch, req: m.req, key: m.key, origin: origin})
+	}
+	if rest := others[len(ask):]; len(rest) > 0 && p.fetches[m.req] == nil && len(p.fetches) < p.opts.MaxPending {
+		// A replica that does not acknowledge is replaced by the next.
+		p.fetches[m.req] = &fetchOp{key: m.key, origin: origin, next: rest}
+		_, _ = p.ep.After(p.opts.Timeout, m.req)
+	}
+}
+
+func (p *Past) onFetch(m *pmsg) {
+	if !p.ep.ValidHandle(m.origin) {
+		return
+	}
+	p.answer(m.origin, m.req, m.key)
+}
+
+// answer sends this node's copy of key (or that it has none) to origin.
+func (p *Past) answer(origin id.Handle, req uint64, key id.ID) {
+	out := &pmsg{kind: kindHave, req: req, key: key}
+	if rec, ok, err := p.store.Get(key); err == nil && ok {
+		if enc, err := rec.Marshal(); err == nil {
+			out.found, out.record = true, enc
+		}
+	}
+	if origin.ID == p.ep.Self().ID {
+		p.onHave(p.ep.Self(), out)
+		return
+	}
+	p.send(origin, out)
+}
+
+// onHave collects a replica's answer to a read started here.
+func (p *Past) onHave(from id.Handle, m *pmsg) {
+	op := p.gets[m.req]
+	if op == nil || op.ended || m.key != op.key {
+		return
+	}
+	for _, a := range op.answers {
+		if a.from.ID == from.ID {
+			return
+		}
+	}
+	a := getAnswer{from: from}
+	if m.found {
+		rec, err := UnmarshalRecord(m.record, p.opts.Limits)
+		// A forged or mismatched record counts as no answer's record.
+		if err == nil && rec.Validate(p.unix(), p.opts.Limits) == nil && rec.CheckKey(op.key) == nil {
+			a.rec = rec
+		}
+	}
+	op.answers = append(op.answers, a)
+	if len(op.answers) >= op.r {
+		p.endGet(m.req, op)
+	}
+}
+
+// endGet completes a read with the newest valid version among the
+// answers, repairing the replicas that answered with less.
+func (p *Past) endGet(req uint64, op *getOp) {
+	delete(p.gets, req)
+	p.ep.Cancel(op.timer)
+	op.ended = true
+	var best *Record
+	for _, a := range op.answers {
+		if a.rec == nil {
+			continue
+		}
+		if best == nil {
+			best = a.rec
+			continue
+		}
+		if replace, err := Supersedes(best, a.rec); err == nil && replace {
+			best = a.rec
+		}
+	}
+	res := GetResult{Record: best, Answers: len(op.answers)}
+	if best != nil {
+		enc, err := best.Marshal()
+		if err == nil {
+			for _, a := range op.answers {
+				if a.rec == nil || !a.rec.Equal(best) {
+					res.Repaired++
+					p.stats.ReadRepairs++
+					p.send(a.from, &pmsg{kind: kindPush, record: enc})
+				}
+			}
+		}
+	}
+	var err error
+	if len(op.answers) < op.r && best == nil {
+		err = fmt.Errorf("%w: %d of %d replicas answered for %s", ErrQuorum, len(op.answers), op.r, op.key.Short())
+	}
+	if op.done != nil {
+		op.done(res, err)
+	}
+}
+
+// onPush stores a copy another node says this node should hold.
+func (p *Past) onPush(m *pmsg) { p.accept(m.record, false) }
+
+// maintain runs one round: summaries of the ranges shared with each
+// neighbour that shares some, and the handoff of records that left this
+// node's range.
+func (p *Past) maintain() {
+	if p.ep.Status() != core.StatusJoined {
+		return
+	}
+	self := p.ep.Self()
+	lo, hi, ok := p.ep.Range(self, p.opts.K-1)
+	if !ok {
+		return
+	}
+	for _, n := range p.ep.NeighborSet(2 * (p.opts.K - 1)) {
+		nlo, nhi, ok := p.ep.Range(n, p.opts.K-1)
+		if !ok {
+			continue
+		}
+		for _, seg := range intersect(lo, hi, nlo, nhi) {
+			s, err := p.store.Summary(seg[0], seg[1])
+			if err != nil {
+				continue
+			}
+			p.stats.SyncRounds++
+			p.send(n, &pmsg{kind: kindSync, lo: seg[0], hi: seg[1], count: uint32(s.Count), hash: s.Hash})
+		}
+	}
+	p.handOff(lo, hi)
+}
+
+// intersect returns the arcs common to [alo, ahi] and [blo, bhi].
+func intersect(alo, ahi, blo, bhi id.ID) [][2]id.ID {
+	var out [][2]id.ID
+	for _, a := range Segments(alo, ahi) {
+		for _, b := range Segments(blo, bhi) {
+			lo, hi := a[0], a[1]
+			if b[0].Cmp(lo) > 0 {
+				lo = b[0]
+			}
+			if b[1].Cmp(hi) < 0 {
+				hi = b[1]
+			}
+			if lo.Cmp(hi) <= 0 {
+				out = append(out, [2]id.ID{lo, hi})
+			}
+		}
+	}
+	return out
+}
+
+// onSync compares a neighbour's summary of a range with this node's; on a
+// difference, it sends its entries of the range.
+func (p *Past) onSync(from id.Handle, m *pmsg) {
+	s, err := p.store.Summary(m.lo, m.hi)
+	if err != nil || s.Count == int(m.count) && s.Hash == m.hash {
+		return
+	}
+	p.stats.SyncMismatch++
+	p.sendEntries(from, m.lo, m.hi, false)
+}
+
+func (p *Past) sendEntries(to id.Handle, lo, hi id.ID, reply bool) {
+	out := &pmsg{kind: kindEntries, lo: lo, hi: hi, reply: reply}
+	_ = p.store.Entries(lo, hi, func(e Entry) bool {
+		out.entries = append(out.entries, entryRef{key: e.Key, version: e.Version, digest: e.Digest})
+		return len(out.entries) < maxEntries
+	})
+	p.send(to, out)
+}
+
+// onEntries pushes to the sender what it lacks or holds older, and (unless
+// this is already a reply) sends this node's entries so that the sender
+// pushes back what this node lacks.
+func (p *Past) onEntries(from id.Handle, m *pmsg) {
+	theirs := map[id.ID]entryRef{}
+	for _, e := range m.entries {
+		theirs[e.key] = e
+	}
+	pushed := 0
+	_ = p.store.Range(m.lo, m.hi, func(rec *Record) bool {
+		e, err := rec.Entry()
+		if err != nil {
+			return true
+		}
+		t, ok := theirs[e.Key]
+		if ok && (t.version > e.Version || t.version == e.Version) {
+			return true // they hold it, or newer (a conflict stays where it is)
+		}
+		if enc, err := rec.Marshal(); err == nil {
+			p.send(from, &pmsg{kind: kindPush, record: enc})
+			p.stats.Pushed++
+			pushed++
+		}
+		return pushed < p.opts.MaxHandoff
+	})
+	if !m.reply {
+		p.sendEntries(from, m.lo, m.hi, true)
+	}
+}
+
+// handOff sends records outside this node's range to the key's replicas
+// and deletes them once more than K/2 of those confirmed they hold them.
+func (p *Past) handOff(lo, hi id.ID) {
+	var out []Entry
+	var all [][2]id.ID
+	// Everything not in [lo, hi]: the arc after hi up to before lo.
+	one := id.U128{Lo: 1}
+	if next, prev := hi.U128().Add(one).ID(), lo.U128().Sub(one).ID(); next != lo {
+		all = append(all, Segments(next, prev)...)
+	}
+	for _, seg := range all {
+		_ = p.store.Entries(seg[0], seg[1], func(e Entry) bool {
+			out = append(out, e)
+			return len(out) < p.opts.MaxHandoff
+		})
+	}
+	for _, e := range out {
+		h := p.handoff[e.Key]
+		if h == nil || h.entry.Version != e.Version {
+			h = &handoffOp{req: p.newReq(), entry: e}
+			p.handoff[e.Key] = h
+		}
+		rec, ok, err := p.store.Get(e.Key)
+		if err != nil || !ok {
+			delete(p.handoff, e.Key)
+			continue
+		}
+		enc, err := rec.Marshal()
+		if err != nil {
+			continue
+		}
+		for _, r := range p.ep.ReplicaSet(e.Key, p.opts.K) {
+			if r.ID != p.ep.Self().ID && !slices.Contains(h.acks, r.ID) {
+				p.send(r, &pmsg{kind: kindStore, req: h.req, record: enc})
+			}
+		}
+	}
+}
+
+// onHandoffAck counts a replica's receipt for a record being handed off,
+// and deletes the record here once more than K/2 replicas hold it.
+func (p *Past) onHandoffAck(from id.Handle, m *pmsg, h *handoffOp) {
+	if m.status != statusOK && m.status != statusStale {
+		return
+	}
+	if m.status == statusOK {
+		rc := wireReceipt{node: from, version: m.version, digest: m.digest, stored: m.stored, sig: m.sig}
+		if m.version != h.entry.Version || !p.ep.Verify(from, receiptBytes(from.ID, m.key, rc), m.sig) {
+			p.stats.BadReceipts++
+			return
+		}
+	}
+	if !slices.Contains(h.acks, from.ID) {
+		h.acks = append(h.acks, from.ID)
+	}
+	if len(h.acks) > p.opts.K/2 {
+		if !p.inRange(m.key) {
+			if ok, err := p.store.Delete(m.key); err == nil && ok {
+				p.stats.HandedOff++
+			}
+		}
+		delete(p.handoff, m.key)
+	}
+}

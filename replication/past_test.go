@@ -1,0 +1,313 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/simnet"
+)
+
+const testEpoch = 1_800_000_000
+
+// pastWorld is a simulated overlay with the protocol on every node, each
+// over its own MemStore.
+type pastWorld struct {
+	t      *testing.T
+	nw     *simnet.Network
+	apps   []*Past
+	stores []*MemStore
+	owner  crypto.PrivKey
+}
+
+type rng struct{ r *rand.Rand }
+
+func (r rng) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = byte(r.r.Uint32())
+	}
+	return len(b), nil
+}
+
+func newPastWorld(t *testing.T, seed uint64, n int) *pastWorld {
+	t.Helper()
+	nw, err := simnet.New(simnet.Options{Seed: seed, Node: core.SimConfig(), Topology: simnet.NewPlane()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.Grow(n, 100*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	nw.RunFor(time.Minute)
+	w := &pastWorld{t: t, nw: nw}
+	for i := range n {
+		st, err := NewMemStore(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := RegisterPast(nw.Node(i).Machine, st, PastOptions{Epoch: testEpoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nw.RunOn(i, p.Start)
+		w.apps, w.stores = append(w.apps, p), append(w.stores, st)
+	}
+	w.owner, err = secure.GenerateKey(rng{rand.New(rand.NewPCG(seed, 99))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *pastWorld) record(name string, version uint64, value string) *Record {
+	w.t.Helper()
+	rec, err := Sign(w.owner, []byte(name), []byte(value), version, 0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return rec
+}
+
+// put writes rec from node i and waits for the result.
+func (w *pastWorld) put(i int, rec *Record) (PutResult, error) {
+	w.t.Helper()
+	var res PutResult
+	var rerr error
+	done := false
+	var err error
+	w.nw.RunOn(i, func() {
+		err = w.apps[i].Put(rec, func(r PutResult, e error) { res, rerr, done = r, e, true })
+	})
+	if err != nil {
+		return res, err
+	}
+	for k := 0; k < 30 && !done; k++ {
+		w.nw.RunFor(500 * time.Millisecond)
+	}
+	if !done {
+		w.t.Fatalf("put from %d: no result", i)
+	}
+	return res, rerr
+}
+
+func (w *pastWorld) get(i int, key id.ID) (GetResult, error) {
+	w.t.Helper()
+	var res GetResult
+	var rerr error
+	done := false
+	var err error
+	w.nw.RunOn(i, func() {
+		err = w.apps[i].Get(key, func(r GetResult, e error) { res, rerr, done = r, e, true })
+	})
+	if err != nil {
+		return res, err
+	}
+	for k := 0; k < 30 && !done; k++ {
+		w.nw.RunFor(500 * time.Millisecond)
+	}
+	if !done {
+		w.t.Fatalf("get from %d: no result", i)
+	}
+	return res, rerr
+}
+
+// holders lists the live nodes whose store holds key.
+func (w *pastWorld) holders(key id.ID) []int {
+	var out []int
+	for i, st := range w.stores {
+		if !w.nw.Node(i).Alive() {
+			continue
+		}
+		if _, ok, _ := st.Get(key); ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// closest lists the k live nodes closest to key.
+func (w *pastWorld) closest(key id.ID, k int) []int {
+	live := w.nw.Live()
+	slices.SortFunc(live, func(a, b id.ID) int {
+		da, db := key.U128().RingDistance(a.U128()), key.U128().RingDistance(b.U128())
+		return da.Cmp(db)
+	})
+	var out []int
+	for _, x := range live[:k] {
+		h, _ := w.nw.Lookup(x)
+		out = append(out, h.Index)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A write returns W signed receipts and lands on the K closest nodes; a
+// read from anywhere returns it; a lower version is refused, and so is
+// another record with the same version.
+func TestPutGetOnTheKClosest(t *testing.T) {
+	w := newPastWorld(t, 1, 100)
+	r := rand.New(rand.NewPCG(1, 1))
+	for k := range 20 {
+		rec := w.record(fmt.Sprintf("obj-%d", k), 1, fmt.Sprintf("value %d", k))
+		res, err := w.put(r.IntN(100), rec)
+		if err != nil {
+			t.Fatalf("put %d: %v", k, err)
+		}
+		if len(res.Receipts) < 3 || res.Version != 1 || res.Key != rec.Key() {
+			t.Fatalf("put %d: %+v", k, res)
+		}
+		if got, want := w.holders(rec.Key()), w.closest(rec.Key(), 5); !slices.Equal(got, want) {
+			t.Fatalf("record %d held by %v, want the 5 closest %v", k, got, want)
+		}
+		g, err := w.get(r.IntN(100), rec.Key())
+		if err != nil || g.Record == nil || !g.Record.Equal(rec) || g.Answers < 3 {
+			t.Fatalf("get %d: %+v %v", k, g, err)
+		}
+	}
+	rec2 := w.record("obj-0", 2, "second")
+	if _, err := w.put(5, rec2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.put(6, w.record("obj-0", 1, "value 0")); !errors.Is(err, ErrStale) {
+		t.Fatalf("a lower version: %v, want ErrStale", err)
+	}
+	if _, err := w.put(7, w.record("obj-0", 2, "other")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("another record with the same version: %v, want ErrConflict", err)
+	}
+	g, err := w.get(9, rec2.Key())
+	if err != nil || g.Record == nil || !g.Record.Equal(rec2) {
+		t.Fatalf("get after the refusals: %+v %v", g, err)
+	}
+}
+
+// Two of a record's 5 replicas crash: reads from every node still return
+// it, and maintenance makes 5 live copies again on the 5 closest.
+func TestReplicasRepairedAfterCrash(t *testing.T) {
+	w := newPastWorld(t, 2, 80)
+	rec := w.record("precious", 1, "data")
+	if _, err := w.put(3, rec); err != nil {
+		t.Fatal(err)
+	}
+	hs := w.holders(rec.Key())
+	if len(hs) != 5 {
+		t.Fatalf("held by %v", hs)
+	}
+	for _, i := range hs[:2] {
+		w.nw.Crash(i)
+	}
+	for i := range 80 {
+		if !w.nw.Node(i).Alive() {
+			continue
+		}
+		if g, err := w.get(i, rec.Key()); err != nil || g.Record == nil || !g.Record.Equal(rec) {
+			t.Fatalf("get from %d after 2 replicas crashed: %+v %v", i, g, err)
+		}
+	}
+	w.nw.RunFor(5 * time.Minute)
+	if got, want := w.holders(rec.Key()), w.closest(rec.Key(), 5); !slices.Equal(got, want) {
+		t.Fatalf("after repair held by %v, want the 5 closest live %v", got, want)
+	}
+}
+
+// 10% of 600 nodes crash at once: no record of 200 is lost, and each has
+// K live copies on the K closest after repair.
+func TestMassCrashLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("600 nodes")
+	}
+	w := newPastWorld(t, 3, 600)
+	r := rand.New(rand.NewPCG(3, 3))
+	var recs []*Record
+	for k := range 200 {
+		rec := w.record(fmt.Sprintf("o%d", k), 1, "v")
+		var err error
+		w.nw.RunOn(r.IntN(600), func() {})
+		if _, err = w.put(r.IntN(600), rec); err != nil {
+			t.Fatalf("put %d: %v", k, err)
+		}
+		recs = append(recs, rec)
+	}
+	for _, i := range r.Perm(600)[:60] {
+		w.nw.Crash(i)
+	}
+	w.nw.RunFor(10 * time.Minute)
+	lost, short := 0, 0
+	var moved uint64
+	for _, a := range w.apps {
+		moved += a.Stats().Pushed
+	}
+	for _, rec := range recs {
+		hs := w.holders(rec.Key())
+		if len(hs) == 0 {
+			lost++
+		}
+		if !slices.Equal(hs, w.closest(rec.Key(), 5)) {
+			short++
+		}
+	}
+	t.Logf("lost %d, not on the 5 closest %d, copies pushed %d", lost, short, moved)
+	if lost != 0 || short != 0 {
+		t.Fatalf("%d records lost, %d not on their 5 closest live nodes", lost, short)
+	}
+}
+
+// Two of 5 replicas serve a stale version or a forged record: a read with
+// R=3 after a write with W=3 returns the written record, never the forged
+// or stale one, and repairs them.
+func TestByzantineReplicas(t *testing.T) {
+	w := newPastWorld(t, 4, 80)
+	v1 := w.record("bz", 1, "old")
+	if _, err := w.put(1, v1); err != nil {
+		t.Fatal(err)
+	}
+	hs := w.holders(v1.Key())
+	v2 := w.record("bz", 2, "new")
+	if _, err := w.put(2, v2); err != nil {
+		t.Fatal(err)
+	}
+	// Replica 0 rolls back to v1; replica 1 serves a forged v3.
+	bad := hs[:2]
+	w.stores[bad[0]].Delete(v1.Key())
+	if _, err := w.stores[bad[0]].Put(testEpoch, v1); err != nil {
+		t.Fatal(err)
+	}
+	forged := w.record("bz", 3, "forged")
+	forged.Value = []byte("FORGED")
+	trusting, _ := NewMemStore(Options{TrustSignatures: true})
+	if _, err := trusting.Put(testEpoch, forged); err != nil {
+		t.Fatal(err)
+	}
+	w.stores[bad[1]].Delete(v1.Key())
+	w.stores[bad[1]] = trusting
+	w.apps[bad[1]].store = trusting
+	for i := range 80 {
+		g, err := w.get(i, v2.Key())
+		if err != nil || g.Record == nil || !g.Record.Equal(v2) {
+			t.Fatalf("get from %d: %+v %v, want v2", i, g.Record, err)
+		}
+	}
+}
+
+// Bad payloads change nothing and are counted.
+func TestMalformedPayloads(t *testing.T) {
+	w := newPastWorld(t, 5, 20)
+	before := w.stores[3].Stats().Records
+	for _, b := range [][]byte{nil, {0}, {kindPush}, {kindPush, 0, 0, 0, 9, 1}, {kindCount}} {
+		w.nw.RunOn(2, func() { _ = w.apps[2].ep.Send(w.nw.Node(3).Self(), b) })
+	}
+	w.nw.RunFor(time.Second)
+	if got := w.apps[3].Stats().Malformed; got != 5 {
+		t.Fatalf("malformed counted %d, want 5", got)
+	}
+	if w.stores[3].Stats().Records != before {
+		t.Fatal("a malformed payload changed the store")
+	}
+}

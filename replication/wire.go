@@ -1,0 +1,362 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/pastrynet/pastry/id"
+)
+
+// The replication protocol's payloads (PAST; big-endian). A record is its
+// codec's encoding (Record.Marshal), length-prefixed (u32); a handle is
+// [id 16][address length u8][address].
+//
+//	put:     [1][request u64][k u8][w u8][record]                   routed to the key
+//	store:   [2][request u64][record]                               root -> replica (and handoffs)
+//	stored:  [3][request u64][status u8][key 16][version u64][digest 32][stored i64][signature 64]
+//	result:  [4][request u64][status u8][count u8][receipts: handle, version u64, digest 32, stored i64, signature 64]
+//	get:     [5][request u64][r u8][key 16]                         routed to the key
+//	fetch:   [6][request u64][key 16][origin handle]                root -> replica
+//	have:    [7][request u64][key 16][found u8][record, if found]   replica -> origin
+//	sync:    [8][lo 16][hi 16][count u32][hash 32]                  anti-entropy
+//	entries: [9][lo 16][hi 16][reply u8][count u16][key 16, version u64, digest 32 each]
+//	push:    [10][record]                                           a copy for the receiver to hold
+//
+// A decoder takes exactly these: anything else is ErrMalformed.
+const (
+	kindPut = iota + 1
+	kindStore
+	kindStored
+	kindResult
+	kindGet
+	kindFetch
+	kindHave
+	kindSync
+	kindEntries
+	kindPush
+	kindCount
+)
+
+var kindNames = [...]string{"invalid", "put", "store", "stored", "result", "get", "fetch", "have", "sync", "entries", "push"}
+
+// Status of a store or a write.
+const (
+	statusOK       = 0
+	statusStale    = 1 // a higher version is held
+	statusConflict = 2 // another record with this version is held
+	statusRefused  = 3 // invalid, over capacity or quota, or not this node's range
+	statusQuorum   = 4 // fewer than W receipts in time
+)
+
+// maxEntries bounds an entries message (and so one anti-entropy batch).
+const maxEntries = 512
+
+// errWire: a payload that is not one of the protocol's messages.
+var errWire = errors.New("replication: malformed protocol message")
+
+// Kind names the kind of a replication payload, or "invalid".
+func PayloadKind(b []byte) string {
+	if len(b) == 0 || int(b[0]) >= len(kindNames) {
+		return kindNames[0]
+	}
+	return kindNames[b[0]]
+}
+
+// wireReceipt is a replica's signed word, as the protocol carries it: the
+// node is the handle it came from (checked with Endpoint.Verify).
+type wireReceipt struct {
+	node    id.Handle
+	version uint64
+	digest  [DigestSize]byte
+	stored  int64
+	sig     []byte
+}
+
+type entryRef struct {
+	key     id.ID
+	version uint64
+	digest  [DigestSize]byte
+}
+
+// pmsg is any one of the protocol's messages.
+type pmsg struct {
+	kind     uint8
+	req      uint64
+	k, w, r  uint8
+	record   []byte // encoded
+	status   uint8
+	key      id.ID
+	version  uint64
+	digest   [DigestSize]byte
+	stored   int64
+	sig      []byte
+	receipts []wireReceipt
+	origin   id.Handle
+	found    bool
+	lo, hi   id.ID
+	count    uint32
+	hash     [32]byte
+	reply    bool
+	entries  []entryRef
+}
+
+func putHandle(b []byte, h id.Handle) []byte {
+	b = append(b, h.ID[:]...)
+	b = append(b, byte(len(h.Addr)))
+	return append(b, h.Addr...)
+}
+
+func putRecord(b, rec []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(rec)))
+	return append(b, rec...)
+}
+
+func (m *pmsg) encode() ([]byte, error) {
+	if len(m.origin.Addr) > 255 || len(m.receipts) > 255 || len(m.entries) > maxEntries {
+		return nil, fmt.Errorf("replication: %s message over its bounds", kindNames[min(int(m.kind), len(kindNames)-1)])
+	}
+	for _, rc := range m.receipts {
+		if len(rc.node.Addr) > 255 || len(rc.sig) != SignatureSize {
+			return nil, errors.New("replication: malformed receipt")
+		}
+	}
+	if (m.kind == kindStored && m.status == statusOK) != (len(m.sig) == SignatureSize) {
+		return nil, errors.New("replication: a stored message is signed exactly when it says ok")
+	}
+	b := make([]byte, 0, 64+len(m.record))
+	b = append(b, m.kind)
+	switch m.kind {
+	case kindPut:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = append(b, m.k, m.w)
+		b = putRecord(b, m.record)
+	case kindStore:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = putRecord(b, m.record)
+	case kindStored:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = append(b, m.status)
+		b = append(b, m.key[:]...)
+		b = binary.BigEndian.AppendUint64(b, m.version)
+		b = append(b, m.digest[:]...)
+		b = binary.BigEndian.AppendUint64(b, uint64(m.stored))
+		b = append(b, m.sig...)
+	case kindResult:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = append(b, m.status, byte(len(m.receipts)))
+		for _, rc := range m.receipts {
+			b = putHandle(b, rc.node)
+			b = binary.BigEndian.AppendUint64(b, rc.version)
+			b = append(b, rc.digest[:]...)
+			b = binary.BigEndian.AppendUint64(b, uint64(rc.stored))
+			b = append(b, rc.sig...)
+		}
+	case kindGet:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = append(b, m.r)
+		b = append(b, m.key[:]...)
+	case kindFetch:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = append(b, m.key[:]...)
+		b = putHandle(b, m.origin)
+	case kindHave:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = append(b, m.key[:]...)
+		if m.found {
+			b = append(b, 1)
+			b = putRecord(b, m.record)
+		} else {
+			b = append(b, 0)
+		}
+	case kindSync:
+		b = append(b, m.lo[:]...)
+		b = append(b, m.hi[:]...)
+		b = binary.BigEndian.AppendUint32(b, m.count)
+		b = append(b, m.hash[:]...)
+	case kindEntries:
+		b = append(b, m.lo[:]...)
+		b = append(b, m.hi[:]...)
+		r := byte(0)
+		if m.reply {
+			r = 1
+		}
+		b = append(b, r)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(m.entries)))
+		for _, e := range m.entries {
+			b = append(b, e.key[:]...)
+			b = binary.BigEndian.AppendUint64(b, e.version)
+			b = append(b, e.digest[:]...)
+		}
+	case kindPush:
+		b = putRecord(b, m.record)
+	default:
+		return nil, fmt.Errorf("replication: encode kind %d", m.kind)
+	}
+	return b, nil
+}
+
+type preader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *preader) take(n int) []byte {
+	if r.bad || n < 0 || len(r.b) < n {
+		r.bad = true
+		return nil
+	}
+	x := r.b[:n]
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *preader) u8() uint8 {
+	if x := r.take(1); x != nil {
+		return x[0]
+	}
+	return 0
+}
+
+func (r *preader) u16() uint16 {
+	if x := r.take(2); x != nil {
+		return binary.BigEndian.Uint16(x)
+	}
+	return 0
+}
+
+func (r *preader) u32() uint32 {
+	if x := r.take(4); x != nil {
+		return binary.BigEndian.Uint32(x)
+	}
+	return 0
+}
+
+func (r *preader) u64() uint64 {
+	if x := r.take(8); x != nil {
+		return binary.BigEndian.Uint64(x)
+	}
+	return 0
+}
+
+func (r *preader) id() (x id.ID) {
+	copy(x[:], r.take(id.Len))
+	return x
+}
+
+func (r *preader) digest() (d [DigestSize]byte) {
+	copy(d[:], r.take(DigestSize))
+	return d
+}
+
+func (r *preader) handle() id.Handle {
+	x := r.id()
+	n := int(r.u8())
+	a := r.take(n)
+	if n == 0 {
+		r.bad = true
+	}
+	return id.Handle{ID: x, Addr: string(a)}
+}
+
+func (r *preader) record(max int) []byte {
+	n := r.u32()
+	if int64(n) > int64(max) {
+		r.bad = true
+		return nil
+	}
+	return append([]byte(nil), r.take(int(n))...)
+}
+
+func (r *preader) bool() bool {
+	switch r.u8() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	r.bad = true
+	return false
+}
+
+// decode reads one message; maxRecord bounds an encoded record.
+func decode(b []byte, maxRecord int) (pmsg, error) {
+	var m pmsg
+	r := preader{b: b}
+	m.kind = r.u8()
+	switch m.kind {
+	case kindPut:
+		m.req = r.u64()
+		m.k, m.w = r.u8(), r.u8()
+		m.record = r.record(maxRecord)
+	case kindStore:
+		m.req = r.u64()
+		m.record = r.record(maxRecord)
+	case kindStored:
+		m.req = r.u64()
+		m.status = r.u8()
+		m.key = r.id()
+		m.version = r.u64()
+		m.digest = r.digest()
+		m.stored = int64(r.u64())
+		if m.status == statusOK {
+			m.sig = append([]byte(nil), r.take(SignatureSize)...)
+		} else if m.status > statusQuorum {
+			r.bad = true
+		}
+	case kindResult:
+		m.req = r.u64()
+		m.status = r.u8()
+		n := int(r.u8())
+		if m.status > statusQuorum {
+			r.bad = true
+		}
+		for i := 0; i < n && !r.bad; i++ {
+			var rc wireReceipt
+			rc.node = r.handle()
+			rc.version = r.u64()
+			rc.digest = r.digest()
+			rc.stored = int64(r.u64())
+			rc.sig = append([]byte(nil), r.take(SignatureSize)...)
+			m.receipts = append(m.receipts, rc)
+		}
+	case kindGet:
+		m.req = r.u64()
+		m.r = r.u8()
+		m.key = r.id()
+	case kindFetch:
+		m.req = r.u64()
+		m.key = r.id()
+		m.origin = r.handle()
+	case kindHave:
+		m.req = r.u64()
+		m.key = r.id()
+		if m.found = r.bool(); m.found {
+			m.record = r.record(maxRecord)
+		}
+	case kindSync:
+		m.lo, m.hi = r.id(), r.id()
+		m.count = r.u32()
+		copy(m.hash[:], r.take(32))
+	case kindEntries:
+		m.lo, m.hi = r.id(), r.id()
+		m.reply = r.bool()
+		n := int(r.u16())
+		if n > maxEntries || n*(id.Len+8+DigestSize) != len(r.b) {
+			r.bad = true
+			break
+		}
+		m.entries = make([]entryRef, n)
+		for i := range m.entries {
+			m.entries[i] = entryRef{key: r.id(), version: r.u64(), digest: r.digest()}
+		}
+	case kindPush:
+		m.record = r.record(maxRecord)
+	default:
+		r.bad = true
+	}
+	if r.bad || len(r.b) != 0 {
+		return pmsg{}, fmt.Errorf("%w (%s, %d bytes)", errWire, PayloadKind(b), len(b))
+	}
+	return m, nil
+}
