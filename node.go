@@ -18,6 +18,7 @@ import (
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/lookup"
 	"github.com/pastrynet/pastry/multicast"
+	"github.com/pastrynet/pastry/replication"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -43,10 +44,12 @@ type Node struct {
 	log   *slog.Logger
 	start time.Time
 
-	c       *core.Machine  // owned by the loop goroutine
-	lk      *lookup.App    // the lookup application; loop goroutine only
-	sc      *multicast.App // Scribe; loop goroutine only
-	topics  topics         // local subscriptions
+	c       *core.Machine     // owned by the loop goroutine
+	lk      *lookup.App       // the lookup application; loop goroutine only
+	sc      *multicast.App    // Scribe; loop goroutine only
+	past    *replication.Past // PAST storage; loop goroutine only
+	store   replication.Store // the replicas this node holds
+	topics  topics            // local subscriptions
 	in      *inbox
 	calls   chan func()
 	routes  chan func() // Route's and Lookup's, paced by win
@@ -129,7 +132,7 @@ func collect(opts []Option) (options, error) {
 
 func newNode(o options, self id.Handle) *Node {
 	return &Node{
-		opts: o, self: self, start: time.Now(),
+		opts: o, self: self, start: time.Now(), store: o.store,
 		log:    o.logger.With("node", self.ID.Short()),
 		in:     newInbox(o.inbox, o.routeRate, o.routeBurst),
 		calls:  make(chan func(), callQueue),
@@ -228,7 +231,7 @@ func (n *Node) joinVia(ctx context.Context, b peer.AddrInfo) error {
 // timers, watches). Its upcalls run on the node's loop goroutine and must
 // not block; it may call its Endpoint from them, or from Do.
 func (n *Node) RegisterApplication(appID core.AppID, app core.Application) (*core.Endpoint, error) {
-	if appID == lookup.AppID || appID == multicast.AppID {
+	if appID == lookup.AppID || appID == multicast.AppID || appID == replication.AppID {
 		return nil, fmt.Errorf("%w: %d is reserved", core.ErrDuplicate, appID)
 	}
 	var ep *core.Endpoint
@@ -323,6 +326,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	err := n.call(ctx, func() {
 		s.Core, s.RouteWindow = n.c.Stats(), int(n.win.w)
 		s.Multicast, s.Tree = n.sc.Stats(), n.sc.Tree()
+		s.Replication, s.Store = n.past.Stats(), n.store.Stats()
 	})
 	s.Transport = n.tr.Stats()
 	s.InboxDrops = n.in.drops.Load()
@@ -366,4 +370,7 @@ type Stats struct {
 	// the topics' trees (zero, like Core, when the loop did not answer).
 	Multicast multicast.Stats
 	Tree      multicast.Tree
+	// Replication is PAST's counters, Store what this node's store holds.
+	Replication replication.PastStats
+	Store       replication.Stats
 }

@@ -1,6 +1,7 @@
 package pastry
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/multicast"
+	"github.com/pastrynet/pastry/replication"
 	"github.com/pastrynet/pastry/transport"
 )
 
@@ -25,7 +27,9 @@ type options struct {
 	transport             []transport.Option
 	// anycastAccept is the anycast policy (WithAnycastPolicy).
 	anycastAccept func(topic id.ID, payload []byte) bool
-	multicast     multicast.Options // WithMulticast
+	multicast     multicast.Options       // WithMulticast
+	store         replication.Store       // WithStore; nil: in memory
+	past          replication.PastOptions // WithReplication
 }
 
 func defaultOptions() options {
@@ -69,6 +73,29 @@ func WithMulticast(mo multicast.Options) Option {
 			return fmt.Errorf("pastry: option WithMulticast: negative durations or sizes: %+v", mo)
 		}
 		o.multicast = mo
+		return nil
+	}
+}
+
+// WithStore keeps the node's replicas in store (pebblestore on disk for a
+// daemon; the caller closes it after the node). Without it they are kept
+// in memory and lost when the node stops.
+func WithStore(store replication.Store) Option {
+	return func(o *options) error {
+		if store == nil {
+			return errors.New("pastry: option WithStore: nil store")
+		}
+		o.store = store
+		return nil
+	}
+}
+
+// WithReplication sets PAST's parameters (replicas K, quorums W and R,
+// timeouts, maintenance period; package replication). Epoch is the
+// node's own.
+func WithReplication(po replication.PastOptions) Option {
+	return func(o *options) error {
+		o.past = po
 		return nil
 	}
 }

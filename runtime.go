@@ -18,6 +18,7 @@ import (
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/lookup"
 	"github.com/pastrynet/pastry/multicast"
+	"github.com/pastrynet/pastry/replication"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/transport"
 )
@@ -45,6 +46,17 @@ func (n *Node) startCore() error {
 	if n.sc, err = multicast.Register(c, mo); err != nil {
 		return err
 	}
+	if n.store == nil {
+		if n.store, err = replication.NewMemStore(replication.Options{}); err != nil {
+			return err
+		}
+	}
+	po := n.opts.past
+	po.Epoch = n.start.Unix()
+	if n.past, err = replication.RegisterPast(c, n.store, po); err != nil {
+		return err
+	}
+	n.past.Start()
 	n.c = c
 	if n.opts.window > 0 {
 		n.win = newRouteWindow(n.opts.window, n.opts.core.HopTimeoutMin)
