@@ -181,6 +181,9 @@ type nodeMetrics struct {
 	mcDelivered, mcForwarded, mcRepairs, mcHB       metric.Int64ObservableCounter
 	mcPublished, mcDuplicates, mcTakeovers          metric.Int64ObservableCounter
 	mcRedirects, mcRefused                          metric.Int64ObservableCounter
+	stRecords, stBytes                              metric.Int64ObservableGauge
+	pastStored, pastRefused, pastQuorumFails        metric.Int64ObservableCounter
+	pastMoved, pastRepairs, pastSync, pastHandedOff metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -265,6 +268,15 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.mcTakeovers = counter("pastry.multicast.takeovers", "{topic}", "Topics whose root this node became from a failed root's replicated state.")
 	m.mcRedirects = counter("pastry.multicast.redirects", "{child}", "Children handed to their siblings by the bottleneck remover.")
 	m.mcRefused = counter("pastry.multicast.refused", "{message}", "Multicast messages refused: from a node this node is not the child of, or naming another publisher.")
+	m.stRecords = gauge("pastry.store.records", "Records this node holds as a replica (tombstones included).")
+	m.stBytes = gauge("pastry.store.bytes", "Bytes of the records this node holds.")
+	m.pastStored = counter("pastry.records.stored", "{record}", "Records stored here: writes, repairs and handoffs.")
+	m.pastRefused = counter("pastry.records.refused", "{record}", "Records refused: invalid, stale, conflicting, outside this node's range, or over capacity or quota.")
+	m.pastQuorumFails = counter("pastry.records.quorum_failures", "{write}", "Writes coordinated here that did not reach W receipts in time.")
+	m.pastMoved = counter("pastry.records.replicas_moved", "{record}", "Records pushed to a neighbour that lacked them (anti-entropy).")
+	m.pastRepairs = counter("pastry.records.read_repairs", "{record}", "Copies sent by read repair to replicas that answered with an older version or none.")
+	m.pastSync = counter("pastry.records.sync_rounds", "{summary}", "Anti-entropy range summaries sent to leaf-set neighbours.")
+	m.pastHandedOff = counter("pastry.records.handed_off", "{record}", "Records deleted here after more than K/2 of their replicas confirmed holding them.")
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -397,5 +409,15 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.mcTakeovers, clampInt64(mc.Takeovers))
 	o.ObserveInt64(m.mcRedirects, clampInt64(mc.Redirects))
 	o.ObserveInt64(m.mcRefused, clampInt64(mc.Refused))
+	rp, sst := st.Replication, st.Store
+	o.ObserveInt64(m.stRecords, int64(sst.Records))
+	o.ObserveInt64(m.stBytes, sst.Bytes)
+	o.ObserveInt64(m.pastStored, clampInt64(rp.Stored))
+	o.ObserveInt64(m.pastRefused, clampInt64(rp.Refused))
+	o.ObserveInt64(m.pastQuorumFails, clampInt64(rp.QuorumFails))
+	o.ObserveInt64(m.pastMoved, clampInt64(rp.Pushed))
+	o.ObserveInt64(m.pastRepairs, clampInt64(rp.ReadRepairs))
+	o.ObserveInt64(m.pastSync, clampInt64(rp.SyncRounds))
+	o.ObserveInt64(m.pastHandedOff, clampInt64(rp.HandedOff))
 	return nil
 }

@@ -118,12 +118,15 @@ func newAPIServer(n *pastry.Node, cfg apiConfig) (*apiServer, error) {
 	mux.HandleFunc("/v1/table", a.handleTable)
 	mux.HandleFunc("/v1/topics", a.handleTopics)
 	mux.HandleFunc(topicsPathPrefix, a.handleTopics)
+	mux.HandleFunc(recordsPrefix, a.handleRecords)
+	mux.HandleFunc(objectsPath, a.handleObjects)
+	mux.HandleFunc(keysPrefix, a.handleKeys)
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	}))
-	endpoints := "/v1/status, /v1/health, /v1/route?key=HEX, /v1/table, /v1/topics, POST /v1/topics/NAME, /v1/topics/NAME/events, /metrics"
+	endpoints := "/v1/status, /v1/health, /v1/route?key=HEX, /v1/table, /v1/topics, POST /v1/topics/NAME, /v1/topics/NAME/events, GET|PUT|DELETE /v1/records/NAME, POST /v1/objects, /v1/keys/KEY, /metrics"
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index) // heap, goroutine, allocs, block, mutex, ...
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -218,15 +221,11 @@ func (a *apiServer) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer TOKEN")
 			return
 		}
-		publish := r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, topicsPathPrefix)
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !publish {
+		write, limit := writes(r)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !write {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed: the API is read-only but for publishing (POST /v1/topics/NAME), use GET", r.Method)
+			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed: the API is read-only but for publishing (POST /v1/topics/NAME) and records (PUT or DELETE /v1/records/NAME, POST /v1/objects), use GET", r.Method)
 			return
-		}
-		limit := int64(apiMaxBody)
-		if publish {
-			limit = apiMaxPublish
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/replication/pebblestore"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
@@ -58,7 +59,8 @@ type daemon struct {
 	log    *slog.Logger
 	host   host.Host
 	node   *pastry.Node
-	api    *apiServer // nil with --api off
+	store  *pebblestore.Store // DATA_DIR/store: the records this node holds
+	api    *apiServer         // nil with --api off
 	saved  []peer.AddrInfo
 	joined chan struct{} // closed once the node has joined
 }
@@ -99,8 +101,16 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	if err != nil {
 		return nil, listenError(cfg, err)
 	}
+	storePath := filepath.Join(cfg.DataDir, "store")
+	d.store, err = pebblestore.Open(storePath, pebblestore.Config{Logf: func(format string, args ...any) {
+		log.Error("store: " + fmt.Sprintf(format, args...))
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("the record store %s: %w", storePath, err)
+	}
+	log.Info("record store", "dir", storePath, "records", d.store.Stats().Records)
 	d.node, err = pastry.New(d.host, pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
-		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy))
+		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy), pastry.WithStore(d.store))
 	if err != nil {
 		return nil, err
 	}
@@ -274,6 +284,9 @@ func (d *daemon) close(ctx context.Context) error {
 			}
 		}
 		errs = append(errs, d.node.Close())
+	}
+	if d.store != nil {
+		errs = append(errs, d.store.Close())
 	}
 	if d.host != nil {
 		errs = append(errs, transport.CloseHost(ctx, d.host))

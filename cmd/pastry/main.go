@@ -1,6 +1,6 @@
 // Command pastry is the Pastry overlay's one binary: the daemon (node), a
 // one-process network (devnet), the clients of a node's HTTP API (status,
-// table, route, id, publish, subscribe), identities (keygen), the
+// table, route, id, publish, subscribe, put, get, rm), identities (keygen), the
 // certificate authority (ca), the simulator (sim) and its own version
 // (version).
 package main
@@ -30,6 +30,9 @@ func commands() []command {
 		{"id", "print a running node's node id and peer ID", runID},
 		{"publish", "publish a message to a topic from a running node", runPublish},
 		{"subscribe", "subscribe a running node to a topic and print its messages", runSubscribe},
+		{"put", "store a record (or an immutable object) through a running node", runPut},
+		{"get", "read a record or object through a running node", runGet},
+		{"rm", "delete a record (a signed tombstone) through a running node", runRm},
 		{"keygen", "create a node identity key", runKeygen},
 		{"ca", "certificate authority: create one, issue node certificates", runCA},
 		{"sim", "run the discrete-event simulator (the papers' experiments)", runSim},
