@@ -26,7 +26,8 @@ var (
 // PastOptions configure the protocol. Zero values take the defaults noted.
 type PastOptions struct {
 	// K is the replicas per record: the K nodes closest to its key.
-	// Default 5; at most LeafSetSize/2+1.
+	// Default 5 (or LeafSetSize/2+1 if that is smaller); at most
+	// LeafSetSize/2+1.
 	K int
 	// W and R are the write and read quorums. Default ceil((K+1)/2).
 	W, R int
@@ -172,7 +173,7 @@ var (
 func RegisterPast(m *core.Machine, store Store, opts PastOptions) (*Past, error) {
 	cfg := m.Config()
 	if opts.K == 0 {
-		opts.K = 5
+		opts.K = min(5, cfg.LeafSetSize/2+1)
 	}
 	if opts.W == 0 {
 		opts.W = (opts.K + 2) / 2
@@ -735,8 +736,8 @@ func (p *Past) maintain() {
 		}
 		for _, seg := range intersect(lo, hi, nlo, nhi) {
 			s, err := p.store.Summary(seg[0], seg[1])
-			if err != nil {
-				continue
+			if err != nil || s.Count == 0 {
+				continue // nothing to offer: a neighbour with records sends its own summary
 			}
 			p.stats.SyncRounds++
 			p.send(n, &pmsg{kind: kindSync, lo: seg[0], hi: seg[1], count: uint32(s.Count), hash: s.Hash})
