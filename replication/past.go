@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -387,6 +389,18 @@ func (p *Past) Deliver(cm *core.Message) {
 			p.rootPut(cm.Origin, &m)
 		case kindGet:
 			p.rootGet(cm.Origin, &m)
+		case kindHave: // routed to this node's id: it vouches for itself by its signature
+			if cm.Key == p.ep.Self().ID {
+				p.onHave(m.origin, &m, false)
+			}
+		case kindResult: // the receipts vouch for themselves
+			if cm.Key == p.ep.Self().ID {
+				p.onResult(cm.Origin, &m)
+			}
+		case kindPush:
+			if cm.Key == p.ep.Self().ID {
+				p.onPush(&m)
+			}
 		}
 		return
 	}
@@ -401,7 +415,7 @@ func (p *Past) Deliver(cm *core.Message) {
 	case kindFetch:
 		p.onFetch(&m)
 	case kindHave:
-		p.onHave(from, &m)
+		p.onHave(from, &m, true)
 	case kindSync:
 		p.onSync(from, &m)
 	case kindEntries:
@@ -521,7 +535,7 @@ func (p *Past) sendResult(to id.Handle, req uint64, status uint8, rcs []wireRece
 		p.onResult(to, m)
 		return
 	}
-	p.send(to, m)
+	p.deliverTo(to, m)
 }
 
 // onStore stores a replica (or a handed-off copy) and answers with a
@@ -633,25 +647,67 @@ func (p *Past) onFetch(m *pmsg) {
 	p.answer(m.origin, m.req, m.key)
 }
 
-// answer sends this node's copy of key (or that it has none) to origin.
+// answer sends this node's copy of key (or that it has none) to origin:
+// straight to it when connected, otherwise routed to its id, signed.
 func (p *Past) answer(origin id.Handle, req uint64, key id.ID) {
-	out := &pmsg{kind: kindHave, req: req, key: key}
+	out := &pmsg{kind: kindHave, req: req, key: key, origin: p.ep.Self()}
 	if rec, ok, err := p.store.Get(key); err == nil && ok {
 		if enc, err := rec.Marshal(); err == nil {
 			out.found, out.record = true, enc
 		}
 	}
 	if origin.ID == p.ep.Self().ID {
-		p.onHave(p.ep.Self(), out)
+		p.onHave(p.ep.Self(), out, true)
 		return
 	}
-	p.send(origin, out)
+	p.deliverTo(origin, out)
 }
 
-// onHave collects a replica's answer to a read started here.
-func (p *Past) onHave(from id.Handle, m *pmsg) {
+// haveBytes is what a replica signs of its answer.
+func haveBytes(m *pmsg) []byte {
+	b := append([]byte("pastry have v1\x00"), m.origin.ID[:]...)
+	b = binary.BigEndian.AppendUint64(b, m.req)
+	b = append(b, m.key[:]...)
+	if m.found {
+		b = append(b, 1)
+		d := sha256.Sum256(m.record)
+		return append(b, d[:]...)
+	}
+	return append(b, 0)
+}
+
+// deliverTo sends m straight to h when a connection to it is open, and
+// otherwise routes it to h's id over the connections the overlay has (a
+// dial for one answer costs more than the extra hops; see the lookup's
+// answers). A routed answer is signed by this node.
+func (p *Past) deliverTo(h id.Handle, m *pmsg) {
+	if p.ep.Connected(h) {
+		p.send(h, m)
+		return
+	}
+	if m.kind == kindHave {
+		if sig, err := p.ep.Sign(haveBytes(m)); err == nil {
+			m.sig = sig
+		}
+	}
+	if b, err := m.encode(); err == nil {
+		_ = p.ep.Route(h.ID, b, nil)
+	}
+}
+
+// onHave collects a replica's answer to a read started here: straight
+// from the replica it names (direct; the transport vouches for the
+// sender), or routed and signed by it.
+func (p *Past) onHave(from id.Handle, m *pmsg, direct bool) {
 	op := p.gets[m.req]
 	if op == nil || op.ended || m.key != op.key {
+		return
+	}
+	switch {
+	case direct && from.ID != m.origin.ID:
+		return // not the replica it names
+	case !direct && (len(m.sig) == 0 || !p.ep.ValidHandle(m.origin) || !p.ep.Verify(m.origin, haveBytes(m), m.sig)):
+		p.stats.BadReceipts++
 		return
 	}
 	for _, a := range op.answers {
@@ -700,7 +756,11 @@ func (p *Past) endGet(req uint64, op *getOp) {
 				if a.rec == nil || !a.rec.Equal(best) {
 					res.Repaired++
 					p.stats.ReadRepairs++
-					p.send(a.from, &pmsg{kind: kindPush, record: enc})
+					if a.from.ID != p.ep.Self().ID {
+						p.deliverTo(a.from, &pmsg{kind: kindPush, record: enc})
+					} else {
+						p.accept(enc, false)
+					}
 				}
 			}
 		}

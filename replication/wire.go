@@ -18,7 +18,8 @@ import (
 //	result:  [4][request u64][status u8][count u8][receipts: handle, version u64, digest 32, stored i64, signature 64]
 //	get:     [5][request u64][r u8][key 16]                         routed to the key
 //	fetch:   [6][request u64][key 16][origin handle]                root -> replica
-//	have:    [7][request u64][key 16][found u8][record, if found]   replica -> origin
+//	have:    [7][request u64][key 16][found u8][record, if found][replica handle][signed u8][signature 64, if signed]
+//	                                                                replica -> origin, routed when not connected
 //	sync:    [8][lo 16][hi 16][count u32][hash 32]                  anti-entropy
 //	entries: [9][lo 16][hi 16][reply u8][count u16][key 16, version u64, digest 32 each]
 //	push:    [10][record]                                           a copy for the receiver to hold
@@ -121,8 +122,11 @@ func (m *pmsg) encode() ([]byte, error) {
 			return nil, errors.New("replication: malformed receipt")
 		}
 	}
-	if (m.kind == kindStored && m.status == statusOK) != (len(m.sig) == SignatureSize) {
+	if m.kind == kindStored && (m.status == statusOK) != (len(m.sig) == SignatureSize) {
 		return nil, errors.New("replication: a stored message is signed exactly when it says ok")
+	}
+	if len(m.sig) != 0 && len(m.sig) != SignatureSize {
+		return nil, errors.New("replication: malformed signature")
 	}
 	b := make([]byte, 0, 64+len(m.record))
 	b = append(b, m.kind)
@@ -166,6 +170,13 @@ func (m *pmsg) encode() ([]byte, error) {
 		if m.found {
 			b = append(b, 1)
 			b = putRecord(b, m.record)
+		} else {
+			b = append(b, 0)
+		}
+		b = putHandle(b, m.origin)
+		if len(m.sig) == SignatureSize {
+			b = append(b, 1)
+			b = append(b, m.sig...)
 		} else {
 			b = append(b, 0)
 		}
@@ -333,6 +344,10 @@ func decode(b []byte, maxRecord int) (pmsg, error) {
 		m.key = r.id()
 		if m.found = r.bool(); m.found {
 			m.record = r.record(maxRecord)
+		}
+		m.origin = r.handle() // the replica
+		if r.bool() {
+			m.sig = append([]byte(nil), r.take(SignatureSize)...)
 		}
 	case kindSync:
 		m.lo, m.hi = r.id(), r.id()
