@@ -65,13 +65,49 @@
 // Nothing here starts a goroutine, reads a clock (now is passed in) or
 // draws random numbers, so the protocol runs unchanged in the simulator.
 //
-// # What the protocol adds
+// # The protocol (Past)
 //
-// Placement (ReplicaSet, k = 5), the root coordinating writes, W and R
-// quorums with receipts and read repair, maintenance when ranges change,
-// anti-entropy with Summary (or Bloom filters built from Entries) in
-// bounded batches, deleting what left the range once copies are
-// confirmed, replica diversion, route caching, per-peer write rates, and
-// the Go, HTTP and CLI surfaces and metrics. Its messages will go into
-// the same schema.
+// Past is PAST's protocol as an application on the core's Endpoint
+// (AppID 0xffff0003), over a Store; the runtime (Node.Put, GetRecord,
+// the HTTP API, `pastry put|get|rm`) and the simulator run it.
+//
+//   - Placement: a record lives on the K nodes closest to its key (the
+//     root's ReplicaSet; K = 5, at most L/2+1). A node stores a record
+//     another sends only if its leaf set puts it among the K closest.
+//   - Writes: Put routes the record to its key; the root validates and
+//     stores it, sends it to the other K-1 replicas, and answers the
+//     origin once W (ceil((K+1)/2)) receipts are in, each a replica's
+//     signature (its node key, Endpoint.Sign) over the Receipt form of
+//     (key, version, digest, stored). The origin checks every receipt's
+//     signature against the handle it names, and counts distinct
+//     signers. A lower version is refused (ErrStale), another record
+//     with the same version too (ErrConflict): with W + R > K a version
+//     is never rolled back.
+//   - Reads: Get routes to the key; the root answers and asks R-1 other
+//     replicas (the next one when one does not acknowledge); each
+//     answers the origin; the origin keeps the newest version that
+//     validates (owner's signature, key) and sends it to the replicas
+//     that answered with less (read repair). A forged record never
+//     passes; f Byzantine replicas of K can withhold or serve stale
+//     data, which a read with R > f honest answers outvotes, but cannot
+//     forge; a Byzantine root can refuse to coordinate (secure routing,
+//     not built yet, is what reaches the true root).
+//   - Answers to an origin the answering node is not connected to are
+//     routed to the origin's id rather than dialled: a replica's answer
+//     then carries its signature, a root's result is vouched for by its
+//     receipts (a router can withhold or falsely report failure, not
+//     forge success).
+//   - Maintenance: every Maintain period (60 s), and 2 s after a leaf-set
+//     change, a node sends each leaf-set neighbour the Summary of the
+//     range both should hold (empty ranges are not sent); on a mismatch
+//     the neighbours swap entries (key, version, digest; at most 512) and
+//     push each other what the other lacks (at most MaxHandoff a round).
+//     Records outside the node's range are sent to their K closest and
+//     deleted once more than K/2 confirmed them with receipts.
+//
+// Not built yet (issue 22): replica diversion when a replica is full,
+// caching along routes, per-peer write rates, and the simulator's
+// storage experiments (churn, utilisation, caching); the protocol's
+// messages use their own strict binary codec (wire.go, FuzzProtocol)
+// rather than the published schema.
 package replication
