@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -223,26 +224,46 @@ func TestMassCrashLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("600 nodes")
 	}
-	w := newPastWorld(t, 3, 600)
-	r := rand.New(rand.NewPCG(3, 3))
+	massCrash(t, 3, 600, 200)
+}
+
+// The same at 10,000 nodes with 2,000 records (PASTRY_PAST_10K=1; about
+// a minute): the 10% crash.
+func TestMassCrashTenThousand(t *testing.T) {
+	if os.Getenv("PASTRY_PAST_10K") == "" {
+		t.Skip("set PASTRY_PAST_10K=1: 10,000 nodes")
+	}
+	massCrash(t, 4, 10000, 2000)
+}
+
+func massCrash(t *testing.T, seed uint64, n, records int) {
+	w := newPastWorld(t, seed, n)
+	r := rand.New(rand.NewPCG(seed, 3))
 	var recs []*Record
-	for k := range 200 {
+	for k := range records {
 		rec := w.record(fmt.Sprintf("o%d", k), 1, "v")
-		var err error
-		w.nw.RunOn(r.IntN(600), func() {})
-		if _, err = w.put(r.IntN(600), rec); err != nil {
+		if _, err := w.put(r.IntN(n), rec); err != nil {
 			t.Fatalf("put %d: %v", k, err)
 		}
 		recs = append(recs, rec)
 	}
-	for _, i := range r.Perm(600)[:60] {
+	var before PastStats
+	for _, a := range w.apps {
+		s := a.Stats()
+		before.Pushed += s.Pushed
+		before.SyncRounds += s.SyncRounds
+	}
+	sent0 := w.nw.Sent
+	for _, i := range r.Perm(n)[:n/10] {
 		w.nw.Crash(i)
 	}
 	w.nw.RunFor(10 * time.Minute)
 	lost, short := 0, 0
-	var moved uint64
+	var after PastStats
 	for _, a := range w.apps {
-		moved += a.Stats().Pushed
+		s := a.Stats()
+		after.Pushed += s.Pushed
+		after.SyncRounds += s.SyncRounds
 	}
 	for _, rec := range recs {
 		hs := w.holders(rec.Key())
@@ -253,7 +274,8 @@ func TestMassCrashLosesNothing(t *testing.T) {
 			short++
 		}
 	}
-	t.Logf("lost %d, not on the 5 closest %d, copies pushed %d", lost, short, moved)
+	t.Logf("%d nodes, %d records, %d crashed: lost %d, not on their 5 closest %d after 10 min; copies pushed %d, summaries sent %d; all messages in the 10 min %d",
+		n, records, n/10, lost, short, after.Pushed-before.Pushed, after.SyncRounds-before.SyncRounds, w.nw.Sent-sent0)
 	if lost != 0 || short != 0 {
 		t.Fatalf("%d records lost, %d not on their 5 closest live nodes", lost, short)
 	}
