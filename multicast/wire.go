@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 )
 
@@ -93,20 +94,10 @@ func (m *msg) String() string {
 	return fmt.Sprintf("%s %s", k, m.topic.Short())
 }
 
-func appendHandle(b []byte, h id.Handle) []byte {
-	a := h.Addr
-	if len(a) > 255 {
-		a = "" // unreachable: encode refuses it first
-	}
-	b = append(b, h.ID[:]...)
-	b = append(b, byte(len(a)))
-	return append(b, a...)
-}
-
 func appendHandles(b []byte, hs []id.Handle) []byte {
 	b = append(b, byte(len(hs)))
 	for _, h := range hs {
-		b = appendHandle(b, h)
+		b = core.AppendHandle(b, h)
 	}
 	return b
 }
@@ -158,7 +149,7 @@ func (m *msg) encode() ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, m.seq)
 	case kindAnycast:
 		b = binary.BigEndian.AppendUint64(b, m.seq)
-		b = appendHandle(b, m.origin)
+		b = core.AppendHandle(b, m.origin)
 		b = append(b, byte(len(m.visited)))
 		for _, v := range m.visited {
 			b = append(b, v[:]...)
@@ -172,168 +163,106 @@ func (m *msg) encode() ([]byte, error) {
 			f = 1
 		}
 		b = append(b, f)
-		b = appendHandle(b, m.origin)
+		b = core.AppendHandle(b, m.origin)
 	default:
 		return nil, fmt.Errorf("multicast: encode kind %d", m.kind)
 	}
 	return b, nil
 }
 
-// reader reads a payload; the first failure sticks.
-type reader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *reader) take(n int) []byte {
-	if r.bad || len(r.b) < n {
-		r.bad = true
+func readHandles(r *core.PayloadReader) []id.Handle {
+	n := int(r.U8())
+	if n == 0 || r.Bad() {
 		return nil
 	}
-	x := r.b[:n]
-	r.b = r.b[n:]
-	return x
-}
-
-func (r *reader) u8() uint8 {
-	if x := r.take(1); x != nil {
-		return x[0]
-	}
-	return 0
-}
-
-func (r *reader) u16() uint16 {
-	if x := r.take(2); x != nil {
-		return binary.BigEndian.Uint16(x)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if x := r.take(8); x != nil {
-		return binary.BigEndian.Uint64(x)
-	}
-	return 0
-}
-
-func (r *reader) id() (x id.ID) {
-	copy(x[:], r.take(id.Len))
-	return x
-}
-
-func (r *reader) handle() id.Handle {
-	x := r.id()
-	n := int(r.u8())
-	a := r.take(n)
-	if n == 0 {
-		r.bad = true // every handle has an address
-	}
-	return id.Handle{ID: x, Addr: string(a)}
-}
-
-func (r *reader) handles() []id.Handle {
-	n := int(r.u8())
-	if n == 0 || r.bad {
-		return nil
-	}
-	hs := make([]id.Handle, 0, min(n, len(r.b)/(id.Len+2)+1))
+	hs := make([]id.Handle, 0, min(n, r.Len()/(id.Len+2)+1))
 	for range n {
-		if r.bad {
+		if r.Bad() {
 			return nil
 		}
-		hs = append(hs, r.handle())
+		hs = append(hs, r.Handle())
 	}
 	return hs
 }
 
 // signature reads a signature if flags say one follows.
-func (r *reader) signature(flags uint8) []byte {
+func readSignature(r *core.PayloadReader, flags uint8) []byte {
 	if flags&flagSigned == 0 {
 		return nil
 	}
-	return append([]byte(nil), r.take(sigLen)...)
-}
-
-// rest is what is left, copied (payloads are shared with the core).
-func (r *reader) rest() []byte {
-	if r.bad || len(r.b) == 0 {
-		return nil
-	}
-	x := append([]byte(nil), r.b...)
-	r.b = nil
-	return x
+	return append([]byte(nil), r.Take(sigLen)...)
 }
 
 // decode reads one message; anything else is ErrMalformed.
 func decode(b []byte) (msg, error) {
 	var m msg
-	r := reader{b: b}
-	m.kind = r.u8()
-	m.topic = r.id()
+	r := core.NewPayloadReader(b)
+	m.kind = r.U8()
+	m.topic = r.ID()
 	switch m.kind {
 	case kindSubscribe, kindUnsubscribe, kindNotRoot:
 	case kindAck:
-		m.depth = r.u16()
+		m.depth = r.U16()
 	case kindDrop, kindRootState:
-		m.handles = r.handles()
+		m.handles = readHandles(r)
 	case kindPublish:
-		m.flags = r.u8()
+		m.flags = r.U8()
 		if m.flags&^(flagWantRoot|flagSigned) != 0 {
-			r.bad = true
+			r.Fail()
 		}
-		m.publisher = r.id()
-		m.seq = r.u64()
-		m.sig = r.signature(m.flags)
-		m.data = r.rest()
+		m.publisher = r.ID()
+		m.seq = r.U64()
+		m.sig = readSignature(r, m.flags)
+		m.data = r.Rest()
 	case kindData:
-		m.publisher = r.id()
-		m.seq = r.u64()
-		m.depth = r.u16()
-		m.flags = r.u8()
+		m.publisher = r.ID()
+		m.seq = r.U64()
+		m.depth = r.U16()
+		m.flags = r.U8()
 		if m.flags&^flagSigned != 0 {
-			r.bad = true
+			r.Fail()
 		}
-		m.sig = r.signature(m.flags)
-		m.data = r.rest()
+		m.sig = readSignature(r, m.flags)
+		m.data = r.Rest()
 	case kindHeartbeat:
-		n := int(r.u16())
-		if n >= MaxHeartbeatTopics || n*id.Len != len(r.b) {
-			r.bad = true
+		n := int(r.U16())
+		if n >= MaxHeartbeatTopics || n*id.Len != r.Len() {
+			r.Fail()
 			break
 		}
 		m.topics = make([]id.ID, n)
 		for i := range m.topics {
-			m.topics[i] = r.id()
+			m.topics[i] = r.ID()
 		}
 	case kindRootIs:
-		m.seq = r.u64()
+		m.seq = r.U64()
 	case kindAnycast:
-		m.seq = r.u64()
-		m.origin = r.handle()
-		n := int(r.u8())
-		if n*id.Len > len(r.b) {
-			r.bad = true
+		m.seq = r.U64()
+		m.origin = r.Handle()
+		n := int(r.U8())
+		if n*id.Len > r.Len() {
+			r.Fail()
 			break
 		}
 		for range n {
-			m.visited = append(m.visited, r.id())
+			m.visited = append(m.visited, r.ID())
 		}
-		m.handles = r.handles()
-		m.data = r.rest()
+		m.handles = readHandles(r)
+		m.data = r.Rest()
 	case kindAnycastResult:
-		m.seq = r.u64()
-		switch r.u8() {
+		m.seq = r.U64()
+		switch r.U8() {
 		case 0:
 		case 1:
 			m.found = true
 		default:
-			r.bad = true
+			r.Fail()
 		}
-		m.origin = r.handle()
+		m.origin = r.Handle()
 	default:
-		r.bad = true
+		r.Fail()
 	}
-	if r.bad || len(r.b) != 0 {
+	if r.Bad() || r.Len() != 0 {
 		return msg{}, fmt.Errorf("%w (%d bytes)", ErrMalformed, len(b))
 	}
 	return m, nil

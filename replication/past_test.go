@@ -3,6 +3,7 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -332,4 +333,118 @@ func TestMalformedPayloads(t *testing.T) {
 	if w.stores[3].Stats().Records != before {
 		t.Fatal("a malformed payload changed the store")
 	}
+}
+
+// The churn experiment (PASTRY_PAST_CHURN=1; minutes): 10,000
+// nodes, K=5, 1,000 records; sessions exponential with a 30-minute median
+// for an hour, arrivals keeping the population; 2 reads a second from
+// random live nodes. Reports objects lost, read success and the
+// protocol's maintenance traffic.
+func TestChurnTenThousand(t *testing.T) {
+	if os.Getenv("PASTRY_PAST_CHURN") == "" {
+		t.Skip("set PASTRY_PAST_CHURN=1: 10,000 nodes churning for an hour")
+	}
+	const (
+		n       = 10000
+		records = 1000
+		median  = 30 * time.Minute
+		length  = time.Hour
+	)
+	w := newPastWorld(t, 6, n)
+	var maint, maintBytes uint64
+	w.nw.SetOnSend(func(_ int, m *core.Message) {
+		if m.App == AppID && (m.Type == core.MsgDirect || m.Type == core.MsgRoute) {
+			switch PayloadKind(m.Payload) {
+			case "sync", "entries", "push":
+				maint++
+				maintBytes += uint64(len(m.Payload))
+			}
+		}
+	})
+	r := rand.New(rand.NewPCG(6, 6))
+	var recs []*Record
+	for k := range records {
+		rec := w.record(fmt.Sprintf("c%d", k), 1, "v")
+		if _, err := w.put(r.IntN(n), rec); err != nil {
+			t.Fatalf("put %d: %v", k, err)
+		}
+		recs = append(recs, rec)
+	}
+	maint, maintBytes = 0, 0
+	rate := float64(n) * math.Ln2 / median.Seconds() // departures (and arrivals) a second
+	var reads, readOK, readErr int
+	departures, arrivals := 0, 0
+	liveIdx := func() int {
+		live := w.nw.Live()
+		h, _ := w.nw.Lookup(live[r.IntN(len(live))])
+		return h.Index
+	}
+	for sec := 0; sec < int(length/time.Second); sec++ {
+		for k := poisson(r, rate); k > 0; k-- {
+			w.nw.Crash(liveIdx())
+			departures++
+		}
+		for k := poisson(r, rate); k > 0; k-- {
+			w.addNode(liveIdx())
+			arrivals++
+		}
+		for range 2 {
+			i, rec := liveIdx(), recs[r.IntN(len(recs))]
+			reads++
+			w.nw.RunOn(i, func() {
+				_ = w.apps[i].Get(rec.Key(), func(g GetResult, err error) {
+					if err == nil && g.Record != nil && g.Record.Equal(rec) {
+						readOK++
+					} else {
+						readErr++
+					}
+				})
+			})
+		}
+		w.nw.RunFor(time.Second)
+	}
+	w.nw.RunFor(30 * time.Second)
+	lost := 0
+	for _, rec := range recs {
+		if len(w.holders(rec.Key())) == 0 {
+			lost++
+		}
+	}
+	live := float64(len(w.nw.Live()))
+	t.Logf("%d nodes, %d records, churn median %v for %v: %d departures, %d arrivals; lost %d; reads %d ok %d (%.5f), failed %d; maintenance %.3f messages and %.1f payload bytes per node per second",
+		n, records, median, length, departures, arrivals, lost, reads, readOK, float64(readOK)/float64(reads), readErr,
+		float64(maint)/live/length.Seconds(), float64(maintBytes)/live/length.Seconds())
+	if lost != 0 || float64(readOK) < 0.999*float64(reads) {
+		t.Fatalf("lost %d records; %d of %d reads succeeded", lost, readOK, reads)
+	}
+}
+
+func poisson(r *rand.Rand, mean float64) int {
+	l, k, p := math.Exp(-mean), 0, 1.0
+	for {
+		p *= r.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// addNode adds a node with the protocol over a new store, joining through
+// node via.
+func (w *pastWorld) addNode(via int) {
+	h := w.nw.AddNode()
+	st, err := NewMemStore(Options{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	p, err := RegisterPast(h.Machine, st, PastOptions{Epoch: testEpoch})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.apps, w.stores = append(w.apps, p), append(w.stores, st)
+	if err := w.nw.Join(h.Index, via); err != nil {
+		w.t.Fatal(err)
+	}
+	w.nw.RunOn(h.Index, p.Start)
 }

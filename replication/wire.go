@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 )
 
@@ -102,12 +103,6 @@ type pmsg struct {
 	entries  []entryRef
 }
 
-func putHandle(b []byte, h id.Handle) []byte {
-	b = append(b, h.ID[:]...)
-	b = append(b, byte(len(h.Addr)))
-	return append(b, h.Addr...)
-}
-
 func putRecord(b, rec []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(rec)))
 	return append(b, rec...)
@@ -150,7 +145,7 @@ func (m *pmsg) encode() ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, m.req)
 		b = append(b, m.status, byte(len(m.receipts)))
 		for _, rc := range m.receipts {
-			b = putHandle(b, rc.node)
+			b = core.AppendHandle(b, rc.node)
 			b = binary.BigEndian.AppendUint64(b, rc.version)
 			b = append(b, rc.digest[:]...)
 			b = binary.BigEndian.AppendUint64(b, uint64(rc.stored))
@@ -163,7 +158,7 @@ func (m *pmsg) encode() ([]byte, error) {
 	case kindFetch:
 		b = binary.BigEndian.AppendUint64(b, m.req)
 		b = append(b, m.key[:]...)
-		b = putHandle(b, m.origin)
+		b = core.AppendHandle(b, m.origin)
 	case kindHave:
 		b = binary.BigEndian.AppendUint64(b, m.req)
 		b = append(b, m.key[:]...)
@@ -173,7 +168,7 @@ func (m *pmsg) encode() ([]byte, error) {
 		} else {
 			b = append(b, 0)
 		}
-		b = putHandle(b, m.origin)
+		b = core.AppendHandle(b, m.origin)
 		if len(m.sig) == SignatureSize {
 			b = append(b, 1)
 			b = append(b, m.sig...)
@@ -207,170 +202,101 @@ func (m *pmsg) encode() ([]byte, error) {
 	return b, nil
 }
 
-type preader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *preader) take(n int) []byte {
-	if r.bad || n < 0 || len(r.b) < n {
-		r.bad = true
-		return nil
-	}
-	x := r.b[:n]
-	r.b = r.b[n:]
-	return x
-}
-
-func (r *preader) u8() uint8 {
-	if x := r.take(1); x != nil {
-		return x[0]
-	}
-	return 0
-}
-
-func (r *preader) u16() uint16 {
-	if x := r.take(2); x != nil {
-		return binary.BigEndian.Uint16(x)
-	}
-	return 0
-}
-
-func (r *preader) u32() uint32 {
-	if x := r.take(4); x != nil {
-		return binary.BigEndian.Uint32(x)
-	}
-	return 0
-}
-
-func (r *preader) u64() uint64 {
-	if x := r.take(8); x != nil {
-		return binary.BigEndian.Uint64(x)
-	}
-	return 0
-}
-
-func (r *preader) id() (x id.ID) {
-	copy(x[:], r.take(id.Len))
-	return x
-}
-
-func (r *preader) digest() (d [DigestSize]byte) {
-	copy(d[:], r.take(DigestSize))
+func readDigest(r *core.PayloadReader) (d [DigestSize]byte) {
+	copy(d[:], r.Take(DigestSize))
 	return d
 }
 
-func (r *preader) handle() id.Handle {
-	x := r.id()
-	n := int(r.u8())
-	a := r.take(n)
-	if n == 0 {
-		r.bad = true
-	}
-	return id.Handle{ID: x, Addr: string(a)}
-}
-
-func (r *preader) record(max int) []byte {
-	n := r.u32()
+func readRecord(r *core.PayloadReader, max int) []byte {
+	n := r.U32()
 	if int64(n) > int64(max) {
-		r.bad = true
+		r.Fail()
 		return nil
 	}
-	return append([]byte(nil), r.take(int(n))...)
-}
-
-func (r *preader) bool() bool {
-	switch r.u8() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	r.bad = true
-	return false
+	return append([]byte(nil), r.Take(int(n))...)
 }
 
 // decode reads one message; maxRecord bounds an encoded record.
 func decode(b []byte, maxRecord int) (pmsg, error) {
 	var m pmsg
-	r := preader{b: b}
-	m.kind = r.u8()
+	r := core.NewPayloadReader(b)
+	m.kind = r.U8()
 	switch m.kind {
 	case kindPut:
-		m.req = r.u64()
-		m.k, m.w = r.u8(), r.u8()
-		m.record = r.record(maxRecord)
+		m.req = r.U64()
+		m.k, m.w = r.U8(), r.U8()
+		m.record = readRecord(r, maxRecord)
 	case kindStore:
-		m.req = r.u64()
-		m.record = r.record(maxRecord)
+		m.req = r.U64()
+		m.record = readRecord(r, maxRecord)
 	case kindStored:
-		m.req = r.u64()
-		m.status = r.u8()
-		m.key = r.id()
-		m.version = r.u64()
-		m.digest = r.digest()
-		m.stored = int64(r.u64())
+		m.req = r.U64()
+		m.status = r.U8()
+		m.key = r.ID()
+		m.version = r.U64()
+		m.digest = readDigest(r)
+		m.stored = int64(r.U64())
 		if m.status == statusOK {
-			m.sig = append([]byte(nil), r.take(SignatureSize)...)
+			m.sig = append([]byte(nil), r.Take(SignatureSize)...)
 		} else if m.status > statusQuorum {
-			r.bad = true
+			r.Fail()
 		}
 	case kindResult:
-		m.req = r.u64()
-		m.status = r.u8()
-		n := int(r.u8())
+		m.req = r.U64()
+		m.status = r.U8()
+		n := int(r.U8())
 		if m.status > statusQuorum {
-			r.bad = true
+			r.Fail()
 		}
-		for i := 0; i < n && !r.bad; i++ {
+		for i := 0; i < n && !r.Bad(); i++ {
 			var rc wireReceipt
-			rc.node = r.handle()
-			rc.version = r.u64()
-			rc.digest = r.digest()
-			rc.stored = int64(r.u64())
-			rc.sig = append([]byte(nil), r.take(SignatureSize)...)
+			rc.node = r.Handle()
+			rc.version = r.U64()
+			rc.digest = readDigest(r)
+			rc.stored = int64(r.U64())
+			rc.sig = append([]byte(nil), r.Take(SignatureSize)...)
 			m.receipts = append(m.receipts, rc)
 		}
 	case kindGet:
-		m.req = r.u64()
-		m.r = r.u8()
-		m.key = r.id()
+		m.req = r.U64()
+		m.r = r.U8()
+		m.key = r.ID()
 	case kindFetch:
-		m.req = r.u64()
-		m.key = r.id()
-		m.origin = r.handle()
+		m.req = r.U64()
+		m.key = r.ID()
+		m.origin = r.Handle()
 	case kindHave:
-		m.req = r.u64()
-		m.key = r.id()
-		if m.found = r.bool(); m.found {
-			m.record = r.record(maxRecord)
+		m.req = r.U64()
+		m.key = r.ID()
+		if m.found = r.Bool(); m.found {
+			m.record = readRecord(r, maxRecord)
 		}
-		m.origin = r.handle() // the replica
-		if r.bool() {
-			m.sig = append([]byte(nil), r.take(SignatureSize)...)
+		m.origin = r.Handle() // the replica
+		if r.Bool() {
+			m.sig = append([]byte(nil), r.Take(SignatureSize)...)
 		}
 	case kindSync:
-		m.lo, m.hi = r.id(), r.id()
-		m.count = r.u32()
-		copy(m.hash[:], r.take(32))
+		m.lo, m.hi = r.ID(), r.ID()
+		m.count = r.U32()
+		copy(m.hash[:], r.Take(32))
 	case kindEntries:
-		m.lo, m.hi = r.id(), r.id()
-		m.reply = r.bool()
-		n := int(r.u16())
-		if n > maxEntries || n*(id.Len+8+DigestSize) != len(r.b) {
-			r.bad = true
+		m.lo, m.hi = r.ID(), r.ID()
+		m.reply = r.Bool()
+		n := int(r.U16())
+		if n > maxEntries || n*(id.Len+8+DigestSize) != r.Len() {
+			r.Fail()
 			break
 		}
 		m.entries = make([]entryRef, n)
 		for i := range m.entries {
-			m.entries[i] = entryRef{key: r.id(), version: r.u64(), digest: r.digest()}
+			m.entries[i] = entryRef{key: r.ID(), version: r.U64(), digest: readDigest(r)}
 		}
 	case kindPush:
-		m.record = r.record(maxRecord)
+		m.record = readRecord(r, maxRecord)
 	default:
-		r.bad = true
+		r.Fail()
 	}
-	if r.bad || len(r.b) != 0 {
+	if r.Bad() || r.Len() != 0 {
 		return pmsg{}, fmt.Errorf("%w (%s, %d bytes)", errWire, PayloadKind(b), len(b))
 	}
 	return m, nil

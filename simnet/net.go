@@ -166,6 +166,10 @@ func New(opts Options) (*Network, error) {
 	}, nil
 }
 
+// SetOnSend replaces Options.OnSend: f sees every message a node hands
+// to the network from now on.
+func (nw *Network) SetOnSend(f func(from int, m *core.Message)) { nw.opts.OnSend = f }
+
 // Rand is the network's generator, for workloads that must share its seed.
 func (nw *Network) Rand() *rand.Rand { return nw.rng }
 
