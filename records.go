@@ -19,57 +19,46 @@ var ErrNoKey = errors.New("pastry: the node holds no signing key")
 // package replication) to the K nodes closest to its key, and returns
 // once W of them have durably stored it, with their signed receipts.
 func (n *Node) PutRecord(ctx context.Context, rec *replication.Record) (replication.PutResult, error) {
-	type reply struct {
-		res replication.PutResult
-		err error
-	}
-	ch := make(chan reply, 1)
-	var err error
-	if cerr := n.call(ctx, func() {
-		err = n.past.Put(rec, func(r replication.PutResult, e error) { ch <- reply{r, e} })
-	}); cerr != nil {
-		return replication.PutResult{}, cerr
-	}
-	if err != nil {
-		return replication.PutResult{}, err
-	}
-	select {
-	case r := <-ch:
-		return r.res, r.err
-	case <-ctx.Done():
-		return replication.PutResult{}, fmt.Errorf("put %s: %w", rec.Key().Short(), ctx.Err())
-	case <-n.quit:
-		return replication.PutResult{}, ErrClosed
-	}
+	return await(n, ctx, "put "+rec.Key().Short(), func(done func(replication.PutResult, error)) error {
+		return n.past.Put(rec, done)
+	})
 }
 
 // GetRecord reads key from R of its replicas and returns the newest valid
 // version; ErrNotFound when none holds one.
 func (n *Node) GetRecord(ctx context.Context, key id.ID) (replication.GetResult, error) {
+	res, err := await(n, ctx, "get "+key.Short(), func(done func(replication.GetResult, error)) error {
+		return n.past.Get(key, done)
+	})
+	if err == nil && res.Record == nil {
+		return res, fmt.Errorf("%w: %s", ErrNotFound, key.Short())
+	}
+	return res, err
+}
+
+// await starts an application's operation on the loop and waits for the
+// result it reports through done, or for ctx, or for the node to stop.
+func await[T any](n *Node, ctx context.Context, what string, start func(done func(T, error)) error) (T, error) {
 	type reply struct {
-		res replication.GetResult
+		res T
 		err error
 	}
 	ch := make(chan reply, 1)
+	var zero T
 	var err error
-	if cerr := n.call(ctx, func() {
-		err = n.past.Get(key, func(r replication.GetResult, e error) { ch <- reply{r, e} })
-	}); cerr != nil {
-		return replication.GetResult{}, cerr
+	if cerr := n.call(ctx, func() { err = start(func(r T, e error) { ch <- reply{r, e} }) }); cerr != nil {
+		return zero, fmt.Errorf("%s: %w", what, cerr)
 	}
 	if err != nil {
-		return replication.GetResult{}, err
+		return zero, err
 	}
 	select {
 	case r := <-ch:
-		if r.err == nil && r.res.Record == nil {
-			return r.res, fmt.Errorf("%w: %s", ErrNotFound, key.Short())
-		}
 		return r.res, r.err
 	case <-ctx.Done():
-		return replication.GetResult{}, fmt.Errorf("get %s: %w", key.Short(), ctx.Err())
+		return zero, fmt.Errorf("%s: %w", what, ctx.Err())
 	case <-n.quit:
-		return replication.GetResult{}, ErrClosed
+		return zero, ErrClosed
 	}
 }
 

@@ -205,34 +205,9 @@ func (n *Node) publish(ctx context.Context, tp id.ID, data []byte, signed bool) 
 func (n *Node) Anycast(ctx context.Context, topic string, payload []byte) (multicast.AnycastResult, error) {
 	tp := multicast.TopicID(topic)
 	payload = append([]byte(nil), payload...)
-	ch := make(chan multicast.AnycastResult, 1)
-	errc := make(chan error, 1)
-	var err error
-	cerr := n.call(ctx, func() {
-		err = n.sc.Anycast(tp, payload, func(r multicast.AnycastResult, err error) {
-			if err != nil {
-				errc <- err
-				return
-			}
-			ch <- r
-		})
+	return await(n, ctx, "anycast to "+tp.Short(), func(done func(multicast.AnycastResult, error)) error {
+		return n.sc.Anycast(tp, payload, done)
 	})
-	if cerr != nil {
-		return multicast.AnycastResult{}, fmt.Errorf("anycast to %s: %w", tp.Short(), cerr)
-	}
-	if err != nil {
-		return multicast.AnycastResult{}, fmt.Errorf("anycast to %s: %w", tp.Short(), err)
-	}
-	select {
-	case r := <-ch:
-		return r, nil
-	case err := <-errc:
-		return multicast.AnycastResult{}, err
-	case <-ctx.Done():
-		return multicast.AnycastResult{}, fmt.Errorf("anycast to %s: %w", tp.Short(), ctx.Err())
-	case <-n.quit:
-		return multicast.AnycastResult{}, ErrClosed
-	}
 }
 
 // TopicsInfo lists this node's part in the trees of the topics it belongs

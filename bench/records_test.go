@@ -4,18 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/id"
-	"github.com/pastrynet/pastry/transport"
 )
 
 // BenchmarkRecords200 measures PAST over libp2p on loopback, as a devnet
@@ -27,47 +20,11 @@ import (
 // operation (routed, direct and acks; background maintenance of those
 // types included).
 func BenchmarkRecords200(b *testing.B) {
-	size := 200
-	if v := os.Getenv("PASTRY_BENCH_NODES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 8 {
-			b.Fatalf("PASTRY_BENCH_NODES=%q: want a number >= 8", v)
-		}
-		size = n
-	}
+	size := benchNodes(b)
 	const ops = 500
 	r := rand.New(rand.NewPCG(200, 22))
-	var hosts []host.Host
-	var nodes []*pastry.Node
-	defer func() {
-		for _, n := range nodes {
-			n.Close()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, h := range hosts {
-			transport.CloseHost(ctx, h)
-		}
-	}()
-	for i := range size {
-		h := newHost(b, r)
-		hosts = append(hosts, h)
-		n, err := pastry.New(h)
-		if err != nil {
-			b.Fatal(err)
-		}
-		nodes = append(nodes, n)
-		var boot []peer.AddrInfo
-		if i > 0 {
-			j := r.IntN(i)
-			boot = []peer.AddrInfo{{ID: hosts[j].ID(), Addrs: hosts[j].Addrs()}}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := n.Join(ctx, boot...); err != nil {
-			b.Fatalf("join %d: %v", i, err)
-		}
-		cancel()
-	}
+	nodes, stop := joinNodes(b, r, size)
+	defer stop()
 	time.Sleep(5 * time.Second)
 	value := make([]byte, 1024)
 	type written struct {

@@ -29,14 +29,7 @@ import (
 // routed publishes with their acknowledgements; background maintenance
 // of the same types is included and small).
 func BenchmarkScribe200(b *testing.B) {
-	size := 200
-	if v := os.Getenv("PASTRY_BENCH_NODES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 8 {
-			b.Fatalf("PASTRY_BENCH_NODES=%q: want a number >= 8", v)
-		}
-		size = n
-	}
+	size := benchNodes(b)
 	const (
 		publishers = 4
 		perPub     = 250
@@ -44,38 +37,9 @@ func BenchmarkScribe200(b *testing.B) {
 		topic      = "bench"
 	)
 	r := rand.New(rand.NewPCG(200, 23))
-	var hosts []host.Host
-	var nodes []*pastry.Node
-	defer func() {
-		for _, n := range nodes {
-			n.Close()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, h := range hosts {
-			transport.CloseHost(ctx, h)
-		}
-	}()
 	start := time.Now()
-	for i := range size {
-		h := newHost(b, r)
-		hosts = append(hosts, h)
-		n, err := pastry.New(h)
-		if err != nil {
-			b.Fatal(err)
-		}
-		nodes = append(nodes, n)
-		var boot []peer.AddrInfo
-		if i > 0 {
-			j := r.IntN(i)
-			boot = []peer.AddrInfo{{ID: hosts[j].ID(), Addrs: hosts[j].Addrs()}}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := n.Join(ctx, boot...); err != nil {
-			b.Fatalf("join %d: %v", i, err)
-		}
-		cancel()
-	}
+	nodes, stop := joinNodes(b, r, size)
+	defer stop()
 	b.Logf("%d nodes joined in %v", size, time.Since(start).Round(time.Millisecond))
 	time.Sleep(5 * time.Second)
 
@@ -188,4 +152,56 @@ func sentTotals(tb testing.TB, nodes []*pastry.Node) sent {
 
 func pctD(d []time.Duration, q float64) time.Duration {
 	return d[min(len(d)-1, int(float64(len(d))*q))]
+}
+
+// benchNodes is PASTRY_BENCH_NODES, default 200.
+func benchNodes(b *testing.B) int {
+	v := os.Getenv("PASTRY_BENCH_NODES")
+	if v == "" {
+		return 200
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 8 {
+		b.Fatalf("PASTRY_BENCH_NODES=%q: want a number >= 8", v)
+	}
+	return n
+}
+
+// joinNodes starts size nodes on loopback hosts, each joining through a
+// random node already joined; stop closes them.
+func joinNodes(b *testing.B, r *rand.Rand, size int) (nodes []*pastry.Node, stop func()) {
+	var hosts []host.Host
+	stop = func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, h := range hosts {
+			transport.CloseHost(ctx, h)
+		}
+	}
+	for i := range size {
+		h := newHost(b, r)
+		hosts = append(hosts, h)
+		n, err := pastry.New(h)
+		if err != nil {
+			stop()
+			b.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		var boot []peer.AddrInfo
+		if i > 0 {
+			j := r.IntN(i)
+			boot = []peer.AddrInfo{{ID: hosts[j].ID(), Addrs: hosts[j].Addrs()}}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = n.Join(ctx, boot...)
+		cancel()
+		if err != nil {
+			stop()
+			b.Fatalf("join %d: %v", i, err)
+		}
+	}
+	return nodes, stop
 }

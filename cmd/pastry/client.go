@@ -231,16 +231,32 @@ func clientCommand(name, argsUsage, summary string, nargs int, withJSON bool, ar
 	if err := parseClientArgs(fs, args, nargs); err != nil {
 		return err
 	}
-	if cf.token == "" {
-		cf.token = os.Getenv("PASTRY_TOKEN") // not a flag default: -h would print it
-	}
-	c, err := newAPIClient(cf)
+	c, ctx, cancel, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
 	defer cancel()
 	return f(ctx, c, cf, fs.Args())
+}
+
+// client builds the API client of the parsed flags, the token from
+// PASTRY_TOKEN when --token is not given (not a flag default: -h would
+// print it).
+func (cf *clientFlags) client() (*apiClient, error) {
+	if cf.token == "" {
+		cf.token = os.Getenv("PASTRY_TOKEN")
+	}
+	return newAPIClient(cf)
+}
+
+// connect is client with a context bounded by --timeout.
+func (cf *clientFlags) connect() (*apiClient, context.Context, context.CancelFunc, error) {
+	c, err := cf.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
+	return c, ctx, cancel, nil
 }
 
 // printRaw prints an API answer as it came (it is indented already).

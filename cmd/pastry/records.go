@@ -320,14 +320,10 @@ func runRm(args []string, stdout, stderr io.Writer) error {
 // clientDo sends a write and prints its answer (line) or, with --json, the
 // API's JSON.
 func clientDo(cf *clientFlags, method, path string, body []byte, stdout io.Writer, line func(*putJSON) string) error {
-	if cf.token == "" {
-		cf.token = os.Getenv("PASTRY_TOKEN")
-	}
-	c, err := newAPIClient(cf)
+	c, ctx, cancel, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
 	defer cancel()
 	var pj putJSON
 	raw, err := c.do(ctx, method, path, body, &pj)
@@ -347,9 +343,6 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	if err := parseClientArgs(fs, args, 1); err != nil {
 		return err
 	}
-	if cf.token == "" {
-		cf.token = os.Getenv("PASTRY_TOKEN")
-	}
 	arg := fs.Arg(0)
 	path := recordsPrefix + url.PathEscape(arg)
 	if _, err := id.Parse(arg); err == nil && *owner == "" {
@@ -363,11 +356,10 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		}
 		path += "?owner=" + url.QueryEscape(*owner)
 	}
-	c, err := newAPIClient(cf)
+	c, ctx, cancel, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
 	defer cancel()
 	var rj recordJSON
 	raw, err := c.do(ctx, http.MethodGet, path, nil, &rj)

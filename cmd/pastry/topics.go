@@ -268,9 +268,6 @@ func runPublish(args []string, stdout, stderr io.Writer) error {
 	if err := parseClientArgs(fs, args, 2); err != nil {
 		return err
 	}
-	if cf.token == "" {
-		cf.token = os.Getenv("PASTRY_TOKEN")
-	}
 	name := fs.Arg(0)
 	if err := checkTopicName(name); err != nil {
 		return err
@@ -285,11 +282,10 @@ func runPublish(args []string, stdout, stderr io.Writer) error {
 	if len(data) > apiMaxPublish {
 		return fmt.Errorf("message too large: at most %d bytes", apiMaxPublish)
 	}
-	c, err := newAPIClient(cf)
+	c, ctx, cancel, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
 	defer cancel()
 	path := topicsPathPrefix + url.PathEscape(name)
 	if *signed {
@@ -319,9 +315,6 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	if err := parseClientArgs(fs, args, 1); err != nil {
 		return err
 	}
-	if cf.token == "" {
-		cf.token = os.Getenv("PASTRY_TOKEN")
-	}
 	name := fs.Arg(0)
 	if err := checkTopicName(name); err != nil {
 		return err
@@ -329,7 +322,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	if *count < 0 || *forD < 0 {
 		return usageError(fs, "--count and --for must not be negative")
 	}
-	c, err := newAPIClient(cf)
+	c, err := cf.client()
 	if err != nil {
 		return err
 	}
