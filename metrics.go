@@ -184,6 +184,7 @@ type nodeMetrics struct {
 	stRecords, stBytes                              metric.Int64ObservableGauge
 	pastStored, pastRefused, pastQuorumFails        metric.Int64ObservableCounter
 	pastMoved, pastRepairs, pastSync, pastHandedOff metric.Int64ObservableCounter
+	pastRateLimited                                 metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -276,6 +277,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.pastMoved = counter("pastry.records.replicas_moved", "{record}", "Records pushed to a neighbour that lacked them (anti-entropy).")
 	m.pastRepairs = counter("pastry.records.read_repairs", "{record}", "Copies sent by read repair to replicas that answered with an older version or none.")
 	m.pastSync = counter("pastry.records.sync_rounds", "{summary}", "Anti-entropy range summaries sent to leaf-set neighbours.")
+	m.pastRateLimited = counter("pastry.records.rate_limited", "{write}", "Writes refused at their key's root because their origin exceeded its write rate.")
 	m.pastHandedOff = counter("pastry.records.handed_off", "{record}", "Records deleted here after more than K/2 of their replicas confirmed holding them.")
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -419,5 +421,6 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.pastRepairs, clampInt64(rp.ReadRepairs))
 	o.ObserveInt64(m.pastSync, clampInt64(rp.SyncRounds))
 	o.ObserveInt64(m.pastHandedOff, clampInt64(rp.HandedOff))
+	o.ObserveInt64(m.pastRateLimited, clampInt64(rp.RateLimited))
 	return nil
 }

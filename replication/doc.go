@@ -105,8 +105,11 @@
 //     Records outside the node's range are sent to their K closest and
 //     deleted once more than K/2 confirmed them with receipts.
 //
+// A root coordinates at most WriteRate writes a second from one origin
+// (50, burst 200); beyond, it refuses them (counted).
+//
 // Not built yet (issue 22): replica diversion when a replica is full,
-// caching along routes, per-peer write rates, and the simulator's
+// caching along routes, and the simulator's
 // storage experiments (churn, utilisation, caching); the protocol's
 // messages use their own strict binary codec (wire.go, FuzzProtocol)
 // rather than the published schema.

@@ -50,6 +50,11 @@ type PastOptions struct {
 	// MaxHandoff bounds the records handed off in one maintenance round.
 	// Default 64.
 	MaxHandoff int
+	// WriteRate and WriteBurst bound the writes one origin can have this
+	// node coordinate as a root (a token bucket per origin, on the node's
+	// clock): beyond, they are refused and counted. Default 50 a second,
+	// burst 200.
+	WriteRate, WriteBurst float64
 }
 
 // PutResult is a completed write: the receipts of the replicas that stored
@@ -94,6 +99,7 @@ type PastStats struct {
 	BadReceipts   uint64 `json:"bad_receipts"`   // receipts whose signature or record did not match
 	Malformed     uint64 `json:"malformed"`      // payloads that did not decode
 	ReplicasMoved uint64 `json:"replicas_moved"` // records sent to a new replica after a range change
+	RateLimited   uint64 `json:"rate_limited"`   // writes refused at the root: their origin exceeded WriteRate
 }
 
 // Past is the replication protocol on one node (PAST): records live on the
@@ -114,6 +120,44 @@ type Past struct {
 	ticking bool
 	soon    bool
 	stats   PastStats
+	writers map[id.ID]*bucket // write rate per origin, as root
+}
+
+// bucket is a token bucket on the node's clock.
+type bucket struct {
+	tokens float64
+	last   time.Duration
+}
+
+// maxWriters bounds the origins whose write rate a root tracks; past it
+// the one heard from longest ago is forgotten.
+const maxWriters = 4096
+
+// allowWrite takes a token from origin's bucket.
+func (p *Past) allowWrite(origin id.ID) bool {
+	now := p.ep.Now()
+	b := p.writers[origin]
+	if b == nil {
+		if len(p.writers) >= maxWriters {
+			var oldest id.ID
+			first := true
+			for x, w := range p.writers {
+				if first || w.last < p.writers[oldest].last || w.last == p.writers[oldest].last && x.Cmp(oldest) < 0 {
+					oldest, first = x, false
+				}
+			}
+			delete(p.writers, oldest)
+		}
+		b = &bucket{tokens: p.opts.WriteBurst, last: now}
+		p.writers[origin] = b
+	}
+	b.tokens = min(p.opts.WriteBurst, b.tokens+(now-b.last).Seconds()*p.opts.WriteRate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 type putOp struct {
@@ -195,6 +239,12 @@ func RegisterPast(m *core.Machine, store Store, opts PastOptions) (*Past, error)
 	if opts.MaxHandoff == 0 {
 		opts.MaxHandoff = 64
 	}
+	if opts.WriteRate == 0 {
+		opts.WriteRate = 50
+	}
+	if opts.WriteBurst == 0 {
+		opts.WriteBurst = 200
+	}
 	switch {
 	case store == nil:
 		return nil, errors.New("replication: RegisterPast needs a store")
@@ -202,13 +252,13 @@ func RegisterPast(m *core.Machine, store Store, opts PastOptions) (*Past, error)
 		return nil, fmt.Errorf("replication: K %d, want 1 to L/2+1 = %d", opts.K, cfg.LeafSetSize/2+1)
 	case opts.W < 1 || opts.W > opts.K || opts.R < 1 || opts.R > opts.K:
 		return nil, fmt.Errorf("replication: W %d and R %d, want 1 to K = %d", opts.W, opts.R, opts.K)
-	case opts.Timeout < 0 || opts.Maintain < 0 || opts.MaxPending < 0 || opts.MaxHandoff < 0:
+	case opts.Timeout < 0 || opts.Maintain < 0 || opts.MaxPending < 0 || opts.MaxHandoff < 0 || opts.WriteRate < 0 || opts.WriteBurst < 1:
 		return nil, errors.New("replication: negative durations or bounds")
 	}
 	if err := opts.Limits.Check(); err != nil {
 		return nil, err
 	}
-	p := &Past{opts: opts, store: store, puts: map[uint64]*putOp{}, fetches: map[uint64]*fetchOp{}, mine: map[uint64]*myOp{},
+	p := &Past{opts: opts, store: store, writers: map[id.ID]*bucket{}, puts: map[uint64]*putOp{}, fetches: map[uint64]*fetchOp{}, mine: map[uint64]*myOp{},
 		gets: map[uint64]*getOp{}, handoff: map[id.ID]*handoffOp{}}
 	ep, err := m.RegisterApplication(AppID, p)
 	if err != nil {
@@ -491,6 +541,11 @@ func receiptBytes(node id.ID, key id.ID, rc wireReceipt) []byte {
 // other K-1 replicas, and answer the origin once W receipts are in.
 func (p *Past) rootPut(origin id.Handle, m *pmsg) {
 	p.stats.Puts++
+	if !p.allowWrite(origin.ID) {
+		p.stats.RateLimited++
+		p.sendResult(origin, m.req, statusRefused, nil)
+		return
+	}
 	k, w := int(m.k), int(m.w)
 	if k < 1 || k > p.ep.Config().LeafSetSize/2+1 || w < 1 || w > k {
 		p.sendResult(origin, m.req, statusRefused, nil)

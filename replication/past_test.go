@@ -448,3 +448,36 @@ func (w *pastWorld) addNode(via int) {
 	}
 	w.nw.RunOn(h.Index, p.Start)
 }
+
+// A node flooding writes is refused at the root past its rate, and the
+// records it flooded with stay unstored; others' writes go on.
+func TestWriteFloodRefused(t *testing.T) {
+	w := newPastWorld(t, 7, 40)
+	flooder, honest := 3, 9
+	refused, ok := 0, 0
+	for k := range 300 {
+		// All to one key's root: the same name, increasing versions.
+		rec := w.record("flood", uint64(k+1), "x")
+		w.nw.RunOn(flooder, func() {
+			_ = w.apps[flooder].Put(rec, func(_ PutResult, err error) {
+				if errors.Is(err, ErrRefused) {
+					refused++
+				} else if err == nil {
+					ok++
+				}
+			})
+		})
+	}
+	w.nw.RunFor(5 * time.Second)
+	var limited uint64
+	for _, a := range w.apps {
+		limited += a.Stats().RateLimited
+	}
+	t.Logf("flood of 300 writes at once: %d stored, %d refused, %d rate-limited at the root", ok, refused, limited)
+	if limited < 50 || refused < 50 || ok > 250 {
+		t.Fatalf("flood: %d stored, %d refused (%d rate-limited): want the burst of 200 and no more", ok, refused, limited)
+	}
+	if _, err := w.put(honest, w.record("other", 1, "y")); err != nil {
+		t.Fatalf("another node's write during the flood: %v", err)
+	}
+}

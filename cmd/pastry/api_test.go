@@ -221,7 +221,7 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_multicast_takeovers_total", "pastry_multicast_redirects_total", "pastry_multicast_refused_total",
 			"pastry_store_records", "pastry_store_bytes", "pastry_records_stored_total", "pastry_records_refused_total",
 			"pastry_records_quorum_failures_total", "pastry_records_replicas_moved_total", "pastry_records_read_repairs_total",
-			"pastry_records_sync_rounds_total", "pastry_records_handed_off_total",
+			"pastry_records_sync_rounds_total", "pastry_records_handed_off_total", "pastry_records_rate_limited_total",
 		} {
 			if fams[name] == nil {
 				t.Errorf("metric %s missing", name)
