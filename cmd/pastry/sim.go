@@ -62,6 +62,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 		for _, f := range strings.Split(*gammas, ",") {
 			g, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 			if err != nil {
+				fs.Usage()
 				return fmt.Errorf("%w: --gammas %q: %v", errUsage, *gammas, err)
 			}
 			c.Gammas = append(c.Gammas, g)
