@@ -193,7 +193,9 @@ func (a *Adversary) fakeLeaves(key id.ID) []id.ID {
 		// distance to this node outwards, on both sides.
 		d := id.RingDistance(key, self)
 		k := key.U128()
-		return around(a.opts.Known(), k.Add(d), k.Sub(d), half, self)
+		return around(a.opts.Known(), k.Add(d), k.Sub(d), half, func(x id.ID) bool {
+			return x != self && !id.Closer(key, x, self) // an id as far away on the other side can win the tie
+		})
 	}
 	c := a.opts.Colluders
 	c.sort()
@@ -202,13 +204,13 @@ func (a *Adversary) fakeLeaves(key id.ID) []id.ID {
 		ids[i] = h.ID
 	}
 	k := key.U128()
-	return around(ids, k, k, half, self)
+	return around(ids, k, k, half, func(x id.ID) bool { return x != self })
 }
 
 // around returns up to half ids of the sorted set ids clockwise from
 // right (included) and up to half counter-clockwise from left
-// (included), never skip.
-func around(ids []id.ID, right, left id.U128, half int, skip id.ID) []id.ID {
+// (included), only ids keep accepts, each once.
+func around(ids []id.ID, right, left id.U128, half int, keep func(id.ID) bool) []id.ID {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -216,7 +218,7 @@ func around(ids []id.ID, right, left id.U128, half int, skip id.ID) []id.ID {
 	var out []id.ID
 	i, _ := slices.BinarySearchFunc(ids, right, cmp) // first id >= right
 	for n, taken := 0, 0; taken < half && n < len(ids); n++ {
-		if x := ids[(i+n)%len(ids)]; x != skip {
+		if x := ids[(i+n)%len(ids)]; keep(x) {
 			out = append(out, x)
 			taken++
 		}
@@ -226,7 +228,7 @@ func around(ids []id.ID, right, left id.U128, half int, skip id.ID) []id.ID {
 		j-- // last id < left
 	}
 	for n, taken := 0, 0; taken < half && n < len(ids); n++ {
-		if x := ids[((j-n)%len(ids)+len(ids))%len(ids)]; x != skip && !slices.Contains(out, x) {
+		if x := ids[((j-n)%len(ids)+len(ids))%len(ids)]; keep(x) && !slices.Contains(out, x) {
 			out = append(out, x)
 			taken++
 		}
