@@ -173,3 +173,31 @@ func TestTimeoutCancelAndBound(t *testing.T) {
 		t.Fatalf("after the timeout: done errors %v, %d pending; want one ErrTimeout (the other cancelled), none pending", errs, a.Pending())
 	}
 }
+
+// An answer carries at most MaxAnswerLeaves leaf-set ids: more are cut
+// when written, and a count above it is refused when read.
+func TestAnswerLeaves(t *testing.T) {
+	var a, b id.ID
+	a[0], b[1] = 1, 2
+	x := answer{req: 9, key: a, hops: 1, root: b, path: []id.ID{b}, leaves: []id.ID{a, b}}
+	y, err := parseAnswer(x.append(nil))
+	if err != nil || len(y.leaves) != 2 || y.leaves[0] != a || y.leaves[1] != b {
+		t.Fatalf("round trip: %+v, %v", y, err)
+	}
+	x.leaves = make([]id.ID, MaxAnswerLeaves+6)
+	buf := x.append(nil)
+	if y, err := parseAnswer(buf); err != nil || len(y.leaves) != MaxAnswerLeaves {
+		t.Fatalf("%d leaves written: read %d, %v", len(x.leaves), len(y.leaves), err)
+	}
+	// The same bytes with the count raised by one and one more id: refused.
+	at := answerHeader + id.Len*len(x.path)
+	over := append(append([]byte(nil), buf...), make([]byte, id.Len)...)
+	over[at] = MaxAnswerLeaves + 1
+	if _, err := parseAnswer(over); !errors.Is(err, ErrAnswer) {
+		t.Fatalf("%d leaves: %v, want ErrAnswer", MaxAnswerLeaves+1, err)
+	}
+	// Without the leaf count at all: refused.
+	if _, err := parseAnswer(buf[:at]); !errors.Is(err, ErrAnswer) {
+		t.Fatalf("no leaf count: %v, want ErrAnswer", err)
+	}
+}

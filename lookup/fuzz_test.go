@@ -11,8 +11,9 @@ import (
 // FuzzLookupAnswer: the answer parser (a payload another node sent) never
 // panics, refuses with ErrAnswer whatever answer.append cannot have
 // written, and what it accepts re-encodes to the same bytes, with at most
-// MaxAnswerPath path entries. (The decoder is unexported, so its target
-// lives here rather than in fuzz/; .ci/run runs it too.)
+// MaxAnswerPath path entries and MaxAnswerLeaves leaf-set ids. (The
+// decoder is unexported, so its target lives here rather than in fuzz/;
+// .ci/run runs it too.)
 func FuzzLookupAnswer(f *testing.F) {
 	var a, b id.ID
 	a[0], b[15] = 0xab, 0xcd
@@ -27,6 +28,12 @@ func FuzzLookupAnswer(f *testing.F) {
 	f.Add(appendRequest(nil, 9))
 	one := answer{req: 3, hops: 1, root: a, path: []id.ID{a}}
 	f.Add(append(one.append(nil), 0)) // trailing byte
+	leafy := answer{req: 4, key: b, hops: 2, root: a, path: []id.ID{b, a}, leaves: []id.ID{a, b, a}}
+	f.Add(leafy.append(nil))
+	leafy.sig = make([]byte, sigLen)
+	f.Add(leafy.append(nil))
+	many := answer{req: 5, root: b, leaves: make([]id.ID, 70)} // written as 64
+	f.Add(many.append(nil))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		x, err := parseAnswer(in)
 		if err != nil {
@@ -35,8 +42,8 @@ func FuzzLookupAnswer(f *testing.F) {
 			}
 			return
 		}
-		if len(x.path) > MaxAnswerPath {
-			t.Fatalf("accepted %d path entries", len(x.path))
+		if len(x.path) > MaxAnswerPath || len(x.leaves) > MaxAnswerLeaves {
+			t.Fatalf("accepted %d path entries, %d leaves", len(x.path), len(x.leaves))
 		}
 		if out := x.append(nil); !bytes.Equal(out, in) {
 			t.Fatalf("accepted %x, re-encoded %x", in, out)

@@ -22,6 +22,13 @@
 // path, which saw the request id, cannot forge one). A lookup never
 // returns a root that did not answer.
 //
+// The root's answer also carries its leaf set's ids (at most
+// MaxAnswerLeaves), and the origin runs the routing failure test on them
+// (CheckRoute): a root that is not the key's root, or a set of colluders
+// posing as its neighbourhood, is sparser than the overlay the origin
+// sees around itself. The verdict is reported in Result.FailureTest; no
+// lookup acts on it yet (redundant routing is later work).
+//
 // Like every application it is deterministic: no goroutines, no clock, no
 // global randomness. Its state is a map of the lookups in flight, bounded
 // by Options.MaxPending, each ended by its answer or by Options.Timeout.
@@ -31,10 +38,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/routing"
 )
 
 // AppID is the lookup's application id. Application ids from 0xffff0000
@@ -59,6 +68,11 @@ type Result struct {
 	Path []id.ID
 	// Took is the time from the start to the answer on the node's clock.
 	Took time.Duration
+	// Leaves is the leaf set the root reported with its answer (at most
+	// MaxAnswerLeaves ids), and FailureTest the routing failure test run
+	// on it against this node's own leaf set, at Options.Gamma.
+	Leaves      []id.ID
+	FailureTest FailureTest
 }
 
 // Request is what the root of a lookup sees (Options.AtRoot).
@@ -84,6 +98,9 @@ type Options struct {
 	// and answer this node forwards, and may change the next hop (an
 	// analysis aid of the simulator's).
 	Forward func(m *core.Message, next *id.Handle)
+	// Gamma is the routing failure test's threshold γ
+	// (Result.FailureTest). Default DefaultGamma.
+	Gamma float64
 }
 
 // App is the lookup application on one node. Like every application it
@@ -115,11 +132,16 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 	if opts.MaxPending == 0 {
 		opts.MaxPending = 4096
 	}
+	if opts.Gamma == 0 {
+		opts.Gamma = DefaultGamma
+	}
 	switch {
 	case opts.Timeout < 0:
 		return nil, fmt.Errorf("lookup: Timeout %v, want > 0", opts.Timeout)
 	case opts.MaxPending < 0:
 		return nil, fmt.Errorf("lookup: MaxPending %d, want > 0", opts.MaxPending)
+	case !(opts.Gamma > 0) || math.IsInf(opts.Gamma, 1):
+		return nil, fmt.Errorf("lookup: Gamma %v, want > 0", opts.Gamma)
 	}
 	a := &App{opts: opts, pending: map[uint64]*pending{}}
 	ep, err := m.RegisterApplication(AppID, a)
@@ -215,24 +237,51 @@ func (a *App) answer(m *core.Message) {
 	if a.opts.AtRoot != nil {
 		a.opts.AtRoot(Request{ID: req, Msg: m})
 	}
-	ans := answer{req: req, key: m.Key, hops: m.Hops, root: a.ep.Self().ID}
+	b := reply(a.ep, m, req, ownLeaves(a.ep))
+	if m.Origin.ID == a.ep.Self().ID {
+		a.complete(&core.Message{Type: core.MsgDirect, From: m.Origin, Origin: m.Origin, Payload: b})
+		return
+	}
+	send(a.ep, m.Origin, b)
+}
+
+// reply is the answer to request req (the routed message m) from the
+// node of ep, naming itself as the root, reporting leaves as its leaf
+// set.
+func reply(ep *core.Endpoint, m *core.Message, req uint64, leaves []id.ID) []byte {
+	ans := answer{req: req, key: m.Key, hops: m.Hops, root: ep.Self().ID, leaves: leaves}
 	for i := range min(len(m.Path), MaxAnswerPath) {
 		ans.path = append(ans.path, m.Path[i].ID)
 	}
-	b := ans.append(nil)
-	switch origin := m.Origin; {
-	case origin.ID == a.ep.Self().ID:
-		a.complete(&core.Message{Type: core.MsgDirect, From: origin, Origin: origin, Payload: b})
-	case a.ep.Connected(origin) || !a.ep.CanSign():
-		_ = a.ep.Send(origin, b) // a failure leaves the origin to its timeout
-	default:
-		sig, err := a.ep.Sign(signed(b))
-		if err != nil {
-			_ = a.ep.Send(origin, b)
-			return
-		}
-		_ = a.ep.Route(origin.ID, append(b, sig...), nil)
+	return ans.append(nil)
+}
+
+// send sends answer b to its origin: straight when connected (or when
+// the node cannot sign), else routed and signed.
+func send(ep *core.Endpoint, origin id.Handle, b []byte) {
+	if ep.Connected(origin) || !ep.CanSign() {
+		_ = ep.Send(origin, b) // a failure leaves the origin to its timeout
+		return
 	}
+	sig, err := ep.Sign(signed(b))
+	if err != nil {
+		_ = ep.Send(origin, b)
+		return
+	}
+	_ = ep.Route(origin.ID, append(b, sig...), nil)
+}
+
+// ownLeaves is the leaf set of ep's node, at most MaxAnswerLeaves ids:
+// the closest MaxAnswerLeaves/2 on each side.
+func ownLeaves(ep *core.Endpoint) []id.ID {
+	ls := ep.State().Leaves
+	var out []id.ID
+	for _, side := range [][]routing.Entry{ls.Left(), ls.Right()} {
+		for _, e := range side[:min(len(side), MaxAnswerLeaves/2)] {
+			out = append(out, e.ID)
+		}
+	}
+	return out
 }
 
 // signed is what a root signs of an answer: the answer, under a context
@@ -276,7 +325,9 @@ func (a *App) complete(m *core.Message) {
 	delete(a.pending, ans.req)
 	a.ep.Cancel(p.timer)
 	if p.done != nil {
-		p.done(Result{Key: ans.key, Root: sender, Hops: int(ans.hops), Path: ans.path, Took: a.ep.Now() - p.start}, nil)
+		test := CheckRoute(ans.key, ans.root, ans.leaves, a.ep.Self().ID, ownLeaves(a.ep), a.opts.Gamma)
+		p.done(Result{Key: ans.key, Root: sender, Hops: int(ans.hops), Path: ans.path, Took: a.ep.Now() - p.start,
+			Leaves: ans.leaves, FailureTest: test}, nil)
 	}
 }
 
@@ -284,6 +335,7 @@ func (a *App) complete(m *core.Message) {
 //
 //	request: [1][request id u64]
 //	answer:  [2][request id u64][key 16][hops u16][root 16][path count u8][path ids, 16 each]
+//	         [leaf count u8, at most MaxAnswerLeaves][the root's leaf-set ids, 16 each]
 //	         then, when routed, the root's Ed25519 signature (64) of all before it
 const (
 	kindRequest = 1
@@ -292,6 +344,10 @@ const (
 
 // MaxAnswerPath is the most path entries an answer carries (a count byte).
 const MaxAnswerPath = 255
+
+// MaxAnswerLeaves is the most leaf-set ids an answer carries: the
+// closest 32 on each side, as many as the paper's l = 32 leaf set holds.
+const MaxAnswerLeaves = 64
 
 func appendRequest(b []byte, req uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(b, kindRequest), req)
@@ -305,12 +361,13 @@ func parseRequest(b []byte) (uint64, bool) {
 }
 
 type answer struct {
-	req  uint64
-	key  id.ID
-	hops uint16
-	root id.ID
-	path []id.ID
-	sig  []byte // nil, or sigLen bytes
+	req    uint64
+	key    id.ID
+	hops   uint16
+	root   id.ID
+	path   []id.ID
+	leaves []id.ID
+	sig    []byte // nil, or sigLen bytes
 }
 
 const answerHeader = 1 + 8 + id.Len + 2 + id.Len + 1
@@ -323,6 +380,11 @@ func (x *answer) append(b []byte) []byte {
 	k := min(len(x.path), MaxAnswerPath)
 	b = append(b, byte(k))
 	for _, p := range x.path[:k] {
+		b = append(b, p[:]...)
+	}
+	k = min(len(x.leaves), MaxAnswerLeaves)
+	b = append(b, byte(k))
+	for _, p := range x.leaves[:k] {
 		b = append(b, p[:]...)
 	}
 	return append(b, x.sig...)
@@ -340,6 +402,15 @@ func parseAnswer(b []byte) (answer, error) {
 	copy(x.root[:], b[11+id.Len:])
 	k := int(b[answerHeader-1])
 	b = b[answerHeader:]
+	if len(b) < id.Len*k+1 {
+		return x, ErrAnswer
+	}
+	x.path, b = readIDs(b, k)
+	k = int(b[0])
+	b = b[1:]
+	if k > MaxAnswerLeaves {
+		return x, ErrAnswer
+	}
 	switch len(b) - id.Len*k {
 	case 0:
 	case sigLen:
@@ -347,11 +418,19 @@ func parseAnswer(b []byte) (answer, error) {
 	default:
 		return x, ErrAnswer
 	}
-	if k > 0 {
-		x.path = make([]id.ID, k)
-		for i := range x.path {
-			copy(x.path[i][:], b[id.Len*i:])
-		}
-	}
+	x.leaves, _ = readIDs(b, k)
 	return x, nil
+}
+
+// readIDs reads k ids from b, which holds at least k, and returns them
+// (nil for none) and the rest of b.
+func readIDs(b []byte, k int) ([]id.ID, []byte) {
+	if k == 0 {
+		return nil, b
+	}
+	out := make([]id.ID, k)
+	for i := range out {
+		copy(out[i][:], b[id.Len*i:])
+	}
+	return out, b[id.Len*k:]
 }

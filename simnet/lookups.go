@@ -37,6 +37,10 @@ type Lookups struct {
 	// number (1, 2, ... in the order Lookup issued them), m the request at
 	// its root, with its Path.
 	OnDeliver func(at *Host, num uint64, m *core.Message, correct bool)
+	// OnAnswer, if set, sees every lookup's end at its origin: the
+	// lookup's number, its origin's index, its key, and the result or
+	// the error (lookup.ErrTimeout).
+	OnAnswer func(num uint64, origin int, key id.ID, r lookup.Result, err error)
 	// OracleBlock, if > 0, is an analysis aid, not Pastry: a node whose
 	// next routing-table slot for the key (the nodes sharing one digit more
 	// with it than this node does) holds at most OracleBlock live nodes,
@@ -80,6 +84,15 @@ func (l *Lookups) Attach(n *Host) error {
 	return nil
 }
 
+// AttachAdversary registers on n, instead of the lookup application, the
+// adversary's (lookup.Adversary): n is then one of the attacker's nodes.
+// It answers or drops the requests routed through it as opts.Attack
+// says, and starts no lookups.
+func (l *Lookups) AttachAdversary(n *Host, opts lookup.AdversaryOptions) error {
+	_, err := lookup.RegisterAdversary(n.Machine, opts)
+	return err
+}
+
 // Lookup starts a lookup for key from node i and returns its number.
 func (l *Lookups) Lookup(i int, key id.ID) (uint64, error) {
 	a := l.apps[i]
@@ -96,7 +109,14 @@ func (l *Lookups) Lookup(i int, key id.ID) (uint64, error) {
 		var req uint64
 		// Recorded inside RunOn, before the upcalls Start causes run: a
 		// lookup rooted at its origin is delivered there as RunOn ends.
-		req, err = a.Start(key, func(lookup.Result, error) { l.Answered++ })
+		req, err = a.Start(key, func(r lookup.Result, err error) {
+			if err == nil {
+				l.Answered++
+			}
+			if l.OnAnswer != nil {
+				l.OnAnswer(num, i, key, r, err)
+			}
+		})
 		if err == nil {
 			l.inflight[req] = lookupStart{num: num, key: key, origin: i, sent: sent}
 		}
@@ -186,4 +206,27 @@ func (l *Lookups) oracle(n *Host, m *core.Message, next *id.Handle) {
 	if j-i <= l.OracleBlock {
 		*next = root.Self()
 	}
+}
+
+// Path is the route a message for key would take from node i through
+// the nodes' routing state as it stands, with nobody interfering: the
+// indices of the nodes after i, the root last (nil if i is the root). It
+// reads the routing state without sending anything, for measurements
+// that compare a run with what its routes would have been; it stops
+// after limit hops.
+func (nw *Network) Path(i int, key id.ID, limit int) []int {
+	var path []int
+	for n := nw.nodes[i]; len(path) < limit; {
+		h, ok := n.State().NextHop(key, nil)
+		if !ok {
+			break
+		}
+		j, ok := nw.index(h)
+		if !ok {
+			break
+		}
+		path = append(path, int(j))
+		n = nw.nodes[j]
+	}
+	return path
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/lookup"
 )
 
 // Config describes one simulation run. Zero values take the defaults noted.
@@ -56,6 +57,19 @@ type Config struct {
 	GroupFail float64
 	RootFails int
 
+	// Malicious is the fraction of the nodes (0 to 0.3 in the paper's
+	// figures) that are colluding attackers, chosen with the run's seed;
+	// Attack is what they do to the lookups routed through them (drop,
+	// misroute, fake-root or suppress; lookup.Attack). With Attack set,
+	// lookups start at honest nodes only and the run reports AttackResult,
+	// Malicious 0 included (the honest baseline of the failure test).
+	Malicious float64
+	Attack    string
+	// Gammas are the routing failure test's thresholds the attack section
+	// reports its error rates at (default 1.0, 1.2, 1.4, 1.58, 1.72, 2.0,
+	// 2.2, 2.5).
+	Gammas []float64
+
 	// Progress, if set, is told how far each long phase has got.
 	Progress func(phase string, done, total int)
 }
@@ -89,6 +103,9 @@ func (c *Config) defaults() {
 	}
 	if c.LookupWindow == 0 {
 		c.LookupWindow = time.Minute
+	}
+	if c.Attack != "" && len(c.Gammas) == 0 {
+		c.Gammas = []float64{1.0, 1.2, 1.4, 1.58, lookup.DefaultGamma, 2.0, 2.2, 2.5}
 	}
 }
 
@@ -128,8 +145,24 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--groups runs its own failure experiments: give it without --fail and --churn-median")
 	case c.OracleBlock < 0:
 		return bad("oracle-block", c.OracleBlock, ">= 0")
+	case c.Malicious < 0 || c.Malicious >= 1:
+		return bad("malicious", c.Malicious, "a fraction in [0, 1)")
+	case c.Malicious > 0 && c.Attack == "":
+		return fmt.Errorf("--malicious needs --attack")
+	case c.Attack != "" && (c.Fail > 0 || c.ChurnMedian > 0 || c.Groups > 0 || c.OracleBlock > 0):
+		return fmt.Errorf("--attack is its own experiment: give it without --fail, --churn-median, --groups and --oracle-block")
 	case c.JoinGap < 0 || c.Settle < 0 || c.LookupWindow < 0 || c.RepairTime < 0:
 		return fmt.Errorf("phase durations must not be negative")
+	}
+	if c.Attack != "" {
+		if _, err := lookup.ParseAttack(c.Attack); err != nil {
+			return fmt.Errorf("--attack %q: want drop, misroute, fake-root or suppress", c.Attack)
+		}
+	}
+	for _, g := range c.Gammas {
+		if !(g > 0) {
+			return bad("gamma", g, "> 0")
+		}
 	}
 	if err := c.Config.Validate(); err != nil {
 		return fmt.Errorf("node config (--b %d --leaf %d): %w", c.B, c.LeafSetSize, err)

@@ -38,6 +38,8 @@ type Result struct {
 	Churn *ChurnResult `json:"churn,omitempty"`
 	// Scribe is the Scribe experiments, with Config.Groups.
 	Scribe *ScribeResult `json:"scribe,omitempty"`
+	// Attack is the attack experiment, with Config.Attack.
+	Attack *AttackResult `json:"attack,omitempty"`
 
 	VirtualS      float64 `json:"virtual_s"`
 	Events        uint64  `json:"events"`

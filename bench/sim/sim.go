@@ -55,6 +55,7 @@ type run struct {
 	grid     *grid
 	lk       *simnet.Lookups
 	sc       *scribeRun // nil unless Groups > 0
+	att      *attackRun // nil unless Attack is set
 	cnt      counters
 	peakHeap uint64
 	res      Result
@@ -90,6 +91,11 @@ func Run(cfg Config) (*Result, error) {
 	r.lk.OracleBlock = cfg.OracleBlock
 	if cfg.Groups > 0 {
 		r.sc = &scribeRun{r: r, byID: map[id.ID]*group{}}
+	}
+	if cfg.Attack != "" {
+		if r.att, err = newAttackRun(r); err != nil {
+			return nil, err
+		}
 	}
 	r.res = Result{Nodes: cfg.Nodes, Topology: cfg.Topology, B: cfg.B, Leaf: cfg.LeafSetSize, Seed: cfg.Seed, Lookups: cfg.Lookups, OracleBlock: cfg.OracleBlock}
 
@@ -141,7 +147,11 @@ func (r *run) joinedAlive(j int) bool {
 // addAndJoin adds a node and joins it through the nearest live member.
 func (r *run) addAndJoin() error {
 	n := r.nw.AddNode()
-	if err := r.lk.Attach(n); err != nil {
+	attach := r.lk.Attach
+	if r.att != nil {
+		attach = r.att.attach
+	}
+	if err := attach(n); err != nil {
 		return err
 	}
 	if r.sc != nil {
@@ -185,12 +195,17 @@ func (r *run) grow() error {
 	return nil
 }
 
-// randomLive picks a live joined node uniformly.
+// randomLive picks a live joined node uniformly; an honest one when
+// there are attackers.
 func (r *run) randomLive() int {
 	live := r.nw.Live()
-	x := live[r.rng.IntN(len(live))]
-	n, _ := r.nw.Lookup(x)
-	return n.Index
+	for {
+		x := live[r.rng.IntN(len(live))]
+		n, _ := r.nw.Lookup(x)
+		if r.att == nil || !r.att.malicious(n.Index) {
+			return n.Index
+		}
+	}
 }
 
 // issue spreads count lookups over window, then drains for drain, and
@@ -202,7 +217,11 @@ func (r *run) issue(phase string, count int, window, drain time.Duration) (Looku
 		gap = window / time.Duration(count)
 	}
 	for k := range count {
-		if _, err := r.lk.Lookup(r.randomLive(), id.Random(r.rng)); err != nil {
+		origin, key := r.randomLive(), id.Random(r.rng)
+		if r.att != nil {
+			r.att.started(origin, key)
+		}
+		if _, err := r.lk.Lookup(origin, key); err != nil {
 			return LookupStats{}, err
 		}
 		r.nw.RunFor(gap)
@@ -213,8 +232,13 @@ func (r *run) issue(phase string, count int, window, drain time.Duration) (Looku
 }
 
 func (r *run) lookups() error {
+	first := len(r.lk.Deliveries)
 	st, err := r.issue("lookups", r.cfg.Lookups, r.cfg.LookupWindow, 30*time.Second)
 	r.res.LookupStats = st
+	if err == nil && r.att != nil {
+		r.att.finish(r.lk.Deliveries[first:], r.cfg.Lookups)
+		r.res.Attack = r.att.res
+	}
 	return err
 }
 

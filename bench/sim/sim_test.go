@@ -38,6 +38,8 @@ func TestDeterministic(t *testing.T) {
 		{Nodes: 300, Lookups: 2000, Seed: 5},
 		{Nodes: 300, Lookups: 500, Seed: 5, Fail: 0.1, RepairTime: 3 * time.Minute, Topology: "sphere"},
 		{Nodes: 200, Seed: 5, ChurnMedian: 5 * time.Minute, Duration: 10 * time.Minute, Topology: "transit-stub", Loss: 0.001},
+		{Nodes: 300, Lookups: 1000, Seed: 5, Malicious: 0.2, Attack: "misroute"},
+		{Nodes: 300, Lookups: 1000, Seed: 5, Malicious: 0.25, Attack: "suppress"},
 	} {
 		a, b := mustRun(t, c), mustRun(t, c)
 		if ja, jb := engineless(t, a), engineless(t, b); ja != jb {

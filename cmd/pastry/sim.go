@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Groups, "groups", 0, "run Scribe's experiments with this many groups (sizes N x rank^-1.25): delay penalty, node and link stress, repair, root failover")
 	fs.Float64Var(&c.GroupFail, "group-fail", 0, "with --groups: crash this fraction of nodes and measure when subscribers receive again")
 	fs.IntVar(&c.RootFails, "root-fails", 0, "with --groups: crash the roots of this many groups and measure when publishing resumes")
+	fs.Float64Var(&c.Malicious, "malicious", 0, "with --attack: this fraction of the nodes are colluding attackers (chosen with the seed); lookups start at honest nodes")
+	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root or suppress; reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
+	gammas := fs.String("gammas", "", "with --attack: comma-separated failure-test thresholds to report (default 1,1.2,1.4,1.58,1.72,2,2.2,2.5)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations over the whole run) to this file at the end")
@@ -53,6 +57,16 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *gammas != "" {
+		for _, f := range strings.Split(*gammas, ",") {
+			g, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				fs.Usage()
+				return fmt.Errorf("%w: --gammas %q: %v", errUsage, *gammas, err)
+			}
+			c.Gammas = append(c.Gammas, g)
+		}
 	}
 	batchGC()
 	if !*asJSON {
@@ -164,6 +178,9 @@ func printSummary(w io.Writer, r *sim.Result) {
 	if sc := r.Scribe; sc != nil {
 		printScribe(w, sc)
 	}
+	if a := r.Attack; a != nil {
+		printAttack(w, a)
+	}
 	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB\n",
 		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20))
 }
@@ -189,6 +206,18 @@ func printScribe(w io.Writer, s *sim.ScribeResult) {
 	if f := s.RootFail; f != nil {
 		fmt.Fprintf(w, "  root fail %d roots crashed: publishing resumed in %d groups, p50 %.2fs max %.2fs (heartbeat %.0fs); %d lost after resuming; %d takeovers\n",
 			f.Groups, f.Resumed, f.ResumedP50, f.ResumedMax, f.HeartbeatS, f.LostAfter, f.Takeovers)
+	}
+}
+
+func printAttack(w io.Writer, a *sim.AttackResult) {
+	fmt.Fprintf(w, "attack      %s by %d colluders (F=%.3f); %d lookups from honest nodes\n", a.Attack, a.Malicious, a.Fraction, a.Lookups)
+	fmt.Fprintf(w, "  routing   reached the true root %.4f, its answer accepted %.4f; (1-F)^hops %.4f (path hops %.3f), mean (1-F)^h %.4f, routes free of attackers %.4f\n",
+		a.PReached, a.PAccepted, a.Expected, a.PathHops, a.ExpectedPerPath, a.CleanPaths)
+	fmt.Fprintf(w, "  answers   %d from the true root, %d from a true root that is an attacker, %d from another node, %d unanswered\n",
+		a.TrueRootAnswers, a.MaliciousRootAnswers, a.OtherAnswers, a.Unanswered)
+	for _, g := range a.FailureTest {
+		fmt.Fprintf(w, "  γ=%-5.3g   false positive %.4f, false negative %.4f; with the true density: %.4f, %.4f\n",
+			g.Gamma, g.FalsePositive, g.FalseNegative, g.OracleFalsePositive, g.OracleFalseNegative)
 	}
 }
 
