@@ -41,8 +41,22 @@ func TestLibp2pScribe(t *testing.T) {
 		}
 		subs[i] = s
 	}
-	// Joins are acknowledged; give the tree a moment to settle.
-	time.Sleep(time.Second)
+	// Wait until every subscription has joined the tree (has a parent, or
+	// is the root): what is published before reaches nobody there.
+	for _, i := range subscribers {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			infos, _, err := o.nodes[i].TopicsInfo(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(infos) == 1 && (infos[0].Root || infos[0].Parent.Addr != "") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("subscriber %d not in the tree: %+v", i, infos)
+			}
+		}
+	}
 
 	// publishRound publishes count messages from each live publisher and
 	// returns them by publisher id.

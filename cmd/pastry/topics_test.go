@@ -59,6 +59,29 @@ func events(t *testing.T, ctx context.Context, base, name, query string) <-chan 
 	return ch
 }
 
+// waitInTree waits until every topic the node at api subscribes to has a
+// parent (or the node is its root): a message published before a
+// subscription joins its tree does not reach it.
+func waitInTree(t *testing.T, api string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var tl topicsJSON
+		code, _ := apiGet(t, api, "/v1/topics", "", &tl)
+		joined := code == 200 && len(tl.Topics) > 0
+		for _, tp := range tl.Topics {
+			if tp.Subscribed && !tp.Root && tp.Parent == "" {
+				joined = false
+			}
+		}
+		if joined {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: subscriptions not in their trees after 10 s: %+v", api, tl)
+		}
+	}
+}
+
 // Publishing through one node's API reaches the subscribers on the
 // others' /events streams and through `pastry subscribe`; bad requests
 // get clear errors.
@@ -73,7 +96,9 @@ func TestAPITopics(t *testing.T) {
 		_, so, se := runCmd("subscribe", "--api", dn.nodes[3].api.Addr(), "--count", "2", "--for", "20s", "chat")
 		subOut <- so + se
 	}()
-	time.Sleep(500 * time.Millisecond) // the subscriptions join the tree
+	for _, i := range []int{1, 2, 3} { // the subscriptions join the tree
+		waitInTree(t, dn.nodes[i].api.Addr())
+	}
 	var pj publishJSON
 	code, body := apiDo(t, http.MethodPost, dn.nodes[0].api.Addr(), "/v1/topics/chat", "", []byte("hello"))
 	if code != http.StatusAccepted || json.Unmarshal(body, &pj) != nil || pj.Bytes != 5 || pj.TopicID != multicast.TopicID("chat").String() {
@@ -130,7 +155,7 @@ func TestAPITopics(t *testing.T) {
 	// unsigned publish to the same topic id is not delivered, node 0's
 	// signed one is.
 	owned := events(t, ctx, dn.nodes[1].api.Addr(), "signed", "?owner="+dn.nodes[0].host.ID().String())
-	time.Sleep(500 * time.Millisecond)
+	waitInTree(t, dn.nodes[1].api.Addr())
 	ownedID := multicast.OwnedTopicID(dn.nodes[0].node.ID(), "signed")
 	if err := dn.nodes[2].node.PublishID(ctx, ownedID, []byte("forged")); err != nil {
 		t.Fatal(err)
