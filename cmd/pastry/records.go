@@ -155,26 +155,18 @@ func (a *apiServer) handleRecords(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, toPutJSON(res))
 	case http.MethodGet, http.MethodHead:
+		owner, ok := ownerQuery(w, r, "reading")
+		if !ok {
+			return
+		}
 		var key id.ID
-		for k, v := range q {
-			if k != "owner" || len(v) != 1 {
-				writeError(w, http.StatusBadRequest, "query %q: reading takes only owner=PEERID", k)
-				return
-			}
-			p, err := peer.Decode(v[0])
-			if err == nil {
-				var pub crypto.PubKey
-				if pub, err = p.ExtractPublicKey(); err == nil {
-					var raw []byte
-					if raw, err = pub.Raw(); err == nil {
-						key = replication.MutableKey(raw, []byte(name))
-					}
-				}
-			}
+		if owner != "" {
+			raw, err := ownerKey(owner)
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "owner %q: not an Ed25519 peer ID: %v", v[0], err)
+				writeError(w, http.StatusBadRequest, "owner %s: not an Ed25519 peer ID: %v", owner, err)
 				return
 			}
+			key = replication.MutableKey(raw, []byte(name))
 		}
 		if key == (id.ID{}) {
 			var err error
@@ -378,4 +370,13 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = stdout.Write(v)
 	return err
+}
+
+// ownerKey is the raw Ed25519 public key a peer ID embeds.
+func ownerKey(p peer.ID) ([]byte, error) {
+	pub, err := p.ExtractPublicKey()
+	if err != nil {
+		return nil, err
+	}
+	return pub.Raw()
 }

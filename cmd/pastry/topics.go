@@ -183,19 +183,9 @@ func (a *apiServer) handlePublish(w http.ResponseWriter, r *http.Request, name s
 // PUBLISHER-SEQ), and a comment every sseKeepalive. It ends when the
 // client goes away or the node stops.
 func (a *apiServer) handleTopicEvents(w http.ResponseWriter, r *http.Request, name string) {
-	q := r.URL.Query()
-	var owner peer.ID
-	for k, v := range q {
-		if k != "owner" || len(v) != 1 {
-			writeError(w, http.StatusBadRequest, "unknown query parameter %q: subscribing takes only owner=PEERID", k)
-			return
-		}
-		p, err := peer.Decode(v[0])
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "owner %q: not a peer ID: %v", v[0], err)
-			return
-		}
-		owner = p
+	owner, ok := ownerQuery(w, r, "subscribing")
+	if !ok {
+		return
 	}
 	if st := a.node.Status(); st != core.StatusJoined {
 		writeError(w, http.StatusServiceUnavailable, "the node is %s, not joined: it cannot subscribe yet", st)
@@ -377,4 +367,23 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("the subscription stream broke: %w", err)
 	}
 	return errors.New("the node ended the subscription stream (it stopped?)")
+}
+
+// ownerQuery reads a request's only allowed query, owner=PEERID (empty
+// when absent); on anything else it answers 400 and reports false.
+func ownerQuery(w http.ResponseWriter, r *http.Request, doing string) (peer.ID, bool) {
+	var owner peer.ID
+	for k, v := range r.URL.Query() {
+		if k != "owner" || len(v) != 1 {
+			writeError(w, http.StatusBadRequest, "query %q: %s takes only owner=PEERID", k, doing)
+			return "", false
+		}
+		p, err := peer.Decode(v[0])
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "owner %q: not a peer ID: %v", v[0], err)
+			return "", false
+		}
+		owner = p
+	}
+	return owner, true
 }
