@@ -138,3 +138,39 @@ func TestWithheldMessagesCountAsMissing(t *testing.T) {
 		t.Fatalf("delivered %d, missing %d: want 4 and 2", st.Delivered, st.Missing)
 	}
 }
+
+// Tree state is bounded: subscriptions for more topics than MaxTopics
+// leave no node holding more.
+func TestTopicStateBounded(t *testing.T) {
+	nw, err := simnet.New(simnet.Options{Seed: 11, Node: core.SimConfig(), Topology: simnet.NewPlane()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, bound = 40, 3
+	if err := nw.Grow(n, 200*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	nw.RunFor(time.Minute)
+	apps := make([]*App, n)
+	for i := range n {
+		if apps[i], err = Register(nw.Node(i).Machine, Options{MaxTopics: bound}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range 30 {
+		i := k % n
+		nw.RunOn(i, func() { _ = apps[i].Subscribe(TopicID(fmt.Sprint("t", k))) })
+		nw.RunFor(50 * time.Millisecond)
+	}
+	nw.RunFor(5 * time.Second)
+	var refused uint64
+	for i, a := range apps {
+		refused += a.Stats().Refused
+		if got := len(a.topics); got > bound {
+			t.Fatalf("node %d holds %d topics, bound %d", i, got, bound)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no subscription was refused: the bound was never reached")
+	}
+}

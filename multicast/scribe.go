@@ -97,6 +97,11 @@ type Options struct {
 	MaxData int
 	// AnycastTimeout ends an anycast with ErrTimeout. Default 30 s.
 	AnycastTimeout time.Duration
+	// MaxTopics bounds the topics this node holds tree state for
+	// (subscriber, forwarder or root); a subscription passing through
+	// beyond it is dropped (counted in Refused; the subscriber tries
+	// again). Default 65,536.
+	MaxTopics int
 }
 
 // Stats count what this node's Scribe did.
@@ -242,6 +247,9 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 	if opts.AnycastTimeout == 0 {
 		opts.AnycastTimeout = 30 * time.Second
 	}
+	if opts.MaxTopics == 0 {
+		opts.MaxTopics = 1 << 16
+	}
 	switch {
 	case opts.HeartbeatInterval < 0:
 		return nil, fmt.Errorf("multicast: HeartbeatInterval %v, want > 0", opts.HeartbeatInterval)
@@ -249,8 +257,8 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 		return nil, fmt.Errorf("multicast: ParentSilence %v, want > HeartbeatInterval %v", opts.ParentSilence, opts.HeartbeatInterval)
 	case opts.Replicas < 0 || opts.Replicas > maxHandles:
 		return nil, fmt.Errorf("multicast: Replicas %d, want 0 to %d", opts.Replicas, maxHandles)
-	case opts.MaxData < 0 || opts.AnycastTimeout < 0:
-		return nil, fmt.Errorf("multicast: MaxData %d and AnycastTimeout %v, want > 0", opts.MaxData, opts.AnycastTimeout)
+	case opts.MaxData < 0 || opts.AnycastTimeout < 0 || opts.MaxTopics < 0:
+		return nil, fmt.Errorf("multicast: MaxData %d, AnycastTimeout %v and MaxTopics %d, want > 0", opts.MaxData, opts.AnycastTimeout, opts.MaxTopics)
 	}
 	a := &App{opts: opts, topics: map[id.ID]*topic{}, replicas: map[id.ID]*replica{},
 		pubs: map[id.ID]*publisher{}, anycasts: map[uint64]*anycast{}}
@@ -675,6 +683,10 @@ func (a *App) Forward(cm *core.Message, next *id.Handle) bool {
 			a.addChild(t, cm.From)
 			return false
 		}
+		if len(a.topics) >= a.opts.MaxTopics {
+			a.stats.Refused++
+			return false
+		}
 		t = a.newTopic(m.topic)
 		a.addChild(t, cm.From)
 		t.joining, t.joinSent = true, a.ep.Now()
@@ -878,8 +890,9 @@ func (a *App) Deliver(cm *core.Message) {
 		if p := a.pubs[m.topic]; p != nil && p.root.ID == from.ID {
 			p.root = id.Handle{}
 		}
-	case kindRootState:
-		if t != nil && t.root || len(a.replicas) >= 4096 && a.replicas[m.topic] == nil {
+	case kindRootState: // only from a leaf-set neighbour, as a root sends it
+		if t != nil && t.root || len(a.replicas) >= 4096 && a.replicas[m.topic] == nil || !a.ep.State().Leaves.Contains(from.ID) {
+			a.stats.Refused++
 			return
 		}
 		a.replicas[m.topic] = &replica{root: from, children: m.handles, at: a.ep.Now()}
@@ -937,6 +950,10 @@ func (a *App) atRoot(cm *core.Message, m *msg) {
 	case kindSubscribe:
 		t := a.topics[m.topic]
 		if t == nil {
+			if len(a.topics) >= a.opts.MaxTopics {
+				a.stats.Refused++
+				return
+			}
 			t = a.newTopic(m.topic)
 		}
 		if a.replicas[m.topic] != nil {

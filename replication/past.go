@@ -117,8 +117,11 @@ type Past struct {
 	mine    map[uint64]*myOp    // as origin
 	gets    map[uint64]*getOp   // as origin
 	handoff map[id.ID]*handoffOp
+	// The maintenance timer: armed at tickAt (ticking), one at a time.
 	ticking bool
-	soon    bool
+	tickID  core.TimerID
+	tickAt  time.Duration
+	rounds  int // maintenance rounds run, for tests
 	stats   PastStats
 	writers map[id.ID]*bucket // write rate per origin, as root
 }
@@ -353,7 +356,8 @@ func (p *Past) Get(key id.ID, done func(GetResult, error)) error {
 // Timer ends an operation in time, or runs a maintenance round.
 func (p *Past) Timer(tag uint64) {
 	if tag == tagMaintain {
-		p.ticking, p.soon = false, false
+		p.ticking = false
+		p.rounds++
 		p.maintain()
 		p.tick(p.opts.Maintain)
 		return
@@ -377,13 +381,19 @@ func (p *Past) Timer(tag uint64) {
 	}
 }
 
-// tick arms the maintenance timer (once).
+// tick arms the maintenance timer to fire within d: one timer at a time,
+// moved earlier when it was armed later.
 func (p *Past) tick(d time.Duration) {
+	at := p.ep.Now() + d
 	if p.ticking {
-		return
+		if p.tickAt <= at {
+			return
+		}
+		p.ep.Cancel(p.tickID)
+		p.ticking = false
 	}
-	if _, err := p.ep.After(d, tagMaintain); err == nil {
-		p.ticking = true
+	if t, err := p.ep.After(d, tagMaintain); err == nil {
+		p.ticking, p.tickID, p.tickAt = true, t, at
 	}
 }
 
@@ -396,20 +406,7 @@ func (p *Past) Forward(*core.Message, *id.Handle) bool { return true }
 
 // Update brings a maintenance round forward when the leaf set changes:
 // ranges moved.
-func (p *Past) Update(id.Handle, bool) {
-	if p.soon {
-		return
-	}
-	p.soon = true
-	if p.ticking {
-		// The armed tick may be far: add a near one; the extra round is
-		// harmless.
-		if _, err := p.ep.After(2*time.Second, tagMaintain); err == nil {
-			return
-		}
-	}
-	p.tick(2 * time.Second)
-}
+func (p *Past) Update(id.Handle, bool) { p.tick(2 * time.Second) }
 
 // Undelivered: a replica or an origin that did not acknowledge. A read's
 // fetch goes to the next replica instead; a write waiting for that
@@ -463,7 +460,7 @@ func (p *Past) Deliver(cm *core.Message) {
 	case kindResult:
 		p.onResult(from, &m)
 	case kindFetch:
-		p.onFetch(&m)
+		p.onFetch(from, &m)
 	case kindHave:
 		p.onHave(from, &m, true)
 	case kindSync:
@@ -562,6 +559,10 @@ func (p *Past) rootPut(origin id.Handle, m *pmsg) {
 	}
 	if p.puts[m.req] != nil {
 		return // a copy of a write in progress
+	}
+	if len(p.puts) >= p.opts.MaxPending {
+		p.sendResult(origin, m.req, statusRefused, nil) // stored here; the rest by anti-entropy
+		return
 	}
 	p.puts[m.req] = op
 	op.timer, _ = p.ep.After(p.opts.Timeout, m.req)
@@ -695,8 +696,12 @@ func (p *Past) rootGet(origin id.Handle, m *pmsg) {
 	}
 }
 
-func (p *Past) onFetch(m *pmsg) {
-	if !p.ep.ValidHandle(m.origin) {
+// onFetch answers a read's origin for the key's root, a leaf-set
+// neighbour: a fetch from anyone else would make this node send a record
+// to an address of the sender's choosing.
+func (p *Past) onFetch(from id.Handle, m *pmsg) {
+	if !p.ep.State().Leaves.Contains(from.ID) || !p.ep.ValidHandle(m.origin) {
+		p.stats.Refused++
 		return
 	}
 	p.answer(m.origin, m.req, m.key)

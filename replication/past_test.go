@@ -481,3 +481,52 @@ func TestWriteFloodRefused(t *testing.T) {
 		t.Fatalf("another node's write during the flood: %v", err)
 	}
 }
+
+// Leaf-set changes bring the next maintenance round forward without
+// adding rounds for good: one timer at a time (each change used to add a
+// timer chain of its own).
+func TestMaintenanceTimerDoesNotMultiply(t *testing.T) {
+	w := newPastWorld(t, 8, 20)
+	p := w.apps[4]
+	for range 10 {
+		w.nw.RunOn(4, func() { p.Update(id.Handle{}, true) })
+		w.nw.RunFor(5 * time.Second)
+	}
+	before := p.rounds
+	w.nw.RunFor(5 * time.Minute)
+	if got := p.rounds - before; got > 6 || got < 4 {
+		t.Fatalf("%d maintenance rounds in 5 quiet minutes, want one a minute", got)
+	}
+}
+
+// A fetch from a node outside the replica's leaf set is refused: it would
+// make the replica send a record to an address the sender chose.
+func TestFetchFromStrangerRefused(t *testing.T) {
+	w := newPastWorld(t, 9, 60)
+	rec := w.record("reflect", 1, "big value")
+	if _, err := w.put(1, rec); err != nil {
+		t.Fatal(err)
+	}
+	holder := w.holders(rec.Key())[0]
+	stranger := -1
+	for i := range 60 {
+		if i != holder && !w.apps[holder].ep.State().Leaves.Contains(w.nw.Node(i).Self().ID) {
+			stranger = i
+			break
+		}
+	}
+	if stranger < 0 {
+		t.Skip("every node is in the holder's leaf set")
+	}
+	victim := w.nw.Node((stranger + 1) % 60).Self()
+	b, err := (&pmsg{kind: kindFetch, req: 7, key: rec.Key(), origin: victim}).encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := w.apps[holder].Stats().Refused
+	w.nw.RunOn(stranger, func() { _ = w.apps[stranger].ep.Send(w.nw.Node(holder).Self(), b) })
+	w.nw.RunFor(time.Second)
+	if got := w.apps[holder].Stats().Refused - before; got != 1 {
+		t.Fatalf("fetch from a stranger: refused %d, want 1", got)
+	}
+}
