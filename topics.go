@@ -39,7 +39,8 @@ type Subscription struct {
 	c       chan TopicMessage
 	n       *Node
 	topic   id.ID
-	closing sync.Once
+	closing sync.Once // Close
+	closeC  sync.Once // closing C, by Close or by the node's end; under topics.mu
 	dropped atomic.Uint64
 }
 
@@ -140,11 +141,11 @@ func (s *Subscription) Close() error {
 			} else {
 				s.n.topics.subs[s.topic] = subs
 			}
-			close(s.c)
+			s.closeC.Do(func() { close(s.c) })
 			s.n.topics.mu.Unlock()
 		})
 		if errors.Is(err, ErrClosed) {
-			err = nil // closed with the node
+			err = nil // C is closed with the node (closeTopics)
 		}
 	})
 	return err
@@ -157,7 +158,7 @@ func (n *Node) closeTopics() {
 	defer n.topics.mu.Unlock()
 	for _, subs := range n.topics.subs {
 		for _, s := range subs {
-			s.closing.Do(func() { close(s.c) })
+			s.closeC.Do(func() { close(s.c) })
 		}
 	}
 	n.topics.subs = nil

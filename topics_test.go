@@ -10,6 +10,7 @@ import (
 
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/multicast"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // Scribe over libp2p, 16 nodes: subscribe on 12, publish from 4; every
@@ -197,6 +198,39 @@ func TestLibp2pScribe(t *testing.T) {
 			if _, ok := <-subs[i].C; ok {
 				t.Fatalf("subscription %d: channel open after Close", i)
 			}
+		}
+	}
+}
+
+// A subscription's channel is closed however the subscription and the
+// node end, even when both close at once.
+func TestSubscriptionClosedWithNode(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for k := range 20 {
+		hub := transport.NewHub()
+		o := memOverlay(t, r, hub, 1)
+		sub, err := o.nodes[0].Subscribe(context.Background(), "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { o.nodes[0].Close(); close(done) }()
+		if k%2 == 0 {
+			if err := sub.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-done
+		select {
+		case _, ok := <-sub.C:
+			if ok {
+				t.Fatal("a message on a closed subscription")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the subscription's channel stayed open after the node closed", k)
+		}
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
