@@ -414,6 +414,19 @@ type totals struct {
 func sumStats(tb testing.TB, nodes []*pastry.Node) totals {
 	tb.Helper()
 	var t totals
+	eachStats(tb, nodes, func(s pastry.Stats) {
+		t.core.Add(s.Core)
+		t.inbox += s.InboxDrops
+		for d, v := range s.Transport.Dropped {
+			t.drops[d] += v
+		}
+	})
+	return t
+}
+
+// eachStats calls f with every node's Stats.
+func eachStats(tb testing.TB, nodes []*pastry.Node, f func(pastry.Stats)) {
+	tb.Helper()
 	for _, n := range nodes {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s, err := n.Stats(ctx)
@@ -421,13 +434,8 @@ func sumStats(tb testing.TB, nodes []*pastry.Node) totals {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		t.core.Add(s.Core)
-		t.inbox += s.InboxDrops
-		for d, v := range s.Transport.Dropped {
-			t.drops[d] += v
-		}
+		f(s)
 	}
-	return t
 }
 
 func (t totals) String() string {

@@ -110,23 +110,16 @@ func BenchmarkScribe200(b *testing.B) {
 	b.ReportMetric(float64(msgs)/float64(delivered), "msgs/delivery")
 	b.ReportMetric(float64(bytes)/float64(delivered), "bytes/delivery")
 	var st pastry.Stats
-	var trees []string
-	for _, n := range nodes {
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s, err := n.Stats(c)
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
+	eachStats(b, nodes, func(s pastry.Stats) {
 		st.Multicast.Duplicates += s.Multicast.Duplicates
 		st.Multicast.Repairs += s.Multicast.Repairs
 		st.Tree.MaxDepth = max(st.Tree.MaxDepth, s.Tree.MaxDepth)
 		st.Tree.Children = max(st.Tree.Children, s.Tree.Children)
-	}
-	trees = append(trees, fmt.Sprintf("max depth %d, max children %d, duplicates %d, repairs %d",
-		st.Tree.MaxDepth, st.Tree.Children, st.Multicast.Duplicates, st.Multicast.Repairs))
+	})
+	tree := fmt.Sprintf("max depth %d, max children %d, duplicates %d, repairs %d",
+		st.Tree.MaxDepth, st.Tree.Children, st.Multicast.Duplicates, st.Multicast.Repairs)
 	b.Logf("%d nodes, %d subscribers, %d publishers x %d messages: delivered %d of %d; p50 %v p99 %v; %.2f msgs and %.0f bytes per delivery; %s",
-		size, len(subs), publishers, perPub, delivered, want, pctD(lat, 0.5), pctD(lat, 0.99), float64(msgs)/float64(delivered), float64(bytes)/float64(delivered), trees[0])
+		size, len(subs), publishers, perPub, delivered, want, pctD(lat, 0.5), pctD(lat, 0.99), float64(msgs)/float64(delivered), float64(bytes)/float64(delivered), tree)
 }
 
 type sent struct{ msgs, bytes uint64 }
@@ -135,18 +128,12 @@ type sent struct{ msgs, bytes uint64 }
 // direct sends, routed messages and acknowledgements.
 func sentTotals(tb testing.TB, nodes []*pastry.Node) sent {
 	var t sent
-	for _, n := range nodes {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s, err := n.Stats(ctx)
-		cancel()
-		if err != nil {
-			tb.Fatal(err)
-		}
+	eachStats(tb, nodes, func(s pastry.Stats) {
 		for _, ty := range []core.MsgType{core.MsgDirect, core.MsgRoute, core.MsgRouteAck} {
 			t.msgs += s.Transport.SentMsgs[ty]
 			t.bytes += s.Transport.SentBytes[ty]
 		}
-	}
+	})
 	return t
 }
 
