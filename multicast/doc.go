@@ -94,7 +94,11 @@
 // Every payload is decoded strictly (wire.go; fuzzed); a node adopts as
 // children only the senders of the subscriptions it sees (the transport
 // vouches for them), and takes a parent only from an ack, or from data
-// while its own parent is silent. A root refuses a publish whose named
+// while its own parent is silent. An ack is taken from any node, so that
+// a new root can adopt the old root's children at once: a node can make
+// itself another's parent and then withhold, which its subscribers see
+// only as missing sequence numbers. Tree state is bounded (MaxTopics),
+// and root state is taken only from leaf-set neighbours. A root refuses a publish whose named
 // publisher is not its sender, or whose signature (when it carries one)
 // does not verify, so a node cannot spend another publisher's sequence
 // numbers there. A forwarder can drop or withhold what it should pass on:

@@ -72,3 +72,24 @@ func TestWireRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A publisher that starts again at another random point is delivered at
+// once; an old copy within the window is not delivered twice.
+func TestWindowNewRun(t *testing.T) {
+	var w window
+	for _, c := range []struct {
+		seq   uint64
+		fresh bool
+		skip  int64
+	}{
+		{1 << 62, true, 0}, {1<<62 + 1, true, 0}, {1 << 62, false, 0}, {1<<62 + 3, true, 1}, {1<<62 + 2, true, -1},
+		{5, true, 0}, // a restart far below: a new run
+		{6, true, 0}, {5, false, 0},
+		{1 << 61, true, 0}, // far above: a new run, not 2^61 missing
+	} {
+		fresh, skip := w.add(c.seq)
+		if fresh != c.fresh || skip != c.skip {
+			t.Fatalf("add(%d): %v %d, want %v %d", c.seq, fresh, skip, c.fresh, c.skip)
+		}
+	}
+}

@@ -154,12 +154,17 @@ type window struct {
 // maxPublishers bounds the windows per topic; past it the oldest goes.
 const maxPublishers = 256
 
+// A publisher starts its sequence numbers at a random point of 63 bits
+// (again after a restart, or once it forgot the topic); numbers more than
+// newRun away from the window's are taken as such a new start.
+const newRun = 1 << 32
+
 // add records seq; it reports whether seq is new, and by how much the
 // count of skipped numbers changes (numbers passed over when seq is ahead,
 // minus one when seq fills an earlier gap).
 func (w *window) add(seq uint64) (fresh bool, skipped int64) {
 	switch {
-	case w.mask == 0:
+	case w.mask == 0 || seq > w.hi && seq-w.hi >= newRun || seq < w.hi && w.hi-seq >= newRun:
 		w.hi, w.mask = seq, 1
 	case seq > w.hi:
 		d := seq - w.hi
@@ -384,11 +389,8 @@ func (a *App) publish(tp id.ID, data []byte, signed bool) error {
 	}
 	p := a.pubs[tp]
 	if p == nil {
-		if len(a.pubs) >= 4096 {
-			for k := range a.pubs { // forget one: its root is found again
-				delete(a.pubs, k)
-				break
-			}
+		if len(a.pubs) >= 4096 { // forget one: its root is found again
+			delete(a.pubs, smallestKey(a.pubs))
 		}
 		p = &publisher{seq: a.ep.Rand().Uint64() >> 1}
 		a.pubs[tp] = p
@@ -1017,10 +1019,7 @@ func (a *App) disseminate(t *topic, m *msg, from id.ID) {
 			t.seen = map[id.ID]*window{}
 		}
 		if len(t.seen) >= maxPublishers {
-			for k := range t.seen {
-				delete(t.seen, k)
-				break
-			}
+			delete(t.seen, smallestKey(t.seen))
 		}
 		w = &window{}
 		t.seen[m.publisher] = w
@@ -1118,4 +1117,17 @@ func (a *App) anycastDone(m *msg, found bool) {
 	if a.ep.ValidHandle(m.origin) {
 		_ = a.send(m.origin, &r)
 	}
+}
+
+// smallestKey is the least key of m (a deterministic choice of one to
+// forget: map order is random).
+func smallestKey[V any](m map[id.ID]V) id.ID {
+	var least id.ID
+	first := true
+	for k := range m {
+		if first || k.Cmp(least) < 0 {
+			least, first = k, false
+		}
+	}
+	return least
 }

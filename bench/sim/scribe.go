@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -531,7 +532,9 @@ func (s *scribeRun) crash(res *ScribeResult) error {
 			before += a.Stats().Repairs
 		}
 	}
-	for i := range dead {
+	// In index order: map order is random, and the order of crashes
+	// decides the order of the wake-up heap.
+	for _, i := range slices.Sorted(maps.Keys(dead)) {
 		r.nw.Crash(i)
 	}
 	crashAt := r.nw.Now()
