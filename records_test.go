@@ -46,14 +46,22 @@ func TestLibp2pRecords(t *testing.T) {
 	if len(res.Receipts) < 3 || res.Version != 1 || res.Key != key {
 		t.Fatalf("put: %+v", res)
 	}
+	// The write returned at W=3 receipts; the other 2 replicas store it
+	// a moment later.
 	var holders []int
-	for i, n := range o.nodes {
-		if holds(t, n, key) {
-			holders = append(holders, i)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		holders = holders[:0]
+		for i, n := range o.nodes {
+			if holds(t, n, key) {
+				holders = append(holders, i)
+			}
 		}
-	}
-	if len(holders) != 5 {
-		t.Fatalf("held by %v, want 5 replicas", holders)
+		if len(holders) == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("held by %v, want 5 replicas", holders)
+		}
 	}
 	var killed []int
 	for _, i := range holders {
