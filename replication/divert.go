@@ -148,8 +148,9 @@ func (p *Past) place(from id.Handle, rec *Record, e Entry, enc []byte, done func
 }
 
 // divertCandidates lists the leaf-set neighbours that may hold a diverted
-// copy of key: not among its K closest (as this node sees them), closest
-// to the key first, the present holder first, never except.
+// copy of key: not among its K closest (as this node sees them), the
+// present holder first, then by closeness to the key from the one of this
+// node's rank among the K, never except.
 func (p *Past) divertCandidates(key id.ID, except id.ID) []id.Handle {
 	self := p.ep.Self().ID
 	all := p.ep.ReplicaSet(key, p.ep.Config().LeafSetSize+1)
@@ -157,11 +158,23 @@ func (p *Past) divertCandidates(key id.ID, except id.ID) []id.Handle {
 	if ptr := p.pointers[key]; ptr != nil && ptr.holder.ID != except && p.ep.State().Leaves.Contains(ptr.holder.ID) {
 		out = append(out, ptr.holder)
 	}
+	var rest []id.Handle
+	rank := 0
 	for i, h := range all {
+		if i < p.opts.K && h.ID == self {
+			rank = i
+		}
 		if i < p.opts.K || h.ID == self || h.ID == except || len(out) > 0 && h.ID == out[0].ID {
 			continue
 		}
-		out = append(out, h)
+		rest = append(rest, h)
+	}
+	// Each replica starts at the candidate of its own rank among the K, so
+	// that replicas diverting at once ask different neighbours.
+	if len(rest) > 0 {
+		r := rank % len(rest)
+		out = append(out, rest[r:]...)
+		out = append(out, rest[:r]...)
 	}
 	return out
 }
@@ -231,9 +244,13 @@ func (p *Past) onDivert(from id.Handle, m *pmsg) {
 	rec, e, st := p.check(m.record, true)
 	switch {
 	case st != statusOK:
-	case !p.ep.State().Leaves.Contains(from.ID) || !p.isReplica(from.ID, e.Key) || p.inRange(e.Key):
+	case !p.ep.State().Leaves.Contains(from.ID) || !p.isReplica(from.ID, e.Key) || p.isReplica(p.ep.Self().ID, e.Key):
 		// Only a replica of the key among the leaf-set neighbours may
 		// divert to this node, which is not one.
+		st = statusRefused
+	case p.holdsOther(e.Key, from.ID):
+		// One diverted copy of a key a node (the paper's rule): the
+		// replica asks another neighbour.
 		st = statusRefused
 	default:
 		if _, capacity := p.space(); capacity > 0 && float64(e.Size) > p.opts.TDiv*float64(p.freeFor(e)) {
@@ -262,6 +279,16 @@ func (p *Past) onDivert(from id.Handle, m *pmsg) {
 	reply(st, e)
 }
 
+// holdsOther reports whether this node holds a copy of key other than
+// one diverted here by from.
+func (p *Past) holdsOther(key id.ID, from id.ID) bool {
+	if h, ok := p.held[key]; ok {
+		return h != from
+	}
+	_, ok, err := p.store.Entry(key)
+	return ok || err != nil
+}
+
 // isReplica reports whether x is among key's K closest, as this node's
 // leaf set shows.
 func (p *Past) isReplica(x id.ID, key id.ID) bool {
@@ -285,13 +312,31 @@ func (p *Past) onRelease(from id.Handle, m *pmsg) {
 		return
 	}
 	delete(p.held, m.key)
-	if p.inRange(m.key) {
+	if p.isReplica(p.ep.Self().ID, m.key) {
 		return // a replica of its own now
 	}
 	if e, ok, err := p.store.Entry(m.key); err == nil && ok && e.Version <= m.version {
 		if ok, err := p.store.Delete(m.key); err == nil && ok {
 			p.stats.Released++
 		}
+	}
+}
+
+// onOffer pushes a copy held for from to another replica of its key that
+// lacks it (anti-entropy through a pointer): only a copy held for from,
+// and only to a leaf-set neighbour that is among the key's K closest.
+func (p *Past) onOffer(from id.Handle, m *pmsg) {
+	if h, ok := p.held[m.key]; !ok || h != from.ID || !p.ep.State().Leaves.Contains(m.origin.ID) || !p.isReplica(m.origin.ID, m.key) {
+		p.stats.Refused++
+		return
+	}
+	rec, ok, err := p.store.Get(m.key)
+	if err != nil || !ok {
+		return
+	}
+	if enc, err := rec.Marshal(); err == nil {
+		p.send(m.origin, &pmsg{kind: kindPush, record: enc})
+		p.stats.Pushed++
 	}
 }
 
@@ -321,7 +366,7 @@ func (p *Past) maintainDiversion() {
 	}
 	for _, key := range slices.SortedFunc(maps.Keys(p.held), id.ID.Cmp) {
 		_, ok, err := p.store.Entry(key)
-		if err == nil && (!ok || p.inRange(key) || !p.heldValid(key, p.held[key])) {
+		if err == nil && (!ok || p.isReplica(p.ep.Self().ID, key) || !p.heldValid(key, p.held[key])) {
 			delete(p.held, key)
 		}
 	}

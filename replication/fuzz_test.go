@@ -196,6 +196,7 @@ func FuzzProtocol(f *testing.F) {
 		{kind: kindRelease, key: id.ID{4}, version: 3},
 		{kind: kindCached, req: 9, key: id.ID{5}, hops: 2, record: []byte{7}},
 		{kind: kindCache, key: id.ID{5}, record: []byte{7}, path: []id.Handle{h}},
+		{kind: kindOffer, key: id.ID{6}, origin: h},
 		{kind: kindHave, req: 7, key: id.ID{2}, hops: 3, found: true, record: []byte{9}, origin: h},
 	} {
 		b, err := m.encode()

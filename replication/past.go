@@ -696,6 +696,8 @@ func (p *Past) Deliver(cm *core.Message) {
 		p.onCached(&m)
 	case kindCache:
 		p.onCache(&m)
+	case kindOffer:
+		p.onOffer(from, &m)
 	}
 }
 
@@ -1251,6 +1253,18 @@ func (p *Past) onEntries(from id.Handle, m *pmsg) {
 		}
 		return pushed < p.opts.MaxHandoff
 	})
+	// What the sender lacks and this node keeps diverted: its holder is
+	// asked to push it.
+	for _, e := range p.pointerEntries(m.lo, m.hi) {
+		if pushed >= p.opts.MaxHandoff {
+			break
+		}
+		if t, ok := theirs[e.Key]; ok && t.version >= e.Version {
+			continue
+		}
+		p.send(p.pointers[e.Key].holder, &pmsg{kind: kindOffer, key: e.Key, origin: from})
+		pushed++
+	}
 	if !m.reply {
 		p.sendEntries(from, m.lo, m.hi, true)
 	}

@@ -29,6 +29,7 @@ import (
 //	release: [12][key 16][version u64]                              pointer holder -> diverted copy's holder: drop it
 //	cached:  [13][request u64][key 16][hops u8][record]             a node on a read's route -> origin, from its cache
 //	cache:   [14][key 16][record][count u8][handles]                root -> the read's route, backwards: a copy to cache
+//	offer:   [15][key 16][to handle]                                pointer holder -> diverted copy's holder: push it to a replica
 //
 // A decoder takes exactly these: anything else is ErrMalformed.
 const (
@@ -46,11 +47,12 @@ const (
 	kindRelease
 	kindCached
 	kindCache
+	kindOffer
 	kindCount
 )
 
 var kindNames = [...]string{"invalid", "put", "store", "stored", "result", "get", "fetch", "have", "sync", "entries", "push",
-	"divert", "release", "cached", "cache"}
+	"divert", "release", "cached", "cache", "offer"}
 
 // Status of a store or a write.
 const (
@@ -245,6 +247,9 @@ func (m *pmsg) encode() ([]byte, error) {
 		b = append(b, m.key[:]...)
 		b = putRecord(b, m.record)
 		b = appendPath(b, m.path)
+	case kindOffer:
+		b = append(b, m.key[:]...)
+		b = core.AppendHandle(b, m.origin)
 	default:
 		return nil, fmt.Errorf("replication: encode kind %d", m.kind)
 	}
@@ -383,6 +388,9 @@ func decode(b []byte, maxRecord int) (pmsg, error) {
 		m.key = r.ID()
 		m.record = readRecord(r, maxRecord)
 		m.path = readPath(r)
+	case kindOffer:
+		m.key = r.ID()
+		m.origin = r.Handle()
 	default:
 		r.Fail()
 	}
