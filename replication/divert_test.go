@@ -286,4 +286,3 @@ func TestBadDiversionRefused(t *testing.T) {
 	w.nw.RunFor(10 * time.Second)
 	delete(p.diverts, 77)
 }
-

@@ -149,7 +149,7 @@ type PastStats struct {
 	CacheHits     uint64 `json:"cache_hits"`     // reads answered from this node's route cache
 	CacheStored   uint64 `json:"cache_stored"`   // copies put in the route cache
 	// Gauges, at the time of Stats.
-	Pointers    int   `json:"pointers"`     // copies diverted from here, held by neighbours
+	Pointers    int   `json:"pointers"`      // copies diverted from here, held by neighbours
 	HeldForPeer int   `json:"held_for_peer"` // diverted copies held here for neighbours
 	CacheBytes  int64 `json:"cache_bytes"`   // bytes in the route cache
 }
@@ -226,10 +226,10 @@ type putOp struct {
 	key       id.ID
 	entry     Entry
 	w         int
-	n         int        // replicas asked, this node included
-	sent      []id.ID    // the replicas asked
-	refusedBy []id.ID    // replicas that refused
-	status    uint8      // the refusal to report: full, quota or none yet
+	n         int     // replicas asked, this node included
+	sent      []id.ID // the replicas asked
+	refusedBy []id.ID // replicas that refused
+	status    uint8   // the refusal to report: full, quota or none yet
 	receipts  []wireReceipt
 	replied   bool
 	timer     core.TimerID
@@ -357,6 +357,14 @@ func (p *Past) Stats() PastStats {
 		s.CacheBytes = p.cache.used
 	}
 	return s
+}
+
+// DropCache empties the route cache (the simulator starts each caching
+// experiment cold).
+func (p *Past) DropCache() {
+	if p.cache != nil {
+		p.cache = newRouteCache(p.opts.CacheBytes)
+	}
 }
 
 // Options returns the options in force.

@@ -110,6 +110,11 @@ func Run(cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	if cfg.Past != "" {
+		if err := r.past(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Fail > 0 {
 		if err := r.fail(); err != nil {
 			return nil, err

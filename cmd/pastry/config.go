@@ -44,6 +44,9 @@ type nodeConfig struct {
 	CAPub          string // the certificate authority's public key file
 	Cert           string // this node's certificate file
 	Network        string // the network's name, which the certificate must carry
+	StoreCapacity  int64  // bytes of records the store holds at most; 0: no limit
+	OwnerQuota     int64  // bytes of one owner's records the store holds at most; 0: no limit
+	RouteCache     int64  // bytes of the cache of records along read routes; 0: none
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -70,6 +73,7 @@ const (
 	minTokenLen    = 16
 	maxTokenLen    = 256
 	maxPrefixLen   = 64
+	maxStoreBytes  = 1 << 50 // 1 PiB: a bound on the byte settings
 	maxConns       = 10000
 	minSaveEvery   = time.Second
 	maxSaveEvery   = time.Hour
@@ -99,6 +103,9 @@ var settings = map[string]setting{
 	"ca_pub":          {"ca_pub", "--ca-pub", "PASTRY_CA_PUB"},
 	"cert":            {"cert", "--cert", "PASTRY_CERT"},
 	"network":         {"network", "--network", "PASTRY_NETWORK"},
+	"store_capacity":  {"store_capacity", "--store-capacity", "PASTRY_STORE_CAPACITY"},
+	"owner_quota":     {"owner_quota", "--owner-quota", "PASTRY_OWNER_QUOTA"},
+	"route_cache":     {"route_cache", "--route-cache", "PASTRY_ROUTE_CACHE"},
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -154,6 +161,7 @@ type nodeFlags struct {
 	saveInterval                                time.Duration
 	connsLow, connsHigh                         int
 	pprof                                       bool
+	storeCapacity, ownerQuota, routeCache       int64
 }
 
 func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
@@ -176,6 +184,9 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.caPub, "ca-pub", "", "the certificate authority's public key file (pastry ca init); with --cert and --network")
 	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed (admission by certificate is not enforced yet)")
 	fs.StringVar(&f.network, "network", "", "the network's name, which --cert must carry (1 to 64 printable ASCII characters, no spaces)")
+	fs.Int64Var(&f.storeCapacity, "store-capacity", 0, "bytes of records this node stores at most (0: no limit); when full, it diverts replicas to leaf-set neighbours (PAST's replica diversion)")
+	fs.Int64Var(&f.ownerQuota, "owner-quota", 0, "bytes of one owner's records this node stores at most (0: no limit)")
+	fs.Int64Var(&f.routeCache, "route-cache", 0, "bytes of the cache of records read through this node (caching along routes; 0: none)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
 
@@ -186,7 +197,8 @@ Each setting also comes from an environment variable (PASTRY_LISTEN,
 PASTRY_ANNOUNCE, PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API,
 PASTRY_TOKEN, PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL,
 PASTRY_SAVE_INTERVAL, PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH,
-PASTRY_ADDR_POLICY, PASTRY_PPROF, PASTRY_CA_PUB, PASTRY_CERT, PASTRY_NETWORK)
+PASTRY_ADDR_POLICY, PASTRY_PPROF, PASTRY_CA_PUB, PASTRY_CERT, PASTRY_NETWORK,
+PASTRY_STORE_CAPACITY, PASTRY_OWNER_QUOTA, PASTRY_ROUTE_CACHE)
 or the config file's key of the same name in lower case (listen, bootstrap,
 data_dir, ...); a flag beats the environment, which beats the file, which
 beats the default.
@@ -247,6 +259,9 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"ca-pub":          func() { c.CAPub = f.caPub },
 		"cert":            func() { c.Cert = f.cert },
 		"network":         func() { c.Network = f.network },
+		"store-capacity":  func() { c.StoreCapacity = f.storeCapacity },
+		"owner-quota":     func() { c.OwnerQuota = f.ownerQuota },
+		"route-cache":     func() { c.RouteCache = f.routeCache },
 	}
 	for key, s := range settings {
 		name := strings.TrimPrefix(s.flag, "--")
@@ -280,6 +295,9 @@ type fileConfig struct {
 	CAPub          *string   `json:"ca_pub"`
 	Cert           *string   `json:"cert"`
 	Network        *string   `json:"network"`
+	StoreCapacity  *int64    `json:"store_capacity"` // bytes
+	OwnerQuota     *int64    `json:"owner_quota"`    // bytes
+	RouteCache     *int64    `json:"route_cache"`    // bytes
 }
 
 // applyFile reads the config file at path over c.
@@ -357,6 +375,16 @@ func (c *nodeConfig) applyFile(path string) error {
 	if fc.Pprof != nil {
 		c.Pprof = *fc.Pprof
 		at("pprof")
+	}
+	for key, v := range map[string]struct{ dst, src *int64 }{
+		"store_capacity": {&c.StoreCapacity, fc.StoreCapacity},
+		"owner_quota":    {&c.OwnerQuota, fc.OwnerQuota},
+		"route_cache":    {&c.RouteCache, fc.RouteCache},
+	} {
+		if v.src != nil {
+			*v.dst = *v.src
+			at(key)
+		}
 	}
 	return nil
 }
@@ -460,6 +488,12 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%q is not a boolean (true or false)", s.env, v)
 			}
 			c.Pprof = b
+		case "store_capacity", "owner_quota", "route_cache":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not an integer (bytes)", s.env, v)
+			}
+			*map[string]*int64{"store_capacity": &c.StoreCapacity, "owner_quota": &c.OwnerQuota, "route_cache": &c.RouteCache}[key] = n
 		case "conns_low", "conns_high":
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -546,6 +580,12 @@ func (c *nodeConfig) validate() error {
 	}
 	if c.ConnsHigh < c.ConnsLow || c.ConnsHigh > maxConns {
 		return fmt.Errorf("%s: %d, want %d (conns_low) to %d", c.from("conns_high"), c.ConnsHigh, c.ConnsLow, maxConns)
+	}
+	for _, k := range []string{"store_capacity", "owner_quota", "route_cache"} {
+		v := map[string]int64{"store_capacity": c.StoreCapacity, "owner_quota": c.OwnerQuota, "route_cache": c.RouteCache}[k]
+		if v < 0 || v > maxStoreBytes {
+			return fmt.Errorf("%s: %d bytes, want 0 (no limit) to %d", c.from(k), v, int64(maxStoreBytes))
+		}
 	}
 	return c.validateCert()
 }
