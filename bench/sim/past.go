@@ -109,6 +109,13 @@ func (r *run) past() error {
 			return err
 		}
 		po := replication.PastOptions{Epoch: pastEpoch, NoDivert: !c.PastDivert}
+		if c.Past == "storage" {
+			// No anti-entropy while filling, as in the paper's experiment
+			// (no failures): the copies of a failed insert that were
+			// stored stay, and count in the utilisation, but are not
+			// spread further.
+			po.Maintain = 24 * time.Hour
+		}
 		if c.Past == "caching" {
 			po.CacheBytes = c.PastCache
 		}
@@ -203,7 +210,7 @@ func (pr *pastRun) storage(res *PastResult) error {
 	}
 	maxValue := replication.DefaultLimits().MaxValue
 	failsInRow := 0
-	for k := 0; k < c.PastObjects && failsInRow < 100; k++ {
+	for k := 0; k < c.PastObjects && failsInRow < 50; k++ {
 		pr.r.progress("past storage", k, c.PastObjects)
 		ut := pr.utilisation(res.Capacity)
 		if ut >= 0.995 {
