@@ -74,6 +74,9 @@ type Config struct {
 	PastCache      int64
 	PastZipf       []float64
 	PastReads      int
+	// PastByzantine is the lying replicas of each object's K in the
+	// "byzantine" experiment (default 2).
+	PastByzantine int
 
 	// Malicious is the fraction of the nodes (0 to 0.3 in the paper's
 	// figures) that are colluding attackers, chosen with the run's seed;
@@ -124,7 +127,7 @@ func (c *Config) defaults() {
 	}
 	if c.Past != "" {
 		if c.PastObjects == 0 {
-			c.PastObjects = map[string]int{"storage": 100_000, "caching": 1000}[c.Past]
+			c.PastObjects = map[string]int{"storage": 100_000, "caching": 1000, "byzantine": 300}[c.Past]
 		}
 		if c.PastSizeMedian == 0 {
 			c.PastSizeMedian = 1312
@@ -143,6 +146,9 @@ func (c *Config) defaults() {
 		}
 		if c.PastReads == 0 {
 			c.PastReads = 2000
+		}
+		if c.Past == "byzantine" && c.PastByzantine == 0 {
+			c.PastByzantine = 2
 		}
 	}
 	if c.Attack != "" && len(c.Gammas) == 0 {
@@ -184,8 +190,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--group-fail and --root-fails are Scribe experiments: give --groups")
 	case c.Groups > 0 && (c.Fail > 0 || c.ChurnMedian > 0):
 		return fmt.Errorf("--groups runs its own failure experiments: give it without --fail and --churn-median")
-	case c.Past != "" && c.Past != "storage" && c.Past != "caching":
-		return fmt.Errorf("--past %q: want storage or caching", c.Past)
+	case c.Past != "" && c.Past != "storage" && c.Past != "caching" && c.Past != "byzantine":
+		return fmt.Errorf("--past %q: want storage, caching or byzantine", c.Past)
+	case c.Past == "byzantine" && (c.PastByzantine < 0 || c.PastByzantine > 5):
+		return bad("past-byzantine", c.PastByzantine, "0 to K = 5 lying replicas")
 	case c.Past != "" && (c.Fail > 0 || c.ChurnMedian > 0 || c.Groups > 0 || c.Attack != ""):
 		return fmt.Errorf("--past is its own experiment: give it without --fail, --churn-median, --groups and --attack")
 	case c.Past != "" && (c.PastObjects < 1 || c.PastObjects > 1_000_000 || c.PastSizeMedian < 1 || c.PastSizeMedian > 1<<20 ||

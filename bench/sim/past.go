@@ -30,6 +30,12 @@ import (
 //   - caching: immutable objects read from random nodes with Zipf
 //     popularity, for each alpha; the fraction served from caches along
 //     the routes, and the hops.
+//   - byzantine: PastByzantine of each object's K replicas lie (a Store
+//     that answers reads with a forged record, the previous version, or
+//     nothing, by object in turn, and drops writes while signing
+//     receipts); after a write with W = ceil((K+1)/2), reads from random
+//     nodes: how many return the record written, an older one, a forged
+//     one (none may), or nothing.
 
 // PastResult is PAST's experiments' figures.
 type PastResult struct {
@@ -46,6 +52,8 @@ type PastResult struct {
 	Utilisation  float64        `json:"utilisation,omitempty"` // at the end
 	FirstFailAt  float64        `json:"first_failure_utilisation,omitempty"`
 	Buckets      []PastUtBucket `json:"buckets,omitempty"`
+	// Byzantine experiment, by what the lying replicas do.
+	Byzantine []PastByzRun `json:"byzantine,omitempty"`
 	// Caching experiment.
 	Objects    int            `json:"objects,omitempty"`
 	CacheBytes int64          `json:"cache_bytes,omitempty"`
@@ -72,8 +80,47 @@ type PastCacheRun struct {
 	CacheHits uint64  `json:"cache_hits"`
 }
 
+// PastByzRun is the reads of the objects whose lying replicas did one
+// thing.
+type PastByzRun struct {
+	Mode    string `json:"mode"` // forge, stale or withhold
+	Objects int    `json:"objects"`
+	Liars   int    `json:"liars"` // of each object's K replicas
+	Reads   int    `json:"reads"`
+	Newest  int    `json:"newest"` // returned the version written last
+	Stale   int    `json:"stale"`
+	Forged  int    `json:"forged"`
+	Failed  int    `json:"failed"` // an error or nothing found
+}
+
+// byzStore is a lying replica's store: for the keys in lie it answers
+// reads with the record there (nil: nothing) and drops writes, claiming
+// to store them.
+type byzStore struct {
+	replication.Store
+	lie map[id.ID]*replication.Record
+}
+
+func (s *byzStore) Get(key id.ID) (*replication.Record, bool, error) {
+	if r, ok := s.lie[key]; ok {
+		if r == nil {
+			return nil, false, nil
+		}
+		return r.Clone(), true, nil
+	}
+	return s.Store.Get(key)
+}
+
+func (s *byzStore) Put(now int64, rec *replication.Record) (bool, error) {
+	if _, ok := s.lie[rec.Key()]; ok {
+		return true, nil
+	}
+	return s.Store.Put(now, rec)
+}
+
 type pastRun struct {
 	r      *run
+	byz    []*byzStore
 	apps   []*replication.Past
 	stores []*replication.MemStore
 	owner  crypto.PrivKey
@@ -119,7 +166,13 @@ func (r *run) past() error {
 		if c.Past == "caching" {
 			po.CacheBytes = c.PastCache
 		}
-		p, err := replication.RegisterPast(r.nw.Node(i).Machine, st, po)
+		var store replication.Store = st
+		if c.Past == "byzantine" {
+			bs := &byzStore{Store: st, lie: map[id.ID]*replication.Record{}}
+			pr.byz = append(pr.byz, bs)
+			store = bs
+		}
+		p, err := replication.RegisterPast(r.nw.Node(i).Machine, store, po)
 		if err != nil {
 			return err
 		}
@@ -131,8 +184,106 @@ func (r *run) past() error {
 		res.Divert, res.MeanCapacity = c.PastDivert, c.PastCapacity
 		return pr.storage(res)
 	}
+	if c.Past == "byzantine" {
+		return pr.byzantine(res)
+	}
 	res.CacheBytes = c.PastCache
 	return pr.caching(res)
+}
+
+// closest returns the indexes of the k live nodes closest to key.
+func (pr *pastRun) closest(key id.ID, k int) []int {
+	live := pr.r.nw.Live()
+	slices.SortFunc(live, func(a, b id.ID) int {
+		return key.U128().RingDistance(a.U128()).Cmp(key.U128().RingDistance(b.U128()))
+	})
+	var out []int
+	for _, x := range live[:min(k, len(live))] {
+		h, _ := pr.r.nw.Lookup(x)
+		out = append(out, h.Index)
+	}
+	return out
+}
+
+func (pr *pastRun) byzantine(res *PastResult) error {
+	c := pr.r.cfg
+	modes := []string{"forge", "stale", "withhold"}
+	type object struct {
+		mode   int
+		v1, v2 *replication.Record
+	}
+	var objs []object
+	for k := range c.PastObjects {
+		pr.r.progress("past byzantine writes", k, c.PastObjects)
+		name := fmt.Appendf(nil, "byz-%d", k)
+		v1, err := replication.Sign(pr.owner, name, []byte("first"), 1, 0)
+		if err != nil {
+			return err
+		}
+		if err := pr.put(pr.r.randomLive(), v1, replication.WriteOptions{W: res.K}); err != nil {
+			return fmt.Errorf("past byzantine: write %d: %w", k, err)
+		}
+		o := object{mode: k % len(modes), v1: v1}
+		// The liars: the PastByzantine closest, the key's root first (the
+		// worst case: the root coordinates the reads).
+		liars := pr.closest(v1.Key(), res.K)[:c.PastByzantine]
+		var bad *replication.Record
+		switch modes[o.mode] {
+		case "forge":
+			if bad, err = replication.Sign(pr.owner, name, []byte("forged"), 3, 0); err != nil {
+				return err
+			}
+			bad.Value = []byte("FORGED") // the signature no longer matches
+		case "stale":
+			bad = v1
+		}
+		for _, i := range liars {
+			pr.byz[i].lie[v1.Key()] = bad
+		}
+		if o.v2, err = replication.Sign(pr.owner, name, []byte("second"), 2, 0); err != nil {
+			return err
+		}
+		if err := pr.put(pr.r.randomLive(), o.v2, replication.WriteOptions{}); err != nil {
+			return fmt.Errorf("past byzantine: second write %d: %w", k, err)
+		}
+		objs = append(objs, o)
+	}
+	runs := make([]PastByzRun, len(modes))
+	for m := range runs {
+		runs[m] = PastByzRun{Mode: modes[m], Liars: c.PastByzantine}
+	}
+	for _, o := range objs {
+		runs[o.mode].Objects++
+	}
+	for q := range c.PastReads {
+		pr.r.progress("past byzantine reads", q, c.PastReads)
+		o := objs[pr.rng.IntN(len(objs))]
+		i := pr.r.randomLive()
+		done := false
+		var g replication.GetResult
+		var rerr, err error
+		pr.r.nw.RunOn(i, func() {
+			err = pr.apps[i].Get(o.v2.Key(), func(x replication.GetResult, e error) { g, rerr, done = x, e, true })
+		})
+		if err == nil {
+			pr.wait(&done, 30*time.Second)
+		}
+		b := &runs[o.mode]
+		b.Reads++
+		switch {
+		case err != nil || !done || rerr != nil || g.Record == nil:
+			b.Failed++
+		case g.Record.Equal(o.v2):
+			b.Newest++
+		case g.Record.Version < 2:
+			b.Stale++
+		default:
+			b.Forged++
+		}
+	}
+	res.Objects = c.PastObjects
+	res.Byzantine = runs
+	return nil
 }
 
 type seededReader struct{ r *rand.Rand }

@@ -45,3 +45,17 @@ func TestPastConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// Two lying replicas of five: no read returns a forged or a stale
+// record after a write with W=3.
+func TestPastByzantineSmall(t *testing.T) {
+	res, err := Run(Config{Nodes: 60, Lookups: 10, Seed: 5, Past: "byzantine", PastObjects: 12, PastReads: 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range res.Past.Byzantine {
+		if b.Objects != 4 || b.Liars != 2 || b.Newest != b.Reads || b.Reads == 0 {
+			t.Fatalf("%+v", b)
+		}
+	}
+}

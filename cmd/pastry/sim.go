@@ -43,7 +43,8 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.RootFails, "root-fails", 0, "with --groups: crash the roots of this many groups and measure when publishing resumes")
 	fs.Float64Var(&c.Malicious, "malicious", 0, "with --attack: this fraction of the nodes are colluding attackers (chosen with the seed); lookups start at honest nodes")
 	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root or suppress; reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
-	fs.StringVar(&c.Past, "past", "", "run a PAST experiment with the same replication code: storage (insert failures by utilisation) or caching (hit rate and hops by Zipf parameter)")
+	fs.StringVar(&c.Past, "past", "", "run a PAST experiment with the same replication code: storage (insert failures by utilisation), caching (hit rate and hops by Zipf parameter) or byzantine (reads while lying replicas forge, serve stale data or withhold)")
+	fs.IntVar(&c.PastByzantine, "past-byzantine", 0, "with --past byzantine: lying replicas of each object's K (default 2)")
 	fs.BoolVar(&c.PastDivert, "past-divert", false, "with --past storage: replica and file diversion (default: neither, the paper's comparison run)")
 	fs.IntVar(&c.PastObjects, "past-objects", 0, "with --past: at most this many inserts (storage; default 100,000), or the objects read (caching; default 1,000)")
 	fs.IntVar(&c.PastSizeMedian, "past-size-median", 0, "with --past: median object size in bytes, lognormal (default 1312, the paper's trace)")
@@ -275,6 +276,13 @@ func printPast(w io.Writer, p *sim.PastResult) {
 			if b.Inserts > 0 {
 				fmt.Fprintf(w, "  utilisation %.2f-%.2f  %6d inserts  %5d failed  ratio %.4f\n", b.From, b.To, b.Inserts, b.Failed, b.FailureRatio)
 			}
+		}
+		return
+	}
+	if p.Experiment == "byzantine" {
+		fmt.Fprintf(w, "past        byzantine, K=%d: %d objects\n", p.K, p.Objects)
+		for _, b := range p.Byzantine {
+			fmt.Fprintf(w, "  %-8s  %d of %d replicas lie on %d objects: %d reads, %d the newest, %d stale, %d forged, %d failed\n", b.Mode, b.Liars, p.K, b.Objects, b.Reads, b.Newest, b.Stale, b.Forged, b.Failed)
 		}
 		return
 	}
