@@ -127,7 +127,7 @@ func (c *Config) defaults() {
 	}
 	if c.Past != "" {
 		if c.PastObjects == 0 {
-			c.PastObjects = map[string]int{"storage": 100_000, "caching": 1000, "byzantine": 300}[c.Past]
+			c.PastObjects = map[string]int{"storage": 100_000, "caching": 1000, "byzantine": 300, "crash": 2000}[c.Past]
 		}
 		if c.PastSizeMedian == 0 {
 			c.PastSizeMedian = 1312
@@ -190,12 +190,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--group-fail and --root-fails are Scribe experiments: give --groups")
 	case c.Groups > 0 && (c.Fail > 0 || c.ChurnMedian > 0):
 		return fmt.Errorf("--groups runs its own failure experiments: give it without --fail and --churn-median")
-	case c.Past != "" && c.Past != "storage" && c.Past != "caching" && c.Past != "byzantine":
-		return fmt.Errorf("--past %q: want storage, caching or byzantine", c.Past)
+	case c.Past != "" && c.Past != "storage" && c.Past != "caching" && c.Past != "byzantine" && c.Past != "crash":
+		return fmt.Errorf("--past %q: want storage, caching, byzantine or crash", c.Past)
 	case c.Past == "byzantine" && (c.PastByzantine < 0 || c.PastByzantine > 5):
 		return bad("past-byzantine", c.PastByzantine, "0 to K = 5 lying replicas")
-	case c.Past != "" && (c.Fail > 0 || c.ChurnMedian > 0 || c.Groups > 0 || c.Attack != ""):
-		return fmt.Errorf("--past is its own experiment: give it without --fail, --churn-median, --groups and --attack")
+	case c.Past != "" && (c.Fail > 0 && c.Past != "crash" || c.ChurnMedian > 0 || c.Groups > 0 || c.Attack != ""):
+		return fmt.Errorf("--past is its own experiment: give it without --fail (but for --past crash), --churn-median, --groups and --attack")
 	case c.Past != "" && (c.PastObjects < 1 || c.PastObjects > 1_000_000 || c.PastSizeMedian < 1 || c.PastSizeMedian > 1<<20 ||
 		!(c.PastSizeSigma >= 0 && c.PastSizeSigma <= 5) || c.PastCapacity < 1<<10 || c.PastCache < 0 || c.PastReads < 0 || c.PastReads > 10_000_000):
 		return fmt.Errorf("--past: objects 1 to 1,000,000, size median 1 to 1 MiB, sigma 0 to 5, capacity >= 1 KiB, cache >= 0, reads <= 10,000,000")

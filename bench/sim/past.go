@@ -36,6 +36,9 @@ import (
 //     receipts); after a write with W = ceil((K+1)/2), reads from random
 //     nodes: how many return the record written, an older one, a forged
 //     one (none may), or nothing.
+//   - crash: objects written, then Fail (default 10%) of the nodes crash
+//     at once; after RepairTime, objects with no live copy, and objects
+//     not held by exactly their K closest live nodes.
 
 // PastResult is PAST's experiments' figures.
 type PastResult struct {
@@ -52,6 +55,13 @@ type PastResult struct {
 	Utilisation  float64        `json:"utilisation,omitempty"` // at the end
 	FirstFailAt  float64        `json:"first_failure_utilisation,omitempty"`
 	Buckets      []PastUtBucket `json:"buckets,omitempty"`
+	// Crash experiment.
+	Crashed     int     `json:"crashed,omitempty"`
+	Lost        int     `json:"lost,omitempty"`
+	NotRepaired int     `json:"not_repaired,omitempty"` // not held by exactly the K closest live nodes
+	RepairS     float64 `json:"repair_s,omitempty"`
+	Pushed      uint64  `json:"pushed,omitempty"`    // copies pushed by anti-entropy during repair
+	Summaries   uint64  `json:"summaries,omitempty"` // range summaries sent during repair
 	// Byzantine experiment, by what the lying replicas do.
 	Byzantine []PastByzRun `json:"byzantine,omitempty"`
 	// Caching experiment.
@@ -186,6 +196,9 @@ func (r *run) past() error {
 	}
 	if c.Past == "byzantine" {
 		return pr.byzantine(res)
+	}
+	if c.Past == "crash" {
+		return pr.crash(res)
 	}
 	res.CacheBytes = c.PastCache
 	return pr.caching(res)
@@ -512,4 +525,70 @@ func (pr *pastRun) cacheHits() uint64 {
 		}
 	}
 	return n
+}
+
+func (pr *pastRun) sums() (pushed, summaries uint64) {
+	for i, p := range pr.apps {
+		if p != nil && pr.r.nw.Node(i).Alive() {
+			s := p.Stats()
+			pushed += s.Pushed
+			summaries += s.SyncRounds
+		}
+	}
+	return pushed, summaries
+}
+
+func (pr *pastRun) crash(res *PastResult) error {
+	c := pr.r.cfg
+	var keys []id.ID
+	for k := range c.PastObjects {
+		pr.r.progress("past crash writes", k, c.PastObjects)
+		rec, err := replication.Sign(pr.owner, fmt.Appendf(nil, "crash-%d", k), []byte("value"), 1, 0)
+		if err != nil {
+			return err
+		}
+		if err := pr.put(pr.r.randomLive(), rec, replication.WriteOptions{}); err != nil {
+			return fmt.Errorf("past crash: write %d: %w", k, err)
+		}
+		keys = append(keys, rec.Key())
+	}
+	pr.r.nw.RunFor(time.Minute)
+	p0, s0 := pr.sums()
+	live := pr.r.nw.Live()
+	fail := c.Fail
+	if fail == 0 {
+		fail = 0.1
+	}
+	res.Crashed = int(fail * float64(len(live)))
+	for _, j := range pr.rng.Perm(len(live))[:res.Crashed] {
+		h, _ := pr.r.nw.Lookup(live[j])
+		pr.r.nw.Crash(h.Index)
+	}
+	pr.r.nw.RunFor(c.RepairTime)
+	res.RepairS = c.RepairTime.Seconds()
+	p1, s1 := pr.sums()
+	res.Pushed, res.Summaries = p1-p0, s1-s0
+	for _, key := range keys {
+		want := pr.closest(key, res.K)
+		held := 0
+		for i, st := range pr.stores {
+			if st == nil || !pr.r.nw.Node(i).Alive() {
+				continue
+			}
+			if _, ok, _ := st.Get(key); ok {
+				held++
+				if !slices.Contains(want, i) {
+					held = -1000 // a copy outside the K closest counts as not repaired
+				}
+			}
+		}
+		if held == 0 {
+			res.Lost++
+		}
+		if held != res.K {
+			res.NotRepaired++
+		}
+	}
+	res.Objects = c.PastObjects
+	return nil
 }

@@ -59,3 +59,16 @@ func TestPastByzantineSmall(t *testing.T) {
 		}
 	}
 }
+
+// 10% of the nodes crash at once: nothing is lost, and every object is on
+// its K closest live nodes again after repair.
+func TestPastCrashSmall(t *testing.T) {
+	res, err := Run(Config{Nodes: 200, Lookups: 10, Seed: 6, Past: "crash", PastObjects: 60, Fail: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Past
+	if p.Crashed != 20 || p.Lost != 0 || p.NotRepaired != 0 || p.Pushed == 0 {
+		t.Fatalf("%+v", p)
+	}
+}

@@ -115,7 +115,7 @@ func Run(cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	if cfg.Fail > 0 {
+	if cfg.Fail > 0 && cfg.Past == "" {
 		if err := r.fail(); err != nil {
 			return nil, err
 		}

@@ -43,7 +43,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.RootFails, "root-fails", 0, "with --groups: crash the roots of this many groups and measure when publishing resumes")
 	fs.Float64Var(&c.Malicious, "malicious", 0, "with --attack: this fraction of the nodes are colluding attackers (chosen with the seed); lookups start at honest nodes")
 	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root or suppress; reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
-	fs.StringVar(&c.Past, "past", "", "run a PAST experiment with the same replication code: storage (insert failures by utilisation), caching (hit rate and hops by Zipf parameter) or byzantine (reads while lying replicas forge, serve stale data or withhold)")
+	fs.StringVar(&c.Past, "past", "", "run a PAST experiment with the same replication code: storage (insert failures by utilisation), caching (hit rate and hops by Zipf parameter) byzantine (reads while lying replicas forge, serve stale data or withhold) or crash (objects lost and repaired after --fail, default 0.1, crash at once)")
 	fs.IntVar(&c.PastByzantine, "past-byzantine", 0, "with --past byzantine: lying replicas of each object's K (default 2)")
 	fs.BoolVar(&c.PastDivert, "past-divert", false, "with --past storage: replica and file diversion (default: neither, the paper's comparison run)")
 	fs.IntVar(&c.PastObjects, "past-objects", 0, "with --past: at most this many inserts (storage; default 100,000), or the objects read (caching; default 1,000)")
@@ -277,6 +277,11 @@ func printPast(w io.Writer, p *sim.PastResult) {
 				fmt.Fprintf(w, "  utilisation %.2f-%.2f  %6d inserts  %5d failed  ratio %.4f\n", b.From, b.To, b.Inserts, b.Failed, b.FailureRatio)
 			}
 		}
+		return
+	}
+	if p.Experiment == "crash" {
+		fmt.Fprintf(w, "past        crash, K=%d: %d objects, %d nodes crashed at once; after %.0fs: %d lost, %d not on exactly their %d closest live nodes; %d copies pushed, %d range summaries sent\n",
+			p.K, p.Objects, p.Crashed, p.RepairS, p.Lost, p.NotRepaired, p.K, p.Pushed, p.Summaries)
 		return
 	}
 	if p.Experiment == "byzantine" {
