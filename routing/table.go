@@ -23,14 +23,14 @@ type RoutingTable struct {
 	// at the array rather than at a slice header saves a dependent load,
 	// a cache miss at simulator scale, on every lookup; for b >= 4 the
 	// pointers themselves live in inline, in this struct's allocation.
-	rows   []atomic.Pointer[slot]
-	size   int    // writer-only count of filled slots
+	rows []atomic.Pointer[slot]
+	size int // writer-only count of filled slots
 	// constrained makes this a constrained table (NewConstrainedTable):
 	// a slot takes the node closest to its point, not the nearest by
 	// proximity.
 	constrained bool
-	gen    uint64 // writer-only: bumped on every publish
-	inline [32]atomic.Pointer[slot]
+	gen         uint64 // writer-only: bumped on every publish
+	inline      [32]atomic.Pointer[slot]
 }
 
 // slot is one routing-table cell; ok is false for a hole.
