@@ -417,7 +417,7 @@ func (a *App) complete(m *core.Message) {
 	}
 	if p.sec != nil {
 		if ans.kind == kindClaim {
-			p.sec.addClaim(sender, ans.leaves)
+			p.sec.addClaim(p.key, sender, ans.leaves)
 		} else {
 			a.secureAnswer(ans.req, p, &ans, sender)
 		}

@@ -26,7 +26,9 @@ import (
 //     union of the ids in the verified claims (and in the answer, if one
 //     came), picks the id closest to the key as the root, and checks the
 //     union's neighbourhood of the key with the failure test; it stops
-//     when the test passes, after Options.Rounds rounds in any case.
+//     when the test passes and at least two claims name that root as the
+//     closest id they know (minAgreeing), after Options.Rounds rounds in
+//     any case.
 //
 // Nodes cannot make up ids (ids are certified; the simulator's attackers
 // report only real ones), so the id closest to the key in the union is
@@ -56,6 +58,8 @@ type secureState struct {
 	probes    int
 	answer    *answer // the routed answer, once verified
 	claims    map[id.ID]id.Handle
+	closest   map[id.ID]id.ID   // by claimer: the id of its claim closest to the key
+	sets      map[id.ID][]id.ID // by claimer: the ids it reported
 	union     map[id.ID]struct{}
 	test      FailureTest
 	firstHops []id.Handle // the first hops used so far, by round
@@ -112,7 +116,7 @@ func (a *App) secureAnswer(req uint64, p *pending, ans *answer, sender id.Handle
 		return
 	}
 	s.answer = ans
-	s.addClaim(sender, ans.leaves)
+	s.addClaim(p.key, sender, ans.leaves)
 	if a.dens.refreshing {
 		s.awaiting = true
 		a.dens.waiters = append(a.dens.waiters, req)
@@ -193,21 +197,52 @@ func (a *App) firstHops(s *secureState) []id.Handle {
 	return out
 }
 
-// addClaim adds a verified claim: from claimer, reporting leaves.
-func (s *secureState) addClaim(claimer id.Handle, leaves []id.ID) {
+// addClaim adds a verified claim for key: from claimer, reporting
+// leaves.
+func (s *secureState) addClaim(key id.ID, claimer id.Handle, leaves []id.ID) {
 	if s.claims == nil {
-		s.claims, s.union = map[id.ID]id.Handle{}, map[id.ID]struct{}{}
+		s.claims, s.union, s.closest, s.sets = map[id.ID]id.Handle{}, map[id.ID]struct{}{}, map[id.ID]id.ID{}, map[id.ID][]id.ID{}
 	}
+	s.sets[claimer.ID] = append(slices.Clip(leaves), claimer.ID)
 	s.claims[claimer.ID] = claimer
 	s.union[claimer.ID] = struct{}{}
+	best := claimer.ID
 	for _, x := range leaves {
 		s.union[x] = struct{}{}
+		if id.Closer(key, x, best) {
+			best = x
+		}
 	}
+	s.closest[claimer.ID] = best
 }
 
+// agreeing is how many claims name root as the id closest to the key
+// they know of, with a set that passes the failure test on its own (a
+// set of colluders posing as the key's neighbourhood is too sparse to).
+func (s *secureState) agreeing(key, root id.ID, mu, gamma float64) int {
+	n := 0
+	for c, x := range s.closest {
+		if x == root && CheckRouteSpacing(key, root, s.sets[c], mu, gamma).Passed {
+			n++
+		}
+	}
+	return n
+}
+
+// minAgreeing is how many claims must name the union's root before a
+// round may end redundant routing early: every honest node whose leaf
+// set covers the key names the true root, while an attacker that
+// suppresses the nodes closer to the key than itself names itself, so a
+// lone liar cannot end it; and a claim counts only if its own set passes
+// the failure test, so fake roots that all report the same colluders
+// cannot either. (Attackers that agree on one liar and all
+// suppress the same nodes could; see docs/decisions/0067.)
+const minAgreeing = 2
+
 // decide runs the failure test on the union's neighbourhood of the key
-// (its id closest to the key as the root, with the MaxAnswerLeaves/2
-// closest on each side) and reports whether it passed.
+// (its id closest to the key as the root, with half the leaf set's size
+// closest on each side) and reports whether it passed and at least
+// minAgreeing claims name that root.
 func (a *App) decide(p *pending) bool {
 	s := p.sec
 	root, set, ok := s.pick(p.key, a.ep.Config().LeafSetSize/2)
@@ -215,7 +250,7 @@ func (a *App) decide(p *pending) bool {
 		return false
 	}
 	s.test = CheckRouteSpacing(p.key, root, set, a.ownSpacing(), a.opts.Gamma)
-	return s.test.Passed
+	return s.test.Passed && s.agreeing(p.key, root, a.ownSpacing(), a.opts.Gamma) >= minAgreeing
 }
 
 // pick returns the union's id closest to key, and the half closest on
