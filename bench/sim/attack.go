@@ -59,8 +59,11 @@ type AttackResult struct {
 	// tables after the plain lookups; with Config.Secure also in their
 	// constrained tables.
 	Tables TableShares `json:"tables"`
-	// Secure is the secure lookups' outcome, with Config.Secure.
-	Secure *SecureResult `json:"secure,omitempty"`
+	// Secure is the secure lookups' outcome, with Config.Secure;
+	// SecureAlways that of the same lookups run once more with redundant
+	// routing whatever the test says, with Config.SecureRedundant.
+	Secure       *SecureResult `json:"secure,omitempty"`
+	SecureAlways *SecureResult `json:"secure_always,omitempty"`
 }
 
 // TableShares is the share of attacker entries in the honest nodes'
@@ -294,8 +297,24 @@ func (a *attackRun) finish(ds []simnet.Delivery, issued int) {
 // secure runs the secure phase: every plain lookup's origin and key
 // again, as secure lookups, over the same window.
 func (a *attackRun) secure() error {
+	res, err := a.securePhase(false)
+	if err != nil {
+		return err
+	}
+	a.res.Secure = res
+	if a.r.cfg.SecureRedundant {
+		if a.res.SecureAlways, err = a.securePhase(true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// securePhase runs one secure phase; always: every lookup runs
+// redundant routing.
+func (a *attackRun) securePhase(always bool) (*SecureResult, error) {
 	r := a.r
-	s := &secureRun{res: &SecureResult{Gamma: r.cfg.Gamma, Redundant: r.cfg.SecureRedundant}}
+	s := &secureRun{res: &SecureResult{Gamma: r.cfg.Gamma, Redundant: always}}
 	a.sec = s
 	defer func() { a.sec = nil }()
 	n := len(a.keys)
@@ -303,10 +322,10 @@ func (a *attackRun) secure() error {
 	if n > 0 {
 		gap = r.cfg.LookupWindow / time.Duration(n)
 	}
-	so := lookup.StartOptions{Secure: true, Redundant: r.cfg.SecureRedundant}
+	so := lookup.StartOptions{Secure: true, Redundant: always}
 	for k := range n {
 		if _, err := r.lk.LookupWith(a.origins[k], a.keys[k], so); err != nil {
-			return err
+			return nil, err
 		}
 		s.res.Lookups++
 		r.nw.RunFor(gap)
@@ -332,8 +351,7 @@ func (a *attackRun) secure() error {
 			FalsePositive: shareOf(s.truth, func(x float64) bool { return x > g }),
 			FalseNegative: shareOf(s.other, func(x float64) bool { return x <= g })})
 	}
-	a.res.Secure = res
-	return nil
+	return res, nil
 }
 
 func shareOf(xs []float64, f func(float64) bool) float64 {

@@ -74,8 +74,8 @@ type Config struct {
 	// StartOptions.Secure: constrained routing, the failure test at Gamma,
 	// redundant routing when it fails), reported in AttackResult.Secure.
 	// Gamma is the test's threshold for the secure lookups (default
-	// lookup.DefaultGamma); SecureRedundant makes every secure lookup run
-	// redundant routing.
+	// lookup.DefaultGamma); SecureRedundant runs them a third time, with
+	// redundant routing whatever the test says (AttackResult.SecureAlways).
 	Secure          bool
 	Gamma           float64
 	SecureRedundant bool

@@ -45,7 +45,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root, suppress, poison (fill the routing state they hand out with colluders, and drop) or mix (each attacker one of the five); reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
 	fs.BoolVar(&c.Secure, "secure", false, "with --attack: constrained routing tables, and every lookup run again as a secure lookup (failure test, redundant routing when it fails); reports how often it finds the true root, the redundant-routing share and their costs")
 	fs.Float64Var(&c.Gamma, "gamma", 0, "with --secure: the failure test's threshold for the secure lookups (default 1.72)")
-	fs.BoolVar(&c.SecureRedundant, "secure-redundant", false, "with --secure: every secure lookup runs redundant routing, whatever its test says")
+	fs.BoolVar(&c.SecureRedundant, "secure-redundant", false, "with --secure: run the lookups a third time as secure lookups that always use redundant routing, whatever the test says")
 	gammas := fs.String("gammas", "", "with --attack: comma-separated failure-test thresholds to report (default 1,1.2,1.4,1.58,1.72,2,2.2,2.5)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -215,10 +215,19 @@ func printScribe(w io.Writer, s *sim.ScribeResult) {
 func printSecure(w io.Writer, a *sim.AttackResult) {
 	fmt.Fprintf(w, "  tables    colluder share in honest nodes' proximity tables %.4f, constrained tables %.4f, leaf sets %.4f\n",
 		a.Tables.Proximity, a.Tables.Constrained, a.Tables.Leaves)
-	s := a.Secure
-	if s == nil {
-		return
+	for _, s := range []*sim.SecureResult{a.Secure, a.SecureAlways} {
+		if s != nil {
+			printSecurePhase(w, s)
+		}
 	}
+}
+
+func printSecurePhase(w io.Writer, s *sim.SecureResult) {
+	mode := "test first"
+	if s.Redundant {
+		mode = "always redundant"
+	}
+	fmt.Fprintf(w, "  secure    (%s)\n", mode)
 	fmt.Fprintf(w, "  secure    %d lookups at gamma %.2f: true root found %.4f (%d; honest roots %d of %d), wrong %d, unanswered %d\n",
 		s.Lookups, s.Gamma, s.PCorrect, s.Correct, s.CorrectHonest, s.HonestRoots, s.Wrong, s.Unanswered)
 	fmt.Fprintf(w, "            redundant routing in %.4f (%d runs, %d rounds), %d passed the test first; correct after the test %d, after redundant routing %d\n",
