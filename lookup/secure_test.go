@@ -15,7 +15,7 @@ import (
 func TestSecurePickAndAgreeing(t *testing.T) {
 	const step = 1000
 	key := at(0, step).U128().Add(id.U128{Lo: 10}).ID() // just clockwise of id 0
-	honest := ring(-16, 16, step)                      // the true neighbourhood; root at(0)
+	honest := ring(-16, 16, step)                       // the true neighbourhood; root at(0)
 	root := at(0, step)
 	var s secureState
 	// A suppressing liar at +1: everything closer to the key than itself
