@@ -203,6 +203,9 @@ func (s *secureState) addClaim(key id.ID, claimer id.Handle, leaves []id.ID) {
 	if s.claims == nil {
 		s.claims, s.union, s.closest, s.sets = map[id.ID]id.Handle{}, map[id.ID]struct{}{}, map[id.ID]id.ID{}, map[id.ID][]id.ID{}
 	}
+	if _, ok := s.claims[claimer.ID]; !ok && len(s.claims) >= maxClaims {
+		return // bounded: the nodes a lookup's probes reached could all claim
+	}
 	s.sets[claimer.ID] = append(slices.Clip(leaves), claimer.ID)
 	s.claims[claimer.ID] = claimer
 	s.union[claimer.ID] = struct{}{}
@@ -238,6 +241,10 @@ func (s *secureState) agreeing(key, root id.ID, mu, gamma float64) int {
 // cannot either. (Attackers that agree on one liar and all
 // suppress the same nodes could; see docs/decisions/0067.)
 const minAgreeing = 2
+
+// maxClaims bounds the claimers one secure lookup keeps: four times the
+// most copies it sends with the default options.
+const maxClaims = 4 * 16 * 3
 
 // decide runs the failure test on the union's neighbourhood of the key
 // (its id closest to the key as the root, with half the leaf set's size
