@@ -267,7 +267,7 @@ func (o Options) plan() []runSpec {
 		for _, f := range SecurityFractions {
 			c := sim.DefaultConfig()
 			c.Nodes, c.Lookups, c.Seed, c.LeafSetSize = n, min(SecurityLookups, o.lookups(n)), o.Seed, 32
-			c.Attack, c.Malicious, c.Secure = "mix", f, true
+			c.Attack, c.Malicious, c.Secure, c.SecureRedundant = "mix", f, true, true
 			p = append(p, runSpec{fmt.Sprintf("security-%s-f%.2g", short(n), f), ExpSecurity, c})
 		}
 	}
