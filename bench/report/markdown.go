@@ -307,9 +307,9 @@ func securityTables(w func(string, ...any), runs []RunResult) {
 	}
 	w("\nThe failure test on the secure lookups' routed answers (μ_p pooled from 8 leaf sets):\n")
 	w("false positives over the honest true roots' answers at F=%.2f, false negatives over other nodes'\n", runs[0].Result.Attack.Fraction)
-	w("(suppressing fake roots included: the mix has them)\n")
 	last := runs[len(runs)-1].Result.Attack
-	w("answers at F=%.2f. Paper: %.4f at γ=%.2f.\n\n", last.Fraction, SecureTestError, SecureTestGamma)
+	w("answers at F=%.2f (suppressing fake roots included: the mix has them). Paper: %.4f at γ=%.2f.\n\n",
+		last.Fraction, SecureTestError, SecureTestGamma)
 	w("| γ | false positive | false negative |\n|---:|---:|---:|\n")
 	if fp, fn := runs[0].Result.Attack.Secure, last.Secure; fp != nil && fn != nil {
 		for i, g := range fp.FailureTest {
