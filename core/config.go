@@ -81,6 +81,12 @@ type Config struct {
 	// Defaults 512 and 1 MiB.
 	MaxHandles int
 	MaxPayload int
+
+	// ConstrainedTable gives the node a constrained routing table beside
+	// its proximity table (routing.NewConstrainedTable), fed every node
+	// the proximity table is offered: secure routing (FlagSecure) routes
+	// through it. Off by default: it costs a second table's memory.
+	ConstrainedTable bool
 }
 
 // DefaultConfig is for deployments: the paper's b=4, L=16, M=32 and

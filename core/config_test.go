@@ -90,7 +90,7 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 	}
 	ct := reflect.TypeFor[core.Config]()
 	for i := range ct.NumField() {
-		if f := ct.Field(i); !covered[f.Name] {
+		if f := ct.Field(i); !covered[f.Name] && f.Type.Kind() != reflect.Bool { // a switch has no invalid value
 			t.Errorf("Config.%s: no case breaks it", f.Name)
 		}
 	}

@@ -147,8 +147,8 @@ func (e *Endpoint) Route(key id.ID, payload []byte, hint *id.Handle) error {
 }
 
 // RouteMessage is Route for a message the caller built: Key, Payload and
-// Flags (FlagTrace records the path) are taken from m; App is this
-// endpoint's.
+// Flags (FlagTrace records the path; FlagSecure routes through the
+// constrained tables) are taken from m; App is this endpoint's.
 func (e *Endpoint) RouteMessage(m Message, hint *id.Handle) error {
 	m.App = e.app
 	return e.m.route(m, hint)

@@ -229,7 +229,10 @@ func (n *Machine) announce(hs []id.Handle, leaves int) {
 	// Only the root's leaf set vouches for leaves: the rows of the other
 	// nodes on the path go to the table and neighbourhood set.
 	trial.Leaves.ConsiderAll(es[:vouched])
-	trial.Table.ConsiderAll(es)
+	if n.cfg.ConstrainedTable {
+		trial.EnableConstrained()
+	}
+	trial.ConsiderTableAll(es)
 	trial.Neighbors.ConsiderAll(es)
 	n.joinLeaves = trial.Leaves
 	seen := map[id.ID]bool{}
@@ -253,6 +256,9 @@ func (n *Machine) announce(hs []id.Handle, leaves int) {
 		n.send(msg)
 	}
 	trial.Table.ForEach(func(r, _ int, e routing.Entry) bool { visit(e, r); return true })
+	if trial.Constrained != nil {
+		trial.Constrained.ForEach(func(r, _ int, e routing.Entry) bool { visit(e, r); return true })
+	}
 	for _, e := range trial.Leaves.Members(nil) {
 		visit(e, -1)
 	}

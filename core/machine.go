@@ -164,6 +164,9 @@ func NewMachine(cfg Config, self id.Handle, env Environment) (*Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if cfg.ConstrainedTable {
+		st.EnableConstrained()
+	}
 	n := &Machine{cfg: cfg, env: env, self: self, state: st}
 	n.skip = n.skipped
 	return n, nil
@@ -457,6 +460,15 @@ func (n *Machine) nextHop(key id.ID) (id.Handle, bool) {
 		return n.state.NextHop(key, nil)
 	}
 	return n.state.NextHop(key, n.skip)
+}
+
+// secureNextHop is nextHop through the constrained table
+// (routing.ModeConstrained), for messages with FlagSecure.
+func (n *Machine) secureNextHop(key id.ID) (id.Handle, bool) {
+	if len(n.probes) == 0 && !n.hasJoiner {
+		return n.state.NextHopIn(key, nil, routing.ModeConstrained)
+	}
+	return n.state.NextHopIn(key, n.skip, routing.ModeConstrained)
 }
 
 // leafHandles lists the leaf set, and this node if withSelf.

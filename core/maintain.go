@@ -166,7 +166,7 @@ func (n *Machine) probeStranger(x id.Handle, announced bool) {
 		return
 	}
 	e := routing.Entry{Handle: x, Prox: n.env.Proximity(x)}
-	if !n.state.Leaves.Wants(x.ID) && !n.state.Table.Wants(e) && !n.state.Neighbors.Wants(x.ID, e.Prox) {
+	if !n.state.Leaves.Wants(x.ID) && !n.state.WantsTable(e) && !n.state.Neighbors.Wants(x.ID, e.Prox) {
 		return // the state would not take it: nothing to probe for
 	}
 	n.probeFirst(x, announced)
@@ -283,7 +283,7 @@ func (n *Machine) admit(h id.Handle, leaf bool) {
 	}
 	e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
 	if !leaf {
-		n.state.Table.Consider(e)
+		n.state.ConsiderTable(e)
 		n.state.Neighbors.Consider(e)
 		return
 	}
@@ -363,7 +363,7 @@ func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 				holes++
 			case hole:
 				continue
-			case !row || better >= maxBetterProbes || !n.state.Table.Wants(e) && !n.state.Neighbors.Wants(e.ID, e.Prox):
+			case !row || better >= maxBetterProbes || !n.state.WantsTable(e) && !n.state.Neighbors.Wants(e.ID, e.Prox):
 				continue
 			default:
 				better++
@@ -602,7 +602,7 @@ func containsHandle(es []routing.Entry, x id.ID) bool {
 func (n *Machine) repairHole(row, col int) {
 	known := n.state.Leaves.Members(nil)
 	known = append(known, n.state.Neighbors.Members()...)
-	n.state.Table.ConsiderAll(known)
+	n.state.ConsiderTableAll(known)
 	if _, ok := n.state.Table.Get(row, col); ok {
 		return
 	}

@@ -65,6 +65,11 @@ const (
 	// as to a Probe. The announcer has to answer one before it is admitted
 	// (see Admission in maintain.go); this saves the probe's own message.
 	FlagProbe
+	// FlagSecure on a routed message asks every hop to choose the next
+	// hop from its constrained routing table (Config.ConstrainedTable;
+	// routing.ModeConstrained) and its leaf set: secure routing. A node
+	// without a constrained table routes it as any other.
+	FlagSecure
 )
 
 // AppID names an application multiplexed over one node.

@@ -20,13 +20,13 @@ type pendingHop struct {
 }
 
 // route originates a routed message (Endpoint.RouteMessage): Key, App,
-// Payload and Flags (FlagTrace only) are taken from m.
+// Payload and Flags (FlagTrace and FlagSecure only) are taken from m.
 func (n *Machine) route(m Message, hint *id.Handle) error {
 	if n.status != StatusJoined {
 		return ErrNotJoined
 	}
 	m.Type, m.Origin, m.Hops, m.Sent, m.Path = MsgRoute, n.self, 0, n.stamp(), nil
-	m.Flags &= FlagTrace
+	m.Flags &= FlagTrace | FlagSecure
 	n.seen.add(fingerprint(&m), 0)
 	n.trace(&m)
 	if hint != nil && hint.ID != n.self.ID {
@@ -78,6 +78,9 @@ func (n *Machine) nextHopFor(m *Message) (id.Handle, bool) {
 	if m.Type == MsgJoin {
 		n.joiner, n.hasJoiner = m.Origin.ID, true
 		defer func() { n.hasJoiner = false }()
+	}
+	if m.Flags&FlagSecure != 0 && m.Type == MsgRoute {
+		return n.secureNextHop(m.Key)
 	}
 	return n.nextHop(m.Key)
 }

@@ -3,9 +3,11 @@ package lookup
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/routing"
 )
 
 // Attack is what a malicious node does with the lookup requests routed
@@ -32,9 +34,25 @@ const (
 	// passes the closeness and coverage checks and is as dense as the
 	// adversary can make it (AdversaryOptions.Known).
 	AttackSuppress
+	// AttackPoison poisons routing state: every PoisonInterval the node
+	// fills its own routing table's slots and its neighbourhood set with
+	// colluders, posing as the nearest by proximity (0), so that the rows
+	// and sets it hands out (join replies, row exchanges, announcements'
+	// replies, all the core's, unchanged) name only colluders where it has
+	// any; and it drops the lookups routed through it, so that the
+	// poisoned entries cost the lookups that take them.
+	AttackPoison
+	// AttackMix: each attacker node runs one of the other five attacks,
+	// chosen from its own random stream as it registers.
+	AttackMix
 )
 
-var attackNames = []string{AttackDrop: "drop", AttackMisroute: "misroute", AttackFakeRoot: "fake-root", AttackSuppress: "suppress"}
+// PoisonInterval is how often a poisoning node refills its routing
+// state with colluders.
+const PoisonInterval = 10 * time.Second
+
+var attackNames = []string{AttackDrop: "drop", AttackMisroute: "misroute", AttackFakeRoot: "fake-root", AttackSuppress: "suppress",
+	AttackPoison: "poison", AttackMix: "mix"}
 
 func (a Attack) String() string {
 	if int(a) < len(attackNames) && attackNames[a] != "" {
@@ -43,15 +61,15 @@ func (a Attack) String() string {
 	return fmt.Sprintf("Attack(%d)", a)
 }
 
-// ParseAttack reads an attack's name: drop, misroute, fake-root or
-// suppress.
+// ParseAttack reads an attack's name: drop, misroute, fake-root,
+// suppress, poison or mix.
 func ParseAttack(s string) (Attack, error) {
 	for i, name := range attackNames {
 		if name != "" && name == s {
 			return Attack(i), nil
 		}
 	}
-	return 0, fmt.Errorf("lookup: attack %q, want drop, misroute, fake-root or suppress", s)
+	return 0, fmt.Errorf("lookup: attack %q, want drop, misroute, fake-root, suppress, poison or mix", s)
 }
 
 // Colluders is the set of nodes an adversary controls, shared by all its
@@ -101,42 +119,104 @@ type AdversaryOptions struct {
 // attackers. It never starts lookups; it attacks the requests it
 // receives, and lets everything else through.
 type Adversary struct {
-	ep   *core.Endpoint
-	opts AdversaryOptions
+	ep     *core.Endpoint
+	opts   AdversaryOptions
+	attack Attack // opts.Attack, or with AttackMix the one drawn
 }
 
-var _ core.Application = (*Adversary)(nil)
+var (
+	_ core.Application  = (*Adversary)(nil)
+	_ core.TimerHandler = (*Adversary)(nil)
+)
+
+// Attack is what this node does: AdversaryOptions.Attack, or with
+// AttackMix the attack drawn for it.
+func (a *Adversary) Attack() Attack { return a.attack }
 
 // RegisterAdversary registers an Adversary on m under AppID.
 func RegisterAdversary(m *core.Machine, opts AdversaryOptions) (*Adversary, error) {
 	switch {
-	case opts.Attack < AttackDrop || opts.Attack > AttackSuppress:
+	case opts.Attack < AttackDrop || opts.Attack > AttackMix:
 		return nil, fmt.Errorf("lookup: %v, want one of the attacks", opts.Attack)
 	case opts.Colluders == nil:
 		return nil, fmt.Errorf("lookup: an adversary needs its Colluders")
-	case opts.Attack == AttackSuppress && opts.Known == nil:
+	case (opts.Attack == AttackSuppress || opts.Attack == AttackMix) && opts.Known == nil:
 		return nil, fmt.Errorf("lookup: the suppress attack needs Known")
 	}
 	if opts.LeafSize <= 0 {
 		opts.LeafSize = m.Config().LeafSetSize
 	}
 	opts.LeafSize = min(opts.LeafSize, MaxAnswerLeaves)
-	a := &Adversary{opts: opts}
+	a := &Adversary{opts: opts, attack: opts.Attack}
 	ep, err := m.RegisterApplication(AppID, a)
 	if err != nil {
 		return nil, err
 	}
 	a.ep = ep
+	if a.attack == AttackMix {
+		a.attack = AttackDrop + Attack(ep.Rand().IntN(int(AttackPoison)))
+	}
+	if a.attack == AttackPoison {
+		_, _ = ep.After(PoisonInterval, 0)
+	}
 	return a, nil
 }
 
-// Forward attacks a request this node would forward.
+// Timer poisons this node's routing state again.
+func (a *Adversary) Timer(uint64) {
+	a.poison()
+	_, _ = a.ep.After(PoisonInterval, 0)
+}
+
+// poison puts a colluder in every slot of the node's routing table for
+// which it knows one (the first colluder in the slot's block of ids),
+// and colluders in its neighbourhood set, all at proximity 0, which no
+// honest entry beats.
+func (a *Adversary) poison() {
+	st := a.ep.State()
+	c := a.opts.Colluders
+	c.sort()
+	if len(c.hs) < 2 {
+		return
+	}
+	self := a.ep.Self().ID
+	b := st.B()
+	t := st.Table
+	var es []routing.Entry
+	cmp := func(h id.Handle, u id.U128) int { return h.ID.U128().Cmp(u) }
+	for r := range t.Rows() {
+		w := id.Bits - b*(r+1)
+		if w < 0 || r > 0 && t.RowFill(r-1) == 0 && t.RowFill(r) == 0 {
+			break
+		}
+		for d := range t.Cols() {
+			p := self.WithDigit(r, b, d).U128()
+			lo := p.Sub(p.Low(w))
+			i, _ := slices.BinarySearchFunc(c.hs, lo, cmp)
+			for ; i < len(c.hs) && c.hs[i].ID.U128().Sub(lo).Less(id.Pow2(w)) && !c.hs[i].ID.U128().Less(lo); i++ {
+				if h := c.hs[i]; h.ID != self {
+					es = append(es, routing.Entry{Handle: h, Prox: 0})
+					break
+				}
+			}
+		}
+	}
+	t.ConsiderAll(es)
+	for range min(32, len(c.hs)) {
+		if h := c.hs[a.ep.Rand().IntN(len(c.hs))]; h.ID != self {
+			st.Neighbors.Consider(routing.Entry{Handle: h, Prox: 0})
+		}
+	}
+}
+
+// Forward attacks a request (or a probe of redundant routing) this node
+// would forward.
 func (a *Adversary) Forward(m *core.Message, next *id.Handle) bool {
-	req, ok := parseRequest(m.Payload)
+	req, kind, ok := parseAnyRequest(m.Payload)
 	if !ok {
 		return true
 	}
-	switch a.opts.Attack {
+	switch a.attack {
 	case AttackMisroute:
 		if a.opts.Colluders.Contains(m.From.ID) {
 			*next = a.ep.Self() // misrouted here: deliver, and answer (Deliver)
@@ -148,7 +228,7 @@ func (a *Adversary) Forward(m *core.Message, next *id.Handle) bool {
 		}
 		return false
 	case AttackFakeRoot, AttackSuppress:
-		send(a.ep, m.Origin, reply(a.ep, m, req, a.fakeLeaves(m.Key)))
+		send(a.ep, m.Origin, replyKind(a.ep, m, req, kind, a.fakeLeaves(m.Key)))
 	}
 	return false
 }
@@ -156,15 +236,28 @@ func (a *Adversary) Forward(m *core.Message, next *id.Handle) bool {
 // Deliver attacks a request delivered here (this node is the key's root,
 // or a colluder misrouted it here).
 func (a *Adversary) Deliver(m *core.Message) {
-	req, ok := parseRequest(m.Payload)
+	if len(m.Payload) > 0 && m.Payload[0] == kindLeavesRequest && a.attack != AttackDrop {
+		// Asked for its leaf set to estimate the density with: it reports
+		// every other id, to look twice as sparse and so raise the
+		// asker's μ_p, which lets fake roots pass its test.
+		var thin []id.ID
+		for i, x := range ownLeaves(a.ep) {
+			if i%2 == 0 {
+				thin = append(thin, x)
+			}
+		}
+		answerLeaves(a.ep, m, thin)
+		return
+	}
+	req, kind, ok := parseAnyRequest(m.Payload)
 	if !ok || m.Type != core.MsgRoute || m.Origin.ID == a.ep.Self().ID {
 		return
 	}
-	switch a.opts.Attack {
+	switch a.attack {
 	case AttackMisroute:
-		send(a.ep, m.Origin, reply(a.ep, m, req, ownLeaves(a.ep)))
+		send(a.ep, m.Origin, replyKind(a.ep, m, req, kind, ownLeaves(a.ep)))
 	case AttackFakeRoot, AttackSuppress:
-		send(a.ep, m.Origin, reply(a.ep, m, req, a.fakeLeaves(m.Key)))
+		send(a.ep, m.Origin, replyKind(a.ep, m, req, kind, a.fakeLeaves(m.Key)))
 	}
 }
 
@@ -188,7 +281,7 @@ func (a *Adversary) otherColluder() (id.Handle, bool) {
 func (a *Adversary) fakeLeaves(key id.ID) []id.ID {
 	self := a.ep.Self().ID
 	half := a.opts.LeafSize / 2
-	if a.opts.Attack == AttackSuppress {
+	if a.attack == AttackSuppress {
 		// Nothing closer to the key than this node: from the key's
 		// distance to this node outwards, on both sides.
 		d := id.RingDistance(key, self)

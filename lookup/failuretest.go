@@ -49,9 +49,15 @@ func (t FailureTest) Pass(gamma float64) bool {
 // own leaf set is ownLeaves. It is a pure function: the sets may be in
 // any order, contain duplicates, and contain root or self.
 func CheckRoute(key, root id.ID, rootLeaves []id.ID, self id.ID, ownLeaves []id.ID, gamma float64) FailureTest {
+	own, _ := meanSpacing(ringSet(ownLeaves, self))
+	return CheckRouteSpacing(key, root, rootLeaves, own, gamma)
+}
+
+// CheckRouteSpacing is CheckRoute with the origin's mean spacing μ_p
+// given (an estimate from more ids than its own leaf set: Density).
+func CheckRouteSpacing(key, root id.ID, rootLeaves []id.ID, ownSpacing, gamma float64) FailureTest {
 	reported := ringSet(rootLeaves, root)
-	own := ringSet(ownLeaves, self)
-	t := FailureTest{Closest: true, Ratio: math.Inf(1)}
+	t := FailureTest{Closest: true, Ratio: math.Inf(1), OwnSpacing: ownSpacing}
 	for _, x := range reported {
 		if x != root && id.Closer(key, x, root) {
 			t.Closest = false
@@ -60,7 +66,6 @@ func CheckRoute(key, root id.ID, rootLeaves []id.ID, self id.ID, ownLeaves []id.
 	}
 	var gapAt int
 	t.RootSpacing, gapAt = meanSpacing(reported)
-	t.OwnSpacing, _ = meanSpacing(own)
 	if gapAt >= 0 {
 		// The key is covered unless it lies strictly inside the set's
 		// largest gap, the part of the ring the set does not span.

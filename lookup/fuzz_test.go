@@ -34,6 +34,8 @@ func FuzzLookupAnswer(f *testing.F) {
 	f.Add(leafy.append(nil))
 	many := answer{req: 5, root: b, leaves: make([]id.ID, 70)} // written as 64
 	f.Add(many.append(nil))
+	claim := answer{kind: kindClaim, req: 6, key: b, root: a, leaves: []id.ID{a, b}}
+	f.Add(claim.append(nil))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		x, err := parseAnswer(in)
 		if err != nil {
@@ -63,6 +65,33 @@ func FuzzLookupRequest(f *testing.F) {
 			return
 		}
 		if out := appendRequest(nil, req); !bytes.Equal(out, in) {
+			t.Fatalf("accepted %x, re-encoded %x", in, out)
+		}
+	})
+}
+
+// FuzzLeavesReply: the density refresh's reply parser (density.go)
+// never panics, accepts at most MaxAnswerLeaves ids, and what it accepts
+// re-encodes to the same bytes. Claims share the answer's parser
+// (FuzzLookupAnswer, whose corpus has one).
+func FuzzLeavesReply(f *testing.F) {
+	var a id.ID
+	a[3] = 9
+	f.Add(appendLeavesReply(nil, 1, nil))
+	f.Add(appendLeavesReply(nil, 2, []id.ID{a, a}))
+	f.Add(appendLeavesReply(nil, 3, make([]id.ID, 70)))
+	f.Add([]byte{kindLeavesReply, 0, 0, 0, 0, 0, 0, 0, 1, 2})
+	claim := answer{kind: kindClaim, req: 5, root: a, leaves: []id.ID{a}}
+	f.Add(claim.append(nil))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		nonce, ids, ok := parseLeavesReply(in)
+		if !ok {
+			return
+		}
+		if len(ids) > MaxAnswerLeaves {
+			t.Fatalf("accepted %d ids", len(ids))
+		}
+		if out := appendLeavesReply(nil, nonce, ids); !bytes.Equal(out, in) {
 			t.Fatalf("accepted %x, re-encoded %x", in, out)
 		}
 	})

@@ -73,6 +73,22 @@ type Result struct {
 	// on it against this node's own leaf set, at Options.Gamma.
 	Leaves      []id.ID
 	FailureTest FailureTest
+	// Secure lookups (StartOptions.Secure) only. Redundant: redundant
+	// routing ran, Rounds rounds of it, sending Probes copies and
+	// collecting Claims verified claims; Root is then the id closest to
+	// the key among the claims (its Addr empty unless that node claimed
+	// itself), Leaves the ids around it, and FailureTest the test on
+	// them. Hops and Path are the routed answer's, if one came.
+	Secure         bool
+	Redundant      bool
+	Rounds, Probes int
+	Claims         int
+	// AnswerTest is the failure test of the routed answer, if one came
+	// (with μ_p the pooled estimate, density.go); Answered says whether
+	// one did.
+	AnswerTest FailureTest
+	Answered   bool
+	AnswerRoot id.ID
 }
 
 // Request is what the root of a lookup sees (Options.AtRoot).
@@ -101,6 +117,20 @@ type Options struct {
 	// Gamma is the routing failure test's threshold γ
 	// (Result.FailureTest). Default DefaultGamma.
 	Gamma float64
+	// Secure lookups (StartOptions.Secure; secure.go): SecureTimeout is
+	// how long the origin waits for the routed answer before redundant
+	// routing (default 2 s); Redundancy the copies a round of redundant
+	// routing sends, through as many first hops (default half the leaf
+	// set); Rounds the most rounds (default 3, the paper's); RoundTimeout
+	// how long a round collects claims (default 2 s).
+	SecureTimeout, RoundTimeout time.Duration
+	Redundancy, Rounds          int
+	// DensitySets is how many other nodes' leaf sets a secure lookup's
+	// origin pools with its own for the failure test's μ_p (density.go;
+	// default 7, 256 gaps with l=32; negative: its own leaf set only), and
+	// DensityMaxAge how long it keeps that estimate (default 10 min).
+	DensitySets   int
+	DensityMaxAge time.Duration
 }
 
 // App is the lookup application on one node. Like every application it
@@ -110,6 +140,7 @@ type App struct {
 	ep      *core.Endpoint
 	opts    Options
 	pending map[uint64]*pending
+	dens    density
 }
 
 type pending struct {
@@ -117,6 +148,7 @@ type pending struct {
 	start time.Duration
 	timer core.TimerID
 	done  func(Result, error)
+	sec   *secureState // nil for a plain lookup
 }
 
 var (
@@ -135,7 +167,16 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 	if opts.Gamma == 0 {
 		opts.Gamma = DefaultGamma
 	}
+	opts.secureDefaults(m.Config().LeafSetSize)
+	if opts.DensitySets == 0 {
+		opts.DensitySets = 7
+	}
+	if opts.DensityMaxAge == 0 {
+		opts.DensityMaxAge = 10 * time.Minute
+	}
 	switch {
+	case opts.SecureTimeout < 0 || opts.RoundTimeout < 0 || opts.Redundancy < 0 || opts.Rounds < 0:
+		return nil, fmt.Errorf("lookup: SecureTimeout, RoundTimeout, Redundancy and Rounds want > 0")
 	case opts.Timeout < 0:
 		return nil, fmt.Errorf("lookup: Timeout %v, want > 0", opts.Timeout)
 	case opts.MaxPending < 0:
@@ -161,6 +202,13 @@ func (a *App) Pending() int { return len(a.pending) }
 // core.ErrNotJoined before the node has joined, and with ErrBusy when
 // MaxPending lookups are in flight.
 func (a *App) Start(key id.ID, done func(Result, error)) (uint64, error) {
+	return a.StartWith(key, StartOptions{}, done)
+}
+
+// StartWith is Start with options: StartOptions.Secure makes it a secure
+// lookup (secure.go), which ends, with its result or ErrTimeout, at most
+// Options.SecureTimeout + Options.Rounds x Options.RoundTimeout later.
+func (a *App) StartWith(key id.ID, so StartOptions, done func(Result, error)) (uint64, error) {
 	if len(a.pending) >= a.opts.MaxPending {
 		return 0, ErrBusy
 	}
@@ -171,16 +219,29 @@ func (a *App) Start(key id.ID, done func(Result, error)) (uint64, error) {
 		req = a.ep.Rand().Uint64()
 	}
 	p := &pending{key: key, start: a.ep.Now(), done: done}
+	flags := core.FlagTrace
+	if so.Secure {
+		p.sec = &secureState{always: so.Redundant}
+		flags |= core.FlagSecure
+		a.ensureDensity()
+	}
 	// Recorded before routing: a lookup rooted here is answered inside it.
 	a.pending[req] = p
-	err := a.ep.RouteMessage(core.Message{Key: key, Flags: core.FlagTrace, Payload: appendRequest(nil, req)}, nil)
+	err := a.ep.RouteMessage(core.Message{Key: key, Flags: flags, Payload: appendRequest(nil, req)}, nil)
 	if err != nil {
 		delete(a.pending, req)
 		return 0, err
 	}
-	if a.pending[req] == p { // not answered already
-		p.timer, _ = a.ep.After(a.opts.Timeout, req)
+	if a.pending[req] != p { // answered already
+		return req, nil
 	}
+	if p.sec != nil {
+		if !p.sec.redundant && p.sec.answer == nil {
+			a.startSecure(req, p)
+		}
+		return req, nil
+	}
+	p.timer, _ = a.ep.After(a.opts.Timeout, req)
 	return req, nil
 }
 
@@ -194,8 +255,16 @@ func (a *App) Cancel(req uint64) {
 
 // Timer ends a lookup that had no answer in time.
 func (a *App) Timer(req uint64) {
+	if req == densityTag {
+		a.endRefresh()
+		return
+	}
 	p := a.pending[req]
 	if p == nil {
+		return
+	}
+	if p.sec != nil {
+		a.secureTimer(req, p)
 		return
 	}
 	delete(a.pending, req)
@@ -204,10 +273,17 @@ func (a *App) Timer(req uint64) {
 	}
 }
 
-// Forward lets every request and answer through, past Options.Forward.
+// Forward lets every request and answer through, past Options.Forward;
+// a node whose leaf set covers the key of a probe it forwards claims it
+// (secure.go).
 func (a *App) Forward(m *core.Message, next *id.Handle) bool {
 	if a.opts.Forward != nil {
 		a.opts.Forward(m, next)
+	}
+	if len(m.Payload) == 9 && m.Payload[0] == kindProbe {
+		if req, _, ok := parseAnyRequest(m.Payload); ok {
+			a.probe(m, req, false)
+		}
 	}
 	return true
 }
@@ -224,8 +300,16 @@ func (a *App) Deliver(m *core.Message) {
 	switch m.Payload[0] {
 	case kindRequest:
 		a.answer(m)
-	case kindAnswer:
+	case kindAnswer, kindClaim:
 		a.complete(m)
+	case kindProbe:
+		if req, _, ok := parseAnyRequest(m.Payload); ok && m.Type == core.MsgRoute {
+			a.probe(m, req, true)
+		}
+	case kindLeavesRequest:
+		answerLeaves(a.ep, m, ownLeaves(a.ep))
+	case kindLeavesReply:
+		a.leavesReply(m)
 	}
 }
 
@@ -249,7 +333,16 @@ func (a *App) answer(m *core.Message) {
 // node of ep, naming itself as the root, reporting leaves as its leaf
 // set.
 func reply(ep *core.Endpoint, m *core.Message, req uint64, leaves []id.ID) []byte {
+	return replyKind(ep, m, req, kindRequest, leaves)
+}
+
+// replyKind is reply to a request (kind kindRequest: an answer) or a probe
+// (kindProbe: a claim).
+func replyKind(ep *core.Endpoint, m *core.Message, req uint64, kind byte, leaves []id.ID) []byte {
 	ans := answer{req: req, key: m.Key, hops: m.Hops, root: ep.Self().ID, leaves: leaves}
+	if kind == kindProbe {
+		ans.kind = kindClaim
+	}
 	for i := range min(len(m.Path), MaxAnswerPath) {
 		ans.path = append(ans.path, m.Path[i].ID)
 	}
@@ -322,6 +415,17 @@ func (a *App) complete(m *core.Message) {
 	if sender.ID != ans.root {
 		return // not sent by the root it names
 	}
+	if p.sec != nil {
+		if ans.kind == kindClaim {
+			p.sec.addClaim(p.key, sender, ans.leaves)
+		} else {
+			a.secureAnswer(ans.req, p, &ans, sender)
+		}
+		return
+	}
+	if ans.kind == kindClaim {
+		return // a plain lookup sends no probes
+	}
 	delete(a.pending, ans.req)
 	a.ep.Cancel(p.timer)
 	if p.done != nil {
@@ -337,9 +441,14 @@ func (a *App) complete(m *core.Message) {
 //	answer:  [2][request id u64][key 16][hops u16][root 16][path count u8][path ids, 16 each]
 //	         [leaf count u8, at most MaxAnswerLeaves][the root's leaf-set ids, 16 each]
 //	         then, when routed, the root's Ed25519 signature (64) of all before it
+//	probe:   [3][request id u64]  (a copy of redundant routing; secure.go)
+//	claim:   [4] then as an answer, from a node whose leaf set covers the key,
+//	         naming itself in the root field (secure.go)
 const (
 	kindRequest = 1
 	kindAnswer  = 2
+	kindProbe   = 3
+	kindClaim   = 4
 )
 
 // MaxAnswerPath is the most path entries an answer carries (a count byte).
@@ -360,7 +469,16 @@ func parseRequest(b []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(b[1:]), true
 }
 
+// parseAnyRequest reads a request or a probe: its id and its kind.
+func parseAnyRequest(b []byte) (uint64, byte, bool) {
+	if len(b) != 9 || b[0] != kindRequest && b[0] != kindProbe {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(b[1:]), b[0], true
+}
+
 type answer struct {
+	kind   byte // kindAnswer (0 writes kindAnswer) or kindClaim
 	req    uint64
 	key    id.ID
 	hops   uint16
@@ -373,7 +491,11 @@ type answer struct {
 const answerHeader = 1 + 8 + id.Len + 2 + id.Len + 1
 
 func (x *answer) append(b []byte) []byte {
-	b = binary.BigEndian.AppendUint64(append(b, kindAnswer), x.req)
+	kind := x.kind
+	if kind == 0 {
+		kind = kindAnswer
+	}
+	b = binary.BigEndian.AppendUint64(append(b, kind), x.req)
 	b = append(b, x.key[:]...)
 	b = binary.BigEndian.AppendUint16(b, x.hops)
 	b = append(b, x.root[:]...)
@@ -393,9 +515,10 @@ func (x *answer) append(b []byte) []byte {
 // parseAnswer reads what answer.append wrote; anything else is ErrAnswer.
 func parseAnswer(b []byte) (answer, error) {
 	var x answer
-	if len(b) < answerHeader || b[0] != kindAnswer {
+	if len(b) < answerHeader || b[0] != kindAnswer && b[0] != kindClaim {
 		return x, ErrAnswer
 	}
+	x.kind = b[0]
 	x.req = binary.BigEndian.Uint64(b[1:])
 	copy(x.key[:], b[9:])
 	x.hops = binary.BigEndian.Uint16(b[9+id.Len:])

@@ -32,12 +32,11 @@ func (t *RoutingTable) ConsiderAll(es []Entry) int {
 			cur = row[c]
 		}
 		switch {
-		case !cur.ok:
-		case cur.ID == e.ID:
+		case cur.ok && cur.ID == e.ID:
 			if cur.Entry == e {
 				continue
 			}
-		case e.Prox >= cur.Prox:
+		case !t.better(e, &cur, r, c):
 			continue
 		}
 		if rows == nil {

@@ -12,8 +12,61 @@ type State struct {
 	Table     *RoutingTable
 	Leaves    *LeafSet
 	Neighbors *NeighborhoodSet
-	b         int
+	// Constrained is the constrained routing table secure routing uses
+	// (NewConstrainedTable), beside the proximity table; nil unless
+	// EnableConstrained was called.
+	Constrained *RoutingTable
+	b           int
 }
+
+// EnableConstrained gives the state a constrained routing table, filled
+// from then on with every entry offered to the proximity table
+// (ConsiderTable, Consider) and emptied with it (Remove). Writer only,
+// before the state is shared.
+func (s *State) EnableConstrained() {
+	if s.Constrained == nil {
+		s.Constrained, _ = NewConstrainedTable(s.Self.ID, s.b)
+	}
+}
+
+// ConsiderTable offers e to the routing table and, if there is one, to
+// the constrained table, and reports whether either changed. Writer only.
+func (s *State) ConsiderTable(e Entry) bool {
+	changed := s.Table.Consider(e)
+	if s.Constrained != nil && s.Constrained.Consider(e) {
+		changed = true
+	}
+	return changed
+}
+
+// ConsiderTableAll offers es to the routing table and the constrained
+// table, publishing each changed row once. Writer only.
+func (s *State) ConsiderTableAll(es []Entry) {
+	s.Table.ConsiderAll(es)
+	if s.Constrained != nil {
+		s.Constrained.ConsiderAll(es)
+	}
+}
+
+// WantsTable reports whether the routing table or the constrained table
+// would take e. Writer only.
+func (s *State) WantsTable(e Entry) bool {
+	return s.Table.Wants(e) || s.Constrained != nil && s.Constrained.Wants(e)
+}
+
+// Mode picks the table a next hop is chosen from (NextHopIn).
+type Mode uint8
+
+const (
+	// ModeProximity routes through the proximity routing table and the
+	// neighbourhood set: Pastry's routing.
+	ModeProximity Mode = iota
+	// ModeConstrained routes through the constrained table and the leaf
+	// set only (secure routing): no entry chosen by proximity, which an
+	// attacker can bias, is used. A state without a constrained table
+	// routes as ModeProximity.
+	ModeConstrained
+)
 
 // NewState returns empty routing state for self: digits of b bits, a leaf
 // set of size l and a neighbourhood set of size m. The state and its three
@@ -47,12 +100,17 @@ func (s *State) B() int { return s.b }
 // neighbourhood set changes (it is the sum of their generations). Writer
 // only.
 func (s *State) Generation() uint64 {
-	return s.Table.Generation() + s.Leaves.Generation() + s.Neighbors.Generation()
+	g := s.Table.Generation() + s.Leaves.Generation() + s.Neighbors.Generation()
+	if s.Constrained != nil {
+		g += s.Constrained.Generation()
+	}
+	return g
 }
 
 // Knows reports whether x is anywhere in the state.
 func (s *State) Knows(x id.ID) bool {
-	return s.Leaves.Contains(x) || s.Table.Contains(x) || s.Neighbors.Contains(x)
+	return s.Leaves.Contains(x) || s.Table.Contains(x) || s.Neighbors.Contains(x) ||
+		s.Constrained != nil && s.Constrained.Contains(x)
 }
 
 // SkipFunc marks nodes that routing must avoid (suspected failed). Nil
@@ -82,7 +140,24 @@ type SkipFunc func(id.ID) bool
 // moves numerically closer, until the leaf set's range is reached, so
 // routes cannot loop. Nodes for which skip returns true are treated as
 // absent. Safe for concurrent readers; it neither locks nor allocates.
+// It is NextHopIn with ModeProximity.
 func (s *State) NextHop(key id.ID, skip SkipFunc) (id.Handle, bool) {
+	return s.nextHop(key, skip, s.Table, false)
+}
+
+// NextHopIn is NextHop with the table mode picks: with ModeConstrained,
+// steps 2 and 3 use the constrained table instead of the proximity
+// table, and step 3 does not look at the neighbourhood set.
+func (s *State) NextHopIn(key id.ID, skip SkipFunc, mode Mode) (id.Handle, bool) {
+	if mode == ModeConstrained && s.Constrained != nil {
+		return s.nextHop(key, skip, s.Constrained, true)
+	}
+	return s.nextHop(key, skip, s.Table, false)
+}
+
+// nextHop is NextHop through table t; secure leaves the neighbourhood
+// set out of the rare case.
+func (s *State) nextHop(key id.ID, skip SkipFunc, t *RoutingTable, secure bool) (id.Handle, bool) {
 	k := key.U128()
 	self := s.Self.ID.U128()
 	ls := s.Leaves.snap.Load()
@@ -97,7 +172,7 @@ func (s *State) NextHop(key id.ID, skip SkipFunc) (id.Handle, bool) {
 		return best, found
 	}
 	l := self.SharedPrefixLen(k, s.b)
-	if row := s.Table.row(l); row != nil {
+	if row := t.row(l); row != nil {
 		d := k.Digit(l, s.b)
 		if c := &row[d]; c.ok && (skip == nil || !skip(c.ID)) {
 			if h, ok := s.nearRoot(k, self, l, d, row, ls, c.ID.U128(), skip); ok {
@@ -106,7 +181,7 @@ func (s *State) NextHop(key id.ID, skip SkipFunc) (id.Handle, bool) {
 			return c.Handle, true
 		}
 	}
-	return s.rareCase(k, self, l, ls, skip)
+	return s.rareCase(k, self, l, ls, skip, t, secure)
 }
 
 // nearRoot is step 2's shortcut: among the entries of row l either side of
@@ -160,7 +235,7 @@ func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu
 
 // rareCase scans every known node for one with a prefix at least l long that
 // is numerically closer to k than this node, and returns the closest.
-func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (id.Handle, bool) {
+func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc, t *RoutingTable, secure bool) (id.Handle, bool) {
 	best, bestU, found := id.Handle{}, self, false
 	consider := func(e *Entry) {
 		u := e.ID.U128()
@@ -171,8 +246,8 @@ func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (i
 	for i := range ls.members {
 		consider(&ls.members[i].e)
 	}
-	for r := l; r < len(s.Table.rows); r++ { // rows above l share fewer than l digits with k
-		if row := s.Table.row(r); row != nil {
+	for r := l; r < len(t.rows); r++ { // rows above l share fewer than l digits with k
+		if row := t.row(r); row != nil {
 			for c := range row {
 				if row[c].ok {
 					consider(&row[c].Entry)
@@ -180,8 +255,10 @@ func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc) (i
 			}
 		}
 	}
-	for _, e := range *s.Neighbors.snap.Load() {
-		consider(&e)
+	if !secure {
+		for _, e := range *s.Neighbors.snap.Load() {
+			consider(&e)
+		}
 	}
 	return best, found
 }
@@ -291,7 +368,7 @@ func (s *State) Consider(e Entry) (leafAdded bool, leafEvicted []Entry) {
 	if e.ID == s.Self.ID {
 		return false, nil
 	}
-	s.Table.Consider(e)
+	s.ConsiderTable(e)
 	s.Neighbors.Consider(e)
 	return s.Leaves.Consider(e)
 }
@@ -299,6 +376,9 @@ func (s *State) Consider(e Entry) (leafAdded bool, leafEvicted []Entry) {
 // Remove deletes x everywhere and reports whether it was a leaf.
 func (s *State) Remove(x id.ID) (wasLeaf bool) {
 	s.Table.Remove(x)
+	if s.Constrained != nil {
+		s.Constrained.Remove(x)
+	}
 	s.Neighbors.Remove(x)
 	return s.Leaves.Remove(x)
 }

@@ -23,10 +23,14 @@ type RoutingTable struct {
 	// at the array rather than at a slice header saves a dependent load,
 	// a cache miss at simulator scale, on every lookup; for b >= 4 the
 	// pointers themselves live in inline, in this struct's allocation.
-	rows   []atomic.Pointer[slot]
-	size   int    // writer-only count of filled slots
-	gen    uint64 // writer-only: bumped on every publish
-	inline [32]atomic.Pointer[slot]
+	rows []atomic.Pointer[slot]
+	size int // writer-only count of filled slots
+	// constrained makes this a constrained table (NewConstrainedTable):
+	// a slot takes the node closest to its point, not the nearest by
+	// proximity.
+	constrained bool
+	gen         uint64 // writer-only: bumped on every publish
+	inline      [32]atomic.Pointer[slot]
 }
 
 // slot is one routing-table cell; ok is false for a hole.
@@ -44,6 +48,45 @@ type slot struct {
 func NewRoutingTable(self id.ID, b int) (*RoutingTable, error) {
 	t := new(RoutingTable)
 	return t, t.init(self, b)
+}
+
+// NewConstrainedTable returns an empty constrained routing table for node
+// self (Castro et al., OSDI 2002, section 4.2): slot (r, d) holds the node
+// whose id is numerically closest to the slot's point, self's id with
+// digit r replaced by d (Point), whatever its proximity. Which node that
+// is does not depend on who offered it, so nodes that feed a table only
+// their colluders can take a slot only where a colluder is the closest
+// node offered: the share of attackers in a constrained table stays the
+// share among the candidates, where a proximity table can be made to
+// fill its holes with them.
+func NewConstrainedTable(self id.ID, b int) (*RoutingTable, error) {
+	t, err := NewRoutingTable(self, b)
+	if t != nil {
+		t.constrained = true
+	}
+	return t, err
+}
+
+// Constrained reports whether t is a constrained table.
+func (t *RoutingTable) Constrained() bool { return t.constrained }
+
+// Point is slot (row, col)'s point in a constrained table: self's id with
+// digit row replaced by col.
+func (t *RoutingTable) Point(row, col int) id.ID { return t.self.WithDigit(row, t.b, col) }
+
+// better reports whether e should take slot (r, c), held by cur: the slot
+// is empty, or e is not its occupant and is strictly better (nearer by
+// proximity; in a constrained table, numerically closer to the point).
+func (t *RoutingTable) better(e Entry, cur *slot, r, c int) bool {
+	switch {
+	case !cur.ok:
+		return true
+	case cur.ID == e.ID:
+		return false
+	case t.constrained:
+		return id.Closer(t.Point(r, c), e.ID, cur.ID)
+	}
+	return e.Prox < cur.Prox
 }
 
 // init sets up an empty table in place (it holds pointers into itself).
@@ -200,27 +243,30 @@ func (t *RoutingTable) Wants(e Entry) bool {
 	if !ok {
 		return false
 	}
-	cur, had := t.Get(r, c)
-	return !had || cur.ID != e.ID && e.Prox < cur.Prox
+	var cur slot
+	cur.Entry, cur.ok = t.Get(r, c)
+	return t.better(e, &cur, r, c)
 }
 
 // Consider offers e for its slot. It takes the slot if the slot is empty or
-// e is strictly closer by proximity than the occupant; it refreshes the
-// occupant's proximity if e is the occupant. It reports whether the table
-// changed. Writer only.
+// e is strictly better than the occupant (closer by proximity; in a
+// constrained table, numerically closer to the slot's point); it
+// refreshes the occupant's proximity if e is the occupant. It reports
+// whether the table changed. Writer only.
 func (t *RoutingTable) Consider(e Entry) bool {
 	r, c, ok := t.Position(e.ID)
 	if !ok {
 		return false
 	}
-	cur, had := t.Get(r, c)
+	var cs slot
+	cs.Entry, cs.ok = t.Get(r, c)
+	cur, had := cs.Entry, cs.ok
 	switch {
-	case !had:
-	case cur.ID == e.ID:
+	case had && cur.ID == e.ID:
 		if cur.Prox == e.Prox && cur.Addr == e.Addr {
 			return false
 		}
-	case e.Prox >= cur.Prox:
+	case !t.better(e, &cs, r, c):
 		return false
 	}
 	s := slot{Entry: e, ok: true}

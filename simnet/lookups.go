@@ -48,6 +48,9 @@ type Lookups struct {
 	// every member of small blocks. It bounds what extra state about the
 	// last, sparse rows could save.
 	OracleBlock int
+	// Gamma is the failure test's threshold the applications Attach
+	// registers use (0: lookup.DefaultGamma).
+	Gamma float64
 }
 
 // Delivery is one lookup's outcome.
@@ -76,6 +79,7 @@ func (l *Lookups) Attach(n *Host) error {
 	a, err := lookup.Register(n.Machine, lookup.Options{
 		AtRoot:  func(r lookup.Request) { l.atRoot(n, r) },
 		Forward: func(m *core.Message, next *id.Handle) { l.forward(n, m, next) },
+		Gamma:   l.Gamma,
 	})
 	if err != nil {
 		return err
@@ -95,6 +99,11 @@ func (l *Lookups) AttachAdversary(n *Host, opts lookup.AdversaryOptions) error {
 
 // Lookup starts a lookup for key from node i and returns its number.
 func (l *Lookups) Lookup(i int, key id.ID) (uint64, error) {
+	return l.LookupWith(i, key, lookup.StartOptions{})
+}
+
+// LookupWith is Lookup with the lookup's options (a secure lookup).
+func (l *Lookups) LookupWith(i int, key id.ID, so lookup.StartOptions) (uint64, error) {
 	a := l.apps[i]
 	if a == nil {
 		return 0, fmt.Errorf("simnet: no lookup application on node %d", i)
@@ -109,7 +118,7 @@ func (l *Lookups) Lookup(i int, key id.ID) (uint64, error) {
 		var req uint64
 		// Recorded inside RunOn, before the upcalls Start causes run: a
 		// lookup rooted at its origin is delivered there as RunOn ends.
-		req, err = a.Start(key, func(r lookup.Result, err error) {
+		req, err = a.StartWith(key, so, func(r lookup.Result, err error) {
 			if err == nil {
 				l.Answered++
 			}

@@ -18,12 +18,13 @@ const (
 	SectionFailure      = "## 10% node failure"
 	SectionChurn        = "## Churn"
 	SectionScribe       = "## Scribe"
+	SectionSecurity     = "## Secure routing under attack"
 	SectionEngine       = "## Engine cost"
 	SectionReferences   = "## References"
 )
 
 // Sections lists every heading report.md has, whatever was skipped.
-var Sections = []string{SectionHops, SectionDistribution, SectionRDP, SectionFailure, SectionChurn, SectionScribe, SectionEngine, SectionReferences}
+var Sections = []string{SectionHops, SectionDistribution, SectionRDP, SectionFailure, SectionChurn, SectionScribe, SectionSecurity, SectionEngine, SectionReferences}
 
 // writeMarkdown writes report.md: one table per experiment with our
 // figures beside the papers', linking the figures written.
@@ -153,6 +154,13 @@ func writeMarkdown(dir string, res *Results, figs []Figure) error {
 		scribeTable(w, sc[0].Result)
 	}
 
+	w("%s\n\n", SectionSecurity)
+	if sec := res.byExperiment(ExpSecurity); len(sec) == 0 {
+		w("Skipped (`--skip-security`).\n\n")
+	} else {
+		securityTables(w, sec)
+	}
+
 	w("%s\n\n", SectionEngine)
 	w("One row per simulation: the engine's cost (these are the only figures that\n" +
 		"differ between two runs of the same seed).\n\n")
@@ -182,6 +190,10 @@ func writeMarkdown(dir string, res *Results, figs []Figure) error {
 	w("- %s: %s nodes, %s groups; Scribe's mean link stress %.1f (max %s),\n"+
 		"  %.2f times IP multicast's.\n", ScribeSource, commas(ScribeNodes), commas(ScribeGroups), ScribeLinkStressMean,
 		commas(ScribeLinkStressMax), ScribeLinkStressOverIP)
+	w("- %s: b=4, l=32; failure test error %.4f at γ=%.2f (μ_p from 256 ids); with\n"+
+		"  redundant routing, the correct root reached with probability above %.3f for f <= %.2f,\n"+
+		"  redundant routing in %.1f%% of fault-free lookups.\n",
+		SecureSource, SecureTestError, SecureTestGamma, SecureSuccess, SecureSuccessMaxF, 100*SecureRedundantShare)
 	w("\nThe values are constants in `bench/report/paper.go`.\n")
 	return writeFile(dir, ReportFile, b.Bytes())
 }
@@ -267,4 +279,46 @@ func duration(d time.Duration) string {
 		return fmt.Sprintf("%d s", d/time.Second)
 	}
 	return d.String()
+}
+
+// securityTables writes the security section: one row per attacker
+// fraction, then the failure test's error against γ.
+func securityTables(w func(string, ...any), runs []RunResult) {
+	first := runs[0].Result
+	w("%s nodes, b=%d, leaf set %d; at each fraction F of colluding attackers (each attacker\n", commas(first.Nodes), first.B, first.Leaf)
+	w("runs one of drop, misroute, fake-root, suppress, poison), %s lookups from honest nodes\n", commas(first.Lookups))
+	w("to random keys: plain lookups, then the same ones as secure lookups (constrained tables, the\n")
+	w("failure test, redundant routing when it fails), then again with redundant routing always\n")
+	w("(the failure test does not stop suppression). Paper: above %.3f for f <= %.2f.\n\n", SecureSuccess, SecureSuccessMaxF)
+	w("| F | plain: reached the true root | (1-F)^hops | secure: found the true root | redundant routing | always redundant: found | test msgs / bytes per lookup | redundant routing msgs / bytes per run |\n")
+	w("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range runs {
+		a := x.Result.Attack
+		if a == nil || a.Secure == nil {
+			continue
+		}
+		s := a.Secure
+		always := "-"
+		if a.SecureAlways != nil {
+			always = fmt.Sprintf("%.4f", a.SecureAlways.PCorrect)
+		}
+		w("| %.2f | %.4f | %.4f | %.4f | %.4f | %s | %.2f / %.0f | %.1f / %.0f |\n", a.Fraction, a.PReached, a.Expected, s.PCorrect,
+			s.RedundantShare, always, s.TestMsgs, s.TestBytes, s.RedundantMsgs, s.RedundantBytes)
+	}
+	w("\nThe failure test on the secure lookups' routed answers (μ_p pooled from 8 leaf sets):\n")
+	w("false positives over the honest true roots' answers at F=%.2f, false negatives over other nodes'\n", runs[0].Result.Attack.Fraction)
+	last := runs[len(runs)-1].Result.Attack
+	w("answers at F=%.2f (suppressing fake roots included: the mix has them). Paper: %.4f at γ=%.2f.\n\n",
+		last.Fraction, SecureTestError, SecureTestGamma)
+	w("| γ | false positive | false negative |\n|---:|---:|---:|\n")
+	if fp, fn := runs[0].Result.Attack.Secure, last.Secure; fp != nil && fn != nil {
+		for i, g := range fp.FailureTest {
+			neg := 0.0
+			if i < len(fn.FailureTest) {
+				neg = fn.FailureTest[i].FalseNegative
+			}
+			w("| %g | %.4f | %.4f |\n", g.Gamma, g.FalsePositive, neg)
+		}
+	}
+	w("\n")
 }

@@ -46,8 +46,12 @@ type Options struct {
 	// ScribeNodes is the overlay size of the Scribe run; 0 means the
 	// paper's 100,000, or MaxNodes if smaller.
 	ScribeNodes int
+	// SecurityNodes is the overlay size of the security section's runs;
+	// 0 means SecurityNodes, or MaxNodes if smaller.
+	SecurityNodes int
 
 	SkipFail, SkipChurn, SkipScribe bool
+	SkipSecurity                    bool
 	// JSONOnly writes results.json and nothing else.
 	JSONOnly bool
 
@@ -88,11 +92,13 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	fs.BoolVar(&o.SkipChurn, "skip-churn", false, "skip the churn experiment")
 	fs.IntVar(&o.ScribeNodes, "scribe-nodes", 0, fmt.Sprintf("overlay size of the Scribe run (default %d, or --max-nodes if smaller)", ScribeNodes))
 	fs.BoolVar(&o.SkipScribe, "skip-scribe", false, "skip the Scribe experiment")
+	fs.IntVar(&o.SecurityNodes, "security-nodes", 0, fmt.Sprintf("overlay size of the secure-routing runs (default %d, or --max-nodes if smaller)", SecurityNodes))
+	fs.BoolVar(&o.SkipSecurity, "skip-security", false, "skip the secure-routing experiment (attackers at F = 0, 0.1, 0.2, 0.3)")
 	fs.BoolVar(&o.JSONOnly, "json-only", false, "write results.json only: no report.md, no figures")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: pastry sim report --out DIR [flags]\n\n"+
 			"Runs the Pastry paper suite (hops and RDP vs N, the hop distribution, a %.0f%% failure,\n"+
-			"churn, Scribe) and writes report.md, results.json and SVG figures to DIR.\n\nflags:\n", 100*PaperFailFraction)
+			"churn, Scribe, secure routing under attack) and writes report.md, results.json and SVG figures to DIR.\n\nflags:\n", 100*PaperFailFraction)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +145,11 @@ func (o Options) Validate() error {
 	}
 	if !o.SkipScribe {
 		if err := checkSize("scribe-nodes", o.ScribeNodes, o.MaxNodes); err != nil {
+			return err
+		}
+	}
+	if !o.SkipSecurity {
+		if err := checkSize("security-nodes", o.SecurityNodes, o.MaxNodes); err != nil {
 			return err
 		}
 	}
@@ -197,6 +208,13 @@ func (o Options) churnNodes() int {
 	return min(MSPastryChurnNodes, o.MaxNodes)
 }
 
+func (o Options) securityNodes() int {
+	if o.SecurityNodes > 0 {
+		return o.SecurityNodes
+	}
+	return min(SecurityNodes, o.MaxNodes)
+}
+
 func (o Options) scribeNodes() int {
 	if o.ScribeNodes > 0 {
 		return o.ScribeNodes
@@ -210,6 +228,9 @@ const (
 	ExpFail   = "fail"
 	ExpChurn  = "churn"
 	ExpScribe = "scribe"
+	// ExpSecurity is one run of the security section: the mix of attacks
+	// at one attacker fraction, plain and secure lookups.
+	ExpSecurity = "security"
 )
 
 // runSpec is one simulation of the suite.
@@ -240,6 +261,15 @@ func (o Options) plan() []runSpec {
 		n := o.scribeNodes()
 		p = append(p, runSpec{fmt.Sprintf("scribe-%s", short(n)), ExpScribe,
 			sim.Config{Nodes: n, Seed: o.Seed, Topology: "transit-stub", Groups: ScribeGroups, GroupFail: ScribeGroupFail, RootFails: ScribeRootFails}})
+	}
+	if !o.SkipSecurity {
+		n := o.securityNodes()
+		for _, f := range SecurityFractions {
+			c := sim.DefaultConfig()
+			c.Nodes, c.Lookups, c.Seed, c.LeafSetSize = n, min(SecurityLookups, o.lookups(n)), o.Seed, 32
+			c.Attack, c.Malicious, c.Secure, c.SecureRedundant = "mix", f, true, true
+			p = append(p, runSpec{fmt.Sprintf("security-%s-f%.2g", short(n), f), ExpSecurity, c})
+		}
 	}
 	return p
 }

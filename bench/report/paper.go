@@ -101,3 +101,25 @@ const (
 	ScribeGroupFail = 0.1
 	ScribeRootFails = 20
 )
+
+// Secure routing (Castro, Druschel, Ganesh, Rowstron & Wallach, OSDI
+// 2002), b=4, l=32: the routing failure test's lowest error, 0.0008 for
+// false positives and negatives alike, at γ=1.72 with μ_p from 256 ids;
+// end to end (the failure test, then redundant routing when it fails),
+// the probability of reaching the correct root above 0.999 for f <= 0.25
+// at γ=1.58, with redundant routing in 0.4% of fault-free lookups. The
+// report's security section runs the mix of all attacks
+// (lookup.AttackMix) at SecurityFractions, on SecurityNodes nodes.
+const (
+	SecureSource         = "Castro et al., Secure routing for structured peer-to-peer overlay networks, OSDI 2002"
+	SecureTestError      = 0.0008
+	SecureTestGamma      = 1.72
+	SecureSuccess        = 0.999
+	SecureSuccessMaxF    = 0.25
+	SecureRedundantShare = 0.004
+	SecurityNodes        = 2000
+	SecurityLookups      = 2000
+)
+
+// SecurityFractions are the attacker fractions of the security section.
+var SecurityFractions = []float64{0, 0.1, 0.2, 0.3}

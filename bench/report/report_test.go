@@ -32,7 +32,8 @@ func TestParseArgsDefaults(t *testing.T) {
 	}
 	wantPlan := []string{"hops-1k:1000:2000", "hops-2k:2000:4000", "hops-5k:5000:10000", "hops-10k:10000:20000",
 		"hops-20k:20000:40000", "hops-50k:50000:100000", "hops-100k:100000:200000", "fail-5k:5000:10000", "churn-10k:10000:0",
-		"scribe-100k:100000:0"}
+		"scribe-100k:100000:0", "security-2k-f0:2000:2000", "security-2k-f0.1:2000:2000", "security-2k-f0.2:2000:2000",
+		"security-2k-f0.3:2000:2000"}
 	if !slices.Equal(names, wantPlan) {
 		t.Fatalf("plan %v, want %v", names, wantPlan)
 	}
@@ -57,7 +58,8 @@ func TestParseArgsQuickSuite(t *testing.T) {
 	for _, r := range o.plan() {
 		names = append(names, fmt.Sprintf("%s:%d:%d:%d", r.name, r.cfg.Nodes, r.cfg.Lookups, r.cfg.Seed))
 	}
-	want := []string{"hops-1k:1000:1000:7", "hops-2k:2000:2000:7", "hops-5k:5000:5000:7", "fail-5k:5000:5000:7", "scribe-5k:5000:0:7"}
+	want := []string{"hops-1k:1000:1000:7", "hops-2k:2000:2000:7", "hops-5k:5000:5000:7", "fail-5k:5000:5000:7", "scribe-5k:5000:0:7",
+		"security-2k-f0:2000:2000:7", "security-2k-f0.1:2000:2000:7", "security-2k-f0.2:2000:2000:7", "security-2k-f0.3:2000:2000:7"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("plan %v, want %v", names, want)
 	}
@@ -131,6 +133,7 @@ func smallSuite(t *testing.T, dir string, mutate func(*Options)) (*Results, stri
 	o := DefaultOptions()
 	o.Out, o.MaxNodes, o.LookupsPerNode = dir, 1000, 0.5
 	o.ChurnNodes, o.ChurnMedian, o.ChurnDuration = 200, 5*time.Minute, 10*time.Minute
+	o.SecurityNodes = 300
 	o.CommandLine = "pastry sim report --out " + dir + " --max-nodes 1000"
 	if mutate != nil {
 		mutate(&o)
@@ -148,7 +151,7 @@ func TestSmallSuite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "out") // created by Run
 	res, progress := smallSuite(t, dir, nil)
 
-	for _, want := range []string{"run 1/4 hops-1k", "run 2/4 fail-1k", "run 3/4 churn-200", "run 4/4 scribe-1k", "started", "done in"} {
+	for _, want := range []string{"run 1/8 hops-1k", "run 2/8 fail-1k", "run 3/8 churn-200", "run 4/8 scribe-1k", "run 8/8 security-300-f0.3", "started", "done in"} {
 		if !strings.Contains(progress, want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress)
 		}
@@ -171,7 +174,7 @@ func TestSmallSuite(t *testing.T) {
 	if got, want := mustJSON(t, disk), mustJSON(t, res); got != want {
 		t.Fatalf("results.json differs from the results returned")
 	}
-	if len(disk.Runs) != 4 || disk.Seed != 1 || disk.Command == "" || disk.Finished == "" {
+	if len(disk.Runs) != 8 || disk.Seed != 1 || disk.Command == "" || disk.Finished == "" {
 		t.Fatalf("results.json: %d runs, seed %d, command %q, finished %q", len(disk.Runs), disk.Seed, disk.Command, disk.Finished)
 	}
 	checkMarkdown(t, dir, disk)
@@ -231,6 +234,13 @@ func checkMarkdown(t *testing.T, dir string, res *Results) {
 			hasRow(t, md, "| correct fraction |", fmt.Sprintf("| %.5f |", c.Stats.CorrectFraction))
 			hasRow(t, md, "| lost per 100,000 |", fmt.Sprintf("| %.2f | ~%.1f |", c.LossPer100k, MSPastryLostPer100k))
 			hasRow(t, md, "| control messages per node per second |", fmt.Sprintf("| %.4f | < %.1f |", c.ControlMsgsNS, MSPastryControlMsgsBound))
+		case ExpSecurity:
+			a := r.Attack
+			if a == nil || a.Secure == nil {
+				t.Fatalf("%s: no secure result", x.Name)
+			}
+			hasRow(t, md, fmt.Sprintf("| %.2f | %.4f | %.4f |", a.Fraction, a.PReached, a.Expected),
+				fmt.Sprintf("| %.4f | %.4f |", a.Secure.PCorrect, a.Secure.RedundantShare))
 		}
 	}
 	// The distribution table: the largest hops run, normalised.
@@ -333,7 +343,7 @@ func mustJSON(t *testing.T, v any) string {
 func TestJSONOnly(t *testing.T) {
 	dir := t.TempDir()
 	res, _ := smallSuite(t, dir, func(o *Options) {
-		o.JSONOnly, o.SkipFail, o.SkipChurn, o.SkipScribe, o.LookupsPerNode = true, true, true, true, 0.2
+		o.JSONOnly, o.SkipFail, o.SkipChurn, o.SkipScribe, o.SkipSecurity, o.LookupsPerNode = true, true, true, true, true, 0.2
 	})
 	ents, err := os.ReadDir(dir)
 	if err != nil {

@@ -120,6 +120,8 @@ func describe(s runSpec) string {
 		return fmt.Sprintf("median session %s for %s", duration(s.cfg.ChurnMedian), duration(s.cfg.Duration))
 	case ExpScribe:
 		return fmt.Sprintf("%s groups, %.0f%% crash, %d root failures", commas(s.cfg.Groups), 100*s.cfg.GroupFail, s.cfg.RootFails)
+	case ExpSecurity:
+		return fmt.Sprintf("%s lookups plain and secure, %.0f%% attackers (mix)", commas(s.cfg.Lookups), 100*s.cfg.Malicious)
 	}
 	return fmt.Sprintf("%s lookups", commas(s.cfg.Lookups))
 }
@@ -136,6 +138,8 @@ func headline(exp string, r *sim.Result) string {
 	case exp == ExpScribe && r.Scribe != nil:
 		s := r.Scribe
 		return fmt.Sprintf("%d of %d delivered, RAD %.3f, link stress %.2fx IP multicast's", s.Delivered, s.Expected, s.RAD.Mean, linkOver(s))
+	case exp == ExpSecurity && r.Attack != nil && r.Attack.Secure != nil:
+		return fmt.Sprintf("plain %.4f, secure %.4f reach the true root; redundant routing in %.4f", r.Attack.PReached, r.Attack.Secure.PCorrect, r.Attack.Secure.RedundantShare)
 	}
 	return fmt.Sprintf("mean hops %.3f, distance ratio %.3f", r.MeanHops, r.DistanceRatio)
 }

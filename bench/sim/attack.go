@@ -3,10 +3,14 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 
+	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/lookup"
+	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/simnet"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // AttackResult is the attack experiment (Config.Attack): colluding
@@ -51,6 +55,78 @@ type AttackResult struct {
 	MaliciousRootAnswers int          `json:"malicious_root_answers"`
 	OtherAnswers         int          `json:"other_answers"`
 	FailureTest          []GammaRates `json:"failure_test"`
+	// Tables is the share of colluders in the honest nodes' routing
+	// tables after the plain lookups; with Config.Secure also in their
+	// constrained tables.
+	Tables TableShares `json:"tables"`
+	// Secure is the secure lookups' outcome, with Config.Secure;
+	// SecureAlways that of the same lookups run once more with redundant
+	// routing whatever the test says, with Config.SecureRedundant.
+	Secure       *SecureResult `json:"secure,omitempty"`
+	SecureAlways *SecureResult `json:"secure_always,omitempty"`
+}
+
+// TableShares is the share of attacker entries in the honest nodes'
+// routing state.
+type TableShares struct {
+	Proximity   float64 `json:"proximity"`
+	Constrained float64 `json:"constrained,omitempty"`
+	Leaves      float64 `json:"leaves"`
+}
+
+// SecureResult is the secure lookups of the attack experiment: the same
+// origins and keys as the plain lookups, in the same order, each started
+// as a secure lookup (lookup.StartOptions.Secure) once the plain ones are
+// over.
+type SecureResult struct {
+	Gamma     float64 `json:"gamma"`
+	Redundant bool    `json:"always_redundant"` // Config.SecureRedundant
+	Lookups   int     `json:"lookups"`
+	// Correct: the root the lookup ended with is the key's true root
+	// (whether that node is honest or not: a secure lookup identifies the
+	// root; what the root then does is the application's affair).
+	// CorrectHonest counts those among the lookups whose true root is
+	// honest, of HonestRoots. Wrong ended with another node; Unanswered
+	// with ErrTimeout.
+	Correct       int     `json:"correct"`
+	PCorrect      float64 `json:"p_correct"`
+	HonestRoots   int     `json:"honest_roots"`
+	CorrectHonest int     `json:"correct_honest"`
+	Wrong         int     `json:"wrong"`
+	Unanswered    int     `json:"unanswered"`
+	// RedundantRuns is how many lookups ran redundant routing (Share of
+	// Lookups), over Rounds rounds in all; PassedFirst how many ended on
+	// the routed answer's passing test; CorrectAfterTest and
+	// CorrectAfterRedundant split Correct by the path taken.
+	RedundantRuns         int     `json:"redundant_runs"`
+	RedundantShare        float64 `json:"redundant_share"`
+	Rounds                int     `json:"rounds"`
+	PassedFirst           int     `json:"passed_first"`
+	CorrectAfterTest      int     `json:"correct_after_test"`
+	CorrectAfterRedundant int     `json:"correct_after_redundant"`
+	// The lookup application's own messages in the secure phase (each
+	// overlay hop of a request or probe, each answer or claim; the hop
+	// acknowledgements, one per routed hop, are not counted) and their
+	// bytes on the wire: per lookup for the routed request and its answer
+	// (TestMsgs, TestBytes), per redundant routing for its probes and
+	// claims (RedundantMsgs, RedundantBytes).
+	TestMsgs       float64 `json:"test_msgs_per_lookup"`
+	TestBytes      float64 `json:"test_bytes_per_lookup"`
+	RedundantMsgs  float64 `json:"redundant_msgs_per_run"`
+	RedundantBytes float64 `json:"redundant_bytes_per_run"`
+	// DensityMsgs and DensityBytes are the density refreshes' requests and
+	// replies per lookup (lookup.Options.DensitySets; one refresh per
+	// origin here, as each origin runs few lookups).
+	DensityMsgs  float64 `json:"density_msgs_per_lookup"`
+	DensityBytes float64 `json:"density_bytes_per_lookup"`
+	// FailureTest is the error of the failure test the secure lookups
+	// ran on their routed answers, with μ_p pooled from 8 leaf sets
+	// (lookup.PoolSpacing), at each of Config.Gammas: false positives
+	// over the answers of honest true roots, false negatives over those
+	// of nodes that are not the key's root (the oracle columns unused).
+	FailureTest     []GammaRates `json:"failure_test"`
+	TrueRootAnswers int          `json:"true_root_answers"`
+	OtherAnswers    int          `json:"other_answers"`
 }
 
 // GammaRates are the routing failure test's error rates at one γ.
@@ -80,6 +156,19 @@ type attackRun struct {
 	clean     int
 	// verdicts of the answers the origins accepted
 	truth, other []verdict
+	// the plain lookups' origins and keys, for the secure phase
+	origins []int
+	keys    []id.ID
+	sec     *secureRun // the secure phase, while it runs
+}
+
+// secureRun counts the secure phase.
+type secureRun struct {
+	res                     *SecureResult
+	testMsgs, testBytes     uint64
+	redundMsgs, redundBytes uint64
+	densMsgs, densBytes     uint64
+	truth, other            []float64 // the routed answers' ratios μ_rn/μ_p (checks failed: +Inf)
 }
 
 type verdict struct {
@@ -121,6 +210,7 @@ func (a *attackRun) attach(n *simnet.Host) error {
 
 // started notes a lookup from origin for key: its undisturbed route.
 func (a *attackRun) started(origin int, key id.ID) {
+	a.origins, a.keys = append(a.origins, origin), append(a.keys, key)
 	path := a.r.nw.Path(origin, key, a.r.cfg.MaxHops)
 	a.hops += len(path)
 	a.expected += math.Pow(1-a.r.cfg.Malicious, float64(len(path)))
@@ -134,6 +224,10 @@ func (a *attackRun) started(origin int, key id.ID) {
 
 // answered notes a lookup's end at its origin.
 func (a *attackRun) answered(_ uint64, _ int, key id.ID, res lookup.Result, err error) {
+	if a.sec != nil {
+		a.secureAnswered(key, res, err)
+		return
+	}
 	if err != nil {
 		a.res.Unanswered++
 		return
@@ -176,6 +270,7 @@ func (a *attackRun) finish(ds []simnet.Delivery, issued int) {
 		res.CleanPaths = round(float64(a.clean)/n, 6)
 	}
 	res.TrueRootAnswers, res.OtherAnswers = len(a.truth), len(a.other)
+	a.tables(a.r.cfg.Secure)
 	share := func(vs []verdict, pass func(verdict) bool) float64 {
 		if len(vs) == 0 {
 			return 0
@@ -197,4 +292,175 @@ func (a *attackRun) finish(ds []simnet.Delivery, issued int) {
 			FalsePositive: share(a.truth, fail), FalseNegative: share(a.other, pass),
 			OracleFalsePositive: share(a.truth, oracleFail), OracleFalseNegative: share(a.other, oracle)})
 	}
+}
+
+// secure runs the secure phase: every plain lookup's origin and key
+// again, as secure lookups, over the same window.
+func (a *attackRun) secure() error {
+	res, err := a.securePhase(false)
+	if err != nil {
+		return err
+	}
+	a.res.Secure = res
+	if a.r.cfg.SecureRedundant {
+		if a.res.SecureAlways, err = a.securePhase(true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// securePhase runs one secure phase; always: every lookup runs
+// redundant routing.
+func (a *attackRun) securePhase(always bool) (*SecureResult, error) {
+	r := a.r
+	s := &secureRun{res: &SecureResult{Gamma: r.cfg.Gamma, Redundant: always}}
+	a.sec = s
+	defer func() { a.sec = nil }()
+	n := len(a.keys)
+	gap := time.Duration(0)
+	if n > 0 {
+		gap = r.cfg.LookupWindow / time.Duration(n)
+	}
+	so := lookup.StartOptions{Secure: true, Redundant: always}
+	for k := range n {
+		if _, err := r.lk.LookupWith(a.origins[k], a.keys[k], so); err != nil {
+			return nil, err
+		}
+		s.res.Lookups++
+		r.nw.RunFor(gap)
+		r.progress("secure lookups", k+1, n)
+	}
+	r.nw.RunFor(30 * time.Second)
+	res := s.res
+	if res.Lookups > 0 {
+		res.PCorrect = round(float64(res.Correct)/float64(res.Lookups), 6)
+		res.RedundantShare = round(float64(res.RedundantRuns)/float64(res.Lookups), 6)
+		res.TestMsgs = round(float64(s.testMsgs)/float64(res.Lookups), 3)
+		res.TestBytes = round(float64(s.testBytes)/float64(res.Lookups), 1)
+		res.DensityMsgs = round(float64(s.densMsgs)/float64(res.Lookups), 3)
+		res.DensityBytes = round(float64(s.densBytes)/float64(res.Lookups), 1)
+	}
+	if res.RedundantRuns > 0 {
+		res.RedundantMsgs = round(float64(s.redundMsgs)/float64(res.RedundantRuns), 3)
+		res.RedundantBytes = round(float64(s.redundBytes)/float64(res.RedundantRuns), 1)
+	}
+	res.TrueRootAnswers, res.OtherAnswers = len(s.truth), len(s.other)
+	for _, g := range r.cfg.Gammas {
+		res.FailureTest = append(res.FailureTest, GammaRates{Gamma: g,
+			FalsePositive: shareOf(s.truth, func(x float64) bool { return x > g }),
+			FalseNegative: shareOf(s.other, func(x float64) bool { return x <= g })})
+	}
+	return res, nil
+}
+
+func shareOf(xs []float64, f func(float64) bool) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	k := 0
+	for _, x := range xs {
+		if f(x) {
+			k++
+		}
+	}
+	return round(float64(k)/float64(len(xs)), 6)
+}
+
+// onSend counts the lookup application's messages in the secure phase.
+func (a *attackRun) onSend(m *core.Message) {
+	if m.App != lookup.AppID || len(m.Payload) == 0 || m.Type != core.MsgRoute && m.Type != core.MsgDirect {
+		return
+	}
+	b := uint64(transport.ModelFrameSize(m, handleSize))
+	switch m.Payload[0] {
+	case 1, 2: // request, answer
+		a.sec.testMsgs++
+		a.sec.testBytes += b
+	case 3, 4: // probe, claim
+		a.sec.redundMsgs++
+		a.sec.redundBytes += b
+	case 5, 6: // the density refresh's request and reply
+		a.sec.densMsgs++
+		a.sec.densBytes += b
+	}
+}
+
+// secureAnswered notes a secure lookup's end.
+func (a *attackRun) secureAnswered(key id.ID, res lookup.Result, err error) {
+	s := a.sec.res
+	root, ok := a.r.nw.Root(key)
+	honest := ok && !a.malicious(root.Index)
+	if honest {
+		s.HonestRoots++
+	}
+	if err != nil {
+		s.Unanswered++
+		return
+	}
+	if res.Answered {
+		t := res.AnswerTest
+		ratio := t.Ratio
+		if !t.Closest || !t.Covers {
+			ratio = math.Inf(1)
+		}
+		switch {
+		case ok && res.AnswerRoot == root.Self().ID:
+			if honest {
+				a.sec.truth = append(a.sec.truth, ratio)
+			}
+		default:
+			a.sec.other = append(a.sec.other, ratio)
+		}
+	}
+	if res.Redundant {
+		s.RedundantRuns++
+		s.Rounds += res.Rounds
+	} else {
+		s.PassedFirst++
+	}
+	if !ok || root.Self().ID != res.Root.ID {
+		s.Wrong++
+		return
+	}
+	s.Correct++
+	if honest {
+		s.CorrectHonest++
+	}
+	if res.Redundant {
+		s.CorrectAfterRedundant++
+	} else {
+		s.CorrectAfterTest++
+	}
+}
+
+// tables measures the share of colluders in the honest nodes' state.
+func (a *attackRun) tables(constrained bool) {
+	var prox, cons, leaves [2]int // attackers, all
+	count := func(c *[2]int, x id.ID) {
+		c[1]++
+		if n, ok := a.r.nw.Lookup(x); ok && a.malicious(n.Index) {
+			c[0]++
+		}
+	}
+	for i := range a.r.cfg.Nodes {
+		if a.malicious(i) {
+			continue
+		}
+		st := a.r.nw.Node(i).State()
+		st.Table.ForEach(func(_, _ int, e routing.Entry) bool { count(&prox, e.ID); return true })
+		if constrained && st.Constrained != nil {
+			st.Constrained.ForEach(func(_, _ int, e routing.Entry) bool { count(&cons, e.ID); return true })
+		}
+		for _, e := range st.Leaves.Members(nil) {
+			count(&leaves, e.ID)
+		}
+	}
+	share := func(c [2]int) float64 {
+		if c[1] == 0 {
+			return 0
+		}
+		return round(float64(c[0])/float64(c[1]), 6)
+	}
+	a.res.Tables = TableShares{Proximity: share(prox), Constrained: share(cons), Leaves: share(leaves)}
 }

@@ -90,6 +90,16 @@ type Config struct {
 	// reports its error rates at (default 1.0, 1.2, 1.4, 1.58, 1.72, 2.0,
 	// 2.2, 2.5).
 	Gammas []float64
+	// Secure, with Attack, gives every node a constrained routing table
+	// and runs each lookup a second time as a secure lookup (lookup.
+	// StartOptions.Secure: constrained routing, the failure test at Gamma,
+	// redundant routing when it fails), reported in AttackResult.Secure.
+	// Gamma is the test's threshold for the secure lookups (default
+	// lookup.DefaultGamma); SecureRedundant runs them a third time, with
+	// redundant routing whatever the test says (AttackResult.SecureAlways).
+	Secure          bool
+	Gamma           float64
+	SecureRedundant bool
 
 	// Progress, if set, is told how far each long phase has got.
 	Progress func(phase string, done, total int)
@@ -151,6 +161,12 @@ func (c *Config) defaults() {
 			c.PastByzantine = 2
 		}
 	}
+	if c.Secure {
+		c.Config.ConstrainedTable = true
+		if c.Gamma == 0 {
+			c.Gamma = lookup.DefaultGamma
+		}
+	}
 	if c.Attack != "" && len(c.Gammas) == 0 {
 		c.Gammas = []float64{1.0, 1.2, 1.4, 1.58, lookup.DefaultGamma, 2.0, 2.2, 2.5}
 	}
@@ -207,12 +223,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--malicious needs --attack")
 	case c.Attack != "" && (c.Fail > 0 || c.ChurnMedian > 0 || c.Groups > 0 || c.OracleBlock > 0):
 		return fmt.Errorf("--attack is its own experiment: give it without --fail, --churn-median, --groups and --oracle-block")
+	case (c.Secure || c.SecureRedundant) && c.Attack == "":
+		return fmt.Errorf("--secure is part of the attack experiment: give --attack (with --malicious 0 for an honest overlay)")
+	case c.SecureRedundant && !c.Secure:
+		return fmt.Errorf("--secure-redundant needs --secure")
+	case c.Gamma < 0:
+		return bad("gamma", c.Gamma, "> 0")
 	case c.JoinGap < 0 || c.Settle < 0 || c.LookupWindow < 0 || c.RepairTime < 0:
 		return fmt.Errorf("phase durations must not be negative")
 	}
 	if c.Attack != "" {
 		if _, err := lookup.ParseAttack(c.Attack); err != nil {
-			return fmt.Errorf("--attack %q: want drop, misroute, fake-root or suppress", c.Attack)
+			return fmt.Errorf("--attack %q: want drop, misroute, fake-root, suppress, poison or mix", c.Attack)
 		}
 	}
 	for _, g := range c.Gammas {

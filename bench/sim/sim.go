@@ -82,6 +82,9 @@ func Run(cfg Config) (*Result, error) {
 			if r.sc != nil {
 				r.sc.onSend(from, m)
 			}
+			if r.att != nil && r.att.sec != nil {
+				r.att.onSend(m)
+			}
 		}})
 	if err != nil {
 		return nil, err
@@ -89,6 +92,7 @@ func Run(cfg Config) (*Result, error) {
 	r.rng = r.nw.Rand()
 	r.lk = simnet.NewLookups(r.nw)
 	r.lk.OracleBlock = cfg.OracleBlock
+	r.lk.Gamma = cfg.Gamma
 	if cfg.Groups > 0 {
 		r.sc = &scribeRun{r: r, byID: map[id.ID]*group{}}
 	}
@@ -243,6 +247,9 @@ func (r *run) lookups() error {
 	if err == nil && r.att != nil {
 		r.att.finish(r.lk.Deliveries[first:], r.cfg.Lookups)
 		r.res.Attack = r.att.res
+		if r.cfg.Secure {
+			err = r.att.secure()
+		}
 	}
 	return err
 }

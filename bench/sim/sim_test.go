@@ -40,6 +40,7 @@ func TestDeterministic(t *testing.T) {
 		{Nodes: 200, Seed: 5, ChurnMedian: 5 * time.Minute, Duration: 10 * time.Minute, Topology: "transit-stub", Loss: 0.001},
 		{Nodes: 300, Lookups: 1000, Seed: 5, Malicious: 0.2, Attack: "misroute"},
 		{Nodes: 300, Lookups: 1000, Seed: 5, Malicious: 0.25, Attack: "suppress"},
+		{Nodes: 300, Lookups: 300, Seed: 5, Malicious: 0.25, Attack: "mix", Secure: true, SecureRedundant: true},
 	} {
 		a, b := mustRun(t, c), mustRun(t, c)
 		if ja, jb := engineless(t, a), engineless(t, b); ja != jb {

@@ -42,7 +42,10 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&c.GroupFail, "group-fail", 0, "with --groups: crash this fraction of nodes and measure when subscribers receive again")
 	fs.IntVar(&c.RootFails, "root-fails", 0, "with --groups: crash the roots of this many groups and measure when publishing resumes")
 	fs.Float64Var(&c.Malicious, "malicious", 0, "with --attack: this fraction of the nodes are colluding attackers (chosen with the seed); lookups start at honest nodes")
-	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root or suppress; reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
+	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root, suppress, poison (fill the routing state they hand out with colluders, and drop) or mix (each attacker one of the five); reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
+	fs.BoolVar(&c.Secure, "secure", false, "with --attack: constrained routing tables, and every lookup run again as a secure lookup (failure test, redundant routing when it fails); reports how often it finds the true root, the redundant-routing share and their costs")
+	fs.Float64Var(&c.Gamma, "gamma", 0, "with --secure: the failure test's threshold for the secure lookups (default 1.72)")
+	fs.BoolVar(&c.SecureRedundant, "secure-redundant", false, "with --secure: run the lookups a third time as secure lookups that always use redundant routing, whatever the test says")
 	fs.StringVar(&c.Past, "past", "", "run a PAST experiment with the same replication code: storage (insert failures by utilisation), caching (hit rate and hops by Zipf parameter) byzantine (reads while lying replicas forge, serve stale data or withhold) or crash (objects lost and repaired after --fail, default 0.1, crash at once)")
 	fs.IntVar(&c.PastByzantine, "past-byzantine", 0, "with --past byzantine: lying replicas of each object's K (default 2)")
 	fs.BoolVar(&c.PastDivert, "past-divert", false, "with --past storage: replica and file diversion (default: neither, the paper's comparison run)")
@@ -232,7 +235,37 @@ func printScribe(w io.Writer, s *sim.ScribeResult) {
 	}
 }
 
+func printSecure(w io.Writer, a *sim.AttackResult) {
+	fmt.Fprintf(w, "  tables    colluder share in honest nodes' proximity tables %.4f, constrained tables %.4f, leaf sets %.4f\n",
+		a.Tables.Proximity, a.Tables.Constrained, a.Tables.Leaves)
+	for _, s := range []*sim.SecureResult{a.Secure, a.SecureAlways} {
+		if s != nil {
+			printSecurePhase(w, s)
+		}
+	}
+}
+
+func printSecurePhase(w io.Writer, s *sim.SecureResult) {
+	mode := "test first"
+	if s.Redundant {
+		mode = "always redundant"
+	}
+	fmt.Fprintf(w, "  secure    (%s)\n", mode)
+	fmt.Fprintf(w, "  secure    %d lookups at gamma %.2f: true root found %.4f (%d; honest roots %d of %d), wrong %d, unanswered %d\n",
+		s.Lookups, s.Gamma, s.PCorrect, s.Correct, s.CorrectHonest, s.HonestRoots, s.Wrong, s.Unanswered)
+	fmt.Fprintf(w, "            redundant routing in %.4f (%d runs, %d rounds), %d passed the test first; correct after the test %d, after redundant routing %d\n",
+		s.RedundantShare, s.RedundantRuns, s.Rounds, s.PassedFirst, s.CorrectAfterTest, s.CorrectAfterRedundant)
+	fmt.Fprintf(w, "            cost: request+answer %.2f msgs %.0f bytes per lookup; redundant routing %.1f msgs %.0f bytes per run (hop acks not counted)\n",
+		s.TestMsgs, s.TestBytes, s.RedundantMsgs, s.RedundantBytes)
+	fmt.Fprintf(w, "            density refreshes %.2f msgs %.0f bytes per lookup; failure test on the routed answers (mu_p pooled from 8 leaf sets; %d true-root, %d other answers):\n",
+		s.DensityMsgs, s.DensityBytes, s.TrueRootAnswers, s.OtherAnswers)
+	for _, g := range s.FailureTest {
+		fmt.Fprintf(w, "  γ=%-6g  false positive %.4f, false negative %.4f\n", g.Gamma, g.FalsePositive, g.FalseNegative)
+	}
+}
+
 func printAttack(w io.Writer, a *sim.AttackResult) {
+	defer printSecure(w, a)
 	fmt.Fprintf(w, "attack      %s by %d colluders (F=%.3f); %d lookups from honest nodes\n", a.Attack, a.Malicious, a.Fraction, a.Lookups)
 	fmt.Fprintf(w, "  routing   reached the true root %.4f, its answer accepted %.4f; (1-F)^hops %.4f (path hops %.3f), mean (1-F)^h %.4f, routes free of attackers %.4f\n",
 		a.PReached, a.PAccepted, a.Expected, a.PathHops, a.ExpectedPerPath, a.CleanPaths)
