@@ -41,9 +41,11 @@ type nodeConfig struct {
 	ConnsHigh      int
 	AddrPolicy     string
 	Pprof          bool
-	CAPub          string // the certificate authority's public key file
-	Cert           string // this node's certificate file
-	Network        string // the network's name, which the certificate must carry
+	CAPub          string        // the certificate authority's public key file
+	Cert           string        // this node's certificate file
+	Network        string        // the network's name, which the certificate must carry
+	InjectDelay    time.Duration // --inject-delay: test networks only (inject.go)
+	InjectLatency  string        // --inject-latency FILE: test networks only
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -51,6 +53,7 @@ type nodeConfig struct {
 	bootstrap []peer.AddrInfo
 	level     slog.Level
 	policy    transport.AddrPolicy
+	delays    *injectedDelays // nil: none injected
 }
 
 // The defaults of `pastry node`.
@@ -154,6 +157,7 @@ type nodeFlags struct {
 	saveInterval                                time.Duration
 	connsLow, connsHigh                         int
 	pprof                                       bool
+	inject                                      injectFlags
 }
 
 func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
@@ -176,6 +180,7 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.caPub, "ca-pub", "", "the certificate authority's public key file (pastry ca init); with --cert and --network")
 	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed (admission by certificate is not enforced yet)")
 	fs.StringVar(&f.network, "network", "", "the network's name, which --cert must carry (1 to 64 printable ASCII characters, no spaces)")
+	f.inject.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
 
@@ -255,9 +260,15 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 			c.origin[key] = s.flag
 		}
 	}
+	c.InjectDelay, c.InjectLatency = f.inject.delay, f.inject.file
 	if err := c.validate(); err != nil {
 		return nodeConfig{}, err // nothing half-applied
 	}
+	delays, err := f.inject.load()
+	if err != nil {
+		return nodeConfig{}, err
+	}
+	c.delays = delays
 	return c, nil
 }
 
