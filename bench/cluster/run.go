@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -389,12 +390,15 @@ func (h *harness) globalTruth() func(int) Truth {
 	return func(int) Truth { return t }
 }
 
-// startAll starts node 0, then the others in batches, each through node
-// 0, and waits until every leaf set is exact.
+// startAll starts node 0, then the others in batches, each through two
+// random nodes that have joined and then node 0 (one node to join
+// through made it a hot spot: on a loaded machine its dials took more
+// than the node's 5 s connect timeout, and the joiners backed off for
+// up to a minute), and waits until every leaf set is exact.
 func (h *harness) startAll(ctx context.Context, plan Plan, token string) error {
 	t0 := time.Now()
-	boot := plan.Listen(0) + "/p2p/" + h.members[0].peer
-	if err := h.startNode(plan, 0, token, ""); err != nil {
+	addr := func(i int) string { return plan.Listen(i) + "/p2p/" + h.members[i].peer }
+	if err := h.startNode(plan, 0, token, nil); err != nil {
 		return err
 	}
 	if err := h.waitJoined(ctx, h.members[:1], 60*time.Second); err != nil {
@@ -403,11 +407,17 @@ func (h *harness) startAll(ctx context.Context, plan Plan, token string) error {
 	for lo := 1; lo < len(h.members); lo += h.cfg.Batch {
 		hi := min(lo+h.cfg.Batch, len(h.members))
 		for i := lo; i < hi; i++ {
-			if err := h.startNode(plan, i, token, boot); err != nil {
+			var boot []string
+			if lo > 1 {
+				for _, j := range h.rng.Perm(lo - 1)[:min(2, lo-1)] {
+					boot = append(boot, addr(j+1))
+				}
+			}
+			if err := h.startNode(plan, i, token, append(boot, addr(0))); err != nil {
 				return err
 			}
 		}
-		if err := h.waitJoined(ctx, h.members[lo:hi], 90*time.Second); err != nil {
+		if err := h.waitJoined(ctx, h.members[lo:hi], 3*time.Minute); err != nil {
 			return err
 		}
 		if hi%32 < h.cfg.Batch || hi == len(h.members) {
@@ -420,12 +430,12 @@ func (h *harness) startAll(ctx context.Context, plan Plan, token string) error {
 }
 
 // startNode starts node i in its namespace, joining through boot.
-func (h *harness) startNode(plan Plan, i int, token, boot string) error {
+func (h *harness) startNode(plan Plan, i int, token string, boot []string) error {
 	dir := filepath.Join(h.dir, "node-"+strconv.Itoa(i))
 	args := []string{"node", "--listen", plan.Listen(i), "--api", plan.API(i), "--token", token,
 		"--data-dir", dir, "--log-level", h.cfg.LogLvl}
-	if boot != "" {
-		args = append(args, "--bootstrap", boot)
+	if len(boot) > 0 {
+		args = append(args, "--bootstrap", strings.Join(boot, ","))
 	}
 	if h.rep.DelayMode == "inject" {
 		if h.cfg.Matrix != nil {
@@ -526,6 +536,7 @@ func (h *harness) waitReady(ctx context.Context, t0 time.Time) error {
 	h.mu.Lock()
 	truth := h.truth(0)
 	h.mu.Unlock()
+	lastLog := time.Now()
 	for {
 		ms := h.alive()
 		var wrong, joined int
@@ -567,6 +578,10 @@ func (h *harness) waitReady(ctx context.Context, t0 time.Time) error {
 			h.rep.Errors = append(h.rep.Errors, fmt.Sprintf("not ready after %v: %d leaf sets not exact; the workload ran anyway", h.cfg.ReadyTimeout, wrong))
 			h.logf("NOT ready after %v: %d of %d leaf sets not exact", h.cfg.ReadyTimeout, wrong, len(ms))
 			return nil
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			h.logf("waiting for exact leaf sets: %d of %d joined, %d not exact", joined, len(ms), wrong)
 		}
 		if err := sleep(ctx, 500*time.Millisecond); err != nil {
 			return err
@@ -619,9 +634,22 @@ func (h *harness) teardown() error {
 		os.Remove(filepath.Join(h.dir, "controller.pid"))
 	}
 	if h.net != nil {
-		lo, err := FindLeftovers(context.Background())
-		errs = append(errs, err)
-		if l := lo[h.cfg.Run]; l != nil && (len(l.Namespaces) > 0 || len(l.Links) > 0 || (l.Dir != "" && !h.cfg.Keep)) {
+		// A veth goes with its namespace, a moment after the namespace's
+		// name: look again for up to 5 s.
+		var l *Leftover
+		for try := 0; try < 50; try++ {
+			lo, err := FindLeftovers(context.Background())
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if l = lo[h.cfg.Run]; l == nil || (len(l.Namespaces) == 0 && len(l.Links) == 0 && (l.Dir == "" || h.cfg.Keep)) {
+				l = nil
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if l != nil {
 			h.rep.Teardown = fmt.Sprintf("LEFT BEHIND: namespaces %v, links %v, dir %q", l.Namespaces, l.Links, l.Dir)
 			errs = append(errs, errors.New("teardown: "+h.rep.Teardown))
 		} else {
