@@ -44,10 +44,11 @@ type network struct {
 	shaping Shaping
 	netem   time.Duration
 
-	mu      sync.Mutex
-	bridge  bool
-	spaces  []string // namespaces created
-	blocked map[string][]netip.Prefix
+	mu        sync.Mutex
+	bridge    bool
+	oldThresh *[3]int  // the neighbour table's bounds before setup raised them
+	spaces    []string // namespaces created
+	blocked   map[string][]netip.Prefix
 }
 
 // setup creates the bridge, the namespaces and the veth pairs, addresses
@@ -59,6 +60,9 @@ func (nw *network) setup(ctx context.Context) error {
 		return err
 	}
 	nw.bridge = true
+	if err := nw.raiseNeighbourLimits(p.N); err != nil {
+		return err
+	}
 	gw := netip.PrefixFrom(p.Gateway(), 16).String()
 	if err := command(ctx, "link set "+p.Bridge()+" up\naddr add "+gw+" dev "+p.Bridge()+"\n", "ip", "-batch", "-"); err != nil {
 		return err
@@ -98,6 +102,50 @@ func (nw *network) setup(ctx context.Context) error {
 		return err
 	}
 	return nw.shape(ctx)
+}
+
+// The kernel's IPv4 neighbour (ARP) table is one table for every
+// network namespace, bounded by these (gc_thresh3 = 1024 by default).
+// Nodes that each talk to every other fill n*(n-1) entries: past about 33
+// nodes the table overflows ("neighbor table overflow!" in the kernel
+// log), new neighbours are not resolved, and joins time out.
+var gcThresh = []string{
+	"/proc/sys/net/ipv4/neigh/default/gc_thresh1",
+	"/proc/sys/net/ipv4/neigh/default/gc_thresh2",
+	"/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+}
+
+// neighbourLimits are the gc_thresh values room for n nodes' neighbours
+// needs (each at least as large as it was).
+func neighbourLimits(n int, old [3]int) [3]int {
+	need := n*n + 1024
+	return [3]int{old[0], max(old[1], need), max(old[2], 2*need)}
+}
+
+// raiseNeighbourLimits raises the neighbour table's bounds for n nodes;
+// teardown puts back the values it found.
+func (nw *network) raiseNeighbourLimits(n int) error {
+	var old [3]int
+	for i, f := range gcThresh {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("the neighbour table's bounds: %w", err)
+		}
+		if old[i], err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	want := neighbourLimits(n, old)
+	if want == old {
+		return nil
+	}
+	for i := 2; i >= 0; i-- { // from the top: each must stay at most the next
+		if err := os.WriteFile(gcThresh[i], []byte(strconv.Itoa(want[i])), 0o644); err != nil {
+			return fmt.Errorf("raise %s to %d: %w", gcThresh[i], want[i], err)
+		}
+	}
+	nw.oldThresh = &old
+	return nil
 }
 
 // qdiscs returns the tc commands (without "tc") that shape dev: a rate
@@ -204,7 +252,30 @@ func (nw *network) teardown() error {
 		}
 		nw.bridge = false
 	}
+	if old := nw.oldThresh; old != nil && !otherRuns(ctx, nw.plan.Run) {
+		// Put back only when no other run has namespaces: it may need them.
+		for i := range gcThresh {
+			if err := os.WriteFile(gcThresh[i], []byte(strconv.Itoa(old[i])), 0o644); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		nw.oldThresh = nil
+	}
 	return errors.Join(errs...)
+}
+
+// otherRuns reports whether a run other than run has namespaces.
+func otherRuns(ctx context.Context, run string) bool {
+	lo, err := FindLeftovers(ctx)
+	if err != nil {
+		return true
+	}
+	for r, l := range lo {
+		if r != run && len(l.Namespaces) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // parallel runs f(0..n-1) with at most width at once, returning the
