@@ -79,7 +79,7 @@ type LookupSummary struct {
 
 // HopRow is the lookups of one hop count; with a uniform one-way delay
 // D, ExpectedMS is (hops+1) x D: the hops to the root and the answer's
-// way straight back.
+// way straight back (none for 0 hops: the origin is the root).
 type HopRow struct {
 	Hops       int     `json:"hops"`
 	Count      int     `json:"count"`
@@ -261,7 +261,7 @@ func summarize(samples []LookupSample, delay time.Duration) LookupSummary {
 	}
 	for _, k := range slices.Sorted(mapsKeys(byHops)) {
 		r := HopRow{Hops: k, Count: len(byHops[k]), MeanMS: mean(byHops[k]), P50MS: quantile(byHops[k], 0.5)}
-		if delay > 0 {
+		if delay > 0 && k > 0 { // with no hop the origin is the root: nothing crosses a link
 			r.ExpectedMS = float64(k+1) * ms(delay)
 			r.Ratio = r.MeanMS / r.ExpectedMS
 		}
