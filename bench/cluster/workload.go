@@ -50,6 +50,9 @@ func (h *harness) lookups(ctx context.Context, count int) []LookupSample {
 	truth := h.truth
 	h.mu.Unlock()
 	out := make([]LookupSample, count)
+	for i, j := range jobs { // what a canceled run leaves unrun counts as failed
+		out[i] = LookupSample{From: j.m.idx, Key: j.key.String(), Err: "not run: the run was canceled"}
+	}
 	_ = parallel(ctx, count, h.cfg.Concurrency, func(i int) error {
 		j := jobs[i]
 		want := truth(j.m.idx).Root(j.key)
