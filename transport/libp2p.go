@@ -87,6 +87,7 @@ type peerState struct {
 	refs    int            // (mu) live writer + inbound streams
 	in      network.Stream // (mu) the newest inbound stream
 	deliver sync.Mutex     // held while calling the handler
+	delay   int64          // InjectDelay's for this peer, in ns (0: none)
 }
 
 // outFrame is an encoded frame, length prefix included, in a pooled
@@ -97,7 +98,8 @@ type outFrame struct {
 	typ  core.MsgType
 	seq  uint64
 	to   id.ID
-	pong bool // a pong (queuePong), not a message
+	pong bool  // a pong (queuePong), not a message
+	due  int64 // with InjectDelay: when it may be written (t.now()); 0 at once
 }
 
 var framePool = sync.Pool{New: func() any { return new(outFrame) }}
@@ -241,6 +243,9 @@ func (t *Libp2p) Send(m *core.Message) error {
 // returns ErrQueueFull) when the queue is full in frames or bytes.
 func (t *Libp2p) enqueueLocked(ps *peerState, f *outFrame) error {
 	n := int64(len(*f.buf))
+	if ps.delay > 0 {
+		f.due = t.now() + ps.delay
+	}
 	if ps.qbytes.Load()+n <= int64(t.cfg.queueBytes) {
 		select {
 		case ps.queue <- f:
@@ -375,6 +380,9 @@ func (t *Libp2p) peerLocked(p peer.ID) *peerState {
 	ps := t.peers[p]
 	if ps == nil {
 		ps = &peerState{id: p, queue: make(chan *outFrame, t.cfg.queueLen), pings: make(chan *pingWait, 16)}
+		if t.cfg.delay != nil {
+			ps.delay = int64(min(max(t.cfg.delay(p), 0), maxInjectedDelay))
+		}
 		t.peers[p] = ps
 	}
 	return ps

@@ -39,6 +39,7 @@ type config struct {
 	sweepEvery    time.Duration
 	logger        *slog.Logger
 	keepHandler   bool
+	delay         func(peer.ID) time.Duration
 }
 
 func defaultConfig() config {
@@ -213,3 +214,24 @@ func UnverifiedAddrTTL(d time.Duration) Option {
 		return nil
 	}
 }
+
+// InjectDelay holds every frame sent to a peer for delay(peer) before
+// its writer writes it: an emulated one-way link latency, for test
+// networks on machines without tc netem (the bench harness's namespaces).
+// Frames to one peer keep their order (the delay is fixed per peer, read
+// once when the transport first sends to it); a ping is written at once
+// but its clock starts delay(peer) earlier, so measured RTTs include the
+// injected delays of both directions. delay must return 0 to 10 s; a
+// value outside is clamped. Default: none. Never use it in production.
+func InjectDelay(delay func(peer.ID) time.Duration) Option {
+	return func(c *config) error {
+		if delay == nil {
+			return optErr("InjectDelay", "nil function")
+		}
+		c.delay = delay
+		return nil
+	}
+}
+
+// maxInjectedDelay bounds InjectDelay's values.
+const maxInjectedDelay = 10 * time.Second

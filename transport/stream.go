@@ -113,10 +113,16 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 	idle := time.AfterFunc(idleFor(), func() { ps.idleDue.Store(true); t.wake(ps) })
 	defer idle.Stop()
 	var batch []*outFrame
+	var held *outFrame // with InjectDelay: taken from the queue, not due yet
 	for {
 		// What the wake-ups are for is looked at before every wait: a
 		// batch's drain may have taken the empty frame that told of it.
 		if t.stopping.Load() {
+			if held != nil {
+				ps.qbytes.Add(-int64(len(*held.buf)))
+				t.ctr.drop(DropClosed)
+				held.free()
+			}
 			t.shutdownWriter(ps, out)
 			return
 		}
@@ -131,6 +137,9 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 		}
 		if ps.idleDue.Swap(false) {
 			left := idleFor() - time.Since(last)
+			if left <= 0 && held != nil {
+				left = idleFor() // busy: a frame waits for its injected delay
+			}
 			if left <= 0 {
 				if t.idleExit(ps, out) {
 					if !carried && out != nil && out.dialed {
@@ -142,13 +151,38 @@ func (t *Libp2p) writeLoop(ps *peerState) {
 			}
 			idle.Reset(left)
 		}
-		if f := <-ps.queue; f != nil {
+		f := held
+		if held = nil; f == nil {
+			f = <-ps.queue
+		}
+		if f != nil {
+			if f.due != 0 && !t.waitDue(f.due) {
+				held = f // Close: the top of the loop drops it
+				continue
+			}
 			batch = append(batch[:0], f)
 			var msgs bool
-			out, msgs = t.writeBatch(ps, out, batch)
+			out, msgs, held = t.writeBatch(ps, out, batch)
 			carried = carried || msgs
 			last = time.Now()
 		}
+	}
+}
+
+// waitDue waits until the transport's clock reaches due (InjectDelay); it
+// reports false if the transport closed first.
+func (t *Libp2p) waitDue(due int64) bool {
+	wait := time.Duration(due - t.now())
+	if wait <= 0 {
+		return true
+	}
+	tm := time.NewTimer(wait)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-t.ctx.Done():
+		return false
 	}
 }
 
@@ -296,12 +330,22 @@ func (t *Libp2p) fail(ps *peerState, out *outStream, err error) {
 // writeBatch writes batch[0] and whatever else is queued (up to the batch
 // limits) in one flush. It returns the stream to use next (nil if broken)
 // and whether the batch held a message other than pongs, probes and probe
-// replies (which keep the writer for the idle timeout).
-func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_ *outStream, msgs bool) {
-	for len(batch) < maxBatchFrames {
+// replies (which keep the writer for the idle timeout). With InjectDelay,
+// the first queued frame not yet due ends the batch and is returned as
+// held, for the next one.
+func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_ *outStream, msgs bool, held *outFrame) {
+	var now int64
+	if ps.delay > 0 {
+		now = t.now()
+	}
+	for len(batch) < maxBatchFrames && held == nil {
 		select {
 		case f := <-ps.queue:
-			if f != nil { // a nil frame's wake-up is this batch
+			switch {
+			case f == nil: // a nil frame's wake-up is this batch
+			case f.due > now && ps.delay > 0:
+				held = f
+			default:
 				batch = append(batch, f)
 			}
 			continue
@@ -324,7 +368,7 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_
 	stale := out != nil // opened for an earlier batch
 	if out = t.stream(ps, out); out == nil {
 		t.unreachable(ps, batch)
-		return nil, false
+		return nil, false, t.dropHeld(ps, held)
 	}
 	var flushed int
 	var err error
@@ -340,7 +384,7 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_
 		}
 		flushed += n
 		if err == nil {
-			return out, msgs
+			return out, msgs, held
 		}
 		t.fail(ps, out, err)
 		if !stale || !retryWrite(err) {
@@ -355,14 +399,26 @@ func (t *Libp2p) writeBatch(ps *peerState, out *outStream, batch []*outFrame) (_
 		t.ctr.writeRetries.Add(1)
 		if out = t.stream(ps, nil); out == nil {
 			t.unreachable(ps, batch[flushed:])
-			return nil, msgs
+			return nil, msgs, t.dropHeld(ps, held)
 		}
 	}
 	for _, f := range batch[flushed:] {
 		t.ctr.drop(DropWrite)
 		t.reportUnsent(f)
 	}
-	return nil, msgs
+	return nil, msgs, held
+}
+
+// dropHeld drops a held frame (see writeBatch) as unreachable does the
+// queued ones; it returns nil.
+func (t *Libp2p) dropHeld(ps *peerState, f *outFrame) *outFrame {
+	if f != nil {
+		ps.qbytes.Add(-int64(len(*f.buf)))
+		t.ctr.drop(DropOpen)
+		t.reportUnsent(f)
+		f.free()
+	}
+	return nil
 }
 
 // unreachable drops unsent, and what is queued for ps too (rather than
@@ -416,7 +472,7 @@ func (t *Libp2p) writePing(ps *peerState, out *outStream, w *pingWait) *outStrea
 			return nil
 		}
 		out.armWrite(t.cfg.writeTimeout)
-		w.sent.Store(t.now())
+		w.sent.Store(t.now() - ps.delay) // InjectDelay's, of the ping's way
 		_, err := out.s.Write(frame)
 		if err == nil {
 			t.ctr.pingsSent.Add(1)

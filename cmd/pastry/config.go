@@ -41,12 +41,14 @@ type nodeConfig struct {
 	ConnsHigh      int
 	AddrPolicy     string
 	Pprof          bool
-	CAPub          string // the certificate authority's public key file
-	Cert           string // this node's certificate file
-	Network        string // the network's name, which the certificate must carry
-	StoreCapacity  int64  // bytes of records the store holds at most; 0: no limit
-	OwnerQuota     int64  // bytes of one owner's records the store holds at most; 0: no limit
-	RouteCache     int64  // bytes of the cache of records along read routes; 0: none
+	CAPub          string        // the certificate authority's public key file
+	Cert           string        // this node's certificate file
+	Network        string        // the network's name, which the certificate must carry
+	InjectDelay    time.Duration // --inject-delay: test networks only (inject.go)
+	InjectLatency  string        // --inject-latency FILE: test networks only
+	StoreCapacity  int64         // bytes of records the store holds at most; 0: no limit
+	OwnerQuota     int64         // bytes of one owner's records the store holds at most; 0: no limit
+	RouteCache     int64         // bytes of the cache of records along read routes; 0: none
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -54,6 +56,7 @@ type nodeConfig struct {
 	bootstrap []peer.AddrInfo
 	level     slog.Level
 	policy    transport.AddrPolicy
+	delays    *injectedDelays // nil: none injected
 }
 
 // The defaults of `pastry node`.
@@ -162,6 +165,7 @@ type nodeFlags struct {
 	connsLow, connsHigh                         int
 	pprof                                       bool
 	storeCapacity, ownerQuota, routeCache       int64
+	inject                                      injectFlags
 }
 
 func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
@@ -187,6 +191,7 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&f.storeCapacity, "store-capacity", 0, "bytes of records this node stores at most (0: no limit); when full, it diverts replicas to leaf-set neighbours (PAST's replica diversion)")
 	fs.Int64Var(&f.ownerQuota, "owner-quota", 0, "bytes of one owner's records this node stores at most (0: no limit)")
 	fs.Int64Var(&f.routeCache, "route-cache", 0, "bytes of the cache of records read through this node (caching along routes; 0: none)")
+	f.inject.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
 
@@ -270,9 +275,15 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 			c.origin[key] = s.flag
 		}
 	}
+	c.InjectDelay, c.InjectLatency = f.inject.delay, f.inject.file
 	if err := c.validate(); err != nil {
 		return nodeConfig{}, err // nothing half-applied
 	}
+	delays, err := f.inject.load()
+	if err != nil {
+		return nodeConfig{}, err
+	}
+	c.delays = delays
 	return c, nil
 }
 

@@ -110,9 +110,15 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		return nil, fmt.Errorf("the record store %s: %w", storePath, err)
 	}
 	log.Info("record store", "dir", storePath, "records", d.store.Stats().Records)
-	d.node, err = pastry.New(d.host, pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
+	opts := []pastry.Option{pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
 		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy), pastry.WithStore(d.store),
-		pastry.WithReplication(replication.PastOptions{CacheBytes: cfg.RouteCache}))
+		pastry.WithReplication(replication.PastOptions{CacheBytes: cfg.RouteCache})}
+	if cfg.delays != nil {
+		log.Warn("injecting one-way delays into every frame sent (--inject-delay, --inject-latency): for test networks only",
+			"default", cfg.delays.def, "peers", len(cfg.delays.peers))
+		opts = append(opts, pastry.WithTransportOptions(transport.InjectDelay(cfg.delays.of)))
+	}
+	d.node, err = pastry.New(d.host, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ func commands() []command {
 		{"keygen", "create a node identity key", runKeygen},
 		{"ca", "certificate authority: create one, issue node certificates", runCA},
 		{"sim", "run the discrete-event simulator (the papers' experiments)", runSim},
+		{"bench", "the bench harness: node processes in network namespaces, or on a cluster", runBench},
 		{"version", "print this binary's version, commit and protocol", runVersion},
 	}
 }
