@@ -21,7 +21,8 @@ import (
 type encHandle struct {
 	h     id.Handle
 	addrs []ma.Multiaddr
-	size  int // encoded NodeHandle body
+	cert  []byte // certificate mode: the node's certificate
+	size  int    // encoded NodeHandle body
 }
 
 type encoder struct{ hs []encHandle }
@@ -233,20 +234,29 @@ func (c *Codec) prepareHandle(field string, h id.Handle) (encHandle, error) {
 	}
 	// Never send a handle the receiver will reject (with the whole
 	// message): check it as the decoder will. Cached, so cheap.
-	_, x, err := c.ids.nodeIDString(h.Addr)
+	_, x, _, err := c.ids.nodeIDString(h.Addr)
 	if err != nil {
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s: %v", ErrBadPeerID, field, h, err)
 	}
-	if x != h.ID {
+	eh := encHandle{h: h}
+	if c.sec.certMode() {
+		raw, cx, ok := c.Certificate(peer.ID(h.Addr))
+		if !ok || cx != h.ID {
+			return encHandle{}, fmt.Errorf("%w: %s: handle %s: no valid certificate known", ErrBadCert, field, h)
+		}
+		eh.cert = raw
+	} else if x != h.ID {
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s: its peer ID gives %s", ErrNodeIDMismatch, field, h, x)
 	}
-	eh := encHandle{h: h}
 	if c.advert != nil {
 		eh.addrs = c.pickAddrs(c.advert(peer.ID(h.Addr)))
 	}
 	eh.size = bytesFieldSize(fHandleNodeID, len(h.ID)) + bytesFieldSize(fHandlePeerID, len(h.Addr))
 	for _, a := range eh.addrs {
 		eh.size += bytesFieldSize(fHandleAddrs, len(a.Bytes()))
+	}
+	if eh.cert != nil {
+		eh.size += bytesFieldSize(fHandleCert, len(eh.cert))
 	}
 	return eh, nil
 }
@@ -280,6 +290,10 @@ func appendHandle(dst []byte, num protowire.Number, eh encHandle) []byte {
 	for _, a := range eh.addrs {
 		dst = protowire.AppendTag(dst, fHandleAddrs, protowire.BytesType)
 		dst = protowire.AppendBytes(dst, a.Bytes())
+	}
+	if eh.cert != nil {
+		dst = protowire.AppendTag(dst, fHandleCert, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, eh.cert)
 	}
 	return dst
 }

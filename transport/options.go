@@ -39,6 +39,7 @@ type config struct {
 	sweepEvery    time.Duration
 	logger        *slog.Logger
 	keepHandler   bool
+	security      Security
 }
 
 func defaultConfig() config {
@@ -210,6 +211,21 @@ func UnverifiedAddrTTL(d time.Duration) Option {
 			return optErr("UnverifiedAddrTTL", "%v, want > 0", d)
 		}
 		c.unverifiedTTL = d
+		return nil
+	}
+}
+
+// WithSecurity puts the transport into a network's admission mode
+// (Security: certificate mode, or open mode with the identity puzzle).
+// In certificate mode this node's id is its certificate's, and the host's
+// key must be the certified one; with the puzzle, the host's key must
+// solve it.
+func WithSecurity(s Security) Option {
+	return func(c *config) error {
+		if err := s.validate(); err != nil {
+			return optErr("WithSecurity", "%v", err)
+		}
+		c.security = s
 		return nil
 	}
 }
