@@ -282,12 +282,11 @@ func (n *Machine) admit(h id.Handle, leaf bool) {
 		return
 	}
 	e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
+	n.considerDiverse(e) // table and neighbourhood set (diversity.go)
 	if !leaf {
-		n.state.Table.Consider(e)
-		n.state.Neighbors.Consider(e)
 		return
 	}
-	added, evicted := n.state.Consider(e)
+	added, evicted := n.state.Leaves.Consider(e)
 	if added {
 		n.notifyLeaf(h, true)
 		if _, ok := n.ackOnAdmit[h.ID]; ok {
@@ -602,7 +601,7 @@ func containsHandle(es []routing.Entry, x id.ID) bool {
 func (n *Machine) repairHole(row, col int) {
 	known := n.state.Leaves.Members(nil)
 	known = append(known, n.state.Neighbors.Members()...)
-	n.state.Table.ConsiderAll(known)
+	n.considerAllDiverse(known)
 	if _, ok := n.state.Table.Get(row, col); ok {
 		return
 	}

@@ -492,7 +492,7 @@ func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from id.Handle) {
 	fr := NewFrameReader(s, t.cfg.limits.MaxFrame)
 	defer fr.Release()
 	certMode := t.codec.sec.certMode()
-	greeted := !certMode // certificate mode: the opener's certificate came
+	greeted := !certMode       // certificate mode: the opener's certificate came
 	var readDeadline time.Time // re-armed when less than idleTimeout is left
 	for {
 		if now := time.Now(); readDeadline.Sub(now) < t.cfg.idleTimeout {
