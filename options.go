@@ -30,6 +30,7 @@ type options struct {
 	multicast     multicast.Options       // WithMulticast
 	store         replication.Store       // WithStore; nil: in memory
 	past          replication.PastOptions // WithReplication
+	security      *transport.Security     // WithSecurity; nil: open mode
 }
 
 func defaultOptions() options {
@@ -190,6 +191,23 @@ func WithRouteRateLimit(perSecond, burst int) Option {
 			return fmt.Errorf("pastry: option WithRouteRateLimit: %d a second, burst %d; want both > 0, or 0 a second", perSecond, burst)
 		}
 		o.routeRate, o.routeBurst = float64(perSecond), float64(burst)
+		return nil
+	}
+}
+
+// WithSecurity sets the network's admission mode (transport.Security):
+// certificate mode, where this node's id is its certificate's and every
+// handle must carry a valid certificate of the network's authority, or
+// open mode with the identity puzzle. Every node of a network must use
+// the same mode.
+func WithSecurity(s transport.Security) Option {
+	return func(o *options) error {
+		if s.Verifier == nil && s.Own == nil && s.PuzzleBits == 0 {
+			o.security = nil
+			return nil
+		}
+		o.security = &s
+		o.transport = append(o.transport, transport.WithSecurity(s))
 		return nil
 	}
 }

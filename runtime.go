@@ -224,6 +224,15 @@ func (e *runtimeEnv) Connected(h id.Handle) bool {
 	return true
 }
 
+// AddrGroup asks the transport, if it tells (core.AddressGrouper: the
+// admission policy's address diversity).
+func (e *runtimeEnv) AddrGroup(h id.Handle) (uint64, bool) {
+	if g, ok := e.n.tr.(core.AddressGrouper); ok {
+		return g.AddrGroup(h)
+	}
+	return 0, false
+}
+
 // ValidHandle asks the transport, if it tells (core.HandleChecker).
 func (e *runtimeEnv) ValidHandle(h id.Handle) bool {
 	if c, ok := e.n.tr.(core.HandleChecker); ok {

@@ -30,13 +30,13 @@ func addrMix(crowd float64, hot, exempt int) func(int) (uint64, bool) {
 }
 
 type diversityRun struct {
-	rejected             uint64
-	tableEntries, neigh  int
+	rejected            uint64
+	tableEntries, neigh int
 	// excessTable, excessNeigh: entries beyond 2 of one block in a row or
 	// a neighbourhood set (what the bound would refuse).
 	excessTable, excessNeigh int
-	meanHops             float64
-	wrongRoot, badLeaves int
+	meanHops                 float64
+	wrongRoot, badLeaves     int
 }
 
 // runDiversity grows an overlay of n nodes whose addresses come from
