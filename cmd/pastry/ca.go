@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // The files `pastry ca init` writes in its --out directory.
@@ -229,4 +230,18 @@ func checkNodeCert(cfg nodeConfig, priv crypto.PrivKey, now time.Time) (*secure.
 		hint = "it was not issued by the authority of " + cfg.from("ca_pub") + " (or was altered)"
 	}
 	return nil, fmt.Errorf("%s %s: %w; %s", cfg.from("cert"), cfg.Cert, err, hint)
+}
+
+// certSecurity is certificate mode for a node whose certificate cert
+// checkNodeCert accepted.
+func certSecurity(cfg nodeConfig, cert *secure.Certificate) (transport.Security, error) {
+	ca, err := secure.LoadAuthorityPub(cfg.CAPub)
+	if err != nil {
+		return transport.Security{}, fmt.Errorf("%s: %w", cfg.from("ca_pub"), err)
+	}
+	v, err := secure.NewVerifier(ca, cfg.Network, 0, nil)
+	if err != nil {
+		return transport.Security{}, fmt.Errorf("%s: %w", cfg.from("ca_pub"), err)
+	}
+	return transport.Security{Verifier: v, Own: cert}, nil
 }

@@ -103,8 +103,21 @@ func TestCAIssueAndNodeCheck(t *testing.T) {
 	if err := d.close(t.Context()); err != nil {
 		t.Error(err)
 	}
-	if !strings.Contains(logs.String(), "certified_node_id="+idByKey) || !strings.Contains(logs.String(), "not enforced yet") {
+	if !strings.Contains(logs.String(), "certified_node_id="+idByKey) || !strings.Contains(logs.String(), "not enforced (no --secure)") {
 		t.Fatalf("log:\n%s", logs.String())
+	}
+	// With --secure the node's id is the certified one.
+	cfg.Secure = true
+	logs.Reset()
+	d, err = startDaemon(cfg, newLogger(&logs, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.close(t.Context()); err != nil {
+		t.Error(err)
+	}
+	if d.node.ID().String() != idByKey || !strings.Contains(logs.String(), "msg=identity node_id="+idByKey) {
+		t.Fatalf("--secure: node id %s, want %s; log:\n%s", d.node.ID(), idByKey, logs.String())
 	}
 }
 

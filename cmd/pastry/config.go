@@ -44,6 +44,7 @@ type nodeConfig struct {
 	CAPub          string // the certificate authority's public key file
 	Cert           string // this node's certificate file
 	Network        string // the network's name, which the certificate must carry
+	Secure         bool   // certificate mode: admission by certificate enforced
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -99,6 +100,7 @@ var settings = map[string]setting{
 	"ca_pub":          {"ca_pub", "--ca-pub", "PASTRY_CA_PUB"},
 	"cert":            {"cert", "--cert", "PASTRY_CERT"},
 	"network":         {"network", "--network", "PASTRY_NETWORK"},
+	"secure":          {"secure", "--secure", "PASTRY_SECURE"},
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -153,7 +155,7 @@ type nodeFlags struct {
 	addrPolicy, caPub, cert, network            string
 	saveInterval                                time.Duration
 	connsLow, connsHigh                         int
-	pprof                                       bool
+	pprof, secure                               bool
 }
 
 func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
@@ -174,7 +176,8 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.pprof, "pprof", false, "serve the Go runtime's profiles on the HTTP API under /debug/pprof/ (behind --token like the rest)")
 	fs.StringVar(&f.addrPolicy, "addr-policy", "", "addresses the node dials and learns from peers: all, public (for the internet: no private or loopback ones) or private (stay inside a LAN) (default all)")
 	fs.StringVar(&f.caPub, "ca-pub", "", "the certificate authority's public key file (pastry ca init); with --cert and --network")
-	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed (admission by certificate is not enforced yet)")
+	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed")
+	fs.BoolVar(&f.secure, "secure", false, "certificate mode: the node's id is its certificate's, and only peers with valid certificates of --ca-pub's authority for --network are admitted (needs --cert, --ca-pub, --network; every node of the network must run with it)")
 	fs.StringVar(&f.network, "network", "", "the network's name, which --cert must carry (1 to 64 printable ASCII characters, no spaces)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
@@ -192,9 +195,11 @@ data_dir, ...); a flag beats the environment, which beats the file, which
 beats the default.
 
 With --ca-pub, --cert and --network the node checks its certificate at
-start and logs the certified node id. Admission by certificate is not
-enforced yet: the overlay still uses the id derived from the key alone,
-and accepts peers without certificates.
+start and logs the certified node id. With --secure as well the network
+runs in certificate mode: the node's id is the certified one, every
+handle carries its node's certificate, and peers whose certificates are
+missing, expired, of another network or authority, or do not match are
+refused (see docs/operations.md, "A secure network").
 
 flags:
 `)
@@ -247,6 +252,7 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"ca-pub":          func() { c.CAPub = f.caPub },
 		"cert":            func() { c.Cert = f.cert },
 		"network":         func() { c.Network = f.network },
+		"secure":          func() { c.Secure = f.secure },
 	}
 	for key, s := range settings {
 		name := strings.TrimPrefix(s.flag, "--")
@@ -280,6 +286,7 @@ type fileConfig struct {
 	CAPub          *string   `json:"ca_pub"`
 	Cert           *string   `json:"cert"`
 	Network        *string   `json:"network"`
+	Secure         *bool     `json:"secure"`
 }
 
 // applyFile reads the config file at path over c.
@@ -357,6 +364,10 @@ func (c *nodeConfig) applyFile(path string) error {
 	if fc.Pprof != nil {
 		c.Pprof = *fc.Pprof
 		at("pprof")
+	}
+	if fc.Secure != nil {
+		c.Secure = *fc.Secure
+		at("secure")
 	}
 	return nil
 }
@@ -460,6 +471,12 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%q is not a boolean (true or false)", s.env, v)
 			}
 			c.Pprof = b
+		case "secure":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a boolean (true or false)", s.env, v)
+			}
+			c.Secure = b
 		case "conns_low", "conns_high":
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -563,6 +580,9 @@ func (c *nodeConfig) validateCert() error {
 		} else {
 			missing = append(missing, settings[k].flag)
 		}
+	}
+	if len(given) == 0 && c.Secure {
+		return fmt.Errorf("%s: certificate mode needs --cert, --ca-pub and --network", c.from("secure"))
 	}
 	if len(given) == 0 {
 		return nil

@@ -109,17 +109,29 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		return nil, fmt.Errorf("the record store %s: %w", storePath, err)
 	}
 	log.Info("record store", "dir", storePath, "records", d.store.Stats().Records)
-	d.node, err = pastry.New(d.host, pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
-		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy), pastry.WithStore(d.store))
+	opts := []pastry.Option{pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
+		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy), pastry.WithStore(d.store)}
+	if cfg.Secure {
+		sec, err := certSecurity(cfg, cert)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, pastry.WithSecurity(sec))
+	}
+	d.node, err = pastry.New(d.host, opts...)
 	if err != nil {
 		return nil, err
 	}
 	self := d.node.Self()
 	log.Info("pastry", "version", readVersion().Short(), "go", runtime.Version())
 	log.Info("identity", "node_id", self.ID.String(), "peer_id", peer.ID(self.Addr).String(), "key", keyPath, "new", created)
-	if cert != nil {
+	if cert != nil && cfg.Secure {
 		_, until := cert.Validity()
-		log.Info("certificate checked; admission by certificate is not enforced yet: the overlay uses node_id above",
+		log.Info("certificate mode: node_id above is the certified one; only peers with valid certificates are admitted",
+			"network", cert.Network, "valid_until", until.UTC().Format(time.RFC3339), "cert", cfg.Cert)
+	} else if cert != nil {
+		_, until := cert.Validity()
+		log.Info("certificate checked, not enforced (no --secure): the overlay uses node_id above",
 			"certified_node_id", cert.NodeID().String(), "network", cert.Network, "valid_until", until.UTC().Format(time.RFC3339), "cert", cfg.Cert)
 	}
 	if cfg.policy != transport.AddrsAll {
