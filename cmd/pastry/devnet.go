@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -48,6 +49,7 @@ type devnetConfig struct {
 	cpuProfile string
 	pprof      bool // node 0's API serves /debug/pprof/
 	heartbeat  time.Duration
+	secure     bool // certificate mode, with an authority in memory
 }
 
 // Bounds and defaults of the devnet.
@@ -96,6 +98,7 @@ func parseDevnetFlags(args []string, stderr io.Writer) (devnetConfig, error) {
 	fs.StringVar(&c.logLevelIn, "log-level", "warn", "log level of the nodes: debug, info, warn or error")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of start-up (until ready) to this file")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve the process's Go profiles on node 0's API under /debug/pprof/")
+	fs.BoolVar(&c.secure, "secure", false, "certificate mode: an authority made in memory certifies every node for the network \"devnet\" (valid 24h); node ids are the certified ones")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry devnet [-n N] [flags]
 
@@ -232,6 +235,13 @@ func (dn *devnet) start(ctx context.Context) error {
 	}
 	prefix := protocol.ID(dn.cfg.prefix)
 	proto := string(transport.ProtocolID(prefix))
+	var ca *secure.Authority
+	if dn.cfg.secure {
+		var err error
+		if ca, err = secure.NewAuthority(nil); err != nil {
+			return err
+		}
+	}
 	for i := range dn.cfg.n {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -250,8 +260,16 @@ func (dn *devnet) start(ctx context.Context) error {
 		dnode := &devNode{host: h}
 		dn.nodes = append(dn.nodes, dnode)
 		log := dn.log.With("devnet_node", i)
-		dnode.node, err = pastry.New(h, pastry.WithConfig(dn.coreConfig()), pastry.WithProtocolPrefix(prefix), pastry.WithLogger(log),
-			pastry.WithTransportOptions(transport.KeepHandlerOnClose())) // the devnet closes the hosts right after
+		opts := []pastry.Option{pastry.WithConfig(dn.coreConfig()), pastry.WithProtocolPrefix(prefix), pastry.WithLogger(log),
+			pastry.WithTransportOptions(transport.KeepHandlerOnClose())} // the devnet closes the hosts right after
+		if ca != nil {
+			sec, err := devnetSecurity(ca, key)
+			if err != nil {
+				return fmt.Errorf("node %d: %w", i, err)
+			}
+			opts = append(opts, pastry.WithSecurity(sec))
+		}
+		dnode.node, err = pastry.New(h, opts...)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
@@ -538,4 +556,21 @@ func startCPUProfile(path string) (stop func(), err error) {
 			f.Close()
 		})
 	}, nil
+}
+
+// devnetNetwork is the network name a --secure devnet certifies.
+const devnetNetwork = "devnet"
+
+// devnetSecurity certifies key with the devnet's authority: certificate
+// mode for one of its nodes.
+func devnetSecurity(ca *secure.Authority, key crypto.PrivKey) (transport.Security, error) {
+	cert, err := ca.Issue(key.GetPublic(), devnetNetwork, time.Now(), 24*time.Hour, nil)
+	if err != nil {
+		return transport.Security{}, err
+	}
+	v, err := secure.NewVerifier(ca.Public(), devnetNetwork, 0, nil)
+	if err != nil {
+		return transport.Security{}, err
+	}
+	return transport.Security{Verifier: v, Own: cert}, nil
 }
