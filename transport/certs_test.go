@@ -206,8 +206,7 @@ func TestCertificateModeRefusals(t *testing.T) {
 }
 
 // TestCertificateHello: a stream opener's certificate frame is checked
-// like a handle's; open mode skips the field as unknown (its wire is
-// unchanged).
+// like a handle's, and is one frame body among the others.
 func TestCertificateHello(t *testing.T) {
 	w := newCertWorld(t)
 	recv, _ := w.codec(newIdentity(t, 1))
@@ -227,9 +226,9 @@ func TestCertificateHello(t *testing.T) {
 	if _, err := recv.VerifyHello(newIdentity(t, 3).pid, f.Cert); !errors.Is(err, ErrBadCert) {
 		t.Errorf("another peer's certificate: %v, want ErrBadCert", err)
 	}
-	open := testCodec(t, nil)
-	if _, err := open.Decode(hello); err == nil {
-		t.Error("open mode decoded a frame with only a certificate")
+	both := append(append([]byte(nil), hello...), AppendPing(nil, 7)...)
+	if _, err := recv.Decode(both); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a certificate and a ping in one frame: %v, want ErrMalformed", err)
 	}
 }
 

@@ -192,7 +192,7 @@ func (c *Codec) Decode(b []byte) (Frame, error) {
 			return Frame{}, malformed("frame", protowire.ParseError(n))
 		}
 		b = b[n:]
-		if num < fFrameMessage || num > fFramePong && (num != fFrameCert || !c.sec.certMode()) {
+		if num < fFrameMessage || num > fFrameCert {
 			if b, n = skipField(num, typ, b); n < 0 {
 				return Frame{}, malformed("frame", protowire.ParseError(n))
 			}

@@ -550,6 +550,8 @@ func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from id.Handle) {
 			}
 		}
 		switch f.Kind {
+		case FrameHello: // open mode: nobody sends one
+			t.ctr.reject(fmt.Errorf("%w: a certificate frame in open mode", ErrUnexpectedFrame))
 		case FramePing:
 			t.queuePong(ps, f.Nonce)
 		case FramePong:
