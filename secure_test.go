@@ -182,3 +182,84 @@ func idHandleOf(p peer.ID) (h id.Handle) {
 	h, _ = secure.HandleFromPeer(p)
 	return h
 }
+
+// TestLibp2pPuzzleMode: in open mode with the identity puzzle (c1 = 6),
+// nodes whose keys solve it join; one whose key does not is refused by
+// every node (counted) and enters no one's state.
+func TestLibp2pPuzzleMode(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 70))
+	const c1 = 6
+	start := func(k crypto.PrivKey) (*Node, host.Host) {
+		h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(h, WithConfig(fastConfig()), WithSecurity(transport.Security{PuzzleBits: c1}))
+		if err != nil {
+			h.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close(); h.Close() })
+		return n, h
+	}
+	o := &overlay{t: t, dead: map[int]bool{}}
+	var hosts []host.Host
+	for i := range 3 {
+		k, _, err := secure.SolvePuzzle(context.Background(), c1, 0, chachaReader{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, h := start(k)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var via []peer.AddrInfo
+		if i > 0 {
+			via = []peer.AddrInfo{addrInfo(hosts[0])}
+		}
+		err = n.Join(ctx, via...)
+		cancel()
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		o.nodes, hosts = append(o.nodes, n), append(hosts, h)
+	}
+	o.waitLeaves(10 * time.Second)
+	// A key that does not solve the puzzle: its own node refuses to start
+	// with it, so it talks as a bare transport in open mode would.
+	var k crypto.PrivKey
+	for {
+		var err error
+		if k, err = secure.GenerateKey(chachaReader{r}); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := peer.IDFromPrivateKey(k); transport.PuzzleBitsOf(p) < c1 {
+			break
+		}
+	}
+	h, err := transport.NewLoopbackHost(transport.DefaultHostConfig(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(h, WithSecurity(transport.Security{PuzzleBits: c1})); err == nil {
+		t.Fatal("a node started with a key that does not solve the puzzle")
+	}
+	bad, err := New(h, WithConfig(fastConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bad.Close(); h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if err := bad.Join(ctx, addrInfo(hosts[1])); err == nil {
+		t.Error("the unsolved node joined")
+	}
+	cancel()
+	var refused uint64
+	for i, n := range o.nodes {
+		refused += secStats(n).PuzzleRejected
+		if n.State().Knows(bad.ID()) {
+			t.Errorf("node %d holds the unsolved node", i)
+		}
+	}
+	if refused == 0 {
+		t.Error("no puzzle refusal counted")
+	}
+}
