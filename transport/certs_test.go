@@ -199,9 +199,18 @@ func TestCertificateModeRefusals(t *testing.T) {
 	if err != nil || len(g.Msg.Handles) != 2 || g.Msg.Handles[1] != want[1] {
 		t.Fatalf("re-encoded: %v, %v", g.Msg, err)
 	}
-	// A handle without a known certificate is not sent.
-	if _, err := recv.AppendMessage(nil, &core.Message{Type: core.MsgLeafReply, From: want[0], To: want[1], Handles: []id.Handle{bad[7].h}}); !errors.Is(err, ErrBadCert) {
-		t.Errorf("encoding a handle of unknown certificate: %v, want ErrBadCert", err)
+	// A list entry without a known certificate is left out (a counted
+	// Row lowered with it); any other such handle fails the message.
+	hb := &core.Message{Type: core.MsgHeartbeat, From: want[0], To: want[1], Row: 2, Handles: []id.Handle{bad[7].h, want[0], want[1]}}
+	b, err = recv.AppendMessage(nil, hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := other.Decode(b); err != nil || len(g.Msg.Handles) != 2 || g.Msg.Row != 1 || len(hb.Handles) != 3 || hb.Row != 2 {
+		t.Errorf("heartbeat with an uncertified leaf: %+v, %v (sent %d handles, row %d)", g.Msg, err, len(hb.Handles), hb.Row)
+	}
+	if _, err := recv.AppendMessage(nil, &core.Message{Type: core.MsgRoute, From: want[0], To: want[1], Origin: bad[7].h}); !errors.Is(err, ErrBadCert) {
+		t.Errorf("encoding an origin of unknown certificate: %v, want ErrBadCert", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -44,8 +45,35 @@ func (c *Codec) AppendMessageFrame(dst []byte, m *core.Message) ([]byte, error) 
 func (c *Codec) FrameSize(m *core.Message) (int, error) {
 	e := encoders.Get().(*encoder)
 	defer e.release()
-	_, n, err := c.size(e, m)
+	_, n, err := c.size(e, c.certifiedOnly(m))
 	return n, err
+}
+
+// certifiedOnly is m, in certificate mode without the entries of its
+// handle list whose certificates the codec does not know valid (expired
+// since they were admitted, or forgotten), a counted Row lowered with
+// them, as the receiver would refuse them: a leaf set with one expired
+// member still goes out with the others. m itself is not changed.
+func (c *Codec) certifiedOnly(m *core.Message) *core.Message {
+	if !c.sec.certMode() || m == nil {
+		return m
+	}
+	var drop []int
+	for i, h := range m.Handles {
+		if _, x, ok := c.Certificate(peer.ID(h.Addr)); !ok || x != h.ID {
+			drop = append(drop, i)
+		}
+	}
+	if len(drop) == 0 {
+		return m
+	}
+	cp := *m
+	var before int
+	cp.Handles, before = dropHandles(slices.Clone(m.Handles), drop, int(m.Row))
+	if countedRow(m.Type) && cp.Row > 0 {
+		cp.Row -= int16(before)
+	}
+	return &cp
 }
 
 func (e *encoder) release() {
@@ -58,6 +86,7 @@ func (e *encoder) release() {
 }
 
 func (c *Codec) appendMessage(dst []byte, m *core.Message, prefixed bool) ([]byte, error) {
+	m = c.certifiedOnly(m)
 	e := encoders.Get().(*encoder)
 	defer e.release()
 	msgSize, frameSize, err := c.size(e, m)
