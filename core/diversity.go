@@ -130,3 +130,21 @@ func (n *Machine) considerAllDiverse(es []routing.Entry) {
 		}
 	}
 }
+
+// tableWants is Table.Wants under the address diversity bound.
+func (n *Machine) tableWants(e routing.Entry) bool {
+	if !n.state.Table.Wants(e) {
+		return false
+	}
+	g := n.grouper()
+	return g == nil || n.tableDiverse(g, e)
+}
+
+// neighborsWant is Neighbors.Wants under the address diversity bound.
+func (n *Machine) neighborsWant(e routing.Entry) bool {
+	if !n.state.Neighbors.Wants(e.ID, e.Prox) {
+		return false
+	}
+	g := n.grouper()
+	return g == nil || n.neighborsDiverse(g, e)
+}

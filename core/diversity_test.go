@@ -37,6 +37,7 @@ type diversityRun struct {
 	excessTable, excessNeigh int
 	meanHops                 float64
 	wrongRoot, badLeaves     int
+	sent                     uint64 // messages sent by all nodes
 }
 
 // runDiversity grows an overlay of n nodes whose addresses come from
@@ -100,6 +101,9 @@ func runDiversity(t *testing.T, n, max int, groups func(int) (uint64, bool)) div
 		out.excessNeigh += over(fmt.Sprintf("node %d neighbourhood", h.Index), nb)
 	}
 	out.rejected = st.DiversityRejected
+	for _, c := range st.Sent {
+		out.sent += c
+	}
 	r := rand.New(rand.NewPCG(5, 5))
 	hops := 0
 	const lookups = 2000
@@ -135,10 +139,10 @@ func TestAddressDiversity(t *testing.T) {
 	mix := addrMix(0.4, 8, 10)
 	on := runDiversity(t, n, 2, mix)
 	off := runDiversity(t, n, 0, mix)
-	t.Logf("n=%d with the bound: %d refusals, %d table entries, %d neighbourhood entries, mean hops %.3f, %d wrong roots, %d inexact leaf sets",
-		n, on.rejected, on.tableEntries, on.neigh, on.meanHops, on.wrongRoot, on.badLeaves)
-	t.Logf("n=%d without: %d table entries (%d beyond 2 of a block in a row), %d neighbourhood entries (%d beyond 2 of a block), mean hops %.3f, %d wrong roots, %d inexact leaf sets",
-		n, off.tableEntries, off.excessTable, off.neigh, off.excessNeigh, off.meanHops, off.wrongRoot, off.badLeaves)
+	t.Logf("n=%d with the bound: %d refusals, %d table entries, %d neighbourhood entries, mean hops %.3f, %d wrong roots, %d inexact leaf sets, %d messages",
+		n, on.rejected, on.tableEntries, on.neigh, on.meanHops, on.wrongRoot, on.badLeaves, on.sent)
+	t.Logf("n=%d without: %d table entries (%d beyond 2 of a block in a row), %d neighbourhood entries (%d beyond 2 of a block), mean hops %.3f, %d wrong roots, %d inexact leaf sets, %d messages",
+		n, off.tableEntries, off.excessTable, off.neigh, off.excessNeigh, off.meanHops, off.wrongRoot, off.badLeaves, off.sent)
 	if off.excessTable+off.excessNeigh == 0 {
 		t.Error("the mix breaks the bound nowhere without it: the test shows nothing")
 	}
@@ -151,6 +155,11 @@ func TestAddressDiversity(t *testing.T) {
 	if on.badLeaves != 0 || on.wrongRoot != 0 {
 		t.Errorf("with the bound: %d inexact leaf sets, %d wrong roots of 2000", on.badLeaves, on.wrongRoot)
 	}
+	// Nodes the bound refuses are not probed again and again (it cost 3x
+	// the messages before probes took the bound into account).
+	if on.sent > off.sent*11/10 {
+		t.Errorf("%d messages with the bound, %d without: more than 10%% more", on.sent, off.sent)
+	}
 }
 
 // TestAddressDiversityOneBlock: every node in one block (a devnet on one
@@ -160,10 +169,14 @@ func TestAddressDiversity(t *testing.T) {
 func TestAddressDiversityOneBlock(t *testing.T) {
 	one := func(int) (uint64, bool) { return 7, true }
 	r := runDiversity(t, 100, 2, one)
-	t.Logf("one block, 100 nodes: %d refusals, %d table entries, %d neighbourhood entries, mean hops %.3f, %d wrong roots, %d inexact leaf sets",
-		r.rejected, r.tableEntries, r.neigh, r.meanHops, r.wrongRoot, r.badLeaves)
+	off := runDiversity(t, 100, 0, one)
+	t.Logf("one block, 100 nodes: %d refusals, %d table entries, %d neighbourhood entries, mean hops %.3f, %d wrong roots, %d inexact leaf sets, %d messages (%d without the bound)",
+		r.rejected, r.tableEntries, r.neigh, r.meanHops, r.wrongRoot, r.badLeaves, r.sent, off.sent)
 	if r.badLeaves != 0 || r.wrongRoot != 0 {
 		t.Errorf("%d inexact leaf sets, %d wrong roots", r.badLeaves, r.wrongRoot)
+	}
+	if r.sent > off.sent*11/10 {
+		t.Errorf("%d messages with the bound, %d without: more than 10%% more", r.sent, off.sent)
 	}
 	if r.tableEntries > 100*2*32 {
 		t.Errorf("%d table entries, more than 2 a row", r.tableEntries)
