@@ -605,7 +605,7 @@ func (d *msgDecoder) handle(field string, b []byte, list int) (id.Handle, error)
 	if len(pid) == 0 || len(pid) > maxPeerIDLen {
 		return id.Handle{}, fmt.Errorf("%w: %s: %d-byte peer_id", ErrBadPeerID, field, len(pid))
 	}
-	p, x, bits, err := d.c.ids.nodeID(pid)
+	p, x, bits, err := d.c.ids.nodeID(pid, d.c.sec != nil && d.c.sec.PuzzleBits > 0)
 	if err != nil {
 		return id.Handle{}, fmt.Errorf("%w: %s: %v", ErrBadPeerID, field, err)
 	}
@@ -728,21 +728,21 @@ type idCache struct {
 type cachedID struct {
 	p    peer.ID // the interned peer ID, shared by every handle decoded
 	x    id.ID
-	bits int // the identity puzzle's leading zero bits (secure.PuzzleBits)
+	bits int // the identity puzzle's leading zero bits (secure.PuzzleBits); -1 if not computed
 }
 
 const idCacheSize = 8192
 
-// nodeID derives the node id of the peer ID in b (not retained), and the
-// puzzle bits of its key.
-func (c *idCache) nodeID(b []byte) (peer.ID, id.ID, int, error) {
+// nodeID derives the node id of the peer ID in b (not retained), and with
+// bits the puzzle bits of its key (-1 otherwise, if not known already).
+func (c *idCache) nodeID(b []byte, bits bool) (peer.ID, id.ID, int, error) {
 	c.mu.RLock()
 	e, ok := c.m[string(b)]
 	c.mu.RUnlock()
-	if ok {
+	if ok && (e.bits >= 0 || !bits) {
 		return e.p, e.x, e.bits, nil
 	}
-	return c.derive(peer.ID(b))
+	return c.derive(peer.ID(b), bits)
 }
 
 // nodeIDString is nodeID for a peer ID held in a string.
@@ -753,15 +753,18 @@ func (c *idCache) nodeIDString(s string) (peer.ID, id.ID, int, error) {
 	if ok {
 		return e.p, e.x, e.bits, nil
 	}
-	return c.derive(peer.ID(s))
+	return c.derive(peer.ID(s), false)
 }
 
-func (c *idCache) derive(p peer.ID) (peer.ID, id.ID, int, error) {
+func (c *idCache) derive(p peer.ID, withBits bool) (peer.ID, id.ID, int, error) {
 	x, err := secure.NodeIDFromPeer(p)
 	if err != nil {
 		return "", id.ID{}, 0, err
 	}
-	bits := PuzzleBitsOf(p)
+	bits := -1 // not computed: open mode without the puzzle has no use for it
+	if withBits {
+		bits = PuzzleBitsOf(p)
+	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= idCacheSize {
 		c.m = make(map[string]cachedID)
