@@ -45,6 +45,7 @@ type nodeConfig struct {
 	Cert           string // this node's certificate file
 	Network        string // the network's name, which the certificate must carry
 	Secure         bool   // certificate mode: admission by certificate enforced
+	PuzzleBits     int    // open mode's identity puzzle, c1 (0: off)
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -101,6 +102,7 @@ var settings = map[string]setting{
 	"cert":            {"cert", "--cert", "PASTRY_CERT"},
 	"network":         {"network", "--network", "PASTRY_NETWORK"},
 	"secure":          {"secure", "--secure", "PASTRY_SECURE"},
+	"puzzle_bits":     {"puzzle_bits", "--puzzle-bits", "PASTRY_PUZZLE_BITS"},
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -154,7 +156,7 @@ type nodeFlags struct {
 	dataDir, api, token, prefix, config, logLvl string
 	addrPolicy, caPub, cert, network            string
 	saveInterval                                time.Duration
-	connsLow, connsHigh                         int
+	connsLow, connsHigh, puzzleBits             int
 	pprof, secure                               bool
 }
 
@@ -177,6 +179,7 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.addrPolicy, "addr-policy", "", "addresses the node dials and learns from peers: all, public (for the internet: no private or loopback ones) or private (stay inside a LAN) (default all)")
 	fs.StringVar(&f.caPub, "ca-pub", "", "the certificate authority's public key file (pastry ca init); with --cert and --network")
 	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed")
+	fs.IntVar(&f.puzzleBits, "puzzle-bits", 0, "open mode's identity puzzle, c1 (0 to 32; 0: off): every node's key must have SHA-256(SHA-256(key)) start with c1 zero bits, and peers whose keys do not are refused; a new DATA_DIR/key is made to solve it (about 2^c1 key generations of ~17 us); the same on every node of the network")
 	fs.BoolVar(&f.secure, "secure", false, "certificate mode: the node's id is its certificate's, and only peers with valid certificates of --ca-pub's authority for --network are admitted (needs --cert, --ca-pub, --network; every node of the network must run with it)")
 	fs.StringVar(&f.network, "network", "", "the network's name, which --cert must carry (1 to 64 printable ASCII characters, no spaces)")
 	fs.Usage = func() {
@@ -253,6 +256,7 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"cert":            func() { c.Cert = f.cert },
 		"network":         func() { c.Network = f.network },
 		"secure":          func() { c.Secure = f.secure },
+		"puzzle-bits":     func() { c.PuzzleBits = f.puzzleBits },
 	}
 	for key, s := range settings {
 		name := strings.TrimPrefix(s.flag, "--")
@@ -287,6 +291,7 @@ type fileConfig struct {
 	Cert           *string   `json:"cert"`
 	Network        *string   `json:"network"`
 	Secure         *bool     `json:"secure"`
+	PuzzleBits     *int      `json:"puzzle_bits"`
 }
 
 // applyFile reads the config file at path over c.
@@ -368,6 +373,10 @@ func (c *nodeConfig) applyFile(path string) error {
 	if fc.Secure != nil {
 		c.Secure = *fc.Secure
 		at("secure")
+	}
+	if fc.PuzzleBits != nil {
+		c.PuzzleBits = *fc.PuzzleBits
+		at("puzzle_bits")
 	}
 	return nil
 }
@@ -477,6 +486,12 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%q is not a boolean (true or false)", s.env, v)
 			}
 			c.Secure = b
+		case "puzzle_bits":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a whole number", s.env, v)
+			}
+			c.PuzzleBits = n
 		case "conns_low", "conns_high":
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -580,6 +595,12 @@ func (c *nodeConfig) validateCert() error {
 		} else {
 			missing = append(missing, settings[k].flag)
 		}
+	}
+	switch {
+	case c.PuzzleBits < 0 || c.PuzzleBits > secure.MaxPuzzleBits:
+		return fmt.Errorf("%s: %d, want 0 (off) to %d", c.from("puzzle_bits"), c.PuzzleBits, secure.MaxPuzzleBits)
+	case c.PuzzleBits > 0 && c.Secure:
+		return fmt.Errorf("%s: the puzzle is open mode's, and %s is certificate mode: choose one", c.from("puzzle_bits"), c.from("secure"))
 	}
 	if len(given) == 0 && c.Secure {
 		return fmt.Errorf("%s: certificate mode needs --cert, --ca-pub and --network", c.from("secure"))

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -72,7 +73,7 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		return nil, fmt.Errorf("%s: %w", cfg.from("data_dir"), err)
 	}
 	keyPath := filepath.Join(cfg.DataDir, "key")
-	key, created, err := secure.LoadOrCreateKey(keyPath)
+	key, created, err := loadNodeKey(cfg, keyPath, log)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +118,10 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 			return nil, err
 		}
 		opts = append(opts, pastry.WithSecurity(sec))
+	}
+	if cfg.PuzzleBits > 0 {
+		opts = append(opts, pastry.WithSecurity(transport.Security{PuzzleBits: cfg.PuzzleBits}))
+		log.Info("open mode with the identity puzzle: peers whose keys do not solve it are refused", "puzzle_bits", cfg.PuzzleBits)
 	}
 	d.node, err = pastry.New(d.host, opts...)
 	if err != nil {
@@ -418,4 +423,25 @@ func keepAllowed(peers []peer.AddrInfo, pol transport.AddrPolicy) (_ []peer.Addr
 		}
 	}
 	return out, refused
+}
+
+// loadNodeKey loads DATA_DIR/key, or creates it: with --puzzle-bits, a key
+// that solves the puzzle. An existing key that does not solve it is an
+// error saying what to do.
+func loadNodeKey(cfg nodeConfig, keyPath string, log *slog.Logger) (crypto.PrivKey, bool, error) {
+	if cfg.PuzzleBits == 0 {
+		return secure.LoadOrCreateKey(keyPath)
+	}
+	key, created, err := secure.LoadOrCreateKeyWith(keyPath, func() (crypto.PrivKey, error) {
+		log.Info("solving the identity puzzle for a new key", "puzzle_bits", cfg.PuzzleBits, "expected_keys", uint64(1)<<cfg.PuzzleBits)
+		k, _, err := secure.SolvePuzzle(context.Background(), cfg.PuzzleBits, 0, nil)
+		return k, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if err := secure.CheckPuzzle(key.GetPublic(), cfg.PuzzleBits); err != nil {
+		return nil, false, fmt.Errorf("%s: %s: %w; move it aside and start again to make a key that solves it (its peer ID and node id change)", cfg.from("puzzle_bits"), keyPath, err)
+	}
+	return key, created, nil
 }
