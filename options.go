@@ -9,6 +9,7 @@ import (
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/lookup"
 	"github.com/pastrynet/pastry/multicast"
 	"github.com/pastrynet/pastry/replication"
 	"github.com/pastrynet/pastry/transport"
@@ -27,10 +28,11 @@ type options struct {
 	transport             []transport.Option
 	// anycastAccept is the anycast policy (WithAnycastPolicy).
 	anycastAccept func(topic id.ID, payload []byte) bool
-	multicast     multicast.Options       // WithMulticast
-	store         replication.Store       // WithStore; nil: in memory
-	past          replication.PastOptions // WithReplication
-	security      *transport.Security     // WithSecurity; nil: open mode
+	multicast     multicast.Options        // WithMulticast
+	store         replication.Store        // WithStore; nil: in memory
+	past          replication.PastOptions  // WithReplication
+	security      *transport.Security      // WithSecurity; nil: open mode
+	adversary     *lookup.AdversaryOptions // WithAdversary; nil: an honest node
 }
 
 func defaultOptions() options {
@@ -208,6 +210,21 @@ func WithSecurity(s transport.Security) Option {
 		}
 		o.security = &s
 		o.transport = append(o.transport, transport.WithSecurity(s))
+		return nil
+	}
+}
+
+// WithAdversary makes the node an attacker, for demonstrations and tests
+// (`pastry devnet --malicious`): it runs lookup.Adversary in place of the
+// lookup application, attacking the lookups routed through it as opts
+// says, and cannot start lookups of its own (Lookup fails). Its
+// Colluders must not change once the node starts.
+func WithAdversary(opts lookup.AdversaryOptions) Option {
+	return func(o *options) error {
+		if opts.Colluders == nil {
+			return errors.New("pastry: option WithAdversary: no Colluders")
+		}
+		o.adversary = &opts
 		return nil
 	}
 }

@@ -38,7 +38,11 @@ func (n *Node) startCore() error {
 	if err != nil {
 		return err
 	}
-	if n.lk, err = lookup.Register(c, lookup.Options{}); err != nil {
+	if n.opts.adversary != nil {
+		if _, err = lookup.RegisterAdversary(c, *n.opts.adversary); err != nil {
+			return err
+		}
+	} else if n.lk, err = lookup.Register(c, lookup.Options{}); err != nil {
 		return err
 	}
 	mo := n.opts.multicast

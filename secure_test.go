@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/lookup"
 	"github.com/pastrynet/pastry/routing"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -261,5 +263,20 @@ func TestLibp2pPuzzleMode(t *testing.T) {
 	}
 	if refused == 0 {
 		t.Error("no puzzle refusal counted")
+	}
+}
+
+// TestAdversaryNodeStartsNoLookups: a node made an attacker
+// (WithAdversary) runs lookup.Adversary and refuses lookups of its own;
+// WithAdversary without colluders is refused.
+func TestAdversaryNodeStartsNoLookups(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 71))
+	hub := transport.NewHub()
+	n := newMemNode(t, r, hub, WithAdversary(lookup.AdversaryOptions{Attack: lookup.AttackFakeRoot, Colluders: new(lookup.Colluders)}))
+	if _, err := n.Lookup(context.Background(), id.ID{1}); err == nil || !strings.Contains(err.Error(), "attacker") {
+		t.Errorf("Lookup on an attacker: %v", err)
+	}
+	if _, err := collect([]Option{WithAdversary(lookup.AdversaryOptions{Attack: lookup.AttackDrop})}); err == nil {
+		t.Error("WithAdversary without colluders accepted")
 	}
 }

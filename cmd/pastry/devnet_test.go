@@ -299,3 +299,26 @@ func TestDevnetSecure(t *testing.T) {
 		}
 	}
 }
+
+// TestDevnetMalicious: `--malicious 2` makes the last 2 nodes attackers,
+// marked so; they join like the others. Bad values are refused.
+func TestDevnetMalicious(t *testing.T) {
+	checkLeaks(t)
+	var out, errOut syncBuffer
+	if c := run([]string{"devnet", "-n", "5", "--secure", "--malicious", "2", "--attack", "drop", "--api-base", "0", "--exit-after", "300ms"}, &out, &errOut); c != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", c, out.String(), errOut.String())
+	}
+	so := out.String()
+	if !regexp.MustCompile(`(?m)^ready: 5 nodes joined`).MatchString(so) {
+		t.Fatalf("no ready line:\n%s", so)
+	}
+	marked := regexp.MustCompile(`(?m)^([34])\s+[0-9a-f]{32}\s+12D3Koo\w+\s+127\.0\.0\.1:\d+ attacker \(drop\)$`).FindAllString(so, -1)
+	if len(marked) != 2 || strings.Count(so, "attacker") != 2 {
+		t.Fatalf("want nodes 3 and 4 marked as attackers:\n%s", so)
+	}
+	for _, args := range [][]string{{"-n", "4", "--malicious", "4"}, {"--malicious", "-1"}, {"--malicious", "1", "--attack", "suppress"}, {"--attack", "nonsense"}} {
+		if _, err := parseDevnetFlags(args, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}
