@@ -114,7 +114,11 @@ func (n *Machine) considerDiverse(e routing.Entry) {
 // already held elsewhere (repairHole).
 func (n *Machine) considerAllDiverse(es []routing.Entry) {
 	g := n.grouper()
-	if g == nil {
+	limited := false
+	for i := 0; g != nil && i < len(es) && !limited; i++ {
+		_, limited = g.AddrGroup(es[i].Handle)
+	}
+	if !limited { // as most simulations: one bulk admission
 		n.state.Table.ConsiderAll(es)
 		return
 	}
