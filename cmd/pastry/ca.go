@@ -47,8 +47,9 @@ The certificate authority of a network whose nodes hold certificates:
          authority chooses, so the node cannot choose it)
 
 A node checks its certificate at start with pastry node --ca-pub FILE
---cert FILE --network NAME. Admission by certificate is not enforced yet:
-the overlay does not ask peers for certificates.
+--cert FILE --network NAME, and with --secure as well the network runs in
+certificate mode: the node's id is the certified one and peers without a
+valid certificate are refused (docs/operations.md, "A secure network").
 
 Run 'pastry ca init -h' or 'pastry ca issue -h' for their flags.
 `, caKeyFile, caPubFile)
