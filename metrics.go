@@ -189,6 +189,8 @@ type nodeMetrics struct {
 	pastStored, pastRefused, pastQuorumFails        metric.Int64ObservableCounter
 	pastMoved, pastRepairs, pastSync, pastHandedOff metric.Int64ObservableCounter
 	pastRateLimited                                 metric.Int64ObservableCounter
+	pastFull, pastOverQuota, pastDiverted           metric.Int64ObservableCounter
+	pastCacheHits                                   metric.Int64ObservableCounter
 	typeAttrs                                       [transport.MsgTypeSlots]attribute.Set
 	hopAttrs                                        [core.HopBuckets]attribute.Set
 	reasonAttrs                                     [transport.NumReasons]attribute.Set
@@ -284,6 +286,10 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.pastSync = counter("pastry.records.sync_rounds", "{summary}", "Anti-entropy range summaries sent to leaf-set neighbours.")
 	m.pastRateLimited = counter("pastry.records.rate_limited", "{write}", "Writes refused at their key's root because their origin exceeded its write rate.")
 	m.pastHandedOff = counter("pastry.records.handed_off", "{record}", "Records deleted here after more than K/2 of their replicas confirmed holding them.")
+	m.pastFull = counter("pastry.records.full", "{record}", "Records refused for want of space here (or, diverting, on a leaf-set neighbour).")
+	m.pastOverQuota = counter("pastry.records.over_quota", "{record}", "Records refused because their owner's quota here would be exceeded.")
+	m.pastDiverted = counter("pastry.records.diverted", "{record}", "Replicas this node diverted to a leaf-set neighbour with space (PAST's replica diversion).")
+	m.pastCacheHits = counter("pastry.records.cache_hits", "{read}", "Reads answered from this node's cache of records along routes.")
 	m.sec.create(counter)
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -430,5 +436,9 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.pastSync, clampInt64(rp.SyncRounds))
 	o.ObserveInt64(m.pastHandedOff, clampInt64(rp.HandedOff))
 	o.ObserveInt64(m.pastRateLimited, clampInt64(rp.RateLimited))
+	o.ObserveInt64(m.pastFull, clampInt64(rp.Full))
+	o.ObserveInt64(m.pastOverQuota, clampInt64(rp.OverQuota))
+	o.ObserveInt64(m.pastDiverted, clampInt64(rp.Diverted))
+	o.ObserveInt64(m.pastCacheHits, clampInt64(rp.CacheHits))
 	return nil
 }

@@ -24,11 +24,26 @@ func (n *Node) PutRecord(ctx context.Context, rec *replication.Record) (replicat
 	})
 }
 
+// PutRecordWith is PutRecord with one write's options: K replicas sent
+// the record at once (at most the node's), W receipts awaited.
+func (n *Node) PutRecordWith(ctx context.Context, rec *replication.Record, o replication.WriteOptions) (replication.PutResult, error) {
+	return await(n, ctx, "put "+rec.Key().Short(), func(done func(replication.PutResult, error)) error {
+		return n.past.PutWith(rec, o, done)
+	})
+}
+
 // GetRecord reads key from R of its replicas and returns the newest valid
 // version; ErrNotFound when none holds one.
 func (n *Node) GetRecord(ctx context.Context, key id.ID) (replication.GetResult, error) {
+	return n.GetRecordWith(ctx, key, replication.ReadOptions{})
+}
+
+// GetRecordWith is GetRecord with one read's options: R answers awaited,
+// and Stale to accept a mutable record cached along the route, possibly
+// older than the replicas' (immutable objects come from caches always).
+func (n *Node) GetRecordWith(ctx context.Context, key id.ID, o replication.ReadOptions) (replication.GetResult, error) {
 	res, err := await(n, ctx, "get "+key.Short(), func(done func(replication.GetResult, error)) error {
-		return n.past.Get(key, done)
+		return n.past.GetWith(key, o, done)
 	})
 	if err == nil && res.Record == nil {
 		return res, fmt.Errorf("%w: %s", ErrNotFound, key.Short())

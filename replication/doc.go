@@ -108,9 +108,22 @@
 // A root coordinates at most WriteRate writes a second from one origin
 // (50, burst 200); beyond, it refuses them (counted).
 //
-// Not built yet (issue 22): replica diversion when a replica is full,
-// caching along routes, and the simulator's
-// storage experiments (churn, utilisation, caching); the protocol's
-// messages use their own strict binary codec (wire.go, FuzzProtocol)
-// rather than the published schema.
+// Capacity and replica diversion (divert.go; decision 0064): a replica
+// keeps a record only if it takes at most TPri (0.1) of the store's free
+// space; otherwise it diverts it to a leaf-set neighbour outside the K
+// closest that takes it within TDiv (0.05) of its own, and keeps the
+// neighbour's signed receipt as a pointer, which writes, reads,
+// summaries and repair treat as the copy. No space anywhere: refused as
+// full (ErrCapacity), and counted; a store's per-owner quota: ErrQuota.
+// File diversion (another salt, another key) is the client's.
+//
+// Caching along routes (cache.go, Forward; decision 0065): reads record
+// their route, the root sends its copy back along it, and each node keeps
+// it in a byte-bounded LRU; a cache answers an immutable object to any
+// read and a mutable record only to a read with ReadOptions.Stale.
+// PutWith and GetWith take one operation's K, W, R and Stale.
+//
+// The protocol's messages use their own strict binary codec (wire.go,
+// FuzzProtocol), as the other applications' payloads do; the records and
+// receipts inside them are the published schema's (decision 0066).
 package replication

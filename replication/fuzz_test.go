@@ -183,12 +183,21 @@ func FuzzProtocol(f *testing.F) {
 		{kind: kindStored, req: 3, status: statusStale, key: id.ID{1}},
 		{kind: kindResult, req: 4, status: statusOK, receipts: []wireReceipt{{node: h, version: 1, stored: 5, sig: sig}}},
 		{kind: kindGet, req: 5, r: 3, key: id.ID{2}},
+		{kind: kindGet, req: 5, r: 3, key: id.ID{2}, flags: flagStale | flagCache, path: []id.Handle{h, h}},
 		{kind: kindFetch, req: 6, key: id.ID{2}, origin: h},
 		{kind: kindHave, req: 7, key: id.ID{2}, found: true, record: []byte{9}, origin: h, sig: sig},
 		{kind: kindHave, req: 7, key: id.ID{2}, origin: h},
 		{kind: kindSync, lo: id.ID{1}, hi: id.ID{9}, count: 4},
 		{kind: kindEntries, lo: id.ID{1}, hi: id.ID{9}, reply: true, entries: []entryRef{{key: id.ID{3}, version: 1}}},
 		{kind: kindPush, record: []byte{1}},
+		{kind: kindStored, req: 3, status: statusFull, key: id.ID{1}},
+		{kind: kindResult, req: 4, status: statusQuota},
+		{kind: kindDivert, req: 8, record: []byte{1, 2}},
+		{kind: kindRelease, key: id.ID{4}, version: 3},
+		{kind: kindCached, req: 9, key: id.ID{5}, hops: 2, record: []byte{7}},
+		{kind: kindCache, key: id.ID{5}, record: []byte{7}, path: []id.Handle{h}},
+		{kind: kindOffer, key: id.ID{6}, origin: h},
+		{kind: kindHave, req: 7, key: id.ID{2}, hops: 3, found: true, record: []byte{9}, origin: h},
 	} {
 		b, err := m.encode()
 		if err != nil {

@@ -208,6 +208,13 @@ func (s *MemStore) Stats() Stats {
 	return s.acct.Stats()
 }
 
+// Space implements SpaceReporter.
+func (s *MemStore) Space() (used, capacity int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acct.Used(), s.opts.Capacity
+}
+
 // Close implements Store.
 func (s *MemStore) Close() error {
 	if err := s.lock(); err != nil {

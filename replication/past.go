@@ -55,6 +55,40 @@ type PastOptions struct {
 	// clock): beyond, they are refused and counted. Default 50 a second,
 	// burst 200.
 	WriteRate, WriteBurst float64
+	// TPri and TDiv are PAST's replica diversion thresholds: a replica
+	// stores a record itself only if its size is at most TPri of the
+	// store's free space, and otherwise diverts it to a leaf-set
+	// neighbour, which takes it only if it is at most TDiv of its own
+	// (see divert.go). They apply only when the store has a capacity.
+	// Default 0.1 and 0.05, the paper's.
+	TPri, TDiv float64
+	// NoDivert turns replica diversion off: a replica stores what fits
+	// in its capacity and refuses the rest (the comparison run of the
+	// storage experiment).
+	NoDivert bool
+	// MaxPointers bounds the diverted copies a replica points to.
+	// Default 65,536.
+	MaxPointers int
+	// CacheBytes is the size of the cache of records from the reads
+	// routed through this node (caching along routes); 0: no cache, and
+	// the reads started here do not ask the route to cache.
+	CacheBytes int64
+}
+
+// WriteOptions are one write's: K replicas sent the record at once (at
+// most the network's K; maintenance keeps the network's K copies
+// whatever a write asked) and W receipts awaited. Zero: the node's.
+type WriteOptions struct {
+	K, W int
+}
+
+// ReadOptions are one read's: R answers awaited (zero: the node's), and
+// whether a copy cached along the route may answer for a mutable record,
+// possibly stale (immutable objects are answered from caches always:
+// their key is their content's hash).
+type ReadOptions struct {
+	R     int
+	Stale bool
 }
 
 // PutResult is a completed write: the receipts of the replicas that stored
@@ -82,6 +116,13 @@ type GetResult struct {
 	// Answers is how many replicas answered; Repaired how many were sent
 	// the newest copy because theirs was older or missing.
 	Answers, Repaired int
+	// Cached is true when a cache on the read's route answered (an
+	// immutable object, or a mutable record the read accepted stale);
+	// Answers is then 0.
+	Cached bool
+	// Hops is the overlay hops the read took to the node that answered
+	// (the key's root, or the cache).
+	Hops int
 }
 
 // PastStats count what this node did.
@@ -100,6 +141,17 @@ type PastStats struct {
 	Malformed     uint64 `json:"malformed"`      // payloads that did not decode
 	ReplicasMoved uint64 `json:"replicas_moved"` // records sent to a new replica after a range change
 	RateLimited   uint64 `json:"rate_limited"`   // writes refused at the root: their origin exceeded WriteRate
+	Full          uint64 `json:"full"`           // records refused: no space here (nor, diverting, on a neighbour)
+	OverQuota     uint64 `json:"over_quota"`     // records refused: their owner's quota here
+	Diverted      uint64 `json:"diverted"`       // records this replica diverted to a neighbour (replica diversion)
+	Released      uint64 `json:"released"`       // diverted copies dropped on their pointer holder's word
+	PointersLost  uint64 `json:"pointers_lost"`  // pointers dropped because the holder left the leaf set
+	CacheHits     uint64 `json:"cache_hits"`     // reads answered from this node's route cache
+	CacheStored   uint64 `json:"cache_stored"`   // copies put in the route cache
+	// Gauges, at the time of Stats.
+	Pointers    int   `json:"pointers"`      // copies diverted from here, held by neighbours
+	HeldForPeer int   `json:"held_for_peer"` // diverted copies held here for neighbours
+	CacheBytes  int64 `json:"cache_bytes"`   // bytes in the route cache
 }
 
 // Past is the replication protocol on one node (PAST): records live on the
@@ -124,6 +176,11 @@ type Past struct {
 	rounds  int // maintenance rounds run, for tests
 	stats   PastStats
 	writers map[id.ID]*bucket // write rate per origin, as root
+	// Replica diversion (divert.go).
+	diverts  map[uint64]*divertOp
+	pointers map[id.ID]*pointer // copies diverted from here
+	held     map[id.ID]id.ID    // copies held here, diverted by that node
+	cache    *routeCache        // nil: no caching along routes
 }
 
 // bucket is a token bucket on the node's clock.
@@ -164,15 +221,18 @@ func (p *Past) allowWrite(origin id.ID) bool {
 }
 
 type putOp struct {
-	origin   id.Handle
-	rec      *Record
-	key      id.ID
-	entry    Entry
-	w        int
-	receipts []wireReceipt
-	answered int
-	replied  bool
-	timer    core.TimerID
+	origin    id.Handle
+	rec       *Record
+	key       id.ID
+	entry     Entry
+	w         int
+	n         int     // replicas asked, this node included
+	sent      []id.ID // the replicas asked
+	refusedBy []id.ID // replicas that refused
+	status    uint8   // the refusal to report: full, quota or none yet
+	receipts  []wireReceipt
+	replied   bool
+	timer     core.TimerID
 }
 
 type fetchOp struct {
@@ -183,6 +243,7 @@ type fetchOp struct {
 
 type myOp struct {
 	key   id.ID
+	w     int
 	timer core.TimerID
 	done  func(PutResult, error)
 }
@@ -190,6 +251,8 @@ type myOp struct {
 type getOp struct {
 	key     id.ID
 	r       int
+	stale   bool
+	hops    int
 	answers []getAnswer
 	timer   core.TimerID
 	done    func(GetResult, error)
@@ -248,6 +311,15 @@ func RegisterPast(m *core.Machine, store Store, opts PastOptions) (*Past, error)
 	if opts.WriteBurst == 0 {
 		opts.WriteBurst = 200
 	}
+	if opts.TPri == 0 {
+		opts.TPri = 0.1
+	}
+	if opts.TDiv == 0 {
+		opts.TDiv = 0.05
+	}
+	if opts.MaxPointers == 0 {
+		opts.MaxPointers = 65536
+	}
 	switch {
 	case store == nil:
 		return nil, errors.New("replication: RegisterPast needs a store")
@@ -255,14 +327,20 @@ func RegisterPast(m *core.Machine, store Store, opts PastOptions) (*Past, error)
 		return nil, fmt.Errorf("replication: K %d, want 1 to L/2+1 = %d", opts.K, cfg.LeafSetSize/2+1)
 	case opts.W < 1 || opts.W > opts.K || opts.R < 1 || opts.R > opts.K:
 		return nil, fmt.Errorf("replication: W %d and R %d, want 1 to K = %d", opts.W, opts.R, opts.K)
-	case opts.Timeout < 0 || opts.Maintain < 0 || opts.MaxPending < 0 || opts.MaxHandoff < 0 || opts.WriteRate < 0 || opts.WriteBurst < 1:
+	case opts.Timeout < 0 || opts.Maintain < 0 || opts.MaxPending < 0 || opts.MaxHandoff < 0 || opts.WriteRate < 0 || opts.WriteBurst < 1 ||
+		opts.MaxPointers < 0 || opts.CacheBytes < 0:
 		return nil, errors.New("replication: negative durations or bounds")
+	case !(opts.TPri > 0 && opts.TPri <= 1) || !(opts.TDiv > 0 && opts.TDiv <= 1):
+		return nil, fmt.Errorf("replication: TPri %v and TDiv %v, want (0, 1]", opts.TPri, opts.TDiv)
 	}
 	if err := opts.Limits.Check(); err != nil {
 		return nil, err
 	}
 	p := &Past{opts: opts, store: store, writers: map[id.ID]*bucket{}, puts: map[uint64]*putOp{}, fetches: map[uint64]*fetchOp{}, mine: map[uint64]*myOp{},
-		gets: map[uint64]*getOp{}, handoff: map[id.ID]*handoffOp{}}
+		gets: map[uint64]*getOp{}, handoff: map[id.ID]*handoffOp{}, diverts: map[uint64]*divertOp{}, pointers: map[id.ID]*pointer{}, held: map[id.ID]id.ID{}}
+	if opts.CacheBytes > 0 {
+		p.cache = newRouteCache(opts.CacheBytes)
+	}
 	ep, err := m.RegisterApplication(AppID, p)
 	if err != nil {
 		return nil, err
@@ -272,7 +350,22 @@ func RegisterPast(m *core.Machine, store Store, opts PastOptions) (*Past, error)
 }
 
 // Stats returns the counters.
-func (p *Past) Stats() PastStats { return p.stats }
+func (p *Past) Stats() PastStats {
+	s := p.stats
+	s.Pointers, s.HeldForPeer = len(p.pointers), len(p.held)
+	if p.cache != nil {
+		s.CacheBytes = p.cache.used
+	}
+	return s
+}
+
+// DropCache empties the route cache (the simulator starts each caching
+// experiment cold).
+func (p *Past) DropCache() {
+	if p.cache != nil {
+		p.cache = newRouteCache(p.opts.CacheBytes)
+	}
+}
 
 // Options returns the options in force.
 func (p *Past) Options() PastOptions { return p.opts }
@@ -284,7 +377,7 @@ func (p *Past) maxRecord() int { return p.opts.Limits.maxEncoded() }
 func (p *Past) newReq() uint64 {
 	for {
 		r := p.ep.Rand().Uint64()
-		if r != tagMaintain && p.mine[r] == nil && p.gets[r] == nil && p.puts[r] == nil && p.fetches[r] == nil {
+		if r != tagMaintain && p.mine[r] == nil && p.gets[r] == nil && p.puts[r] == nil && p.fetches[r] == nil && p.diverts[r] == nil {
 			return r
 		}
 	}
@@ -300,6 +393,24 @@ func (p *Past) send(to id.Handle, m *pmsg) {
 // gets the receipts once W replicas stored it, or the error. It fails at
 // once with core.ErrNotJoined, ErrBusy, or rec's own error.
 func (p *Past) Put(rec *Record, done func(PutResult, error)) error {
+	return p.PutWith(rec, WriteOptions{}, done)
+}
+
+// PutWith is Put with one write's options.
+func (p *Past) PutWith(rec *Record, o WriteOptions, done func(PutResult, error)) error {
+	k, w := o.K, o.W
+	if k == 0 {
+		k = p.opts.K
+	}
+	if w == 0 {
+		w = min(p.opts.W, k)
+		if o.K != 0 {
+			w = (k + 2) / 2
+		}
+	}
+	if k < 1 || k > p.opts.K || w < 1 || w > k {
+		return fmt.Errorf("replication: write with K %d and W %d, want 1 <= W <= K <= %d", k, w, p.opts.K)
+	}
 	if p.ep.Status() != core.StatusJoined {
 		return core.ErrNotJoined
 	}
@@ -314,10 +425,10 @@ func (p *Past) Put(rec *Record, done func(PutResult, error)) error {
 		return err
 	}
 	req := p.newReq()
-	op := &myOp{key: rec.Key(), done: done}
+	op := &myOp{key: rec.Key(), w: w, done: done}
 	p.mine[req] = op
 	op.timer, _ = p.ep.After(p.opts.Timeout, req)
-	b, err := (&pmsg{kind: kindPut, req: req, k: uint8(p.opts.K), w: uint8(p.opts.W), record: enc}).encode()
+	b, err := (&pmsg{kind: kindPut, req: req, k: uint8(k), w: uint8(w), record: enc}).encode()
 	if err == nil {
 		err = p.ep.Route(op.key, b, nil)
 	}
@@ -332,6 +443,18 @@ func (p *Past) Put(rec *Record, done func(PutResult, error)) error {
 // version (and sends it to those that answered with an older one, or
 // none); done gets nil Record when no replica that answered holds one.
 func (p *Past) Get(key id.ID, done func(GetResult, error)) error {
+	return p.GetWith(key, ReadOptions{}, done)
+}
+
+// GetWith is Get with one read's options.
+func (p *Past) GetWith(key id.ID, o ReadOptions, done func(GetResult, error)) error {
+	r := o.R
+	if r == 0 {
+		r = p.opts.R
+	}
+	if r < 1 || r > p.opts.K {
+		return fmt.Errorf("replication: read with R %d, want 1 to K = %d", r, p.opts.K)
+	}
 	if p.ep.Status() != core.StatusJoined {
 		return core.ErrNotJoined
 	}
@@ -339,10 +462,17 @@ func (p *Past) Get(key id.ID, done func(GetResult, error)) error {
 		return ErrBusy
 	}
 	req := p.newReq()
-	op := &getOp{key: key, r: p.opts.R, done: done}
+	op := &getOp{key: key, r: r, stale: o.Stale, done: done}
 	p.gets[req] = op
 	op.timer, _ = p.ep.After(p.opts.Timeout, req)
-	b, err := (&pmsg{kind: kindGet, req: req, r: uint8(p.opts.R), key: key}).encode()
+	var flags uint8
+	if o.Stale {
+		flags |= flagStale
+	}
+	if p.cache != nil {
+		flags |= flagCache
+	}
+	b, err := (&pmsg{kind: kindGet, req: req, r: uint8(r), key: key, flags: flags}).encode()
 	if err == nil {
 		err = p.ep.Route(key, b, nil)
 	}
@@ -372,6 +502,9 @@ func (p *Past) Timer(tag uint64) {
 		p.endGet(tag, op)
 	}
 	delete(p.fetches, tag)
+	if op := p.diverts[tag]; op != nil {
+		p.tryDivert(tag, op)
+	}
 	if op := p.puts[tag]; op != nil {
 		delete(p.puts, tag)
 		if !op.replied {
@@ -401,8 +534,89 @@ func (p *Past) tick(d time.Duration) {
 // runtime and the simulator do).
 func (p *Past) Start() { p.tick(p.opts.Maintain) }
 
-// Forward lets every message through.
-func (p *Past) Forward(*core.Message, *id.Handle) bool { return true }
+// Forward is caching along routes: a read routed through this node is
+// answered from its cache when it holds an immutable object at the key,
+// or a mutable record and the read accepts stale data (the read stops
+// here); otherwise this node adds itself to the read's route, so that the
+// root sends it a copy to cache.
+func (p *Past) Forward(cm *core.Message, _ *id.Handle) bool {
+	if p.cache == nil || len(cm.Payload) == 0 || cm.Payload[0] != kindGet {
+		return true
+	}
+	m, err := decode(cm.Payload, p.maxRecord())
+	if err != nil {
+		return true
+	}
+	if it := p.cache.get(m.key); it != nil {
+		switch {
+		case it.rec.Expired(p.unix()):
+			p.cache.drop(m.key)
+		case it.rec.Kind == Immutable || m.flags&flagStale != 0:
+			p.stats.CacheHits++
+			p.sendCached(cm.Origin, &pmsg{kind: kindCached, req: m.req, key: m.key, hops: uint8(min(cm.Hops, 255)), record: it.enc})
+			return false
+		}
+	}
+	if m.flags&flagCache != 0 && len(m.path) < maxPath {
+		m.path = append(m.path, p.ep.Self())
+		if b, err := m.encode(); err == nil {
+			cm.Payload = b
+		}
+	}
+	return true
+}
+
+// sendCached answers a read's origin from the cache.
+func (p *Past) sendCached(origin id.Handle, m *pmsg) {
+	if origin.ID == p.ep.Self().ID {
+		p.onCached(m)
+		return
+	}
+	p.deliverTo(origin, m)
+}
+
+// onCached completes a read started here with a copy from a cache on its
+// route: an immutable object that matches its key, or a valid mutable
+// record if the read accepts stale data.
+func (p *Past) onCached(m *pmsg) {
+	op := p.gets[m.req]
+	if op == nil || op.ended || m.key != op.key {
+		return
+	}
+	rec, err := UnmarshalRecord(m.record, p.opts.Limits)
+	if err != nil || rec.Validate(p.unix(), p.opts.Limits) != nil || rec.CheckKey(op.key) != nil || rec.Kind != Immutable && !op.stale {
+		p.stats.Refused++
+		return
+	}
+	delete(p.gets, m.req)
+	p.ep.Cancel(op.timer)
+	op.ended = true
+	if op.done != nil {
+		op.done(GetResult{Record: rec, Cached: true, Hops: int(m.hops)}, nil)
+	}
+}
+
+// onCache caches a copy the root of a read sent back along its route, and
+// passes it on to the node before this one, if connected to it.
+func (p *Past) onCache(m *pmsg) {
+	if p.cache == nil {
+		return
+	}
+	rec, err := UnmarshalRecord(m.record, p.opts.Limits)
+	if err != nil || rec.Validate(p.unix(), p.opts.Limits) != nil || rec.CheckKey(m.key) != nil {
+		p.stats.Refused++
+		return
+	}
+	if p.cache.put(m.key, rec, m.record) {
+		p.stats.CacheStored++
+	}
+	if n := len(m.path); n > 0 {
+		prev := m.path[n-1]
+		if prev.ID != p.ep.Self().ID && p.ep.Connected(prev) {
+			p.send(prev, &pmsg{kind: kindCache, key: m.key, record: m.record, path: m.path[:n-1]})
+		}
+	}
+}
 
 // Update brings a maintenance round forward when the leaf set changes:
 // ranges moved.
@@ -413,7 +627,16 @@ func (p *Past) Update(id.Handle, bool) { p.tick(2 * time.Second) }
 // replica's receipt ends at its timeout if it needs it.
 func (p *Past) Undelivered(cm *core.Message) {
 	m, err := decode(cm.Payload, p.maxRecord())
-	if err != nil || m.kind != kindFetch {
+	if err != nil {
+		return
+	}
+	if m.kind == kindDivert {
+		if op := p.diverts[m.req]; op != nil && op.to.ID == cm.To.ID {
+			p.tryDivert(m.req, op)
+		}
+		return
+	}
+	if m.kind != kindFetch {
 		return
 	}
 	if f := p.fetches[m.req]; f != nil && len(f.next) > 0 {
@@ -435,7 +658,7 @@ func (p *Past) Deliver(cm *core.Message) {
 		case kindPut:
 			p.rootPut(cm.Origin, &m)
 		case kindGet:
-			p.rootGet(cm.Origin, &m)
+			p.rootGet(cm.Origin, &m, int(cm.Hops))
 		case kindHave: // routed to this node's id: it vouches for itself by its signature
 			if cm.Key == p.ep.Self().ID {
 				p.onHave(m.origin, &m, false)
@@ -446,7 +669,11 @@ func (p *Past) Deliver(cm *core.Message) {
 			}
 		case kindPush:
 			if cm.Key == p.ep.Self().ID {
-				p.onPush(&m)
+				p.onPush(cm.Origin, &m)
+			}
+		case kindCached:
+			if cm.Key == p.ep.Self().ID {
+				p.onCached(&m)
 			}
 		}
 		return
@@ -468,13 +695,24 @@ func (p *Past) Deliver(cm *core.Message) {
 	case kindEntries:
 		p.onEntries(from, &m)
 	case kindPush:
-		p.onPush(&m)
+		p.onPush(from, &m)
+	case kindDivert:
+		p.onDivert(from, &m)
+	case kindRelease:
+		p.onRelease(from, &m)
+	case kindCached:
+		p.onCached(&m)
+	case kindCache:
+		p.onCache(&m)
+	case kindOffer:
+		p.onOffer(from, &m)
 	}
 }
 
-// accept validates an encoded record and stores it if this node is among
-// the K closest to its key (by its leaf set), or if force.
-func (p *Past) accept(enc []byte, force bool) (*Record, Entry, uint8) {
+// check validates an encoded record, and that this node is among the K
+// closest to its key (by its leaf set) unless force. A record refused is
+// counted.
+func (p *Past) check(enc []byte, force bool) (*Record, Entry, uint8) {
 	rec, err := UnmarshalRecord(enc, p.opts.Limits)
 	if err != nil || rec.Validate(p.unix(), p.opts.Limits) != nil {
 		p.stats.Refused++
@@ -489,22 +727,24 @@ func (p *Past) accept(enc []byte, force bool) (*Record, Entry, uint8) {
 		p.stats.Refused++
 		return rec, e, statusRefused
 	}
-	stored, err := p.store.Put(p.unix(), rec)
-	switch {
-	case errors.Is(err, ErrStale):
-		p.stats.Refused++
-		return rec, e, statusStale
-	case errors.Is(err, ErrConflict):
-		p.stats.Refused++
-		return rec, e, statusConflict
-	case err != nil:
-		p.stats.Refused++
-		return rec, e, statusRefused
-	}
-	if stored {
-		p.stats.Stored++
-	}
 	return rec, e, statusOK
+}
+
+// accept validates an encoded record and keeps it (place) if this node is
+// among the K closest to its key; done (may be nil) gets the status.
+func (p *Past) accept(from id.Handle, enc []byte, done func(uint8, Entry)) {
+	rec, e, st := p.check(enc, false)
+	if st != statusOK {
+		if done != nil {
+			done(st, e)
+		}
+		return
+	}
+	p.place(from, rec, e, enc, func(st uint8) {
+		if done != nil {
+			done(st, e)
+		}
+	})
 }
 
 // inRange reports whether this node is among the K closest to key, as
@@ -548,30 +788,79 @@ func (p *Past) rootPut(origin id.Handle, m *pmsg) {
 		p.sendResult(origin, m.req, statusRefused, nil)
 		return
 	}
-	rec, e, st := p.accept(m.record, true)
+	rec, e, st := p.check(m.record, true)
 	if st != statusOK {
 		p.sendResult(origin, m.req, st, nil)
 		return
-	}
-	op := &putOp{origin: origin, rec: rec, key: e.Key, entry: e, w: w}
-	if rc, ok := p.receipt(e); ok {
-		op.receipts = append(op.receipts, rc)
 	}
 	if p.puts[m.req] != nil {
 		return // a copy of a write in progress
 	}
 	if len(p.puts) >= p.opts.MaxPending {
+		p.place(p.ep.Self(), rec, e, m.record, nil)
 		p.sendResult(origin, m.req, statusRefused, nil) // stored here; the rest by anti-entropy
 		return
 	}
-	p.puts[m.req] = op
-	op.timer, _ = p.ep.After(p.opts.Timeout, m.req)
-	for _, h := range p.ep.ReplicaSet(e.Key, k) {
+	replicas := p.ep.ReplicaSet(e.Key, k)
+	req := m.req
+	op := &putOp{origin: origin, rec: rec, key: e.Key, entry: e, w: w, n: max(len(replicas), 1)}
+	p.puts[req] = op
+	op.timer, _ = p.ep.After(p.opts.Timeout, req)
+	p.place(p.ep.Self(), rec, e, m.record, func(st uint8) { p.onOwnPlaced(req, op, st) })
+	if op.replied && len(op.receipts) == 0 {
+		// Refused here by the version rules: the others are not asked.
+		p.ep.Cancel(op.timer)
+		delete(p.puts, req)
+		return
+	}
+	for _, h := range replicas {
 		if h.ID != p.ep.Self().ID {
-			p.send(h, &pmsg{kind: kindStore, req: m.req, record: m.record})
+			op.sent = append(op.sent, h.ID)
+			p.send(h, &pmsg{kind: kindStore, req: req, record: m.record})
 		}
 	}
-	p.checkQuorum(m.req, op)
+	p.checkQuorum(req, op)
+}
+
+// onOwnPlaced counts the root's own copy of a write it coordinates.
+func (p *Past) onOwnPlaced(req uint64, op *putOp, st uint8) {
+	if p.puts[req] != op || op.replied {
+		return
+	}
+	switch st {
+	case statusOK:
+		if rc, ok := p.receipt(op.entry); ok {
+			op.receipts = append(op.receipts, rc)
+		}
+		p.checkQuorum(req, op)
+	case statusStale, statusConflict:
+		// The root's version rules decide the write.
+		op.replied = true
+		p.reply(req, op, st)
+	default:
+		p.refused(req, op, p.ep.Self().ID, st)
+	}
+}
+
+// refused counts a replica's refusal of a write coordinated here, and ends
+// the write once W receipts cannot come any more.
+func (p *Past) refused(req uint64, op *putOp, from id.ID, st uint8) {
+	if slices.Contains(op.refusedBy, from) {
+		return
+	}
+	op.refusedBy = append(op.refusedBy, from)
+	if st == statusFull || st == statusQuota {
+		op.status = st
+	}
+	if !op.replied && op.n-len(op.refusedBy) < op.w {
+		op.replied = true
+		p.stats.QuorumFails++
+		st := op.status
+		if st == statusOK {
+			st = statusQuorum
+		}
+		p.reply(req, op, st)
+	}
 }
 
 func (p *Past) checkQuorum(req uint64, op *putOp) {
@@ -594,11 +883,16 @@ func (p *Past) sendResult(to id.Handle, req uint64, status uint8, rcs []wireRece
 	p.deliverTo(to, m)
 }
 
-// onStore stores a replica (or a handed-off copy) and answers with a
-// signed receipt.
+// onStore stores a replica (or a handed-off copy), diverting it if this
+// node is full, and answers with a signed receipt.
 func (p *Past) onStore(from id.Handle, m *pmsg) {
-	_, e, st := p.accept(m.record, false)
-	out := &pmsg{kind: kindStored, req: m.req, status: st, key: e.Key, version: e.Version, digest: e.Digest}
+	req := m.req
+	p.accept(from, m.record, func(st uint8, e Entry) { p.sendStored(from, req, st, e) })
+}
+
+// sendStored answers a store or a diversion: signed when ok.
+func (p *Past) sendStored(to id.Handle, req uint64, st uint8, e Entry) {
+	out := &pmsg{kind: kindStored, req: req, status: st, key: e.Key, version: e.Version, digest: e.Digest}
 	if st == statusOK {
 		rc, ok := p.receipt(e)
 		if !ok {
@@ -606,7 +900,7 @@ func (p *Past) onStore(from id.Handle, m *pmsg) {
 		}
 		out.stored, out.sig = rc.stored, rc.sig
 	}
-	p.send(from, out)
+	p.send(to, out)
 }
 
 // onStored takes a replica's receipt, for a write coordinated here or a
@@ -616,8 +910,18 @@ func (p *Past) onStored(from id.Handle, m *pmsg) {
 		p.onHandoffAck(from, m, h)
 		return
 	}
+	if d := p.diverts[m.req]; d != nil {
+		p.onDivertStored(from, m, m.req, d)
+		return
+	}
 	op := p.puts[m.req]
-	if op == nil || m.key != op.key || m.status != statusOK {
+	if op == nil || m.key != op.key {
+		return
+	}
+	if m.status != statusOK {
+		if slices.Contains(op.sent, from.ID) {
+			p.refused(m.req, op, from.ID, m.status)
+		}
 		return
 	}
 	rc := wireReceipt{node: from, version: m.version, digest: m.digest, stored: m.stored, sig: m.sig}
@@ -662,8 +966,12 @@ func (p *Past) onResult(from id.Handle, m *pmsg) {
 		err = fmt.Errorf("%w: %s holds another record with this version", ErrConflict, op.key.Short())
 	case m.status == statusRefused:
 		err = fmt.Errorf("%w: %s", ErrRefused, op.key.Short())
-	case m.status == statusQuorum || len(res.Receipts) < p.opts.W:
-		err = fmt.Errorf("%w: %d receipts for %s, want %d", ErrQuorum, len(res.Receipts), op.key.Short(), p.opts.W)
+	case m.status == statusFull:
+		err = fmt.Errorf("%w: too many of %s's replicas, and their neighbours, have no space for it (%d receipts, want %d)", ErrCapacity, op.key.Short(), len(res.Receipts), op.w)
+	case m.status == statusQuota:
+		err = fmt.Errorf("%w: too many of %s's replicas refused its owner more space (%d receipts, want %d)", ErrQuota, op.key.Short(), len(res.Receipts), op.w)
+	case m.status == statusQuorum || len(res.Receipts) < op.w:
+		err = fmt.Errorf("%w: %d receipts for %s, want %d", ErrQuorum, len(res.Receipts), op.key.Short(), op.w)
 	}
 	if op.done != nil {
 		op.done(res, err)
@@ -672,13 +980,21 @@ func (p *Past) onResult(from id.Handle, m *pmsg) {
 
 // rootGet coordinates a read at the key's root: its own answer and R-1
 // other replicas', each straight to the origin.
-func (p *Past) rootGet(origin id.Handle, m *pmsg) {
+func (p *Past) rootGet(origin id.Handle, m *pmsg, hops int) {
 	p.stats.Gets++
 	r := int(m.r)
 	if r < 1 || r > p.ep.Config().LeafSetSize/2+1 {
 		return
 	}
-	p.answer(origin, m.req, m.key)
+	p.answer(origin, m.req, m.key, uint8(min(hops, 255)))
+	if n := len(m.path); n > 0 && m.flags&flagCache != 0 {
+		// A copy for the route's caches, back along it from its last node.
+		if rec, ok, err := p.store.Get(m.key); err == nil && ok {
+			if enc, err := rec.Marshal(); err == nil && p.ep.Connected(m.path[n-1]) {
+				p.send(m.path[n-1], &pmsg{kind: kindCache, key: m.key, record: enc, path: m.path[:n-1]})
+			}
+		}
+	}
 	var others []id.Handle
 	for _, h := range p.ep.ReplicaSet(m.key, p.opts.K) {
 		if h.ID != p.ep.Self().ID {
@@ -704,14 +1020,20 @@ func (p *Past) onFetch(from id.Handle, m *pmsg) {
 		p.stats.Refused++
 		return
 	}
-	p.answer(m.origin, m.req, m.key)
+	p.answer(m.origin, m.req, m.key, 0)
 }
 
 // answer sends this node's copy of key (or that it has none) to origin:
 // straight to it when connected, otherwise routed to its id, signed.
-func (p *Past) answer(origin id.Handle, req uint64, key id.ID) {
-	out := &pmsg{kind: kindHave, req: req, key: key, origin: p.ep.Self()}
-	if rec, ok, err := p.store.Get(key); err == nil && ok {
+func (p *Past) answer(origin id.Handle, req uint64, key id.ID, hops uint8) {
+	out := &pmsg{kind: kindHave, req: req, key: key, origin: p.ep.Self(), hops: hops}
+	rec, ok, err := p.store.Get(key)
+	if ptr := p.pointers[key]; ptr != nil && (err != nil || !ok) {
+		// Diverted: the holder answers for this node.
+		p.send(ptr.holder, &pmsg{kind: kindFetch, req: req, key: key, origin: origin})
+		return
+	}
+	if err == nil && ok {
 		if enc, err := rec.Marshal(); err == nil {
 			out.found, out.record = true, enc
 		}
@@ -775,6 +1097,7 @@ func (p *Past) onHave(from id.Handle, m *pmsg, direct bool) {
 			return
 		}
 	}
+	op.hops = max(op.hops, int(m.hops))
 	a := getAnswer{from: from}
 	if m.found {
 		rec, err := UnmarshalRecord(m.record, p.opts.Limits)
@@ -808,7 +1131,7 @@ func (p *Past) endGet(req uint64, op *getOp) {
 			best = a.rec
 		}
 	}
-	res := GetResult{Record: best, Answers: len(op.answers)}
+	res := GetResult{Record: best, Answers: len(op.answers), Hops: op.hops}
 	if best != nil {
 		enc, err := best.Marshal()
 		if err == nil {
@@ -819,7 +1142,7 @@ func (p *Past) endGet(req uint64, op *getOp) {
 					if a.from.ID != p.ep.Self().ID {
 						p.deliverTo(a.from, &pmsg{kind: kindPush, record: enc})
 					} else {
-						p.accept(enc, false)
+						p.accept(p.ep.Self(), enc, nil)
 					}
 				}
 			}
@@ -835,7 +1158,7 @@ func (p *Past) endGet(req uint64, op *getOp) {
 }
 
 // onPush stores a copy another node says this node should hold.
-func (p *Past) onPush(m *pmsg) { p.accept(m.record, false) }
+func (p *Past) onPush(from id.Handle, m *pmsg) { p.accept(from, m.record, nil) }
 
 // maintain runs one round: summaries of the ranges shared with each
 // neighbour that shares some, and the handoff of records that left this
@@ -849,13 +1172,14 @@ func (p *Past) maintain() {
 	if !ok {
 		return
 	}
+	p.maintainDiversion()
 	for _, n := range p.ep.NeighborSet(2 * (p.opts.K - 1)) {
 		nlo, nhi, ok := p.ep.Range(n, p.opts.K-1)
 		if !ok {
 			continue
 		}
 		for _, seg := range intersect(lo, hi, nlo, nhi) {
-			s, err := p.store.Summary(seg[0], seg[1])
+			s, err := p.summary(seg[0], seg[1])
 			if err != nil || s.Count == 0 {
 				continue // nothing to offer: a neighbour with records sends its own summary
 			}
@@ -889,7 +1213,7 @@ func intersect(alo, ahi, blo, bhi id.ID) [][2]id.ID {
 // onSync compares a neighbour's summary of a range with this node's; on a
 // difference, it sends its entries of the range.
 func (p *Past) onSync(from id.Handle, m *pmsg) {
-	s, err := p.store.Summary(m.lo, m.hi)
+	s, err := p.summary(m.lo, m.hi)
 	if err != nil || s.Count == int(m.count) && s.Hash == m.hash {
 		return
 	}
@@ -903,6 +1227,12 @@ func (p *Past) sendEntries(to id.Handle, lo, hi id.ID, reply bool) {
 		out.entries = append(out.entries, entryRef{key: e.Key, version: e.Version, digest: e.Digest})
 		return len(out.entries) < maxEntries
 	})
+	for _, e := range p.pointerEntries(lo, hi) {
+		if len(out.entries) >= maxEntries {
+			break
+		}
+		out.entries = append(out.entries, entryRef{key: e.Key, version: e.Version, digest: e.Digest})
+	}
 	p.send(to, out)
 }
 
@@ -931,6 +1261,18 @@ func (p *Past) onEntries(from id.Handle, m *pmsg) {
 		}
 		return pushed < p.opts.MaxHandoff
 	})
+	// What the sender lacks and this node keeps diverted: its holder is
+	// asked to push it.
+	for _, e := range p.pointerEntries(m.lo, m.hi) {
+		if pushed >= p.opts.MaxHandoff {
+			break
+		}
+		if t, ok := theirs[e.Key]; ok && t.version >= e.Version {
+			continue
+		}
+		p.send(p.pointers[e.Key].holder, &pmsg{kind: kindOffer, key: e.Key, origin: from})
+		pushed++
+	}
 	if !m.reply {
 		p.sendEntries(from, m.lo, m.hi, true)
 	}
@@ -948,6 +1290,9 @@ func (p *Past) handOff(lo, hi id.ID) {
 	}
 	for _, seg := range all {
 		_ = p.store.Entries(seg[0], seg[1], func(e Entry) bool {
+			if h, ok := p.held[e.Key]; ok && p.heldValid(e.Key, h) {
+				return true // a diverted copy held for a replica
+			}
 			out = append(out, e)
 			return len(out) < p.opts.MaxHandoff
 		})
@@ -992,7 +1337,7 @@ func (p *Past) onHandoffAck(from id.Handle, m *pmsg, h *handoffOp) {
 		h.acks = append(h.acks, from.ID)
 	}
 	if len(h.acks) > p.opts.K/2 {
-		if !p.inRange(m.key) {
+		if _, held := p.held[m.key]; !held && !p.inRange(m.key) {
 			if ok, err := p.store.Delete(m.key); err == nil && ok {
 				p.stats.HandedOff++
 			}

@@ -41,6 +41,13 @@ func (r rng) Read(b []byte) (int, error) {
 
 func newPastWorld(t *testing.T, seed uint64, n int) *pastWorld {
 	t.Helper()
+	return newPastWorldWith(t, seed, n, func(int, id.ID) (Options, PastOptions) { return Options{}, PastOptions{} })
+}
+
+// newPastWorldWith is newPastWorld with each node's store and protocol
+// options given by opts (from its index and id); Epoch is set here.
+func newPastWorldWith(t *testing.T, seed uint64, n int, opts func(i int, self id.ID) (Options, PastOptions)) *pastWorld {
+	t.Helper()
 	nw, err := simnet.New(simnet.Options{Seed: seed, Node: core.SimConfig(), Topology: simnet.NewPlane()})
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +58,13 @@ func newPastWorld(t *testing.T, seed uint64, n int) *pastWorld {
 	nw.RunFor(time.Minute)
 	w := &pastWorld{t: t, nw: nw}
 	for i := range n {
-		st, err := NewMemStore(Options{})
+		so, po := opts(i, nw.Node(i).Self().ID)
+		st, err := NewMemStore(so)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := RegisterPast(nw.Node(i).Machine, st, PastOptions{Epoch: testEpoch})
+		po.Epoch = testEpoch
+		p, err := RegisterPast(nw.Node(i).Machine, st, po)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,12 +90,17 @@ func (w *pastWorld) record(name string, version uint64, value string) *Record {
 // put writes rec from node i and waits for the result.
 func (w *pastWorld) put(i int, rec *Record) (PutResult, error) {
 	w.t.Helper()
+	return w.putWith(i, rec, WriteOptions{})
+}
+
+func (w *pastWorld) putWith(i int, rec *Record, o WriteOptions) (PutResult, error) {
+	w.t.Helper()
 	var res PutResult
 	var rerr error
 	done := false
 	var err error
 	w.nw.RunOn(i, func() {
-		err = w.apps[i].Put(rec, func(r PutResult, e error) { res, rerr, done = r, e, true })
+		err = w.apps[i].PutWith(rec, o, func(r PutResult, e error) { res, rerr, done = r, e, true })
 	})
 	if err != nil {
 		return res, err
@@ -102,12 +116,17 @@ func (w *pastWorld) put(i int, rec *Record) (PutResult, error) {
 
 func (w *pastWorld) get(i int, key id.ID) (GetResult, error) {
 	w.t.Helper()
+	return w.getWith(i, key, ReadOptions{})
+}
+
+func (w *pastWorld) getWith(i int, key id.ID, o ReadOptions) (GetResult, error) {
+	w.t.Helper()
 	var res GetResult
 	var rerr error
 	done := false
 	var err error
 	w.nw.RunOn(i, func() {
-		err = w.apps[i].Get(key, func(r GetResult, e error) { res, rerr, done = r, e, true })
+		err = w.apps[i].GetWith(key, o, func(r GetResult, e error) { res, rerr, done = r, e, true })
 	})
 	if err != nil {
 		return res, err

@@ -260,6 +260,17 @@ func (a *Accounts) change(e Entry, sign int) {
 	}
 }
 
+// Used is the bytes held.
+func (a *Accounts) Used() int64 { return a.st.Bytes }
+
+// SpaceReporter is a Store that tells its bytes held and its capacity (0:
+// no limit) cheaply; both stores here do. The protocol's replica
+// diversion needs it: a store that does not tell is treated as having no
+// limit.
+type SpaceReporter interface {
+	Space() (used, capacity int64)
+}
+
 // Stats returns a copy of the counts.
 func (a *Accounts) Stats() Stats {
 	s := a.st

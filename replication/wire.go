@@ -17,13 +17,19 @@ import (
 //	store:   [2][request u64][record]                               root -> replica (and handoffs)
 //	stored:  [3][request u64][status u8][key 16][version u64][digest 32][stored i64][signature 64]
 //	result:  [4][request u64][status u8][count u8][receipts: handle, version u64, digest 32, stored i64, signature 64]
-//	get:     [5][request u64][r u8][key 16]                         routed to the key
-//	fetch:   [6][request u64][key 16][origin handle]                root -> replica
-//	have:    [7][request u64][key 16][found u8][record, if found][replica handle][signed u8][signature 64, if signed]
+//	get:     [5][request u64][r u8][key 16][flags u8][count u8][handles: the route so far]
+//	                                                                routed to the key; flags: 1 stale-ok, 2 cache along the route
+//	fetch:   [6][request u64][key 16][origin handle]                root -> replica (and pointer -> diverted copy)
+//	have:    [7][request u64][key 16][hops u8][found u8][record, if found][replica handle][signed u8][signature 64, if signed]
 //	                                                                replica -> origin, routed when not connected
 //	sync:    [8][lo 16][hi 16][count u32][hash 32]                  anti-entropy
 //	entries: [9][lo 16][hi 16][reply u8][count u16][key 16, version u64, digest 32 each]
 //	push:    [10][record]                                           a copy for the receiver to hold
+//	divert:  [11][request u64][record]                              full replica -> leaf-set neighbour (answered by stored)
+//	release: [12][key 16][version u64]                              pointer holder -> diverted copy's holder: drop it
+//	cached:  [13][request u64][key 16][hops u8][record]             a node on a read's route -> origin, from its cache
+//	cache:   [14][key 16][record][count u8][handles]                root -> the read's route, backwards: a copy to cache
+//	offer:   [15][key 16][to handle]                                pointer holder -> diverted copy's holder: push it to a replica
 //
 // A decoder takes exactly these: anything else is ErrMalformed.
 const (
@@ -37,10 +43,16 @@ const (
 	kindSync
 	kindEntries
 	kindPush
+	kindDivert
+	kindRelease
+	kindCached
+	kindCache
+	kindOffer
 	kindCount
 )
 
-var kindNames = [...]string{"invalid", "put", "store", "stored", "result", "get", "fetch", "have", "sync", "entries", "push"}
+var kindNames = [...]string{"invalid", "put", "store", "stored", "result", "get", "fetch", "have", "sync", "entries", "push",
+	"divert", "release", "cached", "cache", "offer"}
 
 // Status of a store or a write.
 const (
@@ -49,7 +61,20 @@ const (
 	statusConflict = 2 // another record with this version is held
 	statusRefused  = 3 // invalid, over capacity or quota, or not this node's range
 	statusQuorum   = 4 // fewer than W receipts in time
+	statusFull     = 5 // no space here nor on a leaf-set neighbour to divert to
+	statusQuota    = 6 // the owner's quota here would be exceeded
+	maxStatus      = statusQuota
 )
+
+// Get flags.
+const (
+	flagStale = 1 // the caller accepts a cached, possibly stale, mutable record
+	flagCache = 2 // the nodes on the route record themselves, and the root sends them a copy to cache
+	allFlags  = flagStale | flagCache
+)
+
+// maxPath bounds the route a get records.
+const maxPath = 32
 
 // maxEntries bounds an entries message (and so one anti-entropy batch).
 const maxEntries = 512
@@ -101,6 +126,9 @@ type pmsg struct {
 	hash     [32]byte
 	reply    bool
 	entries  []entryRef
+	flags    uint8
+	hops     uint8
+	path     []id.Handle
 }
 
 func putRecord(b, rec []byte) []byte {
@@ -109,8 +137,13 @@ func putRecord(b, rec []byte) []byte {
 }
 
 func (m *pmsg) encode() ([]byte, error) {
-	if len(m.origin.Addr) > 255 || len(m.receipts) > 255 || len(m.entries) > maxEntries {
+	if len(m.origin.Addr) > 255 || len(m.receipts) > 255 || len(m.entries) > maxEntries || len(m.path) > maxPath || m.flags&^allFlags != 0 {
 		return nil, fmt.Errorf("replication: %s message over its bounds", kindNames[min(int(m.kind), len(kindNames)-1)])
+	}
+	for _, h := range m.path {
+		if len(h.Addr) > 255 {
+			return nil, errors.New("replication: malformed route")
+		}
 	}
 	for _, rc := range m.receipts {
 		if len(rc.node.Addr) > 255 || len(rc.sig) != SignatureSize {
@@ -155,6 +188,8 @@ func (m *pmsg) encode() ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, m.req)
 		b = append(b, m.r)
 		b = append(b, m.key[:]...)
+		b = append(b, m.flags)
+		b = appendPath(b, m.path)
 	case kindFetch:
 		b = binary.BigEndian.AppendUint64(b, m.req)
 		b = append(b, m.key[:]...)
@@ -162,6 +197,7 @@ func (m *pmsg) encode() ([]byte, error) {
 	case kindHave:
 		b = binary.BigEndian.AppendUint64(b, m.req)
 		b = append(b, m.key[:]...)
+		b = append(b, m.hops)
 		if m.found {
 			b = append(b, 1)
 			b = putRecord(b, m.record)
@@ -196,10 +232,49 @@ func (m *pmsg) encode() ([]byte, error) {
 		}
 	case kindPush:
 		b = putRecord(b, m.record)
+	case kindDivert:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = putRecord(b, m.record)
+	case kindRelease:
+		b = append(b, m.key[:]...)
+		b = binary.BigEndian.AppendUint64(b, m.version)
+	case kindCached:
+		b = binary.BigEndian.AppendUint64(b, m.req)
+		b = append(b, m.key[:]...)
+		b = append(b, m.hops)
+		b = putRecord(b, m.record)
+	case kindCache:
+		b = append(b, m.key[:]...)
+		b = putRecord(b, m.record)
+		b = appendPath(b, m.path)
+	case kindOffer:
+		b = append(b, m.key[:]...)
+		b = core.AppendHandle(b, m.origin)
 	default:
 		return nil, fmt.Errorf("replication: encode kind %d", m.kind)
 	}
 	return b, nil
+}
+
+func appendPath(b []byte, path []id.Handle) []byte {
+	b = append(b, byte(len(path)))
+	for _, h := range path {
+		b = core.AppendHandle(b, h)
+	}
+	return b
+}
+
+func readPath(r *core.PayloadReader) []id.Handle {
+	n := int(r.U8())
+	if n > maxPath {
+		r.Fail()
+		return nil
+	}
+	var path []id.Handle
+	for i := 0; i < n && !r.Bad(); i++ {
+		path = append(path, r.Handle())
+	}
+	return path
 }
 
 func readDigest(r *core.PayloadReader) (d [DigestSize]byte) {
@@ -238,14 +313,14 @@ func decode(b []byte, maxRecord int) (pmsg, error) {
 		m.stored = int64(r.U64())
 		if m.status == statusOK {
 			m.sig = append([]byte(nil), r.Take(SignatureSize)...)
-		} else if m.status > statusQuorum {
+		} else if m.status > maxStatus {
 			r.Fail()
 		}
 	case kindResult:
 		m.req = r.U64()
 		m.status = r.U8()
 		n := int(r.U8())
-		if m.status > statusQuorum {
+		if m.status > maxStatus {
 			r.Fail()
 		}
 		for i := 0; i < n && !r.Bad(); i++ {
@@ -261,6 +336,10 @@ func decode(b []byte, maxRecord int) (pmsg, error) {
 		m.req = r.U64()
 		m.r = r.U8()
 		m.key = r.ID()
+		if m.flags = r.U8(); m.flags&^allFlags != 0 {
+			r.Fail()
+		}
+		m.path = readPath(r)
 	case kindFetch:
 		m.req = r.U64()
 		m.key = r.ID()
@@ -268,6 +347,7 @@ func decode(b []byte, maxRecord int) (pmsg, error) {
 	case kindHave:
 		m.req = r.U64()
 		m.key = r.ID()
+		m.hops = r.U8()
 		if m.found = r.Bool(); m.found {
 			m.record = readRecord(r, maxRecord)
 		}
@@ -293,6 +373,24 @@ func decode(b []byte, maxRecord int) (pmsg, error) {
 		}
 	case kindPush:
 		m.record = readRecord(r, maxRecord)
+	case kindDivert:
+		m.req = r.U64()
+		m.record = readRecord(r, maxRecord)
+	case kindRelease:
+		m.key = r.ID()
+		m.version = r.U64()
+	case kindCached:
+		m.req = r.U64()
+		m.key = r.ID()
+		m.hops = r.U8()
+		m.record = readRecord(r, maxRecord)
+	case kindCache:
+		m.key = r.ID()
+		m.record = readRecord(r, maxRecord)
+		m.path = readPath(r)
+	case kindOffer:
+		m.key = r.ID()
+		m.origin = r.Handle()
 	default:
 		r.Fail()
 	}

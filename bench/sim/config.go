@@ -57,6 +57,27 @@ type Config struct {
 	GroupFail float64
 	RootFails int
 
+	// Past, if set, runs one of PAST's experiments (PastResult) after the
+	// lookups: "storage" (insert failures by utilisation; PastDivert for
+	// replica and file diversion) or "caching" (hit rate and hops by
+	// Zipf parameter). PastObjects bounds the inserts (storage) or is
+	// the objects read (caching); sizes are lognormal with median
+	// PastSizeMedian bytes and sigma PastSizeSigma; PastCapacity is the
+	// nodes' mean capacity in bytes; PastCache the route cache's bytes;
+	// PastZipf the Zipf parameters and PastReads the reads for each.
+	Past           string
+	PastDivert     bool
+	PastObjects    int
+	PastSizeMedian int
+	PastSizeSigma  float64
+	PastCapacity   int64
+	PastCache      int64
+	PastZipf       []float64
+	PastReads      int
+	// PastByzantine is the lying replicas of each object's K in the
+	// "byzantine" experiment (default 2).
+	PastByzantine int
+
 	// Malicious is the fraction of the nodes (0 to 0.3 in the paper's
 	// figures) that are colluding attackers, chosen with the run's seed;
 	// Attack is what they do to the lookups routed through them (drop,
@@ -104,6 +125,32 @@ func (c *Config) defaults() {
 	if c.LookupWindow == 0 {
 		c.LookupWindow = time.Minute
 	}
+	if c.Past != "" {
+		if c.PastObjects == 0 {
+			c.PastObjects = map[string]int{"storage": 100_000, "caching": 1000, "byzantine": 300, "crash": 2000}[c.Past]
+		}
+		if c.PastSizeMedian == 0 {
+			c.PastSizeMedian = 1312
+		}
+		if c.PastSizeSigma == 0 {
+			c.PastSizeSigma = 2.04
+		}
+		if c.PastCapacity == 0 {
+			c.PastCapacity = 2 << 20
+		}
+		if c.PastCache == 0 {
+			c.PastCache = 256 << 10
+		}
+		if len(c.PastZipf) == 0 {
+			c.PastZipf = []float64{0.5, 0.75, 1, 1.25}
+		}
+		if c.PastReads == 0 {
+			c.PastReads = 2000
+		}
+		if c.Past == "byzantine" && c.PastByzantine == 0 {
+			c.PastByzantine = 2
+		}
+	}
 	if c.Attack != "" && len(c.Gammas) == 0 {
 		c.Gammas = []float64{1.0, 1.2, 1.4, 1.58, lookup.DefaultGamma, 2.0, 2.2, 2.5}
 	}
@@ -143,6 +190,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--group-fail and --root-fails are Scribe experiments: give --groups")
 	case c.Groups > 0 && (c.Fail > 0 || c.ChurnMedian > 0):
 		return fmt.Errorf("--groups runs its own failure experiments: give it without --fail and --churn-median")
+	case c.Past != "" && c.Past != "storage" && c.Past != "caching" && c.Past != "byzantine" && c.Past != "crash":
+		return fmt.Errorf("--past %q: want storage, caching, byzantine or crash", c.Past)
+	case c.Past == "byzantine" && (c.PastByzantine < 0 || c.PastByzantine > 5):
+		return bad("past-byzantine", c.PastByzantine, "0 to K = 5 lying replicas")
+	case c.Past != "" && (c.Fail > 0 && c.Past != "crash" || c.ChurnMedian > 0 || c.Groups > 0 || c.Attack != ""):
+		return fmt.Errorf("--past is its own experiment: give it without --fail (but for --past crash), --churn-median, --groups and --attack")
+	case c.Past != "" && (c.PastObjects < 1 || c.PastObjects > 1_000_000 || c.PastSizeMedian < 1 || c.PastSizeMedian > 1<<20 ||
+		!(c.PastSizeSigma >= 0 && c.PastSizeSigma <= 5) || c.PastCapacity < 1<<10 || c.PastCache < 0 || c.PastReads < 0 || c.PastReads > 10_000_000):
+		return fmt.Errorf("--past: objects 1 to 1,000,000, size median 1 to 1 MiB, sigma 0 to 5, capacity >= 1 KiB, cache >= 0, reads <= 10,000,000")
 	case c.OracleBlock < 0:
 		return bad("oracle-block", c.OracleBlock, ">= 0")
 	case c.Malicious < 0 || c.Malicious >= 1:

@@ -38,6 +38,8 @@ type Result struct {
 	Churn *ChurnResult `json:"churn,omitempty"`
 	// Scribe is the Scribe experiments, with Config.Groups.
 	Scribe *ScribeResult `json:"scribe,omitempty"`
+	// Past is PAST's experiment, with Config.Past.
+	Past *PastResult `json:"past,omitempty"`
 	// Attack is the attack experiment, with Config.Attack.
 	Attack *AttackResult `json:"attack,omitempty"`
 

@@ -110,7 +110,12 @@ func Run(cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	if cfg.Fail > 0 {
+	if cfg.Past != "" {
+		if err := r.past(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Fail > 0 && cfg.Past == "" {
 		if err := r.fail(); err != nil {
 			return nil, err
 		}

@@ -222,6 +222,7 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			"pastry_store_records", "pastry_store_bytes", "pastry_records_stored_total", "pastry_records_refused_total",
 			"pastry_records_quorum_failures_total", "pastry_records_replicas_moved_total", "pastry_records_read_repairs_total",
 			"pastry_records_sync_rounds_total", "pastry_records_handed_off_total", "pastry_records_rate_limited_total",
+			"pastry_records_full_total", "pastry_records_over_quota_total", "pastry_records_diverted_total", "pastry_records_cache_hits_total",
 		} {
 			if fams[name] == nil {
 				t.Errorf("metric %s missing", name)

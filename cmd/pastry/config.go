@@ -46,6 +46,9 @@ type nodeConfig struct {
 	Network        string // the network's name, which the certificate must carry
 	Secure         bool   // certificate mode: admission by certificate enforced
 	PuzzleBits     int    // open mode's identity puzzle, c1 (0: off)
+	StoreCapacity  int64  // bytes of records the store holds at most; 0: no limit
+	OwnerQuota     int64  // bytes of one owner's records the store holds at most; 0: no limit
+	RouteCache     int64  // bytes of the cache of records along read routes; 0: none
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -72,6 +75,7 @@ const (
 	minTokenLen    = 16
 	maxTokenLen    = 256
 	maxPrefixLen   = 64
+	maxStoreBytes  = 1 << 50 // 1 PiB: a bound on the byte settings
 	maxConns       = 10000
 	minSaveEvery   = time.Second
 	maxSaveEvery   = time.Hour
@@ -103,6 +107,9 @@ var settings = map[string]setting{
 	"network":         {"network", "--network", "PASTRY_NETWORK"},
 	"secure":          {"secure", "--secure", "PASTRY_SECURE"},
 	"puzzle_bits":     {"puzzle_bits", "--puzzle-bits", "PASTRY_PUZZLE_BITS"},
+	"store_capacity":  {"store_capacity", "--store-capacity", "PASTRY_STORE_CAPACITY"},
+	"owner_quota":     {"owner_quota", "--owner-quota", "PASTRY_OWNER_QUOTA"},
+	"route_cache":     {"route_cache", "--route-cache", "PASTRY_ROUTE_CACHE"},
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -158,6 +165,7 @@ type nodeFlags struct {
 	saveInterval                                time.Duration
 	connsLow, connsHigh, puzzleBits             int
 	pprof, secure                               bool
+	storeCapacity, ownerQuota, routeCache       int64
 }
 
 func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
@@ -182,6 +190,9 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.puzzleBits, "puzzle-bits", 0, "open mode's identity puzzle, c1 (0 to 32; 0: off): every node's key must have SHA-256(SHA-256(key)) start with c1 zero bits, and peers whose keys do not are refused; a new DATA_DIR/key is made to solve it (about 2^c1 key generations of ~17 us); the same on every node of the network")
 	fs.BoolVar(&f.secure, "secure", false, "certificate mode: the node's id is its certificate's, and only peers with valid certificates of --ca-pub's authority for --network are admitted (needs --cert, --ca-pub, --network; every node of the network must run with it)")
 	fs.StringVar(&f.network, "network", "", "the network's name, which --cert must carry (1 to 64 printable ASCII characters, no spaces)")
+	fs.Int64Var(&f.storeCapacity, "store-capacity", 0, "bytes of records this node stores at most (0: no limit); when full, it diverts replicas to leaf-set neighbours (PAST's replica diversion)")
+	fs.Int64Var(&f.ownerQuota, "owner-quota", 0, "bytes of one owner's records this node stores at most (0: no limit)")
+	fs.Int64Var(&f.routeCache, "route-cache", 0, "bytes of the cache of records read through this node (caching along routes; 0: none)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry node [flags]
 
@@ -192,7 +203,8 @@ Each setting also comes from an environment variable (PASTRY_LISTEN,
 PASTRY_ANNOUNCE, PASTRY_BOOTSTRAP, PASTRY_DATA_DIR, PASTRY_API,
 PASTRY_TOKEN, PASTRY_PROTOCOL_PREFIX, PASTRY_LOG_LEVEL,
 PASTRY_SAVE_INTERVAL, PASTRY_CONNS_LOW, PASTRY_CONNS_HIGH,
-PASTRY_ADDR_POLICY, PASTRY_PPROF, PASTRY_CA_PUB, PASTRY_CERT, PASTRY_NETWORK)
+PASTRY_ADDR_POLICY, PASTRY_PPROF, PASTRY_CA_PUB, PASTRY_CERT, PASTRY_NETWORK,
+PASTRY_STORE_CAPACITY, PASTRY_OWNER_QUOTA, PASTRY_ROUTE_CACHE)
 or the config file's key of the same name in lower case (listen, bootstrap,
 data_dir, ...); a flag beats the environment, which beats the file, which
 beats the default.
@@ -257,6 +269,9 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"network":         func() { c.Network = f.network },
 		"secure":          func() { c.Secure = f.secure },
 		"puzzle-bits":     func() { c.PuzzleBits = f.puzzleBits },
+		"store-capacity":  func() { c.StoreCapacity = f.storeCapacity },
+		"owner-quota":     func() { c.OwnerQuota = f.ownerQuota },
+		"route-cache":     func() { c.RouteCache = f.routeCache },
 	}
 	for key, s := range settings {
 		name := strings.TrimPrefix(s.flag, "--")
@@ -292,6 +307,9 @@ type fileConfig struct {
 	Network        *string   `json:"network"`
 	Secure         *bool     `json:"secure"`
 	PuzzleBits     *int      `json:"puzzle_bits"`
+	StoreCapacity  *int64    `json:"store_capacity"` // bytes
+	OwnerQuota     *int64    `json:"owner_quota"`    // bytes
+	RouteCache     *int64    `json:"route_cache"`    // bytes
 }
 
 // applyFile reads the config file at path over c.
@@ -377,6 +395,16 @@ func (c *nodeConfig) applyFile(path string) error {
 	if fc.PuzzleBits != nil {
 		c.PuzzleBits = *fc.PuzzleBits
 		at("puzzle_bits")
+	}
+	for key, v := range map[string]struct{ dst, src *int64 }{
+		"store_capacity": {&c.StoreCapacity, fc.StoreCapacity},
+		"owner_quota":    {&c.OwnerQuota, fc.OwnerQuota},
+		"route_cache":    {&c.RouteCache, fc.RouteCache},
+	} {
+		if v.src != nil {
+			*v.dst = *v.src
+			at(key)
+		}
 	}
 	return nil
 }
@@ -492,6 +520,12 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%q is not a whole number", s.env, v)
 			}
 			c.PuzzleBits = n
+		case "store_capacity", "owner_quota", "route_cache":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not an integer (bytes)", s.env, v)
+			}
+			*map[string]*int64{"store_capacity": &c.StoreCapacity, "owner_quota": &c.OwnerQuota, "route_cache": &c.RouteCache}[key] = n
 		case "conns_low", "conns_high":
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -578,6 +612,12 @@ func (c *nodeConfig) validate() error {
 	}
 	if c.ConnsHigh < c.ConnsLow || c.ConnsHigh > maxConns {
 		return fmt.Errorf("%s: %d, want %d (conns_low) to %d", c.from("conns_high"), c.ConnsHigh, c.ConnsLow, maxConns)
+	}
+	for _, k := range []string{"store_capacity", "owner_quota", "route_cache"} {
+		v := map[string]int64{"store_capacity": c.StoreCapacity, "owner_quota": c.OwnerQuota, "route_cache": c.RouteCache}[k]
+		if v < 0 || v > maxStoreBytes {
+			return fmt.Errorf("%s: %d bytes, want 0 (no limit) to %d", c.from(k), v, int64(maxStoreBytes))
+		}
 	}
 	return c.validateCert()
 }

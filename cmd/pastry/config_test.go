@@ -53,7 +53,10 @@ const fileConfigAll = `{
 		"conns_low": 10,
 		"conns_high": 20,
 		"addr_policy": "private",
-		"pprof": true
+		"pprof": true,
+		"store_capacity": 1000000,
+		"owner_quota": 100000,
+		"route_cache": 5000
 	}`
 
 // TestConfigPrecedence checks flag > env > file > default for every kind
@@ -68,7 +71,8 @@ func TestConfigPrecedence(t *testing.T) {
 		if c.DataDir != "/from/file" || c.API != "127.0.0.1:1111" || c.ProtocolPrefix != "/file" ||
 			c.SaveInterval != 5*time.Second || c.ConnsLow != 10 || c.ConnsHigh != 20 ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/1001"}) || len(c.bootstrap) != 1 || c.policy != transport.AddrsPrivate ||
-			!slices.Equal(c.Announce, []string{"/ip4/203.0.113.7/tcp/1001"}) || !c.Pprof {
+			!slices.Equal(c.Announce, []string{"/ip4/203.0.113.7/tcp/1001"}) || !c.Pprof ||
+			c.StoreCapacity != 1000000 || c.OwnerQuota != 100000 || c.RouteCache != 5000 {
 			t.Fatalf("%+v", c)
 		}
 		if c.from("api") != `config file `+file+`: key "api"` {
@@ -80,6 +84,7 @@ func TestConfigPrecedence(t *testing.T) {
 			"PASTRY_CONFIG": file, "PASTRY_DATA_DIR": "/from/env", "PASTRY_API": "127.0.0.1:2222",
 			"PASTRY_LISTEN": "/ip4/127.0.0.1/tcp/2001, /ip4/127.0.0.1/udp/2001/quic-v1", "PASTRY_SAVE_INTERVAL": "7s",
 			"PASTRY_CONNS_HIGH": "30", "PASTRY_ADDR_POLICY": "all", "PASTRY_PPROF": "false", "PASTRY_ANNOUNCE": "/dns4/a.example/tcp/1 /ip6/2001:db8::1/udp/2/quic-v1",
+			"PASTRY_STORE_CAPACITY": "2000000",
 		}
 		c, err := loadNodeConfig(nil, e.get, io.Discard)
 		if err != nil {
@@ -87,6 +92,7 @@ func TestConfigPrecedence(t *testing.T) {
 		}
 		if c.DataDir != "/from/env" || c.API != "127.0.0.1:2222" || c.SaveInterval != 7*time.Second ||
 			c.ConnsHigh != 30 || c.ConnsLow != 10 || c.ProtocolPrefix != "/file" || c.policy != transport.AddrsAll || c.Pprof ||
+			c.StoreCapacity != 2000000 || c.OwnerQuota != 100000 ||
 			!slices.Equal(c.Announce, []string{"/dns4/a.example/tcp/1", "/ip6/2001:db8::1/udp/2/quic-v1"}) ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/2001", "/ip4/127.0.0.1/udp/2001/quic-v1"}) {
 			t.Fatalf("%+v", c)
@@ -98,13 +104,13 @@ func TestConfigPrecedence(t *testing.T) {
 			"--config", file, "--data-dir", "/from/flag", "--api", "127.0.0.1:3333",
 			"--listen", "/ip4/127.0.0.1/tcp/3001", "--listen", "/ip4/127.0.0.1/tcp/3002",
 			"--token", "flag-token-0123456789", "--protocol-prefix", "/flag", "--addr-policy", "Public",
-			"--bootstrap", "/ip4/8.8.8.8/tcp/1/p2p/" + testPeer, "--pprof=false",
+			"--bootstrap", "/ip4/8.8.8.8/tcp/1/p2p/" + testPeer, "--pprof=false", "--route-cache", "7",
 		}, e.get, io.Discard)
 		if err != nil {
 			t.Fatal(err) // --config wins over PASTRY_CONFIG, which does not exist
 		}
 		if c.DataDir != "/from/flag" || c.API != "127.0.0.1:3333" || c.Token != "flag-token-0123456789" ||
-			c.ProtocolPrefix != "/flag" || c.LogLevel != "debug" || c.policy != transport.AddrsPublic || c.Pprof ||
+			c.ProtocolPrefix != "/flag" || c.LogLevel != "debug" || c.policy != transport.AddrsPublic || c.Pprof || c.RouteCache != 7 ||
 			!slices.Equal(c.Listen, []string{"/ip4/127.0.0.1/tcp/3001", "/ip4/127.0.0.1/tcp/3002"}) {
 			t.Fatalf("%+v", c)
 		}
@@ -242,6 +248,25 @@ func TestPrepareDataDir(t *testing.T) {
 		os.Mkdir(ro, 0o500)
 		if err := prepareDataDir(ro); err == nil || !strings.Contains(err.Error(), "not writable") {
 			t.Fatalf("read-only data dir: %v", err)
+		}
+	}
+}
+
+// The byte settings of the store refuse negative and absurd values, naming
+// where they came from.
+func TestConfigStoreBytesRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  env
+		want string
+	}{
+		{[]string{"--store-capacity", "-1"}, env{}, "--store-capacity"},
+		{nil, env{"PASTRY_OWNER_QUOTA": "lots"}, "PASTRY_OWNER_QUOTA"},
+		{nil, env{"PASTRY_ROUTE_CACHE": "9223372036854775807"}, "PASTRY_ROUTE_CACHE"},
+	} {
+		_, err := loadNodeConfig(append([]string{"--data-dir", "/tmp/x"}, tc.args...), tc.env.get, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: %v, want an error naming %s", tc.args, tc.env, err, tc.want)
 		}
 	}
 }

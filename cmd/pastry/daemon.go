@@ -24,6 +24,7 @@ import (
 
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
+	"github.com/pastrynet/pastry/replication"
 	"github.com/pastrynet/pastry/replication/pebblestore"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
@@ -103,7 +104,7 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		return nil, listenError(cfg, err)
 	}
 	storePath := filepath.Join(cfg.DataDir, "store")
-	d.store, err = pebblestore.Open(storePath, pebblestore.Config{Logf: func(format string, args ...any) {
+	d.store, err = pebblestore.Open(storePath, pebblestore.Config{Options: replication.Options{Capacity: cfg.StoreCapacity, OwnerQuota: cfg.OwnerQuota}, Logf: func(format string, args ...any) {
 		log.Error("store: " + fmt.Sprintf(format, args...))
 	}})
 	if err != nil {
@@ -111,7 +112,8 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	}
 	log.Info("record store", "dir", storePath, "records", d.store.Stats().Records)
 	opts := []pastry.Option{pastry.WithProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)),
-		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy), pastry.WithStore(d.store)}
+		pastry.WithLogger(log), pastry.WithAddrPolicy(cfg.policy), pastry.WithStore(d.store),
+		pastry.WithReplication(replication.PastOptions{CacheBytes: cfg.RouteCache})}
 	if cfg.Secure {
 		sec, err := certSecurity(cfg, cert)
 		if err != nil {

@@ -152,7 +152,9 @@ func configSeeds(tb testing.TB) []string {
 		`{"bootstrap": ["/ip4/10.0.0.1/tcp/1/p2p/` + ps[0].String() + `", "/ip6/::1/udp/2/quic-v1/p2p/` + ps[0].String() + `", "/dns4/x.example/tcp/3/p2p/` + ps[1].String() + `"]}`,
 		`{"listen": null, "api": null}`,
 		`{"ca_pub": "/etc/pastry/ca.pub", "cert": "node.cert", "network": "mynet"}`,
+		`{"store_capacity": 1073741824, "owner_quota": 1048576, "route_cache": 0}`,
 		// Refused.
+		`{"store_capacity": -1}`, `{"owner_quota": "1GiB"}`, `{"route_cache": 1e20}`, `{"store_capacity": 2251799813685249}`,
 		`{"listen": []}`, `{"listn": ["/ip4/127.0.0.1/tcp/1"]}`, "{\n  \"api\": \"127.0.0.1:1\",\n  oops\n}",
 		`{"conns_low": "ten"}`, `{} {}`, `{"save_interval": 5}`, `{"save_interval": "often"}`,
 		`{"save_interval": "10ms"}`, `{"conns_low": 500}`, `{"conns_low": 0}`, `{"conns_high": 1e9}`,
@@ -257,6 +259,11 @@ func checkConfigBounds(t *testing.T, c *nodeConfig) {
 	checkLevel(t, c.LogLevel, c.level)
 	if c.SaveInterval < time.Second || c.SaveInterval > time.Hour {
 		t.Fatalf("accepted save interval %v", c.SaveInterval)
+	}
+	for _, v := range []int64{c.StoreCapacity, c.OwnerQuota, c.RouteCache} {
+		if v < 0 || v > maxStoreBytes {
+			t.Fatalf("accepted a byte setting of %d", v)
+		}
 	}
 	if c.ConnsLow < 1 || c.ConnsHigh < c.ConnsLow || c.ConnsHigh > maxConns {
 		t.Fatalf("accepted conns %d to %d", c.ConnsLow, c.ConnsHigh)
@@ -386,12 +393,14 @@ func FuzzConfigFile(f *testing.F) {
 			"protocol_prefix": c.ProtocolPrefix, "log_level": c.LogLevel, "save_interval": c.SaveInterval,
 			"conns_low": c.ConnsLow, "conns_high": c.ConnsHigh, "addr_policy": c.AddrPolicy, "pprof": c.Pprof,
 			"ca_pub": c.CAPub, "cert": c.Cert, "network": c.Network,
+			"store_capacity": c.StoreCapacity, "owner_quota": c.OwnerQuota, "route_cache": c.RouteCache,
 		}
 		dflt := map[string]any{
 			"listen": def.Listen, "announce": def.Announce, "bootstrap": def.Bootstrap, "data_dir": def.DataDir, "api": def.API, "token": def.Token,
 			"protocol_prefix": def.ProtocolPrefix, "log_level": def.LogLevel, "save_interval": def.SaveInterval,
 			"conns_low": def.ConnsLow, "conns_high": def.ConnsHigh, "addr_policy": def.AddrPolicy, "pprof": def.Pprof,
 			"ca_pub": def.CAPub, "cert": def.Cert, "network": def.Network,
+			"store_capacity": def.StoreCapacity, "owner_quota": def.OwnerQuota, "route_cache": def.RouteCache,
 		}
 		for key := range settings {
 			raw, inFile := vals[key]
@@ -412,6 +421,10 @@ func FuzzConfigFile(f *testing.F) {
 				want = v
 			case "conns_low", "conns_high":
 				var v int
+				err = json.Unmarshal(raw, &v)
+				want = v
+			case "store_capacity", "owner_quota", "route_cache":
+				var v int64
 				err = json.Unmarshal(raw, &v)
 				want = v
 			case "pprof":
@@ -462,6 +475,7 @@ func FuzzConfigEnv(f *testing.F) {
 		{"pprof", "true"}, {"pprof", "0"}, {"pprof", "yes"},
 		{"announce", "/ip4/203.0.113.7/tcp/7701,/dns4/n.example/udp/7701/quic-v1"}, {"announce", "/ip4/0.0.0.0/tcp/1"}, {"announce", "/ip4/1.2.3.4/tcp/0"},
 		{"ca_pub", "/etc/pastry/ca.pub"}, {"cert", "node.cert"}, {"network", "mynet"},
+		{"store_capacity", "1073741824"}, {"store_capacity", "-1"}, {"owner_quota", "10GiB"}, {"route_cache", "99999999999999999999"},
 	} {
 		f.Add(idx(s.key), s.val)
 	}
@@ -526,6 +540,9 @@ func FuzzConfigEnv(f *testing.F) {
 		case "pprof":
 			b, _ := strconv.ParseBool(val)
 			got, want = c.Pprof, b
+		case "store_capacity", "owner_quota", "route_cache":
+			n, _ := strconv.ParseInt(val, 10, 64)
+			got, want = map[string]int64{"store_capacity": c.StoreCapacity, "owner_quota": c.OwnerQuota, "route_cache": c.RouteCache}[key], n
 		case "ca_pub", "cert", "network": // accepted only together
 			t.Fatalf("%s=%q accepted alone", name, val)
 		}

@@ -107,6 +107,8 @@ func recordError(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusBadRequest, "%s: %v", what, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, replication.ErrTimeout):
 		writeError(w, http.StatusGatewayTimeout, "%s: %v", what, err)
+	case errors.Is(err, replication.ErrCapacity), errors.Is(err, replication.ErrQuota):
+		writeError(w, http.StatusInsufficientStorage, "%s: %v", what, err)
 	default:
 		writeError(w, http.StatusServiceUnavailable, "%s: %v", what, err)
 	}

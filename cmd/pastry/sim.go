@@ -43,6 +43,16 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.RootFails, "root-fails", 0, "with --groups: crash the roots of this many groups and measure when publishing resumes")
 	fs.Float64Var(&c.Malicious, "malicious", 0, "with --attack: this fraction of the nodes are colluding attackers (chosen with the seed); lookups start at honest nodes")
 	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root or suppress; reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
+	fs.StringVar(&c.Past, "past", "", "run a PAST experiment with the same replication code: storage (insert failures by utilisation), caching (hit rate and hops by Zipf parameter) byzantine (reads while lying replicas forge, serve stale data or withhold) or crash (objects lost and repaired after --fail, default 0.1, crash at once)")
+	fs.IntVar(&c.PastByzantine, "past-byzantine", 0, "with --past byzantine: lying replicas of each object's K (default 2)")
+	fs.BoolVar(&c.PastDivert, "past-divert", false, "with --past storage: replica and file diversion (default: neither, the paper's comparison run)")
+	fs.IntVar(&c.PastObjects, "past-objects", 0, "with --past: at most this many inserts (storage; default 100,000), or the objects read (caching; default 1,000)")
+	fs.IntVar(&c.PastSizeMedian, "past-size-median", 0, "with --past: median object size in bytes, lognormal (default 1312, the paper's trace)")
+	fs.Float64Var(&c.PastSizeSigma, "past-size-sigma", 0, "with --past: sigma of the lognormal sizes (default 2.04: a mean of 10.5 KB with the default median)")
+	fs.Int64Var(&c.PastCapacity, "past-capacity", 0, "with --past storage: the nodes' mean capacity in bytes, truncated normal with sd 0.4 mean (default 2 MiB)")
+	fs.Int64Var(&c.PastCache, "past-cache", 0, "with --past caching: each node's route cache in bytes (default 256 KiB)")
+	pastZipf := fs.String("past-zipf", "", "with --past caching: comma-separated Zipf parameters of the reads' popularity (default 0.5,0.75,1,1.25)")
+	fs.IntVar(&c.PastReads, "past-reads", 0, "with --past caching: reads for each Zipf parameter (default 2,000)")
 	gammas := fs.String("gammas", "", "with --attack: comma-separated failure-test thresholds to report (default 1,1.2,1.4,1.58,1.72,2,2.2,2.5)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -57,6 +67,16 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *pastZipf != "" {
+		for _, f := range strings.Split(*pastZipf, ",") {
+			a, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || !(a >= 0 && a <= 5) {
+				fs.Usage()
+				return fmt.Errorf("%w: --past-zipf %q: want numbers from 0 to 5", errUsage, *pastZipf)
+			}
+			c.PastZipf = append(c.PastZipf, a)
+		}
 	}
 	if *gammas != "" {
 		for _, f := range strings.Split(*gammas, ",") {
@@ -181,6 +201,9 @@ func printSummary(w io.Writer, r *sim.Result) {
 	if a := r.Attack; a != nil {
 		printAttack(w, a)
 	}
+	if p := r.Past; p != nil {
+		printPast(w, p)
+	}
 	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB\n",
 		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20))
 }
@@ -243,4 +266,33 @@ func runSimReport(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s to %s (%d runs, %.1fs)\n", what, opts.Out, len(res.Runs), res.WallS)
 	return nil
+}
+
+func printPast(w io.Writer, p *sim.PastResult) {
+	if p.Experiment == "storage" {
+		fmt.Fprintf(w, "past        storage, K=%d, diversion %v: capacity %d bytes (mean %d a node); %d inserts, %d failed, %d after file diversion, %d replicas diverted; utilisation %.4f at the end, first failure at %.4f\n",
+			p.K, p.Divert, p.Capacity, p.MeanCapacity, p.Inserts, p.Failed, p.FileDiverted, p.Diverted, p.Utilisation, p.FirstFailAt)
+		for _, b := range p.Buckets {
+			if b.Inserts > 0 {
+				fmt.Fprintf(w, "  utilisation %.2f-%.2f  %6d inserts  %5d failed  ratio %.4f\n", b.From, b.To, b.Inserts, b.Failed, b.FailureRatio)
+			}
+		}
+		return
+	}
+	if p.Experiment == "crash" {
+		fmt.Fprintf(w, "past        crash, K=%d: %d objects, %d nodes crashed at once; after %.0fs: %d lost, %d not on exactly their %d closest live nodes; %d copies pushed, %d range summaries sent\n",
+			p.K, p.Objects, p.Crashed, p.RepairS, p.Lost, p.NotRepaired, p.K, p.Pushed, p.Summaries)
+		return
+	}
+	if p.Experiment == "byzantine" {
+		fmt.Fprintf(w, "past        byzantine, K=%d: %d objects\n", p.K, p.Objects)
+		for _, b := range p.Byzantine {
+			fmt.Fprintf(w, "  %-8s  %d of %d replicas lie on %d objects: %d reads, %d the newest, %d stale, %d forged, %d failed\n", b.Mode, b.Liars, p.K, b.Objects, b.Reads, b.Newest, b.Stale, b.Forged, b.Failed)
+		}
+		return
+	}
+	fmt.Fprintf(w, "past        caching, K=%d: %d objects, %d-byte route caches\n", p.K, p.Objects, p.CacheBytes)
+	for _, c := range p.Caching {
+		fmt.Fprintf(w, "  zipf %.2f  %d reads (%d failed)  hit rate %.4f  hops %.3f (%.3f for reads the root answered)\n", c.Alpha, c.Reads, c.Failed, c.HitRate, c.MeanHops, c.MissHops)
+	}
 }

@@ -540,6 +540,13 @@ func (s *Store) Stats() replication.Stats {
 	return s.acct.Stats()
 }
 
+// Space implements replication.SpaceReporter.
+func (s *Store) Space() (used, capacity int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.acct.Used(), s.opts.Capacity
+}
+
 // Close implements replication.Store: it closes the database (whose
 // writes were all synced already).
 func (s *Store) Close() error {

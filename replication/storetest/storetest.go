@@ -244,8 +244,18 @@ func testCapacity(t *testing.T, f Factory) {
 		t.Fatalf("Delete: %v, %v", ok, err)
 	}
 	put(t, s, r3)
-	if st := s.Stats(); st.Bytes > 2*size+10 || st.Records != 2 {
+	st := s.Stats()
+	if st.Bytes > 2*size+10 || st.Records != 2 {
 		t.Fatalf("Stats = %+v", st)
+	}
+	// The space a store reports (replica diversion reads it) is its
+	// bytes held and its capacity.
+	sr, ok := s.(replication.SpaceReporter)
+	if !ok {
+		t.Fatal("the store does not report its space")
+	}
+	if used, capacity := sr.Space(); used != st.Bytes || capacity != 2*size+10 {
+		t.Fatalf("Space = %d, %d; want %d, %d", used, capacity, st.Bytes, 2*size+10)
 	}
 }
 
