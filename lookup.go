@@ -2,6 +2,7 @@ package pastry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,9 @@ func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
 }
 
 func (n *Node) lookup(ctx context.Context, key id.ID, start time.Time) (LookupResult, error) {
+	if n.lk == nil {
+		return LookupResult{}, errors.New("pastry: this node is an attacker (WithAdversary): it starts no lookups")
+	}
 	ch := make(chan lookupReply, 1)
 	var req uint64
 	var err error

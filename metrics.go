@@ -72,6 +72,10 @@ const metricsStatsTimeout = 2 * time.Second
 //	pastry.transport.pings                   counter: pings written
 //	pastry.transport.pongs{late}             counter: pongs received, late ones answering no waiting ping
 //	pastry.core.rejected                     counter: messages the protocol refused
+//	pastry.secure.certs_rejected{reason}     counter: certificates refused in certificate mode
+//	pastry.secure.puzzle_rejected            counter: handles refused by the identity puzzle (open mode)
+//	pastry.secure.diversity_rejected         counter: table/neighbourhood offers refused by address diversity
+//	pastry.secure.certs_batched              counter: certificates checked in batches
 //	pastry.inbox.drops                       counter: received messages dropped, loop behind
 //	pastry.inbox.rate_limited                counter: routed messages dropped: their sender exceeded its rate
 //	pastry.peers.suspected                   counter
@@ -194,6 +198,7 @@ type nodeMetrics struct {
 	rowAttrs                                        [id.Bits]attribute.Set // b >= 1: at most 128 rows
 	leftAttr, rightAttr                             attribute.Set
 	outAttr, inAttr, onTime, late                   attribute.Set
+	sec                                             secureMetrics // metrics_secure.go
 }
 
 func (m *nodeMetrics) create(meter metric.Meter) error {
@@ -285,6 +290,7 @@ func (m *nodeMetrics) create(meter metric.Meter) error {
 	m.pastOverQuota = counter("pastry.records.over_quota", "{record}", "Records refused because their owner's quota here would be exceeded.")
 	m.pastDiverted = counter("pastry.records.diverted", "{record}", "Replicas this node diverted to a leaf-set neighbour with space (PAST's replica diversion).")
 	m.pastCacheHits = counter("pastry.records.cache_hits", "{read}", "Reads answered from this node's cache of records along routes.")
+	m.sec.create(counter)
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -382,9 +388,11 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.rateLimited, clampInt64(st.RateLimited))
 	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
 	o.ObserveInt64(m.routesQueued, int64(st.RoutesQueued))
+	m.sec.observeTransport(o, tr.Security)
 	if err != nil {
 		return nil
 	}
+	o.ObserveInt64(m.sec.diversityRejected, clampInt64(st.Core.DiversityRejected))
 	o.ObserveInt64(m.routeWindow, int64(st.RouteWindow))
 	c := st.Core
 	for i, v := range c.DeliveredHops {

@@ -89,6 +89,12 @@ func New(h host.Host, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pastry: host identity: %w", err)
 	}
+	if o.security != nil && o.security.Own != nil {
+		if err := o.security.Own.CheckPeer(h.ID()); err != nil {
+			return nil, fmt.Errorf("pastry: host identity: %w", err)
+		}
+		self.ID = o.security.Own.NodeID() // certificate mode: the certified id
+	}
 	n := newNode(o, self)
 	lp, err := transport.NewLibp2p(h, n.onMessage, append([]transport.Option{transport.Logger(o.logger)}, o.transport...)...)
 	if err != nil {
@@ -201,6 +207,9 @@ func (n *Node) joinVia(ctx context.Context, b peer.AddrInfo) error {
 	if n.host != nil && len(b.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(b.ID, b.Addrs, peerstore.PermanentAddrTTL)
 	}
+	if h, err = n.certifiedHandle(ctx, b.ID, h); err != nil {
+		return err
+	}
 	var jerr error
 	if err := n.call(ctx, func() { jerr = n.c.Join(n.now(), h) }); err != nil {
 		return err
@@ -224,6 +233,29 @@ func (n *Node) joinVia(ctx context.Context, b peer.AddrInfo) error {
 			}
 		}
 	}
+}
+
+// certifiedHandle is p's handle in certificate mode (h otherwise): its id
+// is the one its certificate certifies, which p sends first on every
+// stream it opens, so a ping (answered on p's own stream) brings it.
+func (n *Node) certifiedHandle(ctx context.Context, p peer.ID, h id.Handle) (id.Handle, error) {
+	lp, ok := n.tr.(*transport.Libp2p)
+	if n.opts.security == nil || n.opts.security.Verifier == nil || !ok {
+		return h, nil
+	}
+	if _, x, ok := lp.Codec().Certificate(p); ok {
+		return id.Handle{ID: x, Addr: string(p)}, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := lp.Ping(pctx, h); err != nil {
+		return h, fmt.Errorf("no answer to fetch its certificate: %w", err)
+	}
+	_, x, ok := lp.Codec().Certificate(p)
+	if !ok {
+		return h, errors.New("it presented no valid certificate of this network")
+	}
+	return id.Handle{ID: x, Addr: string(p)}, nil
 }
 
 // RegisterApplication multiplexes app over the node under appID and

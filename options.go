@@ -9,6 +9,7 @@ import (
 
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/lookup"
 	"github.com/pastrynet/pastry/multicast"
 	"github.com/pastrynet/pastry/replication"
 	"github.com/pastrynet/pastry/transport"
@@ -27,9 +28,11 @@ type options struct {
 	transport             []transport.Option
 	// anycastAccept is the anycast policy (WithAnycastPolicy).
 	anycastAccept func(topic id.ID, payload []byte) bool
-	multicast     multicast.Options       // WithMulticast
-	store         replication.Store       // WithStore; nil: in memory
-	past          replication.PastOptions // WithReplication
+	multicast     multicast.Options        // WithMulticast
+	store         replication.Store        // WithStore; nil: in memory
+	past          replication.PastOptions  // WithReplication
+	security      *transport.Security      // WithSecurity; nil: open mode
+	adversary     *lookup.AdversaryOptions // WithAdversary; nil: an honest node
 }
 
 func defaultOptions() options {
@@ -190,6 +193,38 @@ func WithRouteRateLimit(perSecond, burst int) Option {
 			return fmt.Errorf("pastry: option WithRouteRateLimit: %d a second, burst %d; want both > 0, or 0 a second", perSecond, burst)
 		}
 		o.routeRate, o.routeBurst = float64(perSecond), float64(burst)
+		return nil
+	}
+}
+
+// WithSecurity sets the network's admission mode (transport.Security):
+// certificate mode, where this node's id is its certificate's and every
+// handle must carry a valid certificate of the network's authority, or
+// open mode with the identity puzzle. Every node of a network must use
+// the same mode.
+func WithSecurity(s transport.Security) Option {
+	return func(o *options) error {
+		if s.Verifier == nil && s.Own == nil && s.PuzzleBits == 0 {
+			o.security = nil
+			return nil
+		}
+		o.security = &s
+		o.transport = append(o.transport, transport.WithSecurity(s))
+		return nil
+	}
+}
+
+// WithAdversary makes the node an attacker, for demonstrations and tests
+// (`pastry devnet --malicious`): it runs lookup.Adversary in place of the
+// lookup application, attacking the lookups routed through it as opts
+// says, and cannot start lookups of its own (Lookup fails). Its
+// Colluders must not change once the node starts.
+func WithAdversary(opts lookup.AdversaryOptions) Option {
+	return func(o *options) error {
+		if opts.Colluders == nil {
+			return errors.New("pastry: option WithAdversary: no Colluders")
+		}
+		o.adversary = &opts
 		return nil
 	}
 }

@@ -38,7 +38,11 @@ func (n *Node) startCore() error {
 	if err != nil {
 		return err
 	}
-	if n.lk, err = lookup.Register(c, lookup.Options{}); err != nil {
+	if n.opts.adversary != nil {
+		if _, err = lookup.RegisterAdversary(c, *n.opts.adversary); err != nil {
+			return err
+		}
+	} else if n.lk, err = lookup.Register(c, lookup.Options{}); err != nil {
 		return err
 	}
 	mo := n.opts.multicast
@@ -222,6 +226,15 @@ func (e *runtimeEnv) Connected(h id.Handle) bool {
 		return c.Connected(h)
 	}
 	return true
+}
+
+// AddrGroup asks the transport, if it tells (core.AddressGrouper: the
+// admission policy's address diversity).
+func (e *runtimeEnv) AddrGroup(h id.Handle) (uint64, bool) {
+	if g, ok := e.n.tr.(core.AddressGrouper); ok {
+		return g.AddrGroup(h)
+	}
+	return 0, false
 }
 
 // ValidHandle asks the transport, if it tells (core.HandleChecker).

@@ -115,6 +115,9 @@ func (n *Node) subscribe(ctx context.Context, tp id.ID, sub func() error) (*Subs
 // are counted in Stats.Multicast.Forged.
 func (n *Node) SubscribeOwned(ctx context.Context, name string, owner peer.ID) (*Subscription, error) {
 	oh, err := secure.HandleFromPeer(owner)
+	if err == nil {
+		oh, err = n.certifiedHandle(ctx, owner, oh)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %q of %s: %w", name, owner, err)
 	}

@@ -87,6 +87,14 @@ type Config struct {
 	// the proximity table is offered: secure routing (FlagSecure) routes
 	// through it. Off by default: it costs a second table's memory.
 	ConstrainedTable bool
+
+	// MaxPerAddrGroup is the admission policy's address diversity: at
+	// most this many entries of one address block (IPv4 /16, IPv6 /32)
+	// per routing-table row and in the neighbourhood set. The leaf set is
+	// not limited. Applies where the environment tells address blocks
+	// (AddressGrouper; the libp2p transport exempts loopback and private
+	// ranges by default). 0 disables. Default 2.
+	MaxPerAddrGroup int
 }
 
 // DefaultConfig is for deployments: the paper's b=4, L=16, M=32 and
@@ -102,6 +110,7 @@ func DefaultConfig() Config {
 		JoinTimeout: 10 * time.Second, JoinRetries: 3,
 		DeadRetention: 5 * time.Minute,
 		MaxHandles:    512, MaxPayload: 1 << 20,
+		MaxPerAddrGroup: 2,
 	}
 }
 
@@ -160,6 +169,8 @@ func (c Config) Validate() error {
 		return bad("MaxHandles", c.MaxHandles, "at least LeafSetSize+1 and 2^B")
 	case c.MaxPayload < 0:
 		return bad("MaxPayload", c.MaxPayload, ">= 0")
+	case c.MaxPerAddrGroup < 0 || c.MaxPerAddrGroup > 1024:
+		return bad("MaxPerAddrGroup", c.MaxPerAddrGroup, "0 to 1024")
 	}
 	return nil
 }

@@ -61,6 +61,8 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		{"MaxHandles", func(c *core.Config) { c.MaxHandles = c.LeafSetSize }},
 		{"MaxHandles", func(c *core.Config) { c.B, c.MaxHandles = 8, 255 }},
 		{"MaxPayload", func(c *core.Config) { c.MaxPayload = -1 }},
+		{"MaxPerAddrGroup", func(c *core.Config) { c.MaxPerAddrGroup = -1 }},
+		{"MaxPerAddrGroup", func(c *core.Config) { c.MaxPerAddrGroup = 1025 }},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

@@ -139,6 +139,10 @@ type Stats struct {
 	// each was routed again (delivered here, mostly) once they did.
 	Held               uint64
 	LeafRepairRequests uint64
+	// DiversityRejected counts entries the routing table or the
+	// neighbourhood set would have taken but for the address diversity
+	// bound (Config.MaxPerAddrGroup; diversity.go).
+	DiversityRejected uint64
 }
 
 // Add adds o's counters to s (to sum the nodes of an overlay).
@@ -169,4 +173,5 @@ func (s *Stats) Add(o Stats) {
 	s.Rejoins += o.Rejoins
 	s.RefusedWhileJoining += o.RefusedWhileJoining
 	s.LeafRepairRequests += o.LeafRepairRequests
+	s.DiversityRejected += o.DiversityRejected
 }

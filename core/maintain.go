@@ -146,7 +146,7 @@ func (n *Machine) heard(m *Message) {
 		n.askAbout(x)
 		n.sendHeartbeat(x)
 	case e.Prox == routing.UnknownProximity || m.Type == MsgProbeReply || m.Type == MsgHeartbeat:
-		if prox := n.env.Proximity(x); n.state.Neighbors.Wants(x.ID, prox) || inTable && e.Prox != prox {
+		if prox := n.env.Proximity(x); n.neighborsWant(routing.Entry{Handle: x, Prox: prox}) || inTable && e.Prox != prox {
 			n.admit(x, leaf)
 		}
 	}
@@ -166,7 +166,7 @@ func (n *Machine) probeStranger(x id.Handle, announced bool) {
 		return
 	}
 	e := routing.Entry{Handle: x, Prox: n.env.Proximity(x)}
-	if !n.state.Leaves.Wants(x.ID) && !n.state.WantsTable(e) && !n.state.Neighbors.Wants(x.ID, e.Prox) {
+	if !n.state.Leaves.Wants(x.ID) && !n.tableWants(e) && !n.neighborsWant(e) {
 		return // the state would not take it: nothing to probe for
 	}
 	n.probeFirst(x, announced)
@@ -282,12 +282,11 @@ func (n *Machine) admit(h id.Handle, leaf bool) {
 		return
 	}
 	e := routing.Entry{Handle: h, Prox: n.env.Proximity(h)}
+	n.considerDiverse(e) // table and neighbourhood set (diversity.go)
 	if !leaf {
-		n.state.ConsiderTable(e)
-		n.state.Neighbors.Consider(e)
 		return
 	}
-	added, evicted := n.state.Consider(e)
+	added, evicted := n.state.Leaves.Consider(e)
 	if added {
 		n.notifyLeaf(h, true)
 		if _, ok := n.ackOnAdmit[h.ID]; ok {
@@ -358,12 +357,15 @@ func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 				_, taken := n.state.Table.Get(r, c)
 				hole = !taken
 			}
+			if hole && !n.tableWants(e) && !n.neighborsWant(e) {
+				continue // the address diversity bound would refuse it: no probe for nothing
+			}
 			switch {
 			case hole && holes < maxHoleProbes:
 				holes++
 			case hole:
 				continue
-			case !row || better >= maxBetterProbes || !n.state.WantsTable(e) && !n.state.Neighbors.Wants(e.ID, e.Prox):
+			case !row || better >= maxBetterProbes || !n.tableWants(e) && !n.neighborsWant(e):
 				continue
 			default:
 				better++
@@ -602,7 +604,7 @@ func containsHandle(es []routing.Entry, x id.ID) bool {
 func (n *Machine) repairHole(row, col int) {
 	known := n.state.Leaves.Members(nil)
 	known = append(known, n.state.Neighbors.Members()...)
-	n.state.ConsiderTableAll(known)
+	n.considerAllDiverse(known)
 	if _, ok := n.state.Table.Get(row, col); ok {
 		return
 	}

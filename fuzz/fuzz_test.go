@@ -102,6 +102,11 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("re-encoded nonce: %+v, %v", fr2, err)
 			}
 			return
+		case transport.FrameHello:
+			if !bytes.Equal(fr.Cert, gen.GetCert()) || gen.GetCert() == nil {
+				t.Fatalf("certificate %x, generated code says %x", fr.Cert, gen.GetCert())
+			}
+			return
 		case transport.FrameMessage:
 		default:
 			t.Fatalf("kind %d without error", fr.Kind)

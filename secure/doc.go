@@ -55,7 +55,8 @@
 // costs 2^c1 key generations on average, and an id with a chosen p-bit
 // prefix 2^(c1+p): the puzzle makes aiming dearer, it does not prevent it.
 //
-// None of this is enforced yet: handles carry no certificates, and the
-// overlay admits nodes and derives their ids as before. `pastry node
-// --cert` only checks the node's own certificate at start.
+// The transport enforces either mode on the wire (transport.Security:
+// `pastry node --secure`, `--puzzle-bits`): in certificate mode every
+// handle carries its certificate, checked with a Verifier; in open mode
+// with the puzzle every handle's key must solve it.
 package secure

@@ -33,6 +33,12 @@ const maxKeyFile = 4096
 // key whose public half matches its seed. Anything else is an error
 // wrapping ErrKeyFile that says what is wrong; the file is left untouched.
 func LoadOrCreateKey(path string) (priv crypto.PrivKey, created bool, err error) {
+	return LoadOrCreateKeyWith(path, func() (crypto.PrivKey, error) { return GenerateKey(nil) })
+}
+
+// LoadOrCreateKeyWith is LoadOrCreateKey with the new key, if one is
+// needed, from generate (a key that solves the identity puzzle, say).
+func LoadOrCreateKeyWith(path string, generate func() (crypto.PrivKey, error)) (priv crypto.PrivKey, created bool, err error) {
 	priv, err = loadKey(path)
 	if err == nil {
 		return priv, false, nil
@@ -40,7 +46,7 @@ func LoadOrCreateKey(path string) (priv crypto.PrivKey, created bool, err error)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
 	}
-	priv, err = GenerateKey(nil)
+	priv, err = generate()
 	if err != nil {
 		return nil, false, err
 	}

@@ -24,6 +24,10 @@ type Options struct {
 	// OnSend, if set, sees every message a node hands to the network, with
 	// the sender's index, before loss is applied.
 	OnSend func(from int, m *core.Message)
+	// AddrGroups, if set, gives node i an address block (group, true) or
+	// none (false), for the admission policy's address diversity
+	// (core.AddressGrouper). Unset, no node has one: the policy is off.
+	AddrGroups func(i int) (group uint64, ok bool)
 }
 
 // Network is a set of simulated nodes and the messages between them.
@@ -94,6 +98,18 @@ func (e *env) Sign(data []byte) ([]byte, error) {
 func (e *env) Verify(h id.Handle, data, sig []byte) bool {
 	j, ok := e.net.index(h)
 	return ok && ed25519.Verify(e.net.key(int(j)).Public().(ed25519.PublicKey), data, sig)
+}
+
+// AddrGroup implements core.AddressGrouper with Options.AddrGroups.
+func (e *env) AddrGroup(h id.Handle) (uint64, bool) {
+	if e.net.opts.AddrGroups == nil {
+		return 0, false
+	}
+	j, ok := e.net.index(h)
+	if !ok {
+		return 0, false
+	}
+	return e.net.opts.AddrGroups(int(j))
 }
 
 // ValidHandle implements core.HandleChecker: h names a node of the

@@ -73,6 +73,12 @@ type Codec struct {
 	advert AddrFunc
 	ids    idCache
 	addrs  addrCache
+
+	// The admission mode (certs.go); nil is open mode without the puzzle.
+	sec     *Security
+	certs   certStore
+	secCtr  securityCounters
+	ownCert []byte
 }
 
 // NewCodec returns a codec with limits lim (DefaultLimits for the zero
@@ -98,6 +104,9 @@ const (
 	FrameMessage
 	FramePing
 	FramePong
+	// FrameHello carries the certificate of a stream's opener, the first
+	// frame of every stream in certificate mode.
+	FrameHello
 )
 
 // Frame is a decoded frame.
@@ -113,6 +122,8 @@ type Frame struct {
 	Addrs []PeerAddrs
 	// Nonce is the nonce of a ping or pong.
 	Nonce uint64
+	// Cert is the certificate of a FrameHello (a copy).
+	Cert []byte
 }
 
 // PeerAddrs is the address list that a message's handles carried for one
@@ -137,12 +148,14 @@ const (
 	fFrameMessage = 1
 	fFramePing    = 2
 	fFramePong    = 3
+	fFrameCert    = 4
 
 	fNonce = 1
 
 	fHandleNodeID = 1
 	fHandlePeerID = 2
 	fHandleAddrs  = 3
+	fHandleCert   = 4
 
 	fMsgType    = 1
 	fMsgFlags   = 2
@@ -179,7 +192,7 @@ func (c *Codec) Decode(b []byte) (Frame, error) {
 			return Frame{}, malformed("frame", protowire.ParseError(n))
 		}
 		b = b[n:]
-		if num < fFrameMessage || num > fFramePong {
+		if num < fFrameMessage || num > fFrameCert {
 			if b, n = skipField(num, typ, b); n < 0 {
 				return Frame{}, malformed("frame", protowire.ParseError(n))
 			}
@@ -207,6 +220,12 @@ func (c *Codec) Decode(b []byte) (Frame, error) {
 		case fFramePong:
 			f.Kind = FramePong
 			f.Nonce, err = decodeNonce(v)
+		case fFrameCert:
+			f.Kind = FrameHello
+			if len(v) > secure.MaxCertLen {
+				err = fmt.Errorf("%w: %d-byte certificate, limit %d", ErrLimit, len(v), secure.MaxCertLen)
+			}
+			f.Cert = append([]byte(nil), v...)
 		}
 		if err != nil {
 			return Frame{}, err
@@ -279,6 +298,12 @@ type msgDecoder struct {
 	c     *Codec
 	m     *core.Message
 	addrs []PeerAddrs // the peers whose handles carried addresses
+	// pend holds the handles' certificates (certificate mode), checked
+	// together once the message is decoded.
+	pend []pendingCert
+	// drop holds the indices of Handles entries refused while decoding
+	// (no certificate, or the puzzle unsolved), increasing.
+	drop []int
 	// index holds the peers in addrs once there are addrsIndexAt of them,
 	// so that a message with hundreds of such peers costs map lookups
 	// rather than a quadratic scan (which made BenchmarkDecodeManyPeers,
@@ -407,26 +432,26 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, []PeerAddrs, error) {
 				m.Payload = append([]byte(nil), v...)
 			}
 		case fMsgFrom:
-			m.From, err = d.handle("from", v)
+			m.From, err = d.handle("from", v, -1)
 		case fMsgTo:
-			m.To, err = d.handle("to", v)
+			m.To, err = d.handle("to", v, -1)
 		case fMsgOrigin:
-			m.Origin, err = d.handle("origin", v)
+			m.Origin, err = d.handle("origin", v, -1)
 		case fMsgSubject:
-			m.Subject, err = d.handle("subject", v)
+			m.Subject, err = d.handle("subject", v, -1)
 		case fMsgPath:
 			if len(m.Path) >= c.lim.MaxPath {
 				return nil, nil, fmt.Errorf("%w: more than %d path entries", ErrLimit, c.lim.MaxPath)
 			}
 			var h id.Handle
-			h, err = d.handle("path", v)
+			h, err = d.handle("path", v, -1)
 			m.Path = append(m.Path, h)
 		case fMsgHandles:
 			if len(m.Handles) >= c.lim.MaxHandles {
 				return nil, nil, fmt.Errorf("%w: more than %d handles", ErrLimit, c.lim.MaxHandles)
 			}
 			var h id.Handle
-			h, err = d.handle("handles", v)
+			h, err = d.handle("handles", v, len(m.Handles))
 			m.Handles = append(m.Handles, h)
 		}
 		if err != nil {
@@ -436,26 +461,102 @@ func (c *Codec) decodeMessage(b []byte) (*core.Message, []PeerAddrs, error) {
 	if !m.Type.Valid() {
 		return nil, nil, fmt.Errorf("%w: type missing", ErrBadType)
 	}
+	if err := d.refuse(); err != nil {
+		return nil, nil, err
+	}
 	return m, d.addrs, nil
 }
 
-// handle decodes and verifies one NodeHandle.
-func (d *msgDecoder) handle(field string, b []byte) (id.Handle, error) {
+// refuse applies the admission mode's verdicts on the decoded message's
+// handles: a refused entry of Handles is removed (with its addresses; a
+// Row that counts leading handles is taken down with it), any other
+// refused handle refuses the message.
+func (d *msgDecoder) refuse() error {
+	if len(d.pend) == 0 && len(d.drop) == 0 {
+		return nil
+	}
+	drop := d.drop
+	if len(d.pend) > 0 {
+		more, err := d.c.checkCerts(d.pend)
+		if err != nil {
+			return err
+		}
+		drop = mergeSorted(drop, more)
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	m := d.m
+	gone := make(map[string]bool, len(drop))
+	for _, i := range drop {
+		gone[m.Handles[i].Addr] = true
+	}
+	var before int
+	m.Handles, before = dropHandles(m.Handles, drop, int(m.Row))
+	if countedRow(m.Type) && m.Row > 0 {
+		m.Row -= int16(before)
+	}
+	// Addresses only of peers that some handle still names.
+	keep := map[string]bool{string(m.From.Addr): true, m.Origin.Addr: true, m.Subject.Addr: true, m.To.Addr: true}
+	for _, h := range m.Path {
+		keep[h.Addr] = true
+	}
+	for _, h := range m.Handles {
+		keep[h.Addr] = true
+	}
+	out := d.addrs[:0]
+	for _, e := range d.addrs {
+		if !gone[string(e.Peer)] || keep[string(e.Peer)] {
+			out = append(out, e)
+		}
+	}
+	d.addrs = out
+	if len(d.addrs) == 0 {
+		d.addrs = nil
+	}
+	return nil
+}
+
+// mergeSorted merges two increasing lists of indices.
+func mergeSorted(a, b []int) []int {
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
+}
+
+// handle decodes and verifies one NodeHandle; list is its index in
+// Message.Handles, or -1 for a handle anywhere else.
+func (d *msgDecoder) handle(field string, b []byte, list int) (id.Handle, error) {
 	lim := &d.c.lim
 	var (
 		nodeID, pid []byte
+		cert        []byte
 		haveID      bool
 		havePID     bool
+		haveCert    bool
 		rawBuf      [8][]byte
 		raw         = rawBuf[:0]
 	)
+	certMode := d.c.sec.certMode()
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return id.Handle{}, malformed(field, protowire.ParseError(n))
 		}
 		b = b[n:]
-		if num > fHandleAddrs {
+		if num > fHandleAddrs && (num != fHandleCert || !certMode) {
 			if b, n = skipField(num, typ, b); n < 0 {
 				return id.Handle{}, malformed(field, protowire.ParseError(n))
 			}
@@ -488,6 +589,14 @@ func (d *msgDecoder) handle(field string, b []byte) (id.Handle, error) {
 				return id.Handle{}, fmt.Errorf("%w: %s: %d-byte address, limit %d", ErrLimit, field, len(v), lim.MaxAddrLen)
 			}
 			raw = append(raw, v)
+		case fHandleCert:
+			if haveCert {
+				return id.Handle{}, malformed(field, fmt.Errorf("cert repeated"))
+			}
+			if len(v) > secure.MaxCertLen {
+				return id.Handle{}, fmt.Errorf("%w: %s: %d-byte certificate, limit %d", ErrLimit, field, len(v), secure.MaxCertLen)
+			}
+			cert, haveCert = v, true
 		}
 	}
 	if len(nodeID) != id.Len {
@@ -496,12 +605,31 @@ func (d *msgDecoder) handle(field string, b []byte) (id.Handle, error) {
 	if len(pid) == 0 || len(pid) > maxPeerIDLen {
 		return id.Handle{}, fmt.Errorf("%w: %s: %d-byte peer_id", ErrBadPeerID, field, len(pid))
 	}
-	p, x, err := d.c.ids.nodeID(pid)
+	p, x, bits, err := d.c.ids.nodeID(pid, d.c.sec != nil && d.c.sec.PuzzleBits > 0)
 	if err != nil {
 		return id.Handle{}, fmt.Errorf("%w: %s: %v", ErrBadPeerID, field, err)
 	}
-	if id.ID(nodeID) != x {
+	switch {
+	case certMode:
+		// The id is the certificate's, checked with the message's others.
+		x = id.ID(nodeID)
+		if !haveCert {
+			d.c.secCtr.cert[CertMissing].Add(1)
+			if list < 0 {
+				return id.Handle{}, fmt.Errorf("%w: %s: %v", ErrBadCert, field, errCertMissing)
+			}
+			d.drop = append(d.drop, list)
+			break
+		}
+		d.pend = append(d.pend, pendingCert{peer: p, raw: cert, claimed: x, field: field, list: list})
+	case id.ID(nodeID) != x:
 		return id.Handle{}, fmt.Errorf("%w: %s: claims %x, peer's key gives %s", ErrNodeIDMismatch, field, nodeID, x)
+	case d.c.sec != nil && bits < d.c.sec.PuzzleBits:
+		d.c.secCtr.puzzle.Add(1)
+		if list < 0 {
+			return id.Handle{}, fmt.Errorf("%w: %s: %d leading zero bits, the network wants %d", ErrPuzzle, field, bits, d.c.sec.PuzzleBits)
+		}
+		d.drop = append(d.drop, list)
 	}
 	if len(raw) > 0 {
 		if !d.hasAddrs(p) {
@@ -598,46 +726,52 @@ type idCache struct {
 }
 
 type cachedID struct {
-	p peer.ID // the interned peer ID, shared by every handle decoded
-	x id.ID
+	p    peer.ID // the interned peer ID, shared by every handle decoded
+	x    id.ID
+	bits int // the identity puzzle's leading zero bits (secure.PuzzleBits); -1 if not computed
 }
 
 const idCacheSize = 8192
 
-// nodeID derives the node id of the peer ID in b (not retained).
-func (c *idCache) nodeID(b []byte) (peer.ID, id.ID, error) {
+// nodeID derives the node id of the peer ID in b (not retained), and with
+// bits the puzzle bits of its key (-1 otherwise, if not known already).
+func (c *idCache) nodeID(b []byte, bits bool) (peer.ID, id.ID, int, error) {
 	c.mu.RLock()
 	e, ok := c.m[string(b)]
 	c.mu.RUnlock()
-	if ok {
-		return e.p, e.x, nil
+	if ok && (e.bits >= 0 || !bits) {
+		return e.p, e.x, e.bits, nil
 	}
-	return c.derive(peer.ID(b))
+	return c.derive(peer.ID(b), bits)
 }
 
 // nodeIDString is nodeID for a peer ID held in a string.
-func (c *idCache) nodeIDString(s string) (peer.ID, id.ID, error) {
+func (c *idCache) nodeIDString(s string) (peer.ID, id.ID, int, error) {
 	c.mu.RLock()
 	e, ok := c.m[s]
 	c.mu.RUnlock()
 	if ok {
-		return e.p, e.x, nil
+		return e.p, e.x, e.bits, nil
 	}
-	return c.derive(peer.ID(s))
+	return c.derive(peer.ID(s), false)
 }
 
-func (c *idCache) derive(p peer.ID) (peer.ID, id.ID, error) {
+func (c *idCache) derive(p peer.ID, withBits bool) (peer.ID, id.ID, int, error) {
 	x, err := secure.NodeIDFromPeer(p)
 	if err != nil {
-		return "", id.ID{}, err
+		return "", id.ID{}, 0, err
+	}
+	bits := -1 // not computed: open mode without the puzzle has no use for it
+	if withBits {
+		bits = PuzzleBitsOf(p)
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= idCacheSize {
 		c.m = make(map[string]cachedID)
 	}
-	c.m[string(p)] = cachedID{p, x}
+	c.m[string(p)] = cachedID{p, x, bits}
 	c.mu.Unlock()
-	return p, x, nil
+	return p, x, bits, nil
 }
 
 // SettleEnds gives a decoded message the two ends of its hop, which the

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -21,7 +22,8 @@ import (
 type encHandle struct {
 	h     id.Handle
 	addrs []ma.Multiaddr
-	size  int // encoded NodeHandle body
+	cert  []byte // certificate mode: the node's certificate
+	size  int    // encoded NodeHandle body
 }
 
 type encoder struct{ hs []encHandle }
@@ -43,8 +45,35 @@ func (c *Codec) AppendMessageFrame(dst []byte, m *core.Message) ([]byte, error) 
 func (c *Codec) FrameSize(m *core.Message) (int, error) {
 	e := encoders.Get().(*encoder)
 	defer e.release()
-	_, n, err := c.size(e, m)
+	_, n, err := c.size(e, c.certifiedOnly(m))
 	return n, err
+}
+
+// certifiedOnly is m, in certificate mode without the entries of its
+// handle list whose certificates the codec does not know valid (expired
+// since they were admitted, or forgotten), a counted Row lowered with
+// them, as the receiver would refuse them: a leaf set with one expired
+// member still goes out with the others. m itself is not changed.
+func (c *Codec) certifiedOnly(m *core.Message) *core.Message {
+	if !c.sec.certMode() || m == nil {
+		return m
+	}
+	var drop []int
+	for i, h := range m.Handles {
+		if _, x, ok := c.Certificate(peer.ID(h.Addr)); !ok || x != h.ID {
+			drop = append(drop, i)
+		}
+	}
+	if len(drop) == 0 {
+		return m
+	}
+	cp := *m
+	var before int
+	cp.Handles, before = dropHandles(slices.Clone(m.Handles), drop, int(m.Row))
+	if countedRow(m.Type) && cp.Row > 0 {
+		cp.Row -= int16(before)
+	}
+	return &cp
 }
 
 func (e *encoder) release() {
@@ -57,6 +86,7 @@ func (e *encoder) release() {
 }
 
 func (c *Codec) appendMessage(dst []byte, m *core.Message, prefixed bool) ([]byte, error) {
+	m = c.certifiedOnly(m)
 	e := encoders.Get().(*encoder)
 	defer e.release()
 	msgSize, frameSize, err := c.size(e, m)
@@ -233,20 +263,29 @@ func (c *Codec) prepareHandle(field string, h id.Handle) (encHandle, error) {
 	}
 	// Never send a handle the receiver will reject (with the whole
 	// message): check it as the decoder will. Cached, so cheap.
-	_, x, err := c.ids.nodeIDString(h.Addr)
+	_, x, _, err := c.ids.nodeIDString(h.Addr)
 	if err != nil {
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s: %v", ErrBadPeerID, field, h, err)
 	}
-	if x != h.ID {
+	eh := encHandle{h: h}
+	if c.sec.certMode() {
+		raw, cx, ok := c.Certificate(peer.ID(h.Addr))
+		if !ok || cx != h.ID {
+			return encHandle{}, fmt.Errorf("%w: %s: handle %s: no valid certificate known", ErrBadCert, field, h)
+		}
+		eh.cert = raw
+	} else if x != h.ID {
 		return encHandle{}, fmt.Errorf("%w: %s: handle %s: its peer ID gives %s", ErrNodeIDMismatch, field, h, x)
 	}
-	eh := encHandle{h: h}
 	if c.advert != nil {
 		eh.addrs = c.pickAddrs(c.advert(peer.ID(h.Addr)))
 	}
 	eh.size = bytesFieldSize(fHandleNodeID, len(h.ID)) + bytesFieldSize(fHandlePeerID, len(h.Addr))
 	for _, a := range eh.addrs {
 		eh.size += bytesFieldSize(fHandleAddrs, len(a.Bytes()))
+	}
+	if eh.cert != nil {
+		eh.size += bytesFieldSize(fHandleCert, len(eh.cert))
 	}
 	return eh, nil
 }
@@ -280,6 +319,10 @@ func appendHandle(dst []byte, num protowire.Number, eh encHandle) []byte {
 	for _, a := range eh.addrs {
 		dst = protowire.AppendTag(dst, fHandleAddrs, protowire.BytesType)
 		dst = protowire.AppendBytes(dst, a.Bytes())
+	}
+	if eh.cert != nil {
+		dst = protowire.AppendTag(dst, fHandleCert, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, eh.cert)
 	}
 	return dst
 }

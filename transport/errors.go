@@ -22,6 +22,11 @@ var (
 	ErrMisdirected     = errors.New("transport: message addressed to another node")
 	ErrUnexpectedFrame = errors.New("transport: unexpected frame kind")
 	ErrBadRemote       = errors.New("transport: remote peer has no Pastry identity")
+	// ErrBadCert: in certificate mode, a handle or a stream opener whose
+	// certificate is missing or refused (SecurityStats counts why).
+	ErrBadCert = errors.New("transport: certificate refused")
+	// ErrPuzzle: in open mode with the puzzle, a key that does not solve it.
+	ErrPuzzle = errors.New("transport: identity puzzle not solved")
 )
 
 // Errors for sending.
@@ -51,19 +56,21 @@ const (
 	ReasonMisdirected
 	ReasonUnexpectedFrame
 	ReasonBadRemote
+	ReasonBadCert
+	ReasonPuzzle
 	NumReasons // the number of reasons, for arrays
 )
 
 var reasonErrs = [NumReasons]error{
 	nil, ErrFrameTooLarge, ErrBadFrame, ErrMalformed, ErrBadType, ErrBadID, ErrBadPeerID,
 	ErrNodeIDMismatch, ErrMissingHandle, ErrLimit, ErrBadAddr, ErrFromMismatch,
-	ErrMisdirected, ErrUnexpectedFrame, ErrBadRemote,
+	ErrMisdirected, ErrUnexpectedFrame, ErrBadRemote, ErrBadCert, ErrPuzzle,
 }
 
 var reasonNames = [NumReasons]string{
 	"other", "frame-too-large", "bad-frame", "malformed", "bad-type", "bad-id", "bad-peer-id",
 	"node-id-mismatch", "missing-handle", "limit", "bad-addr", "from-mismatch",
-	"misdirected", "unexpected-frame", "bad-remote",
+	"misdirected", "unexpected-frame", "bad-remote", "bad-cert", "puzzle",
 }
 
 func (r Reason) String() string {

@@ -43,6 +43,7 @@ type Libp2p struct {
 	cfg     config
 	proto   protocol.ID
 	codec   *Codec
+	hello   []byte // certificate mode: the first frame of every stream
 	handler Handler
 	self    id.Handle
 	log     *slog.Logger
@@ -144,6 +145,18 @@ func NewLibp2p(h host.Host, handler Handler, opts ...Option) (*Libp2p, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: host identity: %w", err)
 	}
+	sec := cfg.security
+	switch {
+	case sec.certMode():
+		if err := sec.Own.CheckPeer(h.ID()); err != nil {
+			return nil, fmt.Errorf("transport: host identity: %w", err)
+		}
+		self.ID = sec.Own.NodeID()
+	case sec.PuzzleBits > 0:
+		if bits := PuzzleBitsOf(h.ID()); bits < sec.PuzzleBits {
+			return nil, fmt.Errorf("transport: host identity: %w: %d leading zero bits, the network wants %d", ErrPuzzle, bits, sec.PuzzleBits)
+		}
+	}
 	t := &Libp2p{
 		h: h, cfg: cfg, proto: ProtocolID(cfg.prefix), handler: handler, self: self,
 		log: cfg.logger.With("component", "transport", "self", self.ID.Short()),
@@ -156,6 +169,14 @@ func NewLibp2p(h host.Host, handler Handler, opts ...Option) (*Libp2p, error) {
 	t.codec, err = NewCodec(cfg.limits, t.addrsOf)
 	if err != nil {
 		return nil, err
+	}
+	if sec.Verifier != nil || sec.PuzzleBits > 0 {
+		if err := t.codec.SetSecurity(sec); err != nil {
+			return nil, err
+		}
+		if sec.certMode() {
+			t.hello = AppendHello(nil, t.codec.ownCert)
+		}
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	h.SetStreamHandler(t.proto, t.handleStream)
@@ -206,7 +227,14 @@ func (t *Libp2p) reportUnsent(f *outFrame) {
 }
 
 // Stats implements Transport.
-func (t *Libp2p) Stats() Stats { return t.ctr.snapshot() }
+func (t *Libp2p) Stats() Stats {
+	s := t.ctr.snapshot()
+	s.Security = t.codec.SecurityStats()
+	return s
+}
+
+// Codec is the transport's codec (its certificates, in certificate mode).
+func (t *Libp2p) Codec() *Codec { return t.codec }
 
 // RTT implements Transport.
 func (t *Libp2p) RTT(h id.Handle) (time.Duration, bool) { return t.rtt.get(h.Addr) }

@@ -40,6 +40,8 @@ type config struct {
 	logger        *slog.Logger
 	keepHandler   bool
 	delay         func(peer.ID) time.Duration
+
+	security Security
 }
 
 func defaultConfig() config {
@@ -235,3 +237,18 @@ func InjectDelay(delay func(peer.ID) time.Duration) Option {
 
 // maxInjectedDelay bounds InjectDelay's values.
 const maxInjectedDelay = 10 * time.Second
+
+// WithSecurity puts the transport into a network's admission mode
+// (Security: certificate mode, or open mode with the identity puzzle).
+// In certificate mode this node's id is its certificate's, and the host's
+// key must be the certified one; with the puzzle, the host's key must
+// solve it.
+func WithSecurity(s Security) Option {
+	return func(c *config) error {
+		if err := s.validate(); err != nil {
+			return optErr("WithSecurity", "%v", err)
+		}
+		c.security = s
+		return nil
+	}
+}

@@ -86,8 +86,13 @@ func (t *Libp2p) Verify(h id.Handle, data, sig []byte) bool {
 }
 
 // ValidHandle implements core.HandleChecker: h's id must be the one its
-// peer ID derives (secure.HandleFromPeer).
+// peer ID derives (secure.HandleFromPeer), or in certificate mode the one
+// its peer's verified, unexpired certificate certifies.
 func (t *Libp2p) ValidHandle(h id.Handle) bool {
+	if t.codec.sec.certMode() {
+		_, x, ok := t.codec.Certificate(peer.ID(h.Addr))
+		return ok && x == h.ID
+	}
 	x, err := secure.HandleFromPeer(peer.ID(h.Addr))
 	return err == nil && x.ID == h.ID
 }

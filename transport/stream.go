@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -273,6 +274,15 @@ func (t *Libp2p) stream(ps *peerState, out *outStream) *outStream {
 	t.live[s] = struct{}{}
 	t.mu.Unlock()
 	t.ctr.streamsOpened.Add(1)
+	if t.hello != nil { // certificate mode: who we are, first
+		s.SetWriteDeadline(time.Now().Add(t.cfg.writeTimeout))
+		if _, err := s.Write(t.hello); err != nil {
+			t.log.Debug("certificate write failed", "peer", ps.id, "err", err)
+			t.forget(s)
+			s.Reset()
+			return nil
+		}
+	}
 	// Nothing is read from it; whatever the remote writes on it stays in
 	// yamux's receive window (256 KiB) until the stream ends.
 	s.CloseRead()
@@ -496,6 +506,12 @@ func (t *Libp2p) handleStream(s network.Stream) {
 		s.Reset()
 		return
 	}
+	if c1 := t.codec.sec; c1 != nil && c1.PuzzleBits > 0 && PuzzleBitsOf(remote) < c1.PuzzleBits {
+		t.codec.secCtr.puzzle.Add(1)
+		t.ctr.reject(ErrPuzzle)
+		s.Reset()
+		return
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -531,6 +547,8 @@ func (t *Libp2p) handleStream(s network.Stream) {
 func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from id.Handle) {
 	fr := NewFrameReader(s, t.cfg.limits.MaxFrame)
 	defer fr.Release()
+	certMode := t.codec.sec.certMode()
+	greeted := !certMode       // certificate mode: the opener's certificate came
 	var readDeadline time.Time // re-armed when less than idleTimeout is left
 	for {
 		if now := time.Now(); readDeadline.Sub(now) < t.cfg.idleTimeout {
@@ -562,7 +580,34 @@ func (t *Libp2p) readLoop(ps *peerState, s network.Stream, from id.Handle) {
 			}
 			continue
 		}
+		if certMode {
+			var refuse error
+			switch {
+			case f.Kind == FrameHello && greeted:
+				refuse = fmt.Errorf("%w: a second certificate frame", ErrUnexpectedFrame)
+			case f.Kind == FrameHello:
+				from, refuse = t.codec.VerifyHello(ps.id, f.Cert)
+				greeted = refuse == nil
+			case !greeted:
+				refuse = fmt.Errorf("%w: no certificate first", ErrBadCert)
+			case !t.codec.helloValid(ps.id):
+				t.codec.secCtr.cert[CertExpired].Add(1)
+				refuse = fmt.Errorf("%w: the opener's certificate expired", ErrBadCert)
+			}
+			if refuse != nil {
+				t.ctr.reject(refuse)
+				t.ctr.streamResets.Add(1)
+				t.log.Debug("refused stream", "peer", ps.id, "err", refuse)
+				s.Reset()
+				return
+			}
+			if f.Kind == FrameHello {
+				continue
+			}
+		}
 		switch f.Kind {
+		case FrameHello: // open mode: nobody sends one
+			t.ctr.reject(fmt.Errorf("%w: a certificate frame in open mode", ErrUnexpectedFrame))
 		case FramePing:
 			t.queuePong(ps, f.Nonce)
 		case FramePong:

@@ -154,6 +154,9 @@ type Stats struct {
 	// a new stream because the peer's stream was found gone when written
 	// to (the peer's transport closed, or the peer restarted).
 	WriteRetries uint64
+	// Security counts the handles and stream openers refused by the
+	// network's admission mode (WithSecurity), by reason.
+	Security SecurityStats
 }
 
 // TotalRejected sums Rejected.

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // The files `pastry ca init` writes in its --out directory.
@@ -46,8 +47,9 @@ The certificate authority of a network whose nodes hold certificates:
          authority chooses, so the node cannot choose it)
 
 A node checks its certificate at start with pastry node --ca-pub FILE
---cert FILE --network NAME. Admission by certificate is not enforced yet:
-the overlay does not ask peers for certificates.
+--cert FILE --network NAME, and with --secure as well the network runs in
+certificate mode: the node's id is the certified one and peers without a
+valid certificate are refused (docs/operations.md, "A secure network").
 
 Run 'pastry ca init -h' or 'pastry ca issue -h' for their flags.
 `, caKeyFile, caPubFile)
@@ -229,4 +231,18 @@ func checkNodeCert(cfg nodeConfig, priv crypto.PrivKey, now time.Time) (*secure.
 		hint = "it was not issued by the authority of " + cfg.from("ca_pub") + " (or was altered)"
 	}
 	return nil, fmt.Errorf("%s %s: %w; %s", cfg.from("cert"), cfg.Cert, err, hint)
+}
+
+// certSecurity is certificate mode for a node whose certificate cert
+// checkNodeCert accepted.
+func certSecurity(cfg nodeConfig, cert *secure.Certificate) (transport.Security, error) {
+	ca, err := secure.LoadAuthorityPub(cfg.CAPub)
+	if err != nil {
+		return transport.Security{}, fmt.Errorf("%s: %w", cfg.from("ca_pub"), err)
+	}
+	v, err := secure.NewVerifier(ca, cfg.Network, 0, nil)
+	if err != nil {
+		return transport.Security{}, fmt.Errorf("%s: %w", cfg.from("ca_pub"), err)
+	}
+	return transport.Security{Verifier: v, Own: cert}, nil
 }

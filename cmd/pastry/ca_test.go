@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/secure"
+	"github.com/pastrynet/pastry/transport"
 )
 
 // caSetup is an authority made by `pastry ca init` and a node data
@@ -103,8 +104,21 @@ func TestCAIssueAndNodeCheck(t *testing.T) {
 	if err := d.close(t.Context()); err != nil {
 		t.Error(err)
 	}
-	if !strings.Contains(logs.String(), "certified_node_id="+idByKey) || !strings.Contains(logs.String(), "not enforced yet") {
+	if !strings.Contains(logs.String(), "certified_node_id="+idByKey) || !strings.Contains(logs.String(), "not enforced (no --secure)") {
 		t.Fatalf("log:\n%s", logs.String())
+	}
+	// With --secure the node's id is the certified one.
+	cfg.Secure = true
+	logs.Reset()
+	d, err = startDaemon(cfg, newLogger(&logs, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.close(t.Context()); err != nil {
+		t.Error(err)
+	}
+	if d.node.ID().String() != idByKey || !strings.Contains(logs.String(), "msg=identity node_id="+idByKey) {
+		t.Fatalf("--secure: node id %s, want %s; log:\n%s", d.node.ID(), idByKey, logs.String())
 	}
 }
 
@@ -252,5 +266,62 @@ func TestNodeCertificateSettingsGoTogether(t *testing.T) {
 	c, err := loadNodeConfig([]string{"--data-dir", dir}, env{"PASTRY_CERT": "c", "PASTRY_CA_PUB": "p", "PASTRY_NETWORK": "n"}.get, io.Discard)
 	if err != nil || c.Cert != "c" || c.CAPub != "p" || c.Network != "n" || c.from("cert") != "PASTRY_CERT" {
 		t.Errorf("from the environment: %+v, %v", c, err)
+	}
+}
+
+// TestNodePuzzleBits: `pastry node --puzzle-bits 4` makes a new key that
+// solves the puzzle, starts with it again, refuses a key that does not
+// solve it (left untouched), and refuses to go with --secure.
+func TestNodePuzzleBits(t *testing.T) {
+	dir := t.TempDir()
+	start := func(dataDir string, extra ...string) (*daemon, error) {
+		t.Helper()
+		cfg, err := loadNodeConfig(append([]string{"--data-dir", dataDir, "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off"}, extra...), env{}.get, io.Discard)
+		if err != nil {
+			return nil, err
+		}
+		return startDaemon(cfg, newLogger(io.Discard, 0))
+	}
+	fresh := filepath.Join(dir, "fresh")
+	for range 2 { // made, then loaded
+		d, err := start(fresh, "--puzzle-bits", "4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := peer.ID(d.node.Self().Addr)
+		d.close(t.Context())
+		if bits := transport.PuzzleBitsOf(p); bits < 4 {
+			t.Fatalf("key of %d puzzle bits, want at least 4", bits)
+		}
+	}
+	// A key that does not solve it: refused, not replaced.
+	other := filepath.Join(dir, "other")
+	var before []byte
+	for {
+		d, err := start(other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := peer.ID(d.node.Self().Addr)
+		d.close(t.Context())
+		if transport.PuzzleBitsOf(p) < 4 {
+			before, _ = os.ReadFile(filepath.Join(other, "key"))
+			break
+		}
+		os.RemoveAll(other)
+	}
+	if _, err := start(other, "--puzzle-bits", "4"); err == nil || !strings.Contains(err.Error(), "move it aside") {
+		t.Fatalf("a key that does not solve the puzzle: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(other, "key")); !bytes.Equal(before, after) {
+		t.Fatal("the key file changed")
+	}
+	if _, err := loadNodeConfig([]string{"--puzzle-bits", "33"}, env{}.get, io.Discard); err == nil {
+		t.Error("--puzzle-bits 33 accepted")
+	}
+	s := newCASetup(t)
+	cert, _ := s.issue(t, "n.cert", "--network", "mynet", "--node-key", s.nodeKey)
+	if _, err := loadNodeConfig([]string{"--puzzle-bits", "4", "--secure", "--ca-pub", s.caPub, "--cert", cert, "--network", "mynet"}, env{}.get, io.Discard); err == nil {
+		t.Error("--puzzle-bits with --secure accepted")
 	}
 }

@@ -44,11 +44,13 @@ type nodeConfig struct {
 	CAPub          string        // the certificate authority's public key file
 	Cert           string        // this node's certificate file
 	Network        string        // the network's name, which the certificate must carry
-	InjectDelay    time.Duration // --inject-delay: test networks only (inject.go)
-	InjectLatency  string        // --inject-latency FILE: test networks only
+	Secure         bool          // certificate mode: admission by certificate enforced
+	PuzzleBits     int           // open mode's identity puzzle, c1 (0: off)
 	StoreCapacity  int64         // bytes of records the store holds at most; 0: no limit
 	OwnerQuota     int64         // bytes of one owner's records the store holds at most; 0: no limit
 	RouteCache     int64         // bytes of the cache of records along read routes; 0: none
+	InjectDelay    time.Duration // --inject-delay: test networks only (inject.go)
+	InjectLatency  string        // --inject-latency FILE: test networks only
 
 	origin map[string]string // setting -> "--flag", "PASTRY_X" or "file F: key"
 
@@ -106,6 +108,8 @@ var settings = map[string]setting{
 	"ca_pub":          {"ca_pub", "--ca-pub", "PASTRY_CA_PUB"},
 	"cert":            {"cert", "--cert", "PASTRY_CERT"},
 	"network":         {"network", "--network", "PASTRY_NETWORK"},
+	"secure":          {"secure", "--secure", "PASTRY_SECURE"},
+	"puzzle_bits":     {"puzzle_bits", "--puzzle-bits", "PASTRY_PUZZLE_BITS"},
 	"store_capacity":  {"store_capacity", "--store-capacity", "PASTRY_STORE_CAPACITY"},
 	"owner_quota":     {"owner_quota", "--owner-quota", "PASTRY_OWNER_QUOTA"},
 	"route_cache":     {"route_cache", "--route-cache", "PASTRY_ROUTE_CACHE"},
@@ -162,8 +166,8 @@ type nodeFlags struct {
 	dataDir, api, token, prefix, config, logLvl string
 	addrPolicy, caPub, cert, network            string
 	saveInterval                                time.Duration
-	connsLow, connsHigh                         int
-	pprof                                       bool
+	connsLow, connsHigh, puzzleBits             int
+	pprof, secure                               bool
 	storeCapacity, ownerQuota, routeCache       int64
 	inject                                      injectFlags
 }
@@ -186,7 +190,9 @@ func newNodeFlagSet(f *nodeFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.pprof, "pprof", false, "serve the Go runtime's profiles on the HTTP API under /debug/pprof/ (behind --token like the rest)")
 	fs.StringVar(&f.addrPolicy, "addr-policy", "", "addresses the node dials and learns from peers: all, public (for the internet: no private or loopback ones) or private (stay inside a LAN) (default all)")
 	fs.StringVar(&f.caPub, "ca-pub", "", "the certificate authority's public key file (pastry ca init); with --cert and --network")
-	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed (admission by certificate is not enforced yet)")
+	fs.StringVar(&f.cert, "cert", "", "this node's certificate file (pastry ca issue), checked at start against --ca-pub, --network and DATA_DIR/key; the node refuses to start if it is expired, foreign, of another key or malformed")
+	fs.IntVar(&f.puzzleBits, "puzzle-bits", 0, "open mode's identity puzzle, c1 (0 to 32; 0: off): every node's key must have SHA-256(SHA-256(key)) start with c1 zero bits, and peers whose keys do not are refused; a new DATA_DIR/key is made to solve it (about 2^c1 key generations of ~17 us); the same on every node of the network")
+	fs.BoolVar(&f.secure, "secure", false, "certificate mode: the node's id is its certificate's, and only peers with valid certificates of --ca-pub's authority for --network are admitted (needs --cert, --ca-pub, --network; every node of the network must run with it)")
 	fs.StringVar(&f.network, "network", "", "the network's name, which --cert must carry (1 to 64 printable ASCII characters, no spaces)")
 	fs.Int64Var(&f.storeCapacity, "store-capacity", 0, "bytes of records this node stores at most (0: no limit); when full, it diverts replicas to leaf-set neighbours (PAST's replica diversion)")
 	fs.Int64Var(&f.ownerQuota, "owner-quota", 0, "bytes of one owner's records this node stores at most (0: no limit)")
@@ -209,9 +215,11 @@ data_dir, ...); a flag beats the environment, which beats the file, which
 beats the default.
 
 With --ca-pub, --cert and --network the node checks its certificate at
-start and logs the certified node id. Admission by certificate is not
-enforced yet: the overlay still uses the id derived from the key alone,
-and accepts peers without certificates.
+start and logs the certified node id. With --secure as well the network
+runs in certificate mode: the node's id is the certified one, every
+handle carries its node's certificate, and peers whose certificates are
+missing, expired, of another network or authority, or do not match are
+refused (see docs/operations.md, "A secure network").
 
 flags:
 `)
@@ -264,6 +272,8 @@ func loadNodeConfig(args []string, getenv func(string) string, stderr io.Writer)
 		"ca-pub":          func() { c.CAPub = f.caPub },
 		"cert":            func() { c.Cert = f.cert },
 		"network":         func() { c.Network = f.network },
+		"secure":          func() { c.Secure = f.secure },
+		"puzzle-bits":     func() { c.PuzzleBits = f.puzzleBits },
 		"store-capacity":  func() { c.StoreCapacity = f.storeCapacity },
 		"owner-quota":     func() { c.OwnerQuota = f.ownerQuota },
 		"route-cache":     func() { c.RouteCache = f.routeCache },
@@ -306,6 +316,8 @@ type fileConfig struct {
 	CAPub          *string   `json:"ca_pub"`
 	Cert           *string   `json:"cert"`
 	Network        *string   `json:"network"`
+	Secure         *bool     `json:"secure"`
+	PuzzleBits     *int      `json:"puzzle_bits"`
 	StoreCapacity  *int64    `json:"store_capacity"` // bytes
 	OwnerQuota     *int64    `json:"owner_quota"`    // bytes
 	RouteCache     *int64    `json:"route_cache"`    // bytes
@@ -386,6 +398,14 @@ func (c *nodeConfig) applyFile(path string) error {
 	if fc.Pprof != nil {
 		c.Pprof = *fc.Pprof
 		at("pprof")
+	}
+	if fc.Secure != nil {
+		c.Secure = *fc.Secure
+		at("secure")
+	}
+	if fc.PuzzleBits != nil {
+		c.PuzzleBits = *fc.PuzzleBits
+		at("puzzle_bits")
 	}
 	for key, v := range map[string]struct{ dst, src *int64 }{
 		"store_capacity": {&c.StoreCapacity, fc.StoreCapacity},
@@ -499,6 +519,18 @@ func (c *nodeConfig) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%q is not a boolean (true or false)", s.env, v)
 			}
 			c.Pprof = b
+		case "secure":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a boolean (true or false)", s.env, v)
+			}
+			c.Secure = b
+		case "puzzle_bits":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a whole number", s.env, v)
+			}
+			c.PuzzleBits = n
 		case "store_capacity", "owner_quota", "route_cache":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -614,6 +646,15 @@ func (c *nodeConfig) validateCert() error {
 		} else {
 			missing = append(missing, settings[k].flag)
 		}
+	}
+	switch {
+	case c.PuzzleBits < 0 || c.PuzzleBits > secure.MaxPuzzleBits:
+		return fmt.Errorf("%s: %d, want 0 (off) to %d", c.from("puzzle_bits"), c.PuzzleBits, secure.MaxPuzzleBits)
+	case c.PuzzleBits > 0 && c.Secure:
+		return fmt.Errorf("%s: the puzzle is open mode's, and %s is certificate mode: choose one", c.from("puzzle_bits"), c.from("secure"))
+	}
+	if len(given) == 0 && c.Secure {
+		return fmt.Errorf("%s: certificate mode needs --cert, --ca-pub and --network", c.from("secure"))
 	}
 	if len(given) == 0 {
 		return nil

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -73,7 +74,7 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 		return nil, fmt.Errorf("%s: %w", cfg.from("data_dir"), err)
 	}
 	keyPath := filepath.Join(cfg.DataDir, "key")
-	key, created, err := secure.LoadOrCreateKey(keyPath)
+	key, created, err := loadNodeKey(cfg, keyPath, log)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +119,17 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 			"default", cfg.delays.def, "peers", len(cfg.delays.peers))
 		opts = append(opts, pastry.WithTransportOptions(transport.InjectDelay(cfg.delays.of)))
 	}
+	if cfg.Secure {
+		sec, err := certSecurity(cfg, cert)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, pastry.WithSecurity(sec))
+	}
+	if cfg.PuzzleBits > 0 {
+		opts = append(opts, pastry.WithSecurity(transport.Security{PuzzleBits: cfg.PuzzleBits}))
+		log.Info("open mode with the identity puzzle: peers whose keys do not solve it are refused", "puzzle_bits", cfg.PuzzleBits)
+	}
 	d.node, err = pastry.New(d.host, opts...)
 	if err != nil {
 		return nil, err
@@ -125,9 +137,13 @@ func startDaemon(cfg nodeConfig, log *slog.Logger) (_ *daemon, err error) {
 	self := d.node.Self()
 	log.Info("pastry", "version", readVersion().Short(), "go", runtime.Version())
 	log.Info("identity", "node_id", self.ID.String(), "peer_id", peer.ID(self.Addr).String(), "key", keyPath, "new", created)
-	if cert != nil {
+	if cert != nil && cfg.Secure {
 		_, until := cert.Validity()
-		log.Info("certificate checked; admission by certificate is not enforced yet: the overlay uses node_id above",
+		log.Info("certificate mode: node_id above is the certified one; only peers with valid certificates are admitted",
+			"network", cert.Network, "valid_until", until.UTC().Format(time.RFC3339), "cert", cfg.Cert)
+	} else if cert != nil {
+		_, until := cert.Validity()
+		log.Info("certificate checked, not enforced (no --secure): the overlay uses node_id above",
 			"certified_node_id", cert.NodeID().String(), "network", cert.Network, "valid_until", until.UTC().Format(time.RFC3339), "cert", cfg.Cert)
 	}
 	if cfg.policy != transport.AddrsAll {
@@ -414,4 +430,25 @@ func keepAllowed(peers []peer.AddrInfo, pol transport.AddrPolicy) (_ []peer.Addr
 		}
 	}
 	return out, refused
+}
+
+// loadNodeKey loads DATA_DIR/key, or creates it: with --puzzle-bits, a key
+// that solves the puzzle. An existing key that does not solve it is an
+// error saying what to do.
+func loadNodeKey(cfg nodeConfig, keyPath string, log *slog.Logger) (crypto.PrivKey, bool, error) {
+	if cfg.PuzzleBits == 0 {
+		return secure.LoadOrCreateKey(keyPath)
+	}
+	key, created, err := secure.LoadOrCreateKeyWith(keyPath, func() (crypto.PrivKey, error) {
+		log.Info("solving the identity puzzle for a new key", "puzzle_bits", cfg.PuzzleBits, "expected_keys", uint64(1)<<cfg.PuzzleBits)
+		k, _, err := secure.SolvePuzzle(context.Background(), cfg.PuzzleBits, 0, nil)
+		return k, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if err := secure.CheckPuzzle(key.GetPublic(), cfg.PuzzleBits); err != nil {
+		return nil, false, fmt.Errorf("%s: %s: %w; move it aside and start again to make a key that solves it (its peer ID and node id change)", cfg.from("puzzle_bits"), keyPath, err)
+	}
+	return key, created, nil
 }

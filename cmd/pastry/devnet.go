@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -29,6 +30,7 @@ import (
 	"github.com/pastrynet/pastry"
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/lookup"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
@@ -48,6 +50,10 @@ type devnetConfig struct {
 	cpuProfile string
 	pprof      bool // node 0's API serves /debug/pprof/
 	heartbeat  time.Duration
+	secure     bool // certificate mode, with an authority in memory
+	malicious  int  // the last malicious nodes are attackers
+	attack     lookup.Attack
+	attackIn   string
 }
 
 // Bounds and defaults of the devnet.
@@ -96,6 +102,9 @@ func parseDevnetFlags(args []string, stderr io.Writer) (devnetConfig, error) {
 	fs.StringVar(&c.logLevelIn, "log-level", "warn", "log level of the nodes: debug, info, warn or error")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of start-up (until ready) to this file")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve the process's Go profiles on node 0's API under /debug/pprof/")
+	fs.IntVar(&c.malicious, "malicious", 0, "the last K of the -n nodes are colluding attackers (lookup.Adversary): they attack the lookups routed through them as --attack says")
+	fs.StringVar(&c.attackIn, "attack", "fake-root", "with --malicious: drop (drop lookups), misroute (to a colluder, which answers as root) or fake-root (answer as the root)")
+	fs.BoolVar(&c.secure, "secure", false, "certificate mode: an authority made in memory certifies every node for the network \"devnet\" (valid 24h); node ids are the certified ones")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry devnet [-n N] [flags]
 
@@ -127,6 +136,12 @@ flags:
 		return c, fmt.Errorf("--heartbeat %v: want 100ms to 10m", c.heartbeat)
 	case c.settle < 0 || c.settle > 10*time.Minute:
 		return c, fmt.Errorf("--settle %v: want 0 to 10m", c.settle)
+	case c.malicious < 0 || c.malicious >= c.n:
+		return c, fmt.Errorf("--malicious %d: want 0 to n-1 (%d): node 0 is honest", c.malicious, c.n-1)
+	}
+	var err error
+	if c.attack, err = lookup.ParseAttack(c.attackIn); err != nil || c.attack == lookup.AttackSuppress {
+		return c, fmt.Errorf("--attack %q: want drop, misroute or fake-root", c.attackIn)
 	}
 	switch c.transport {
 	case "auto":
@@ -232,14 +247,47 @@ func (dn *devnet) start(ctx context.Context) error {
 	}
 	prefix := protocol.ID(dn.cfg.prefix)
 	proto := string(transport.ProtocolID(prefix))
+	var ca *secure.Authority
+	if dn.cfg.secure {
+		var err error
+		if ca, err = secure.NewAuthority(nil); err != nil {
+			return err
+		}
+	}
+	// Keys and certificates first: the attackers know each other from the
+	// start (their Colluders).
+	keys := make([]crypto.PrivKey, dn.cfg.n)
+	secs := make([]transport.Security, dn.cfg.n)
+	colluders := new(lookup.Colluders)
+	for i := range keys {
+		var err error
+		if keys[i], err = secure.GenerateKey(nil); err != nil {
+			return err
+		}
+		p, err := peer.IDFromPrivateKey(keys[i])
+		if err != nil {
+			return err
+		}
+		h, err := secure.HandleFromPeer(p)
+		if err != nil {
+			return err
+		}
+		if ca != nil {
+			if secs[i], err = devnetSecurity(ca, keys[i]); err != nil {
+				return fmt.Errorf("node %d: %w", i, err)
+			}
+			h.ID = secs[i].Own.NodeID()
+		}
+		if dn.attacker(i) {
+			colluders.Add(h)
+		}
+	}
+	colluders.Contains(id.ID{}) // sorted now, before the nodes read it
 	for i := range dn.cfg.n {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		key, err := secure.GenerateKey(nil)
-		if err != nil {
-			return err
-		}
+		key := keys[i]
 		hc := transport.DefaultHostConfig(key)
 		hc.ListenAddrs = []string{listen}
 		hc.ProtocolPrefix = prefix
@@ -250,8 +298,15 @@ func (dn *devnet) start(ctx context.Context) error {
 		dnode := &devNode{host: h}
 		dn.nodes = append(dn.nodes, dnode)
 		log := dn.log.With("devnet_node", i)
-		dnode.node, err = pastry.New(h, pastry.WithConfig(dn.coreConfig()), pastry.WithProtocolPrefix(prefix), pastry.WithLogger(log),
-			pastry.WithTransportOptions(transport.KeepHandlerOnClose())) // the devnet closes the hosts right after
+		opts := []pastry.Option{pastry.WithConfig(dn.coreConfig()), pastry.WithProtocolPrefix(prefix), pastry.WithLogger(log),
+			pastry.WithTransportOptions(transport.KeepHandlerOnClose())} // the devnet closes the hosts right after
+		if ca != nil {
+			opts = append(opts, pastry.WithSecurity(secs[i]))
+		}
+		if dn.attacker(i) {
+			opts = append(opts, pastry.WithAdversary(lookup.AdversaryOptions{Attack: dn.cfg.attack, Colluders: colluders}))
+		}
+		dnode.node, err = pastry.New(h, opts...)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
@@ -391,9 +446,16 @@ func leafSetExact(sorted []id.ID, inf pastry.Info, half int) bool {
 func (dn *devnet) print(w io.Writer) {
 	fmt.Fprintf(w, "%-5s %-32s %-52s %s\n", "node", "node id", "peer id", "api")
 	for i, d := range dn.nodes {
+		if dn.attacker(i) {
+			fmt.Fprintf(w, "%-5d %-32s %-52s %s attacker (%s)\n", i, d.node.ID(), d.host.ID(), d.api.Addr(), dn.cfg.attack)
+			continue
+		}
 		fmt.Fprintf(w, "%-5d %-32s %-52s %s\n", i, d.node.ID(), d.host.ID(), d.api.Addr())
 	}
 }
+
+// attacker reports whether node i is one of --malicious's.
+func (dn *devnet) attacker(i int) bool { return i >= dn.cfg.n-dn.cfg.malicious }
 
 // readyNode is one entry of the --ready-file.
 type readyNode struct {
@@ -538,4 +600,21 @@ func startCPUProfile(path string) (stop func(), err error) {
 			f.Close()
 		})
 	}, nil
+}
+
+// devnetNetwork is the network name a --secure devnet certifies.
+const devnetNetwork = "devnet"
+
+// devnetSecurity certifies key with the devnet's authority: certificate
+// mode for one of its nodes.
+func devnetSecurity(ca *secure.Authority, key crypto.PrivKey) (transport.Security, error) {
+	cert, err := ca.Issue(key.GetPublic(), devnetNetwork, time.Now(), 24*time.Hour, nil)
+	if err != nil {
+		return transport.Security{}, err
+	}
+	v, err := secure.NewVerifier(ca.Public(), devnetNetwork, 0, nil)
+	if err != nil {
+		return transport.Security{}, err
+	}
+	return transport.Security{Verifier: v, Own: cert}, nil
 }

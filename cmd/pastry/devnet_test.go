@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/secure"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -266,5 +269,56 @@ func TestClientsAgainstDevnet(t *testing.T) {
 	t.Setenv("PASTRY_API", api) // the environment's API address
 	if code, so, _ = cli("id"); code != 0 || !strings.Contains(so, rf.Nodes[2].NodeID) {
 		t.Errorf("id with PASTRY_API: %d %q", code, so)
+	}
+}
+
+// TestDevnetSecure: `pastry devnet --secure` certifies its nodes with an
+// authority in memory; they join, and their ids are the certified ones,
+// not those their keys derive.
+func TestDevnetSecure(t *testing.T) {
+	checkLeaks(t)
+	var out, errOut syncBuffer
+	if c := run([]string{"devnet", "-n", "4", "--secure", "--api-base", "0", "--exit-after", "500ms"}, &out, &errOut); c != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", c, out.String(), errOut.String())
+	}
+	so := out.String()
+	if !regexp.MustCompile(`(?m)^ready: 4 nodes joined in \S+ over tcp, all leaf sets exact`).MatchString(so) {
+		t.Fatalf("no ready line:\n%s", so)
+	}
+	lines := regexp.MustCompile(`(?m)^(\d+)\s+([0-9a-f]{32})\s+(12D3Koo\w+)\s+(127\.0\.0\.1:\d+)$`).FindAllStringSubmatch(so, -1)
+	if len(lines) != 4 {
+		t.Fatalf("want 4 node lines:\n%s", so)
+	}
+	for _, l := range lines {
+		p, err := peer.Decode(l[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x, err := secure.NodeIDFromPeer(p); err != nil || x.String() == l[2] {
+			t.Errorf("node %s: id %s derived from its key (%v), not certified", l[1], l[2], err)
+		}
+	}
+}
+
+// TestDevnetMalicious: `--malicious 2` makes the last 2 nodes attackers,
+// marked so; they join like the others. Bad values are refused.
+func TestDevnetMalicious(t *testing.T) {
+	checkLeaks(t)
+	var out, errOut syncBuffer
+	if c := run([]string{"devnet", "-n", "5", "--secure", "--malicious", "2", "--attack", "drop", "--api-base", "0", "--exit-after", "300ms"}, &out, &errOut); c != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", c, out.String(), errOut.String())
+	}
+	so := out.String()
+	if !regexp.MustCompile(`(?m)^ready: 5 nodes joined`).MatchString(so) {
+		t.Fatalf("no ready line:\n%s", so)
+	}
+	marked := regexp.MustCompile(`(?m)^([34])\s+[0-9a-f]{32}\s+12D3Koo\w+\s+127\.0\.0\.1:\d+ attacker \(drop\)$`).FindAllString(so, -1)
+	if len(marked) != 2 || strings.Count(so, "attacker") != 2 {
+		t.Fatalf("want nodes 3 and 4 marked as attackers:\n%s", so)
+	}
+	for _, args := range [][]string{{"-n", "4", "--malicious", "4"}, {"--malicious", "-1"}, {"--malicious", "1", "--attack", "suppress"}, {"--attack", "nonsense"}} {
+		if _, err := parseDevnetFlags(args, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
 	}
 }

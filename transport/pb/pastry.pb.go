@@ -13,7 +13,8 @@
 //
 // Trust: everything here is untrusted input. Receivers recompute every
 // node_id from the public key embedded in peer_id (node_id = first 16 bytes
-// of SHA-256 over the raw 32-byte Ed25519 public key) and reject a handle
+// of SHA-256 over the raw 32-byte Ed25519 public key; in certificate mode
+// from the handle's certificate, see NodeHandle.cert) and reject a handle
 // whose node_id differs; Message.from, when present, must be the
 // authenticated peer of the stream. Decoders are strict: a singular field may appear at most once,
 // known fields must have their declared wire type, and values must fit the
@@ -199,6 +200,7 @@ type Frame struct {
 	//	*Frame_Message
 	//	*Frame_Ping
 	//	*Frame_Pong
+	//	*Frame_Cert
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -268,6 +270,15 @@ func (x *Frame) GetPong() *Pong {
 	return nil
 }
 
+func (x *Frame) GetCert() []byte {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Cert); ok {
+			return x.Cert
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -284,11 +295,21 @@ type Frame_Pong struct {
 	Pong *Pong `protobuf:"bytes,3,opt,name=pong,proto3,oneof"`
 }
 
+type Frame_Cert struct {
+	// Certificate mode only: the certificate of the stream's opener, the
+	// first frame of every stream (a stream without it is reset). At most
+	// 211 bytes (secure.Certificate's layout). Open mode sends none and
+	// drops one received.
+	Cert []byte `protobuf:"bytes,4,opt,name=cert,proto3,oneof"`
+}
+
 func (*Frame_Message) isFrame_Body() {}
 
 func (*Frame_Ping) isFrame_Body() {}
 
 func (*Frame_Pong) isFrame_Body() {}
+
+func (*Frame_Cert) isFrame_Body() {}
 
 // Ping asks the acceptor of the stream for a Pong with the same nonce. It
 // measures round-trip time and liveness over the stream that carries the
@@ -392,7 +413,13 @@ type NodeHandle struct {
 	PeerId []byte `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
 	// Binary multiaddrs the node may be reached at, without /p2p suffix
 	// (at most 8, each at most 256 bytes by default).
-	Addrs         [][]byte `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Addrs [][]byte `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	// Certificate mode only: the node's certificate (at most 211 bytes),
+	// required on every handle; node_id must be the id it certifies,
+	// SHA-256(public key || nonce)[:16], and its key the one peer_id
+	// embeds. In open mode node_id is derived from peer_id as above, and
+	// this field is skipped as unknown (open mode's wire is unchanged).
+	Cert          []byte `protobuf:"bytes,4,opt,name=cert,proto3" json:"cert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -444,6 +471,13 @@ func (x *NodeHandle) GetPeerId() []byte {
 func (x *NodeHandle) GetAddrs() [][]byte {
 	if x != nil {
 		return x.Addrs
+	}
+	return nil
+}
+
+func (x *NodeHandle) GetCert() []byte {
+	if x != nil {
+		return x.Cert
 	}
 	return nil
 }
@@ -825,21 +859,23 @@ var File_pastry_proto protoreflect.FileDescriptor
 
 const file_pastry_proto_rawDesc = "" +
 	"\n" +
-	"\fpastry.proto\x12\tpastry.v1\"\x8d\x01\n" +
+	"\fpastry.proto\x12\tpastry.v1\"\xa3\x01\n" +
 	"\x05Frame\x12.\n" +
 	"\amessage\x18\x01 \x01(\v2\x12.pastry.v1.MessageH\x00R\amessage\x12%\n" +
 	"\x04ping\x18\x02 \x01(\v2\x0f.pastry.v1.PingH\x00R\x04ping\x12%\n" +
-	"\x04pong\x18\x03 \x01(\v2\x0f.pastry.v1.PongH\x00R\x04pongB\x06\n" +
+	"\x04pong\x18\x03 \x01(\v2\x0f.pastry.v1.PongH\x00R\x04pong\x12\x14\n" +
+	"\x04cert\x18\x04 \x01(\fH\x00R\x04certB\x06\n" +
 	"\x04body\"\x1c\n" +
 	"\x04Ping\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x1c\n" +
 	"\x04Pong\x12\x14\n" +
-	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"T\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"h\n" +
 	"\n" +
 	"NodeHandle\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\fR\x06nodeId\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\fR\x06peerId\x12\x14\n" +
-	"\x05addrs\x18\x03 \x03(\fR\x05addrs\"\xf8\x03\n" +
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs\x12\x12\n" +
+	"\x04cert\x18\x04 \x01(\fR\x04cert\"\xf8\x03\n" +
 	"\aMessage\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.pastry.v1.MsgTypeR\x04type\x12\x14\n" +
 	"\x05flags\x18\x02 \x01(\rR\x05flags\x12)\n" +
@@ -953,6 +989,7 @@ func file_pastry_proto_init() {
 		(*Frame_Message)(nil),
 		(*Frame_Ping)(nil),
 		(*Frame_Pong)(nil),
+		(*Frame_Cert)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
