@@ -26,8 +26,11 @@
 // MaxAnswerLeaves), and the origin runs the routing failure test on them
 // (CheckRoute): a root that is not the key's root, or a set of colluders
 // posing as its neighbourhood, is sparser than the overlay the origin
-// sees around itself. The verdict is reported in Result.FailureTest; no
-// lookup acts on it yet (redundant routing is later work).
+// sees around itself. The verdict is reported in Result.FailureTest; a
+// plain lookup does not act on it. A secure lookup (StartWith,
+// StartOptions.Secure; secure.go) routes through the constrained routing
+// tables, tests the answer against a density estimate pooled from 8 leaf
+// sets (density.go), and runs redundant routing when the test fails.
 //
 // Like every application it is deterministic: no goroutines, no clock, no
 // global randomness. Its state is a map of the lookups in flight, bounded
