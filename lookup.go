@@ -31,6 +31,33 @@ type LookupResult struct {
 	// Latency is the round trip: request routed to the root, answer sent
 	// back (see Lookup).
 	Latency time.Duration
+	// Secure lookups (LookupOptions.Secure) only. Redundant says whether
+	// redundant routing ran (the failure test failed, no answer came in
+	// time, or LookupOptions.Redundant asked for it), Rounds its rounds
+	// and Claims the signed claims collected; Root is then the id closest
+	// to the key among the claims. TestPassed is the routing failure
+	// test's verdict on the routed answer (false when none came).
+	Secure, Redundant, TestPassed bool
+	Rounds, Claims                int
+}
+
+// LookupOptions are LookupWith's options.
+type LookupOptions struct {
+	// Secure makes a secure lookup (package lookup's secure.go): routed
+	// through the constrained routing tables (on in certificate mode, or
+	// with core.Config.ConstrainedTable; without them it routes through
+	// the proximity table), the root's signed answer checked by the
+	// routing failure test, and redundant routing over diverse first hops
+	// when the test fails or no answer comes.
+	Secure bool
+	// Redundant, with Secure, runs redundant routing whatever the test
+	// says (for operations that must not trust one route).
+	Redundant bool
+}
+
+// secureLookupStats are the secure lookups' counters (metrics).
+type secureLookupStats struct {
+	lookups, testPassed, testFailed, redundant, rounds atomic.Uint64
 }
 
 type lookupReply struct {
@@ -45,15 +72,20 @@ type lookupReply struct {
 // (WithRouteWindow); the latency reported includes any wait for it. ctx
 // bounds the lookup, and so does the lookup's own timeout (30 s).
 func (n *Node) Lookup(ctx context.Context, key id.ID) (LookupResult, error) {
+	return n.LookupWith(ctx, key, LookupOptions{})
+}
+
+// LookupWith is Lookup with options (LookupOptions: secure lookups).
+func (n *Node) LookupWith(ctx context.Context, key id.ID, lo LookupOptions) (LookupResult, error) {
 	start := time.Now()
-	res, err := n.lookup(ctx, key, start)
+	res, err := n.lookup(ctx, key, lo, start)
 	if rec := n.lookupRec.Load(); rec != nil {
 		rec.record(time.Since(start), err == nil)
 	}
 	return res, err
 }
 
-func (n *Node) lookup(ctx context.Context, key id.ID, start time.Time) (LookupResult, error) {
+func (n *Node) lookup(ctx context.Context, key id.ID, lo LookupOptions, start time.Time) (LookupResult, error) {
 	if n.lk == nil {
 		return LookupResult{}, errors.New("pastry: this node is an attacker (WithAdversary): it starts no lookups")
 	}
@@ -72,7 +104,8 @@ func (n *Node) lookup(ctx context.Context, key id.ID, start time.Time) (LookupRe
 			return
 		}
 		n.c.Run(n.now(), func() {
-			req, err = n.lk.Start(key, func(r lookup.Result, err error) { ch <- lookupReply{r, err} })
+			so := lookup.StartOptions{Secure: lo.Secure, Redundant: lo.Secure && lo.Redundant}
+			req, err = n.lk.StartWith(key, so, func(r lookup.Result, err error) { ch <- lookupReply{r, err} })
 		})
 		n.flush()
 	}
@@ -98,15 +131,42 @@ func (n *Node) lookup(ctx context.Context, key id.ID, start time.Time) (LookupRe
 	}
 	select {
 	case r := <-ch:
+		if lo.Secure {
+			n.countSecure(r)
+		}
 		if r.err != nil {
 			return LookupResult{}, r.err
 		}
-		return LookupResult{Key: key, Root: r.res.Root.ID, RootPeer: peer.ID(r.res.Root.Addr), Hops: r.res.Hops,
-			Path: r.res.Path, Latency: time.Since(start)}, nil
+		res := LookupResult{Key: key, Root: r.res.Root.ID, RootPeer: peer.ID(r.res.Root.Addr), Hops: r.res.Hops,
+			Path: r.res.Path, Latency: time.Since(start)}
+		if lo.Secure {
+			res.Secure, res.Redundant, res.Rounds, res.Claims = true, r.res.Redundant, r.res.Rounds, r.res.Claims
+			res.TestPassed = r.res.Answered && r.res.AnswerTest.Passed
+		}
+		return res, nil
 	case <-ctx.Done():
 		n.call(context.Background(), func() { n.lk.Cancel(req) })
 		return LookupResult{}, fmt.Errorf("lookup %s: %w", key.Short(), ctx.Err())
 	case <-n.quit:
 		return LookupResult{}, ErrClosed
+	}
+}
+
+// countSecure counts a finished secure lookup (metrics).
+func (n *Node) countSecure(r lookupReply) {
+	st := &n.secLookups
+	st.lookups.Add(1)
+	if r.err != nil {
+		return
+	}
+	switch {
+	case r.res.Answered && r.res.AnswerTest.Passed:
+		st.testPassed.Add(1)
+	case r.res.Answered:
+		st.testFailed.Add(1)
+	}
+	if r.res.Redundant {
+		st.redundant.Add(1)
+		st.rounds.Add(uint64(r.res.Rounds))
 	}
 }

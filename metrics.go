@@ -389,6 +389,7 @@ func (m *nodeMetrics) observe(ctx context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.routeRefused, clampInt64(st.RouteErrors))
 	o.ObserveInt64(m.routesQueued, int64(st.RoutesQueued))
 	m.sec.observeTransport(o, tr.Security)
+	m.sec.observeLookups(o, &m.n.secLookups)
 	if err != nil {
 		return nil
 	}

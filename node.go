@@ -72,6 +72,7 @@ type Node struct {
 
 	stepErrors  atomic.Uint64
 	routeErrors atomic.Uint64
+	secLookups  secureLookupStats // lookup.go
 }
 
 // New attaches a Pastry node to h, which must have an Ed25519 identity. The
@@ -132,6 +133,11 @@ func collect(opts []Option) (options, error) {
 		if err := opt(&o); err != nil {
 			return o, err
 		}
+	}
+	if o.security != nil && o.security.Verifier != nil {
+		// Certificate mode: secure lookups route through constrained
+		// tables, filled from the certified nodes the core admits.
+		o.core.ConstrainedTable = true
 	}
 	return o, nil
 }

@@ -277,6 +277,12 @@ type (
 		Hops      int      `json:"hops"`
 		Path      []string `json:"path"`
 		LatencyMS float64  `json:"latency_ms"`
+		// Secure lookups (?secure=1) only.
+		Secure     bool `json:"secure,omitempty"`
+		TestPassed bool `json:"failure_test_passed,omitempty"`
+		Redundant  bool `json:"redundant,omitempty"`
+		Rounds     int  `json:"redundant_rounds,omitempty"`
+		Claims     int  `json:"claims,omitempty"`
 	}
 	entryJSON struct {
 		Column string `json:"column"` // the entry's digit at this row, in hex
@@ -369,10 +375,27 @@ func (a *apiServer) handleTable(w http.ResponseWriter, r *http.Request) {
 func (a *apiServer) handleRoute(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
-		if k != "key" && k != "timeout" {
-			writeError(w, http.StatusBadRequest, "unknown query parameter %q: want key=HEX and optionally timeout=DURATION", k)
+		if k != "key" && k != "timeout" && k != "secure" && k != "redundant" {
+			writeError(w, http.StatusBadRequest, "unknown query parameter %q: want key=HEX and optionally timeout=DURATION, secure=1, redundant=1", k)
 			return
 		}
+	}
+	var lo pastry.LookupOptions
+	for _, f := range []struct {
+		name string
+		v    *bool
+	}{{"secure", &lo.Secure}, {"redundant", &lo.Redundant}} {
+		if vs, ok := q[f.name]; ok {
+			if len(vs) != 1 || (vs[0] != "1" && vs[0] != "true" && vs[0] != "0" && vs[0] != "false") {
+				writeError(w, http.StatusBadRequest, "%s=%q: want %s=1 (or 0)", f.name, strings.Join(vs, ","), f.name)
+				return
+			}
+			*f.v = vs[0] == "1" || vs[0] == "true"
+		}
+	}
+	if lo.Redundant && !lo.Secure {
+		writeError(w, http.StatusBadRequest, "redundant=1 needs secure=1: redundant routing is part of a secure lookup")
+		return
 	}
 	ks := q["key"]
 	if len(ks) != 1 || ks[0] == "" {
@@ -406,7 +429,7 @@ func (a *apiServer) handleRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	res, err := a.node.Lookup(ctx, key)
+	res, err := a.node.LookupWith(ctx, key, lo)
 	switch {
 	case err == nil:
 	case errors.Is(err, context.DeadlineExceeded):
@@ -424,6 +447,7 @@ func (a *apiServer) handleRoute(w http.ResponseWriter, r *http.Request) {
 	out := routeJSON{
 		Key: key.String(), Root: res.Root.String(), RootPeer: res.RootPeer.String(), Hops: res.Hops, Path: []string{},
 		LatencyMS: float64(res.Latency.Microseconds()) / 1000,
+		Secure:    res.Secure, TestPassed: res.TestPassed, Redundant: res.Redundant, Rounds: res.Rounds, Claims: res.Claims,
 	}
 	for _, p := range res.Path {
 		out.Path = append(out.Path, p.String())

@@ -159,6 +159,31 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("secure route, redundant on request, ends at the closest node", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for i := range 4 {
+			key := id.Random(r)
+			q := "&secure=1"
+			if i%2 == 1 {
+				q += "&redundant=1"
+			}
+			var rt routeJSON
+			code, body := apiGet(t, dn.nodes[r.IntN(n)].api.Addr(), "/v1/route?key="+key.String()+q, "", &rt)
+			if code != 200 {
+				t.Fatalf("secure route %s: %d %s", key, code, body)
+			}
+			want := ids[0]
+			for _, x := range ids[1:] {
+				if id.Closer(key, x, want) {
+					want = x
+				}
+			}
+			if !rt.Secure || rt.Root != want.String() || (i%2 == 1) != rt.Redundant || rt.Redundant && (rt.Rounds < 1 || rt.Claims < 1) {
+				t.Fatalf("secure route %s%s: %s, want root %s", key, q, body, want)
+			}
+		}
+	})
+
 	t.Run("table", func(t *testing.T) {
 		d := dn.nodes[0]
 		var tb tableJSON
@@ -322,6 +347,8 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 			{"/v1/route?key=" + strings.Repeat("0", 32) + "&key=" + strings.Repeat("1", 32), 400, "exactly one"},
 			{"/v1/route?key=" + strings.Repeat("0", 32) + "&timeout=1h", 400, "timeout"},
 			{"/v1/route?key=" + strings.Repeat("0", 32) + "&foo=1", 400, "unknown query parameter"},
+			{"/v1/route?key=" + strings.Repeat("0", 32) + "&secure=yes", 400, "want secure=1"},
+			{"/v1/route?key=" + strings.Repeat("0", 32) + "&redundant=1", 400, "needs secure=1"},
 			{"/v1/status?x=1", 400, "no query parameters"},
 			{"/v1/nothing", 404, "no such endpoint"},
 			{"/" + url.PathEscape("\x00"), 404, "no such endpoint"},

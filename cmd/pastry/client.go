@@ -351,23 +351,41 @@ func printTable(w io.Writer, t *tableJSON) {
 }
 
 func runRoute(args []string, stdout, stderr io.Writer) error {
-	return clientCommand("route", " KEY", "Routes a lookup for KEY (32 hex digits) from the node and shows where it ended:\nthe root's node id, the hops, the path and the round-trip latency.", 1, true, args, stderr,
-		func(ctx context.Context, c *apiClient, cf *clientFlags, pos []string) error {
-			key, err := parseKey(pos[0])
-			if err != nil {
-				return err
-			}
-			var rt routeJSON
-			raw, err := c.getJSON(ctx, "/v1/route", url.Values{"key": {key.String()}}, &rt)
-			if err != nil {
-				return err
-			}
-			if cf.json {
-				return printRaw(stdout, raw)
-			}
-			printRoute(stdout, &rt)
-			return nil
-		})
+	fs, cf := newClientFlagSet("route", " KEY", "Routes a lookup for KEY (32 hex digits) from the node and shows where it ended:\nthe root's node id, the hops, the path and the round-trip latency. With\n--secure, a secure lookup: constrained routing tables, the routing failure\ntest on the root's signed answer, and redundant routing when it fails.", true, os.Getenv, stderr)
+	secure := fs.Bool("secure", false, "a secure lookup (failure test; redundant routing when it fails)")
+	redundant := fs.Bool("redundant", false, "with --secure: run redundant routing whatever the test says")
+	if err := parseClientArgs(fs, args, 1); err != nil {
+		return err
+	}
+	if *redundant && !*secure {
+		return usageError(fs, "--redundant needs --secure")
+	}
+	key, err := parseKey(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	c, ctx, cancel, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	q := url.Values{"key": {key.String()}}
+	if *secure {
+		q.Set("secure", "1")
+	}
+	if *redundant {
+		q.Set("redundant", "1")
+	}
+	var rt routeJSON
+	raw, err := c.getJSON(ctx, "/v1/route", q, &rt)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printRaw(stdout, raw)
+	}
+	printRoute(stdout, &rt)
+	return nil
 }
 
 func printRoute(w io.Writer, rt *routeJSON) {
@@ -384,6 +402,17 @@ func printRoute(w io.Writer, rt *routeJSON) {
 		fmt.Fprintf(w, "%-8s %d. %s\n", label, i, p)
 	}
 	fmt.Fprintf(w, "latency  %.3f ms (round trip)\n", rt.LatencyMS)
+	if rt.Secure {
+		verdict := "failed or no answer"
+		if rt.TestPassed {
+			verdict = "passed"
+		}
+		fmt.Fprintf(w, "secure   failure test %s", verdict)
+		if rt.Redundant {
+			fmt.Fprintf(w, "; redundant routing, %d rounds, %d claims", rt.Rounds, rt.Claims)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func runID(args []string, stdout, stderr io.Writer) error {
