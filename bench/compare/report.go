@@ -312,7 +312,11 @@ func markdown(res *Result) []byte {
 	w("(Pastry: every frame its transports sent, acks, pings and pongs among them; kad-dht: its own counters `rpc.outbound.requests` + `rpc.outbound.messages` + `rpc.inbound.messages`, a response per request received). ")
 	w("Bytes are those written on each protocol's libp2p streams (counted by a wrapper around every host, the same for both). ")
 	w("Node.Put reads the record's current version first (a get, then the write); PutValue finds the 20 closest peers, then stores on them. ")
-	w("FindPeer targets are nodes the origin has no connection to (it answers a connected peer at once).\n\n")
+	w("FindPeer targets are nodes the origin has no connection to (it answers a connected peer at once, with no RPC)")
+	if fp.Disconnected > 0 {
+		w("; for %d of the %d no such pair was found in 100 tries, and the origin's connection to a random target was closed first (Pastry's streams on it too, which it re-opens when next needed)", fp.Disconnected, fp.Count)
+	}
+	w(".\n\n")
 	for _, o := range res.Ops {
 		if len(o.Errors) > 0 {
 			w("- %s %s errors (first %d): %q\n", o.Protocol, o.Call, len(o.Errors), o.Errors)

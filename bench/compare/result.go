@@ -122,12 +122,15 @@ type OpResult struct {
 	// MsgsPerOp and BytesPerOp are the protocol's messages and stream
 	// bytes, all nodes, while this operation ran, less the protocol's
 	// idle rate over that time, per operation; Raw before that.
-	MsgsPerOp     float64 `json:"messages_per_op"`
-	BytesPerOp    float64 `json:"bytes_per_op"`
-	MsgsPerOpRaw  float64 `json:"messages_per_op_raw"`
-	BytesPerOpRaw float64 `json:"bytes_per_op_raw"`
-	Seconds       float64 `json:"seconds"`
+	MsgsPerOp     float64  `json:"messages_per_op"`
+	BytesPerOp    float64  `json:"bytes_per_op"`
+	MsgsPerOpRaw  float64  `json:"messages_per_op_raw"`
+	BytesPerOpRaw float64  `json:"bytes_per_op_raw"`
+	Seconds       float64  `json:"seconds"`
 	Errors        []string `json:"errors,omitempty"` // the first few
+	// Disconnected counts FindPeers for which the origin's connection to
+	// the target was closed first (no unconnected pair was found).
+	Disconnected int `json:"disconnected,omitempty"`
 
 	msgs, bytes, seconds float64
 }

@@ -41,7 +41,7 @@ const kadPrefix = "/pastry-bench"
 // cost of a validator is local CPU, not messages).
 type acceptAll struct{}
 
-func (acceptAll) Validate(string, []byte) error          { return nil }
+func (acceptAll) Validate(string, []byte) error        { return nil }
 func (acceptAll) Select(string, [][]byte) (int, error) { return 0, nil }
 
 // bench is one run: the hosts, and each protocol on all of them.
@@ -522,7 +522,7 @@ func (b *bench) operations(ctx context.Context) error {
 		seg.end()
 		seg = b.begin(fp)
 		for range share(b.cfg.KadLookups) {
-			from, target := b.farPair()
+			from, target := b.farPair(fp)
 			var ai peer.AddrInfo
 			var err error
 			d, rpcs := b.kadOp(ctx, func(c context.Context) error { ai, err = b.dhts[from].FindPeer(c, b.hosts[target].ID()); return err })
@@ -621,17 +621,22 @@ func (b *bench) kadOp(ctx context.Context, f func(context.Context) error) (time.
 
 // farPair picks an origin and a target the origin is not connected to
 // (FindPeer answers at once, with no RPC, for a connected peer), trying
-// 100 random pairs; failing that, any two distinct nodes.
-func (b *bench) farPair() (int, int) {
+// 100 random pairs. Failing that (the protocol set up first may have
+// connected every pair), it closes a random pair's connections first and
+// counts it in the operation's Disconnected.
+func (b *bench) farPair(op *OpResult) (int, int) {
 	n := len(b.hosts)
-	var from, to int
 	for range 100 {
-		from, to = b.r.IntN(n), b.r.IntN(n)
+		from, to := b.r.IntN(n), b.r.IntN(n)
 		if from != to && b.hosts[from].Network().Connectedness(b.hosts[to].ID()) != network.Connected {
 			return from, to
 		}
 	}
-	return from, (from + 1) % n
+	from := b.r.IntN(n)
+	to := (from + 1 + b.r.IntN(n-1)) % n
+	b.raw[from].Network().ClosePeer(b.raw[to].ID())
+	op.Disconnected++
+	return from, to
 }
 
 func btoi(v bool) int {
