@@ -242,7 +242,12 @@ func (b *bench) setupPastry(ctx context.Context) (*ProtoResult, error) {
 	if err := b.nodes[0].Join(ctx); err != nil {
 		return nil, err
 	}
+	tenth := 0
 	for joined := 1; joined < len(b.nodes); {
+		if t := 10 * joined / len(b.nodes); t > tenth {
+			tenth = t
+			b.logf("pastry: %d of %d joined (%.1f s)", joined, len(b.nodes), time.Since(start).Seconds())
+		}
 		end := min(joined+b.cfg.Batch, len(b.nodes))
 		errs := make([]error, end-joined)
 		var wg sync.WaitGroup
@@ -273,17 +278,29 @@ func (b *bench) setupPastry(ctx context.Context) (*ProtoResult, error) {
 	return pr, nil
 }
 
+// joinPastry joins node i through the nodes via, in turn, as the devnet
+// does: Node.Join may give up waiting ("no answer to the join") while
+// the core is still joining (on a loaded machine), so then it waits for
+// the core's own verdict before trying another node.
 func (b *bench) joinPastry(ctx context.Context, i int, via []int) error {
 	var last error
+	n := b.nodes[i]
 	for _, v := range via {
-		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := b.nodes[i].Join(jctx, addrInfo(b.hosts[v]))
+		jctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := n.Join(jctx, addrInfo(b.hosts[v]))
 		cancel()
 		if err == nil {
 			return nil
 		}
+		c := n.Config()
+		for t := time.Now(); n.Status() == core.StatusJoining && time.Since(t) < c.JoinTimeout*time.Duration(c.JoinRetries+1)+5*time.Second; {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n.Status() == core.StatusJoined {
+			return nil
+		}
 		last = err
-		if ctx.Err() != nil || b.nodes[i].Status() != core.StatusIdle {
+		if ctx.Err() != nil || n.Status() != core.StatusIdle {
 			break
 		}
 	}
@@ -338,7 +355,12 @@ func (b *bench) setupKad(ctx context.Context) (*ProtoResult, error) {
 		}
 		b.dhts = append(b.dhts, d)
 	}
+	tenth := 0
 	for started := 1; started < len(b.dhts); {
+		if t := 10 * started / len(b.dhts); t > tenth {
+			tenth = t
+			b.logf("kad-dht: %d of %d bootstrapped (%.1f s)", started, len(b.dhts), time.Since(start).Seconds())
+		}
 		end := min(started+b.cfg.Batch, len(b.dhts))
 		errs := make([]error, end-started)
 		var wg sync.WaitGroup
