@@ -16,10 +16,10 @@ import (
 // saw each protocol's traffic, and that the report is complete.
 func TestCompareEightNodes(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Nodes, cfg.Lookups, cfg.KadLookups, cfg.Records, cfg.Rounds = 8, 40, 16, 6, 2
+	cfg.Nodes, cfg.Lookups, cfg.KadLookups, cfg.Records, cfg.Publishes, cfg.Rounds = 8, 40, 16, 6, 10, 2
 	cfg.Settle, cfg.Idle = 500*time.Millisecond, time.Second
 	if testing.Short() {
-		cfg.Lookups, cfg.KadLookups, cfg.Records = 16, 8, 4
+		cfg.Lookups, cfg.KadLookups, cfg.Records, cfg.Publishes = 16, 8, 4, 4
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -28,6 +28,15 @@ func TestCompareEightNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range res.Ops {
+		if o.Op == "publish" {
+			if o.Count != cfg.Publishes || o.Failed != 0 || o.Subscribers != cfg.Nodes/2 || o.Delivered != o.Expected || o.Expected != cfg.Publishes*o.Subscribers {
+				t.Errorf("%s %s: %d published, %d failed, %d of %d delivered to %d subscribers (errors %q)", o.Protocol, o.Call, o.Count, o.Failed, o.Delivered, o.Expected, o.Subscribers, o.Errors)
+			}
+			if o.P50Ms <= 0 || o.MsgsPerOpRaw <= 0 || o.BytesPerOpRaw <= 0 {
+				t.Errorf("%s %s: p50 %v, %v messages, %v bytes per publish", o.Protocol, o.Call, o.P50Ms, o.MsgsPerOpRaw, o.BytesPerOpRaw)
+			}
+			continue
+		}
 		want := cfg.Records
 		switch o.Call {
 		case "Node.Lookup":
@@ -70,12 +79,15 @@ func TestCompareEightNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Summary", "## Operations", "## Set-up and footprint", "| lookup p50 |", "GetClosestPeers", res.Command} {
+	for _, want := range []string{"## Summary", "## Operations", "## Set-up and footprint", "| lookup p50 |", "GetClosestPeers", "## Publish to delivery", res.Command} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
-	for _, f := range []string{LookupFigure, RecordFigure, MessagesFigure, FootprintFigure} {
+	if res.GossipSub == nil || res.GossipSub.SetupMsgs == 0 {
+		t.Errorf("gossipsub: %+v", res.GossipSub)
+	}
+	for _, f := range []string{LookupFigure, RecordFigure, MessagesFigure, FootprintFigure, PubsubFigure} {
 		svg, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)

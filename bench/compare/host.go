@@ -15,6 +15,7 @@ import (
 const (
 	protoPastry = iota
 	protoKad
+	protoGossip
 	protoOther
 	numProtos
 )
@@ -43,6 +44,8 @@ func classify(p protocol.ID) int {
 		return protoKad
 	case strings.Contains(s, "/pastry/"):
 		return protoPastry
+	case strings.HasPrefix(s, "/meshsub/"), strings.HasPrefix(s, "/floodsub/"):
+		return protoGossip
 	}
 	return protoOther
 }

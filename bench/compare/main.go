@@ -68,6 +68,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, string, error) {
 	fs.IntVar(&cfg.Lookups, "lookups", cfg.Lookups, "Pastry lookups (Node.Lookup), from random nodes for random keys")
 	fs.IntVar(&cfg.KadLookups, "kad-lookups", cfg.KadLookups, "kad-dht GetClosestPeers, and as many FindPeer")
 	fs.IntVar(&cfg.Records, "records", cfg.Records, "records put and got back by each protocol")
+	fs.IntVar(&cfg.Publishes, "publishes", cfg.Publishes, "messages published to one topic by each of Scribe and GossipSub (0: no publish-subscribe phase)")
 	fs.IntVar(&cfg.ValueSize, "value-size", cfg.ValueSize, "bytes in each record's value")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds the operations are interleaved in")
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "nodes joining (Pastry) or bootstrapping (kad-dht) at once")
@@ -94,8 +95,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, string, error) {
 		return cfg, "", fmt.Errorf("--transport %q: want quic or tcp", cfg.Transport)
 	case cfg.Order != OrderPastryFirst && cfg.Order != OrderKadFirst:
 		return cfg, "", fmt.Errorf("--order %q: want %s or %s", cfg.Order, OrderPastryFirst, OrderKadFirst)
-	case cfg.Lookups < 1 || cfg.KadLookups < 1 || cfg.Records < 0 || cfg.Rounds < 1 || cfg.Batch < 1:
-		return cfg, "", fmt.Errorf("--lookups, --kad-lookups, --rounds and --batch must be at least 1, --records at least 0")
+	case cfg.Lookups < 1 || cfg.KadLookups < 1 || cfg.Records < 0 || cfg.Publishes < 0 || cfg.Rounds < 1 || cfg.Batch < 1:
+		return cfg, "", fmt.Errorf("--lookups, --kad-lookups, --rounds and --batch must be at least 1, --records and --publishes at least 0")
 	case cfg.ValueSize < 1 || cfg.ValueSize > 1000:
 		return cfg, "", fmt.Errorf("--value-size %d: want 1 to 1000", cfg.ValueSize)
 	case cfg.Heartbeat < 0:

@@ -26,6 +26,7 @@ const (
 	RecordFigure    = "record_latency_cdf.svg"
 	MessagesFigure  = "messages_per_op.svg"
 	FootprintFigure = "footprint.svg"
+	PubsubFigure    = "publish_latency_cdf.svg"
 )
 
 var (
@@ -64,6 +65,16 @@ func writeReport(dir string, res *Result) error {
 			func() ([]*plot.Plot, error) { return one(messagesPlot(res)) }},
 		{FootprintFigure, "Ready time, set-up messages, RSS and goroutines per node", 10 * vg.Inch, 3.5 * vg.Inch,
 			func() ([]*plot.Plot, error) { return footprintPlots(res) }},
+	}
+	if res.GossipSub != nil {
+		figs = append(figs, struct {
+			file, title string
+			w, h        vg.Length
+			plots       func() ([]*plot.Plot, error)
+		}{PubsubFigure, "Publish to delivery latency CDF: Scribe and GossipSub", 6 * vg.Inch, 4 * vg.Inch,
+			func() ([]*plot.Plot, error) {
+				return one(cdfPlot("Publish to delivery", res, [][2]string{{Pastry, "Node.Publish (Scribe)"}, {GossipSub, "Topic.Publish"}}))
+			}})
 	}
 	for _, f := range figs {
 		ps, err := f.plots()
@@ -121,7 +132,9 @@ func renderSVG(title string, w, h vg.Length, plots []*plot.Plot) ([]byte, error)
 
 func styleOf(o *OpResult) (color.Color, []vg.Length) {
 	switch {
-	case o.Protocol == Pastry && (o.Op == "lookup" || o.Op == "put"):
+	case o.Protocol == GossipSub:
+		return kadColor2, nil
+	case o.Protocol == Pastry && (o.Op == "lookup" || o.Op == "put" || o.Op == "publish"):
 		return pastryColor, nil
 	case o.Protocol == Pastry:
 		return pastryColor, dashes
@@ -353,6 +366,26 @@ func markdown(res *Result) []byte {
 	w("which the second then reuses; \"given back on close\" is what closing each protocol released at the end, with the connections left open, so it leaves them out for both. ")
 	w("Run with `--order kad-first` to charge the connections to kad-dht.\n\n")
 	w("![footprint](%s)\n", FootprintFigure)
+	if g := res.GossipSub; g != nil {
+		sop, gop := res.findOp(Pastry, "Node.Publish (Scribe)"), res.findOp(GossipSub, "Topic.Publish")
+		w("\n## Publish to delivery: Scribe and GossipSub\n\n")
+		w("GossipSub (%s) was set up third, on every host, after the operations above; half the nodes (%d) subscribe to one topic with both, and 4 other nodes publish %d messages of 64 bytes with each, 10 ms apart, in %d interleaved rounds (a burst of one, its deliveries awaited up to 5 s, then the other).\n\n",
+			g.Config, sop.Subscribers, c.Publishes, c.Rounds)
+		w("| | Scribe | GossipSub |\n|---|---|---|\n")
+		w("| delivered | %d of %d | %d of %d |\n", sop.Delivered, sop.Expected, gop.Delivered, gop.Expected)
+		w("| publish failed | %d | %d |\n", sop.Failed, gop.Failed)
+		w("| delivery p50 | %s ms | %s ms |\n", ms(sop.P50Ms), ms(gop.P50Ms))
+		w("| delivery p90 | %s ms | %s ms |\n", ms(sop.P90Ms), ms(gop.P90Ms))
+		w("| delivery p99 | %s ms | %s ms |\n", ms(sop.P99Ms), ms(gop.P99Ms))
+		w("| messages per delivery (net of idle) | %.2f | %.2f |\n", sop.MsgsPerDelivery, gop.MsgsPerDelivery)
+		w("| stream bytes per delivery (net of idle) | %.0f | %.0f |\n", sop.BytesPerDelivery, gop.BytesPerDelivery)
+		w("| idle traffic, per node | %.2f messages/s | %.2f RPCs/s, %.0f B/s |\n", res.proto(Pastry).IdleMsgsPerNodeS, g.IdleMsgsPerNodeS, g.IdleBytesPerNodeS)
+		w("| GossipSub ready / RPCs per node to get there | | %.2f s (%s) / %.0f |\n", g.ReadyS, g.Ready, g.SetupMsgsPerNode)
+		w("| GossipSub RSS / goroutines added per node | | %.2f MiB / %.0f |\n\n", g.AddedPerNode.RSSMiB, g.AddedPerNode.Goroutines)
+		w("GossipSub's messages are the RPCs its routers sent (each a frame: messages, IHAVE, IWANT, GRAFT, PRUNE), from a tracer on every router; Scribe's, its transports' frames as above. ")
+		w("Pastry's idle rate was measured before the subscriptions, so Scribe's tree upkeep is counted against its deliveries.\n\n")
+		w("![publish latency](%s)\n", PubsubFigure)
+	}
 	return b.Bytes()
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	Lookups      int           `json:"lookups"`
 	KadLookups   int           `json:"kad_lookups"`
 	Records      int           `json:"records"`
+	Publishes    int           `json:"publishes"`
 	ValueSize    int           `json:"value_size"`
 	Rounds       int           `json:"rounds"`
 	Batch        int           `json:"batch"`
@@ -45,7 +46,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Nodes: 200, Transport: "quic", Order: OrderPastryFirst,
-		Lookups: 1000, KadLookups: 300, Records: 100, ValueSize: 100, Rounds: 5,
+		Lookups: 1000, KadLookups: 300, Records: 100, Publishes: 200, ValueSize: 100, Rounds: 5,
 		Batch: 4, Heartbeat: 2 * time.Second, ReadyTimeout: 60 * time.Second,
 		Settle: 5 * time.Second, Idle: 10 * time.Second, Seed: 1,
 	}
@@ -128,6 +129,14 @@ type OpResult struct {
 	BytesPerOpRaw float64  `json:"bytes_per_op_raw"`
 	Seconds       float64  `json:"seconds"`
 	Errors        []string `json:"errors,omitempty"` // the first few
+	// Publish only: the topic's subscribers, the deliveries expected
+	// (each successful publish at every subscriber) and made, and the
+	// messages and stream bytes per delivery, net of idle traffic.
+	Subscribers      int     `json:"subscribers,omitempty"`
+	Expected         int     `json:"expected,omitempty"`
+	Delivered        int     `json:"delivered,omitempty"`
+	MsgsPerDelivery  float64 `json:"messages_per_delivery,omitempty"`
+	BytesPerDelivery float64 `json:"bytes_per_delivery,omitempty"`
 	// Disconnected counts FindPeers for which the origin's connection to
 	// the target was closed first (no unconnected pair was found).
 	Disconnected int `json:"disconnected,omitempty"`
@@ -176,6 +185,11 @@ func (o *OpResult) finish(idleMsgs, idleBytes float64) {
 		o.MsgsPerOp = round3(math.Max(0, o.msgs-idleMsgs*o.seconds) / c)
 		o.BytesPerOp = round3(math.Max(0, o.bytes-idleBytes*o.seconds) / c)
 	}
+	if o.Delivered > 0 {
+		d := float64(o.Delivered)
+		o.MsgsPerDelivery = round3(math.Max(0, o.msgs-idleMsgs*o.seconds) / d)
+		o.BytesPerDelivery = round3(math.Max(0, o.bytes-idleBytes*o.seconds) / d)
+	}
 }
 
 // quantile is the q-quantile of sorted s (nearest rank).
@@ -212,7 +226,10 @@ type Result struct {
 	Both      Footprint      `json:"both"`
 	AfterOps  Footprint      `json:"after_ops"`
 	Protocols []*ProtoResult `json:"protocols"`
-	Ops       []*OpResult    `json:"ops"`
+	// GossipSub is set up third, when there are publishes, and its idle
+	// traffic measured with its topic joined.
+	GossipSub *ProtoResult `json:"gossipsub,omitempty"`
+	Ops       []*OpResult  `json:"ops"`
 }
 
 func newResult(cfg Config) *Result {
@@ -231,7 +248,10 @@ func (r *Result) proto(name string) *ProtoResult {
 			return p
 		}
 	}
-	return nil
+	if name == GossipSub && r.GossipSub != nil {
+		return r.GossipSub
+	}
+	return &ProtoResult{Name: name}
 }
 
 func (r *Result) op(op, proto, call string) *OpResult {

@@ -54,8 +54,11 @@ type bench struct {
 	hosts []host.Host // the same, counting stream bytes
 	nodes []*pastry.Node
 	dhts  []*dht.IpfsDHT
-	ids   []id.ID // the nodes' ids, sorted
-	res   *Result
+	// GossipSub's RPC counter, and what stops its routers.
+	gossipRPCs  *rpcCounter
+	closeGossip context.CancelFunc
+	ids         []id.ID // the nodes' ids, sorted
+	res         *Result
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -63,11 +66,16 @@ func (b *bench) logf(format string, args ...any) {
 }
 
 // run carries out one comparison as cfg says.
-func run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
+func run(ctx context.Context, cfg Config, out io.Writer) (_ *Result, err error) {
 	installKadMetrics()
 	b := &bench{cfg: cfg, out: out, r: mrand.New(mrand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), ctr: &byteCounters{}}
 	b.res = newResult(cfg)
-	defer b.close()
+	defer func() {
+		if err != nil {
+			b.logf("failed: %v; closing", err)
+		}
+		b.close()
+	}()
 	b.res.Baseline = footprint()
 	if err := b.makeHosts(); err != nil {
 		return nil, err
@@ -102,7 +110,24 @@ func run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if err := b.operations(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Publishes > 0 {
+		if err := b.publishSubscribe(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, op := range b.res.Ops {
+		pr := b.res.proto(op.Protocol)
+		op.finish(pr.IdleMsgsPerNodeS*float64(cfg.Nodes), pr.IdleBytesPerNodeS*float64(cfg.Nodes))
+		b.logf("%-9s %-22s n=%d failed=%d wrong=%d p50 %.2f ms p99 %.2f ms, %.1f messages/op", op.Protocol, op.Call, op.Count, op.Failed, op.Wrong, op.P50Ms, op.P99Ms, op.MsgsPerOp)
+	}
 	b.res.AfterOps = footprint()
+	if b.closeGossip != nil {
+		before := footprint()
+		b.closeGossip()
+		b.closeGossip = nil
+		time.Sleep(2 * time.Second)
+		b.res.GossipSub.RemovedPerNode = perNode(before, footprint(), cfg.Nodes)
+	}
 	// Take the protocols off in the reverse order, and measure what
 	// each one's going gives back (connections stay: they are the
 	// host's).
@@ -136,20 +161,34 @@ func (b *bench) order() []string {
 	return []string{Pastry, Kad}
 }
 
+// close stops everything within a budget: the protocols on every host
+// at once (a node's transport waits for its writers, which a loaded or
+// wedged peer can hold up), then the hosts, which reset what is left.
 func (b *bench) close() {
+	if b.closeGossip != nil {
+		b.closeGossip()
+	}
+	var wg sync.WaitGroup
 	for _, n := range b.nodes {
-		n.Close()
+		wg.Go(func() { n.Close() })
 	}
 	for _, d := range b.dhts {
-		d.Close()
+		wg.Go(func() { d.Close() })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		b.logf("protocols still closing after 10 s; closing the hosts under them")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
+	var hw sync.WaitGroup
 	for _, h := range b.raw {
-		wg.Go(func() { transport.CloseHost(ctx, h) })
+		hw.Go(func() { transport.CloseHost(ctx, h) })
 	}
-	wg.Wait()
+	hw.Wait()
 }
 
 // seeded adapts the run's generator for key generation.
@@ -211,6 +250,8 @@ func (b *bench) counts(p string) (msgs, byts uint64) {
 	case Pastry:
 		m, _ := b.pastryMsgs()
 		return m, by[protoPastry]
+	case GossipSub:
+		return b.gossipMsgs(), by[protoGossip]
 	default:
 		return readKadCounts().Wire(), by[protoKad]
 	}
@@ -608,10 +649,6 @@ func (b *bench) operations(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-	}
-	for _, op := range res.Ops {
-		op.finish(b.res.proto(op.Protocol).IdleMsgsPerNodeS*float64(n), b.res.proto(op.Protocol).IdleBytesPerNodeS*float64(n))
-		b.logf("%-8s %-16s n=%d failed=%d wrong=%d p50 %.2f ms p99 %.2f ms, %.1f messages/op", op.Protocol, op.Call, op.Count, op.Failed, op.Wrong, op.P50Ms, op.P99Ms, op.MsgsPerOp)
 	}
 	return nil
 }
