@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +45,17 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 	cfg, out, err := parseArgs(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.render != "" { // only redraw a report from its results.json
+		data, err := os.ReadFile(cfg.render)
+		if err != nil {
+			return err
+		}
+		var res Result
+		if err := json.Unmarshal(data, &res); err != nil {
+			return fmt.Errorf("%s: %w", cfg.render, err)
+		}
+		return writeReport(out, &res)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -77,6 +89,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, string, error) {
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "wait after a protocol is ready before measuring the footprint")
 	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "window in which idle traffic is measured, with both protocols up")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed for keys and the choice of nodes")
+	fs.StringVar(&cfg.render, "render", "", "run nothing: redraw the report in --out from this results.json")
 	out := fs.String("out", "compare-report", "directory for report.md, the SVG figures and results.json")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run . [flags]  (in bench/compare)\n\nRuns Pastry and go-libp2p-kad-dht side by side on the same libp2p hosts and writes a report.\n\nflags:\n")

@@ -61,7 +61,7 @@ func writeReport(dir string, res *Result) error {
 			func() ([]*plot.Plot, error) {
 				return one(cdfPlot("Record latency", res, [][2]string{{Pastry, "Node.Put"}, {Pastry, "Node.GetRecord"}, {Kad, "PutValue"}, {Kad, "GetValue"}}))
 			}},
-		{MessagesFigure, "Messages per operation, all nodes, net of idle traffic", 6 * vg.Inch, 4 * vg.Inch,
+		{MessagesFigure, "Messages per operation, all nodes, net of idle traffic", 8 * vg.Inch, 4 * vg.Inch,
 			func() ([]*plot.Plot, error) { return one(messagesPlot(res)) }},
 		{FootprintFigure, "Ready time, set-up messages, RSS and goroutines per node", 10 * vg.Inch, 3.5 * vg.Inch,
 			func() ([]*plot.Plot, error) { return footprintPlots(res) }},
@@ -154,9 +154,11 @@ func cdfPlot(title string, res *Result, which [][2]string) (*plot.Plot, error) {
 	p.Y.Label.Text = "fraction of operations"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top = false
-	p.Legend.Left = false
+	// The legend sits in a band above the curves.
+	p.Y.Min, p.Y.Max = 0, 1+0.09*float64(len(which))
+	p.Y.Tick.Marker = plot.ConstantTicks{{Value: 0, Label: "0"}, {Value: 0.25, Label: ""}, {Value: 0.5, Label: "0.5"}, {Value: 0.75, Label: ""}, {Value: 1, Label: "1"}}
+	p.Legend.Top = true
+	p.Legend.Left = true
 	lo, hi := math.Inf(1), 0.0
 	for _, w := range which {
 		o := res.findOp(w[0], w[1])
@@ -176,7 +178,7 @@ func cdfPlot(title string, res *Result, which [][2]string) (*plot.Plot, error) {
 		l.Color, l.Dashes = styleOf(o)
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s %s (p50 %s ms)", o.Protocol, o.Call, ms(o.P50Ms)), l)
+		p.Legend.Add(fmt.Sprintf("%s %s: p50 %s ms, p99 %s ms", o.Protocol, o.Call, ms(o.P50Ms), ms(o.P99Ms)), l)
 	}
 	if hi > 0 {
 		p.X.Min, p.X.Max = lo/1.2, hi*1.2
@@ -210,6 +212,7 @@ func barPlot(title, ylabel string, names []string, vals []float64, colors []colo
 		top = math.Max(top, v)
 	}
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(vals))-0.4
 	p.Y.Min, p.Y.Max = 0, top*1.18+1e-9
 	return p, nil
 }
@@ -219,16 +222,35 @@ func messagesPlot(res *Result) (*plot.Plot, error) {
 	var vals []float64
 	var cols []color.Color
 	for _, o := range res.Ops {
-		names = append(names, o.Protocol+"\n"+o.Call)
+		names = append(names, shortName(o))
 		vals = append(vals, o.MsgsPerOp)
 		c, _ := styleOf(o)
 		cols = append(cols, c)
 	}
 	p, err := barPlot(fmt.Sprintf("Messages per operation, %d nodes", res.Config.Nodes), "messages", names, vals, cols, "%.1f")
 	if err == nil {
-		p.X.Tick.Label.Font.Size = vg.Points(7)
+		p.X.Tick.Label.Font.Size = vg.Points(8)
 	}
 	return p, err
+}
+
+// shortName labels an operation's bar.
+func shortName(o *OpResult) string {
+	switch o.Call {
+	case "Node.Lookup":
+		return "Lookup"
+	case "GetClosestPeers":
+		return "GetClosest\nPeers"
+	case "Node.Put":
+		return "Put"
+	case "Node.GetRecord":
+		return "GetRecord"
+	case "Node.Publish (Scribe)":
+		return "Scribe\nPublish"
+	case "Topic.Publish":
+		return "GossipSub\nPublish"
+	}
+	return o.Call
 }
 
 func footprintPlots(res *Result) ([]*plot.Plot, error) {
@@ -335,7 +357,7 @@ func markdown(res *Result) []byte {
 			w("- %s %s errors (first %d): %q\n", o.Protocol, o.Call, len(o.Errors), o.Errors)
 		}
 	}
-	w("\n![record latency](%s)\n\n![messages per operation](%s)\n\n", RecordFigure, MessagesFigure)
+	w("\n![record latency](%s)\n\nIn the figure below, blue bars are Pastry's, red kad-dht's, orange kad-dht's FindPeer and GossipSub's.\n\n![messages per operation](%s)\n\n", RecordFigure, MessagesFigure)
 
 	w("## Set-up and footprint\n\n")
 	w("| | Pastry | kad-dht |\n|---|---|---|\n")

@@ -40,6 +40,8 @@ type Config struct {
 	Settle       time.Duration `json:"settle_ns"`
 	Idle         time.Duration `json:"idle_ns"`
 	Seed         uint64        `json:"seed"`
+
+	render string // --render: the results.json to redraw
 }
 
 // DefaultConfig is the command's defaults.
