@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -52,7 +53,33 @@ type HostConfig struct {
 	// DefaultResourceLimits(ProtocolID(ProtocolPrefix)), scaled to the
 	// machine.
 	Limits *rcmgr.ConcreteLimitConfig
+	// AgentVersion is the agent version identify reports to peers.
+	// Default: AgentVersion(), "pastry/VERSION". Identify's protocol
+	// version is always the wire protocol, ProtocolID(ProtocolPrefix).
+	AgentVersion string
 }
+
+// AgentVersion is the agent version a Pastry host reports through
+// identify: "pastry/" and this module's version, as the Go toolchain
+// stamped it into the binary (the release tag from `go install
+// ...@VERSION`, a pseudo-version in a checkout, "devel" when none is
+// known), whether this module is the program or a dependency of it.
+func AgentVersion() string {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		mods := append([]*debug.Module{&bi.Main}, bi.Deps...)
+		for _, m := range mods {
+			if m.Path == modulePath && m.Version != "" && m.Version != "(devel)" {
+				v = m.Version
+				break
+			}
+		}
+	}
+	return "pastry/" + v
+}
+
+// modulePath is this project's Go module.
+const modulePath = "github.com/pastrynet/pastry"
 
 // DefaultHostConfig returns the defaults described on HostConfig.
 func DefaultHostConfig(key crypto.PrivKey) HostConfig {
@@ -112,9 +139,12 @@ func DefaultResourceLimits(proto protocol.ID) rcmgr.ConcreteLimitConfig {
 // yamux; the resource manager with our limits and its metrics disabled (they
 // cost ~40% of stream throughput and our metrics come from Stats); a
 // connection manager sized for the overlay; a connection gater when
-// cfg.AddrPolicy restricts dials. Relays, NAT port mapping,
-// hole punching and libp2p's own ping service are off, and mDNS is never
-// started: nothing reaches outside the listen addresses unless asked to.
+// cfg.AddrPolicy restricts dials; libp2p's ping service
+// (/ipfs/ping/1.0.0), and identify reporting cfg.AgentVersion and the
+// wire protocol as its protocol version, so that stock libp2p tools can
+// check a node. Relays, NAT port mapping and hole punching are off, and
+// mDNS is never started: nothing reaches outside the listen addresses
+// unless asked to.
 // TCP dials do not reuse the listening port: with reuse, two nodes that
 // dial each other at the same moment make one TCP connection by
 // simultaneous open, both start the Noise handshake as its initiator and
@@ -140,6 +170,10 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 			return nil, fmt.Errorf("transport: HostConfig.AnnounceAddrs: %q: %w", s, err)
 		}
 		announce = append(announce, a)
+	}
+	agent := cfg.AgentVersion
+	if agent == "" {
+		agent = AgentVersion()
 	}
 	limits := cfg.Limits
 	if limits == nil {
@@ -167,7 +201,9 @@ func HostOptions(cfg HostConfig) ([]libp2p.Option, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
-		libp2p.Ping(false),
+		libp2p.Ping(true),
+		libp2p.UserAgent(agent),
+		libp2p.ProtocolVersion(string(ProtocolID(cfg.ProtocolPrefix))),
 	}
 	if cfg.AddrPolicy != AddrsAll {
 		opts = append(opts, libp2p.ConnectionGater(cfg.AddrPolicy.Gater()))

@@ -42,10 +42,15 @@ func TestHostListensOnLoopbackOnly(t *testing.T) {
 			t.Fatalf("listening on %s", a)
 		}
 	}
+	ping := false
 	for _, p := range h.Mux().Protocols() {
-		if strings.Contains(string(p), "/ipfs/ping") || strings.Contains(string(p), "relay") {
+		if strings.Contains(string(p), "relay") {
 			t.Fatalf("host speaks %s", p)
 		}
+		ping = ping || p == "/ipfs/ping/1.0.0"
+	}
+	if !ping {
+		t.Fatalf("host does not serve libp2p's ping; it speaks %v", h.Mux().Protocols())
 	}
 }
 
