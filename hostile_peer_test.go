@@ -538,10 +538,11 @@ func TestHostileRouteFlood(t *testing.T) {
 	a := newHostilePeer(t, r, nil)
 	a.to(hosts[0])
 	done := make(chan struct{})
+	fr := rand.New(rand.NewPCG(r.Uint64(), 8)) // the flood's own: r is the lookups'
 	go func() {
 		defer close(done)
 		for i := range 20000 {
-			a.send(victim.Self(), core.Message{Type: core.MsgRoute, Key: id.Random(r), App: 0x77, Origin: a.self,
+			a.send(victim.Self(), core.Message{Type: core.MsgRoute, Key: id.Random(fr), App: 0x77, Origin: a.self,
 				Sent: int64(i + 1), Seq: uint64(i + 1), Hops: 1, Payload: make([]byte, 64)})
 		}
 	}()
