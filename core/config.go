@@ -61,6 +61,15 @@ type Config struct {
 	// Costs at most about 2 x (entries) / StateProbeInterval messages per
 	// node per second. 0 disables. Default 20 min.
 	StateProbeInterval time.Duration
+	// ProbeLossTarget and StateProbeMin self-tune the table probing
+	// (MSPastry): each node estimates the failure rate of its state's
+	// entries and probes table entries as often as needed for a lookup to
+	// meet a dead entry on its way with about this probability (the
+	// raw loss rate), but at most once per StateProbeMin and at least once
+	// per StateProbeInterval. With no failures seen the period is
+	// StateProbeInterval. 0 disables self-tuning. Defaults 0.1 and 30 s.
+	ProbeLossTarget float64
+	StateProbeMin   time.Duration
 
 	// RowExchangeInterval is how often a node asks a random entry of each
 	// routing-table row for its row, to improve proximity and fill holes.
@@ -93,6 +102,7 @@ func DefaultConfig() Config {
 		HopTimeoutFactor: 3, HopTimeoutMin: 50 * time.Millisecond, HopTimeoutMax: 2 * time.Second,
 		MaxReroutes: 16, MaxHops: 64,
 		RowExchangeInterval: 10 * time.Minute, StateProbeInterval: 20 * time.Minute,
+		ProbeLossTarget: 0.1, StateProbeMin: 30 * time.Second,
 		JoinTimeout: 10 * time.Second, JoinRetries: 3,
 		DeadRetention: 5 * time.Minute,
 		MaxHandles:    512, MaxPayload: 1 << 20,
@@ -106,6 +116,7 @@ func SimConfig() Config {
 	c.ProbeTimeout = time.Second
 	c.ProbeRetries = 1
 	c.HopTimeoutMax = time.Second
+	c.HopTimeoutMin = 10 * time.Millisecond
 	return c
 }
 
@@ -144,6 +155,10 @@ func (c Config) Validate() error {
 		return bad("RowExchangeInterval", c.RowExchangeInterval, ">= 0")
 	case c.StateProbeInterval < 0:
 		return bad("StateProbeInterval", c.StateProbeInterval, ">= 0")
+	case !(c.ProbeLossTarget >= 0 && c.ProbeLossTarget < 1):
+		return bad("ProbeLossTarget", c.ProbeLossTarget, "0 to 1 (exclusive)")
+	case c.StateProbeMin < 0 || c.StateProbeInterval > 0 && c.StateProbeMin > c.StateProbeInterval:
+		return bad("StateProbeMin", c.StateProbeMin, "0 to StateProbeInterval")
 	case c.JoinTimeout <= 0:
 		return bad("JoinTimeout", c.JoinTimeout, "> 0")
 	case c.JoinRetries < 0:
