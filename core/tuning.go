@@ -28,6 +28,10 @@ const failOne = 1024
 // tuningDecay: failsSeen and exposure lose 1/2^tuningDecay each heartbeat.
 const tuningDecay = 6
 
+// burstShare: failures of more than 1/burstShare of the entries held,
+// within the window, are a burst (see retune).
+const burstShare = 4
+
 // tableProbeInterval is the current period of table probing.
 func (n *Machine) tableProbeInterval() time.Duration {
 	if n.probeIv > 0 {
@@ -59,7 +63,13 @@ func (n *Machine) tuneProbing() {
 // retune sets probeIv from the failure rate seen (see above).
 func (n *Machine) retune() {
 	iv := n.cfg.StateProbeInterval
-	if n.cfg.ProbeLossTarget <= 0 || iv <= 0 || n.failsSeen < failOne/2 {
+	held := uint64(n.state.Table.Size() + n.state.Leaves.Len())
+	if n.cfg.ProbeLossTarget <= 0 || iv <= 0 || n.failsSeen < failOne/2 || n.failsSeen > held*failOne/burstShare {
+		// No failures, or a burst: more than 1/burstShare of the entries
+		// held failed within the window. A burst is a partition or a mass
+		// failure, not churn: probing faster would not keep up with it,
+		// and would purge the entries across a partition that let the
+		// two rings find each other again once it heals.
 		n.probeIv = 0
 		return
 	}
