@@ -14,8 +14,8 @@ import (
 // about mu x (T/2 + detection), and a lookup of h hops meets one on its
 // h-1 hops through tables with about (h-1) times that: the raw loss rate.
 // Each node estimates mu from what it sees (failures of the entries of its
-// own table and leaf set, over the time it held them, decaying by 1/64 a
-// heartbeat: a window of about half an hour at the default heartbeat) and
+// own table and leaf set, over the time it held them, decaying by 1/16 a
+// heartbeat: a window of about 8 minutes at the default heartbeat) and
 // h from its leaf set's density, and sets the period T for the raw loss
 // rate ProbeLossTarget, within [StateProbeMin, StateProbeInterval]. A node
 // that has seen no failure probes every StateProbeInterval, as before.
@@ -26,7 +26,7 @@ import (
 const failOne = 1024
 
 // tuningDecay: failsSeen and exposure lose 1/2^tuningDecay each heartbeat.
-const tuningDecay = 6
+const tuningDecay = 4
 
 // burstShare: failures of more than 1/burstShare of the entries held,
 // within the window, are a burst (see retune).
