@@ -39,8 +39,11 @@ type Config struct {
 
 	// HopTimeoutFactor, HopTimeoutMin and HopTimeoutMax set how long a node
 	// waits for a next hop to acknowledge a routed message:
-	// clamp(HopTimeoutFactor x RTT, HopTimeoutMin, HopTimeoutMax), or
-	// HopTimeoutMax when the RTT is unknown. Defaults 3, 50 ms, 2 s.
+	// clamp(M x RTT, HopTimeoutMin, HopTimeoutMax), or HopTimeoutMax when
+	// the RTT is unknown. M is HopTimeoutFactor until acks have been
+	// measured, then the acks' delay in RTTs, mean plus four deviations
+	// (TCP's estimate), from 1.25 to HopTimeoutFactor. Defaults 3, 50 ms
+	// (10 ms in SimConfig), 2 s.
 	HopTimeoutFactor int
 	HopTimeoutMin    time.Duration
 	HopTimeoutMax    time.Duration
@@ -110,7 +113,8 @@ func DefaultConfig() Config {
 }
 
 // SimConfig is DefaultConfig for the simulator: the same protocol, with
-// failure detection tuned to the simulator's loss-free default network.
+// failure detection tuned to the simulator's loss-free default network,
+// which has no jitter or processing delay (hence the lower HopTimeoutMin).
 func SimConfig() Config {
 	c := DefaultConfig()
 	c.ProbeTimeout = time.Second
