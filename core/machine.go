@@ -84,12 +84,14 @@ type Machine struct {
 	probeDue time.Duration
 	// Self-tuned table probing (tuning.go): failures of state entries
 	// seen, in 1/failOne, and the entry-milliseconds they were seen over,
-	// both decaying each heartbeat; probeIv the table probing period
-	// they give (0: StateProbeInterval), scanIv the one the last scan used.
-	failsSeen uint64
-	exposure  uint64
-	probeIv   time.Duration
-	scanIv    time.Duration
+	// both decaying each heartbeat, and the failures of the last few
+	// heartbeats; probeIv the table probing period they give (0:
+	// StateProbeInterval), scanIv the one the last scan used.
+	failsSeen   uint64
+	failsRecent uint64
+	exposure    uint64
+	probeIv     time.Duration
+	scanIv      time.Duration
 	// Immediate neighbours and when each was last heard from.
 	left, right       id.ID
 	leftAt, rightAt   time.Duration

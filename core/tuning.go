@@ -14,8 +14,8 @@ import (
 // about mu x (T/2 + detection), and a lookup of h hops meets one on its
 // h-1 hops through tables with about (h-1) times that: the raw loss rate.
 // Each node estimates mu from what it sees (failures of the entries of its
-// own table and leaf set, over the time it held them, decaying by 1/16 a
-// heartbeat: a window of about 8 minutes at the default heartbeat) and
+// own table and leaf set, over the time it held them, decaying by 1/64 a
+// heartbeat: a window of about half an hour at the default heartbeat) and
 // h from its leaf set's density, and sets the period T for the raw loss
 // rate ProbeLossTarget, within [StateProbeMin, StateProbeInterval]. A node
 // that has seen no failure probes every StateProbeInterval, as before.
@@ -26,11 +26,19 @@ import (
 const failOne = 1024
 
 // tuningDecay: failsSeen and exposure lose 1/2^tuningDecay each heartbeat.
-const tuningDecay = 4
+// The window is long so that a one-off mass failure, spread over the
+// window, does not pass for churn: 10% of a node's entries failing at once
+// is a rate of 10% per half hour, against about 75% per half hour with
+// 30-minute sessions.
+const tuningDecay = 6
+
+// burstDecay: failsRecent loses 1/2^burstDecay each heartbeat (a window of
+// about 4 heartbeats).
+const burstDecay = 2
 
 // burstShare: failures of more than 1/burstShare of the entries held,
-// within the window, are a burst (see retune).
-const burstShare = 4
+// within the last few heartbeats, are a burst (see retune).
+const burstShare = 8
 
 // tableProbeInterval is the current period of table probing.
 func (n *Machine) tableProbeInterval() time.Duration {
@@ -43,6 +51,7 @@ func (n *Machine) tableProbeInterval() time.Duration {
 // sawFailure counts a failure of an entry of this node's state.
 func (n *Machine) sawFailure() {
 	n.failsSeen += failOne
+	n.failsRecent += failOne
 	n.retune()
 }
 
@@ -54,6 +63,7 @@ func (n *Machine) tuneProbing() {
 		return
 	}
 	n.failsSeen -= n.failsSeen >> tuningDecay
+	n.failsRecent -= n.failsRecent >> burstDecay
 	n.exposure -= n.exposure >> tuningDecay
 	held := uint64(n.state.Table.Size() + n.state.Leaves.Len())
 	n.exposure += held * uint64(n.cfg.HeartbeatInterval/time.Millisecond)
@@ -64,12 +74,12 @@ func (n *Machine) tuneProbing() {
 func (n *Machine) retune() {
 	iv := n.cfg.StateProbeInterval
 	held := uint64(n.state.Table.Size() + n.state.Leaves.Len())
-	if n.cfg.ProbeLossTarget <= 0 || iv <= 0 || n.failsSeen < failOne/2 || n.failsSeen > held*failOne/burstShare {
+	if n.cfg.ProbeLossTarget <= 0 || iv <= 0 || n.failsSeen < failOne/2 || n.failsRecent > held*failOne/burstShare {
 		// No failures, or a burst: more than 1/burstShare of the entries
-		// held failed within the window. A burst is a partition or a mass
-		// failure, not churn: probing faster would not keep up with it,
-		// and would purge the entries across a partition that let the
-		// two rings find each other again once it heals.
+		// held failed within the last few heartbeats. A burst is a
+		// partition or a mass failure, not churn: probing faster would not
+		// keep up with it, and would purge the entries across a partition
+		// that let the two rings find each other again once it heals.
 		n.probeIv = 0
 		return
 	}

@@ -53,12 +53,24 @@ func TestProbePeriodFollowsFailureRate(t *testing.T) {
 			t.Errorf("q/mu %v: period %v, want %v", tc.stay, got, tc.want)
 		}
 	}
-	// A burst (more than a quarter of the entries held failed within the
-	// window) is not churn: the period stays StateProbeInterval.
-	n.failsSeen = uint64(held/4+1) * failOne
-	n.retune()
+	// A burst (more than an eighth of the entries held failed within the
+	// last few heartbeats) is not churn: the period stays
+	// StateProbeInterval until the burst is a few heartbeats old.
+	burst := held/8 + 1
+	// (At this exposure the rate alone would give a period of 86 s.)
+	n.exposure, n.failsSeen = uint64(45000*float64(burst)/q), 0
+	for range burst {
+		n.sawFailure()
+	}
 	if got := n.tableProbeInterval(); got != cfg.StateProbeInterval {
-		t.Errorf("%d of %d entries failed: period %v, want %v", held/4+1, held, got, cfg.StateProbeInterval)
+		t.Errorf("%d of %d entries failed at once: period %v, want %v", burst, held, got, cfg.StateProbeInterval)
+	}
+	for range 8 { // 8 heartbeats later the burst is over; the rate remains
+		n.failsRecent -= n.failsRecent >> burstDecay
+	}
+	n.retune()
+	if got := n.tableProbeInterval(); got > 2*45*time.Second {
+		t.Errorf("after the burst: period %v, want at most %v", got, 2*45*time.Second)
 	}
 	// The estimate decays: with nothing held and no further failures the
 	// period goes back to StateProbeInterval.
