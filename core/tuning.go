@@ -66,7 +66,12 @@ func (n *Machine) tuneProbing() {
 	n.failsRecent -= n.failsRecent >> burstDecay
 	n.exposure -= n.exposure >> tuningDecay
 	held := uint64(n.state.Table.Size() + n.state.Leaves.Len())
-	n.exposure += held * uint64(n.cfg.HeartbeatInterval/time.Millisecond)
+	hb := held * uint64(n.cfg.HeartbeatInterval/time.Millisecond)
+	// A young node's own record is short: a few failures soon after it
+	// joined (a mass failure, say) would pass for a high rate. It starts
+	// from half a window without failures (the steady state holds a
+	// whole one).
+	n.exposure = max(n.exposure+hb, hb<<(tuningDecay-1))
 	n.retune()
 }
 
