@@ -39,8 +39,11 @@ type Config struct {
 
 	// HopTimeoutFactor, HopTimeoutMin and HopTimeoutMax set how long a node
 	// waits for a next hop to acknowledge a routed message:
-	// clamp(HopTimeoutFactor x RTT, HopTimeoutMin, HopTimeoutMax), or
-	// HopTimeoutMax when the RTT is unknown. Defaults 3, 50 ms, 2 s.
+	// clamp(M x RTT, HopTimeoutMin, HopTimeoutMax), or HopTimeoutMax when
+	// the RTT is unknown. M is HopTimeoutFactor until acks have been
+	// measured, then the acks' delay in RTTs, mean plus four deviations
+	// (TCP's estimate), from 1.25 to HopTimeoutFactor. Defaults 3, 50 ms
+	// (10 ms in SimConfig), 2 s.
 	HopTimeoutFactor int
 	HopTimeoutMin    time.Duration
 	HopTimeoutMax    time.Duration
@@ -61,6 +64,15 @@ type Config struct {
 	// Costs at most about 2 x (entries) / StateProbeInterval messages per
 	// node per second. 0 disables. Default 20 min.
 	StateProbeInterval time.Duration
+	// ProbeLossTarget and StateProbeMin self-tune the table probing
+	// (MSPastry): each node estimates the failure rate of its state's
+	// entries and probes table entries as often as needed for a lookup to
+	// meet a dead entry on its way with about this probability (the
+	// raw loss rate), but at most once per StateProbeMin and at least once
+	// per StateProbeInterval. With no failures seen the period is
+	// StateProbeInterval. 0 disables self-tuning. Defaults 0.1 and 30 s.
+	ProbeLossTarget float64
+	StateProbeMin   time.Duration
 
 	// RowExchangeInterval is how often a node asks a random entry of each
 	// routing-table row for its row, to improve proximity and fill holes.
@@ -107,6 +119,7 @@ func DefaultConfig() Config {
 		HopTimeoutFactor: 3, HopTimeoutMin: 50 * time.Millisecond, HopTimeoutMax: 2 * time.Second,
 		MaxReroutes: 16, MaxHops: 64,
 		RowExchangeInterval: 10 * time.Minute, StateProbeInterval: 20 * time.Minute,
+		ProbeLossTarget: 0.1, StateProbeMin: 30 * time.Second,
 		JoinTimeout: 10 * time.Second, JoinRetries: 3,
 		DeadRetention: 5 * time.Minute,
 		MaxHandles:    512, MaxPayload: 1 << 20,
@@ -115,12 +128,14 @@ func DefaultConfig() Config {
 }
 
 // SimConfig is DefaultConfig for the simulator: the same protocol, with
-// failure detection tuned to the simulator's loss-free default network.
+// failure detection tuned to the simulator's loss-free default network,
+// which has no jitter or processing delay (hence the lower HopTimeoutMin).
 func SimConfig() Config {
 	c := DefaultConfig()
 	c.ProbeTimeout = time.Second
 	c.ProbeRetries = 1
 	c.HopTimeoutMax = time.Second
+	c.HopTimeoutMin = 10 * time.Millisecond
 	return c
 }
 
@@ -159,6 +174,10 @@ func (c Config) Validate() error {
 		return bad("RowExchangeInterval", c.RowExchangeInterval, ">= 0")
 	case c.StateProbeInterval < 0:
 		return bad("StateProbeInterval", c.StateProbeInterval, ">= 0")
+	case !(c.ProbeLossTarget >= 0 && c.ProbeLossTarget < 1):
+		return bad("ProbeLossTarget", c.ProbeLossTarget, "0 to 1 (exclusive)")
+	case c.StateProbeMin < 0 || c.StateProbeInterval > 0 && c.StateProbeMin > c.StateProbeInterval:
+		return bad("StateProbeMin", c.StateProbeMin, "0 to StateProbeInterval")
 	case c.JoinTimeout <= 0:
 		return bad("JoinTimeout", c.JoinTimeout, "> 0")
 	case c.JoinRetries < 0:

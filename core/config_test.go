@@ -58,6 +58,9 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		{"JoinTimeout", func(c *core.Config) { c.JoinTimeout = 0 }},
 		{"JoinRetries", func(c *core.Config) { c.JoinRetries = -1 }},
 		{"DeadRetention", func(c *core.Config) { c.DeadRetention = -1 }},
+		{"ProbeLossTarget", func(c *core.Config) { c.ProbeLossTarget = 1 }},
+		{"ProbeLossTarget", func(c *core.Config) { c.ProbeLossTarget = -0.1 }},
+		{"StateProbeMin", func(c *core.Config) { c.StateProbeMin = c.StateProbeInterval + 1 }},
 		{"MaxHandles", func(c *core.Config) { c.MaxHandles = c.LeafSetSize }},
 		{"MaxHandles", func(c *core.Config) { c.B, c.MaxHandles = 8, 255 }},
 		{"MaxPayload", func(c *core.Config) { c.MaxPayload = -1 }},
@@ -122,6 +125,8 @@ func TestConfigValidateBoundaries(t *testing.T) {
 		func(c *core.Config) { c.StateProbeInterval = 0 },
 		func(c *core.Config) { c.JoinRetries = 0 },
 		func(c *core.Config) { c.DeadRetention = 0 },
+		func(c *core.Config) { c.ProbeLossTarget, c.StateProbeMin = 0, 0 },
+		func(c *core.Config) { c.StateProbeMin = c.StateProbeInterval },
 		func(c *core.Config) { c.MaxHandles = c.LeafSetSize + 1 },
 		func(c *core.Config) { c.MaxPayload = 0 },
 	}

@@ -184,6 +184,9 @@ const (
 	// slowCap bounds one sample (1024 x the RTT; HopTimeoutMax bounds the
 	// timeout anyway).
 	slowCap = 1024 * slowOne
+	// slowFloor is the least multiple of the RTT a hop timeout allows
+	// once acks are measured: 1.25 (see hopTimeout).
+	slowFloor = slowOne + slowOne/4
 )
 
 // ackTook folds one ack, which took took after a hop whose proximity was
@@ -197,6 +200,15 @@ func (n *Machine) ackTook(took time.Duration, rtt uint32) {
 	if s == 0 {
 		s = slowOne
 	}
+	// The deviation as TCP's RTT variance: a 1/4 EWMA of the distance of
+	// each sample from the mean before it.
+	dev := int64(r) - s
+	if dev < 0 {
+		dev = -dev
+	}
+	v := int64(n.slowDev)
+	v += (dev - v) / 4
+	n.slowDev = uint32(min(max(v, 0), slowCap))
 	s += (int64(r) - s) / 8
 	n.slow = uint32(max(s, 0))
 }

@@ -109,6 +109,7 @@ func TestFingerprintNamesTheMessageNotTheHop(t *testing.T) {
 
 func TestHopTimeoutBackOff(t *testing.T) {
 	cfg := SimConfig()
+	cfg.HopTimeoutMin = 50 * time.Millisecond // 2^6 x the minimum passes the maximum
 	self := id.Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
 	next := id.Handle{ID: id.MustParse("00000000000000000000000000000002"), Addr: "next"}
 	n, err := NewMachine(cfg, self, fixedEnv{prox: 1000}) // 1 ms: the minimum applies
@@ -167,12 +168,14 @@ func TestHopTimeoutFollowsAckSlowdown(t *testing.T) {
 	if want := 60 * time.Millisecond; base != want || cfg.HopTimeoutMin >= want {
 		t.Fatalf("base %v, want %v above the minimum %v", base, want, cfg.HopTimeoutMin)
 	}
-	// Acks in their RTT: no change.
+	// Acks in their RTT, steadily: the timeout falls to 1.25 RTT (TCP's
+	// mean plus four deviations, at its floor).
 	for range 50 {
 		n.ackTook(rtt*time.Microsecond, rtt)
 	}
-	if got := n.hopTimeout(rtt); got != base {
-		t.Fatalf("after acks in their RTT: %v, want %v", got, base)
+	tight := rtt * time.Microsecond * slowFloor / slowOne
+	if got := n.hopTimeout(rtt); got != tight || tight <= cfg.HopTimeoutMin {
+		t.Fatalf("after acks in their RTT: %v, want %v (above the minimum %v)", got, tight, cfg.HopTimeoutMin)
 	}
 	// Acks ten times their RTT: the timeout grows towards ten times.
 	for range 50 {
@@ -181,12 +184,20 @@ func TestHopTimeoutFollowsAckSlowdown(t *testing.T) {
 	if got := n.hopTimeout(rtt); got < 9*base || got > 10*base {
 		t.Fatalf("after acks 10x their RTT: %v, want about %v", got, 10*base)
 	}
-	// Back to their RTT: back to the base (within the EWMA's rounding).
+	// Back to their RTT: back to 1.25 RTT (within the EWMAs' rounding).
 	for range 100 {
 		n.ackTook(rtt*time.Microsecond, rtt)
 	}
-	if got := n.hopTimeout(rtt); got < base || got > base*21/20 {
-		t.Fatalf("after acks in their RTT again: %v, want about %v", got, base)
+	if got := n.hopTimeout(rtt); got < tight || got > tight*21/20 {
+		t.Fatalf("after acks in their RTT again: %v, want about %v", got, tight)
+	}
+	// Acks that vary (one RTT, then two): the deviation widens the
+	// timeout past the floor, up to HopTimeoutFactor RTTs.
+	for i := range 40 {
+		n.ackTook(time.Duration(1+i%2)*rtt*time.Microsecond, rtt)
+	}
+	if got := n.hopTimeout(rtt); got <= tight*3/2 || got > base {
+		t.Fatalf("after acks of one and two RTTs: %v, want above %v and at most %v", got, tight*3/2, base)
 	}
 	// Samples without a usable RTT are ignored; a huge one is capped, and
 	// the timeout stays at most the maximum.

@@ -63,6 +63,9 @@ type Machine struct {
 	// timeout assumed, in 256ths (dedupe.go); hop timeouts scale with it
 	// above 2.
 	slow uint32
+	// slowDev is the slowdown's mean deviation, in 256ths (TCP's RTT
+	// variance, in units of the hop's RTT).
+	slowDev uint32
 	// Probes in flight, by node; probeSeq maps a probe's nonce to its node.
 	probes   map[id.ID]*probe
 	probeSeq map[uint64]id.ID
@@ -79,6 +82,16 @@ type Machine struct {
 	// scan for (deadlines only move later in between).
 	probeGen uint64
 	probeDue time.Duration
+	// Self-tuned table probing (tuning.go): failures of state entries
+	// seen, in 1/failOne, and the entry-milliseconds they were seen over,
+	// both decaying each heartbeat, and the failures of the last few
+	// heartbeats; probeIv the table probing period they give (0:
+	// StateProbeInterval), scanIv the one the last scan used.
+	failsSeen   uint64
+	failsRecent uint64
+	exposure    uint64
+	probeIv     time.Duration
+	scanIv      time.Duration
 	// Immediate neighbours and when each was last heard from.
 	left, right       id.ID
 	leftAt, rightAt   time.Duration

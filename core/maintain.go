@@ -97,9 +97,10 @@ func (n *Machine) heard(m *Message) {
 	// cheap: proximity (the runtime measures it in the background; it may
 	// have been unknown at admission) is looked at again only while the
 	// recorded one is unknown, and on probe replies and heartbeats.
-	alive := n.now + n.cfg.StateProbeInterval/2
+	iv := n.tableProbeInterval()
+	alive := n.now + iv/2
 	if m.Type == MsgProbeReply {
-		alive = n.now + n.cfg.StateProbeInterval
+		alive = n.now + iv
 	}
 	e, inTable := n.state.Table.Alive(x.ID, alive)
 	leaf := n.state.Leaves.Contains(x.ID)
@@ -539,6 +540,9 @@ func (n *Machine) declareDead(h id.Handle, notify bool) {
 	}
 	n.dead[h.ID] = n.now
 	n.watchFailed(h)
+	if n.state.Leaves.Contains(h.ID) || n.state.Table.Contains(h.ID) {
+		n.sawFailure()
+	}
 	// Only a leaf's failure is news to our leaf set: the failed node's
 	// other leaves are among ours. A distant routing-table entry's is not.
 	if wasLeaf := n.remove(h); notify && wasLeaf {
@@ -688,12 +692,12 @@ func (n *Machine) probeState() {
 	if n.cfg.StateProbeInterval <= 0 {
 		return
 	}
-	iv := n.cfg.StateProbeInterval
-	if gen := n.state.Table.Generation(); gen != n.probeGen || n.now >= n.probeDue {
+	iv := n.tableProbeInterval()
+	if gen := n.state.Table.Generation(); gen != n.probeGen || n.now >= n.probeDue || iv < n.scanIv {
 		due := time.Duration(1<<63 - 1)
 		n.state.Table.UpdateAlive(func(e routing.Entry, until time.Duration) time.Duration {
 			switch {
-			case until == 0:
+			case until == 0, until > n.now+iv: // new, or due by a longer period than now
 				until = n.now + time.Duration(n.env.Uint64()%uint64(iv))
 			case n.now >= until:
 				n.probeEntry(e) // its reply sets a new deadline; if none comes, it is removed
@@ -702,7 +706,7 @@ func (n *Machine) probeState() {
 			due = min(due, until)
 			return until
 		})
-		n.probeGen, n.probeDue = gen, due
+		n.probeGen, n.probeDue, n.scanIv = gen, due, iv
 	}
 	nb := n.state.Neighbors.Members()
 	if len(nb) == 0 {
@@ -736,6 +740,7 @@ func (n *Machine) onHeartbeatTimer() {
 		return
 	}
 	n.arm(n.now+n.cfg.HeartbeatInterval, timerHeartbeat, 0)
+	n.tuneProbing()
 	for x, at := range n.dead {
 		if n.now-at >= n.cfg.DeadRetention {
 			delete(n.dead, x)

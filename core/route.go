@@ -135,19 +135,29 @@ func (n *Machine) sendHop(m *Message, next id.Handle, reroutes int, resent bool)
 	n.arm(n.now+n.hopTimeout(rtt), timerHopAck, seq)
 }
 
-// hopTimeout is clamp(HopTimeoutFactor x RTT x the ack slowdown (when
-// above 2), min, max), times 2^hopBackoff after spurious timeouts (still at
-// most max), for a next hop whose proximity is rtt.
+// hopTimeout is clamp(M x RTT, min, max), times 2^hopBackoff after
+// spurious timeouts (still at most max), for a next hop whose proximity is
+// rtt: M is HopTimeoutFactor until acks are measured, then the ack
+// slowdown's mean plus four deviations (at least 1.25, at most
+// HopTimeoutFactor), and HopTimeoutFactor x the slowdown when that is
+// above 2.
 func (n *Machine) hopTimeout(rtt uint32) time.Duration {
 	if rtt == routing.UnknownProximity {
 		return n.cfg.HopTimeoutMax
 	}
 	d := time.Duration(n.cfg.HopTimeoutFactor) * time.Duration(rtt) * time.Microsecond
-	if n.slow > slowStretch {
+	switch {
+	case n.slow > slowStretch:
 		if d >= n.cfg.HopTimeoutMax/time.Duration(n.slow)*slowOne {
 			return n.cfg.HopTimeoutMax
 		}
 		d = d * time.Duration(n.slow) / slowOne
+	case n.slow > 0:
+		// Acks measured and in time: the RTT times the slowdown's mean
+		// plus four deviations (TCP's retransmission timeout, in units of
+		// the hop's RTT), at least slowFloor and at most HopTimeoutFactor.
+		m := min(max(int64(n.slow)+4*int64(n.slowDev), slowFloor), int64(n.cfg.HopTimeoutFactor)*slowOne)
+		d = time.Duration(rtt) * time.Microsecond * time.Duration(m) / slowOne
 	}
 	d = max(d, n.cfg.HopTimeoutMin)
 	if d >= n.cfg.HopTimeoutMax>>n.hopBackoff { // shifting would pass the maximum, or overflow

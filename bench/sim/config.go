@@ -103,6 +103,9 @@ type Config struct {
 
 	// Progress, if set, is told how far each long phase has got.
 	Progress func(phase string, done, total int)
+	// Events, if set, is given the network's event counter when the run
+	// starts, for progress reports (events per second).
+	Events func(*uint64)
 }
 
 // DefaultConfig is a run of core.SimConfig() nodes with the defaults

@@ -101,6 +101,9 @@ type ChurnResult struct {
 	Stats          LookupStats `json:"stats"`
 	ControlMsgsNS  float64     `json:"control_msgs_per_node_s"`
 	ControlBytesNS float64     `json:"control_bytes_per_node_s"`
+	// ControlByType is the control traffic by message type, in messages
+	// per node per second.
+	ControlByType map[string]float64 `json:"control_by_type,omitempty"`
 }
 
 // summarize computes stats over deliveries ds out of issued lookups.

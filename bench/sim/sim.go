@@ -101,6 +101,9 @@ func Run(cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	if cfg.Events != nil {
+		cfg.Events(&r.nw.Events)
+	}
 	r.res = Result{Nodes: cfg.Nodes, Topology: cfg.Topology, B: cfg.B, Leaf: cfg.LeafSetSize, Seed: cfg.Seed, Lookups: cfg.Lookups, OracleBlock: cfg.OracleBlock}
 
 	if err := r.grow(); err != nil {
@@ -405,7 +408,8 @@ func (r *run) churn() error {
 	}
 	r.nw.RunUntil(end)
 	liveTime += float64(len(r.nw.Live())) * (end - last).Seconds()
-	m, b := r.cnt.sub(before).control()
+	during := r.cnt.sub(before)
+	m, b := during.control()
 	r.nw.RunFor(30 * time.Second) // drain lookups in flight; no more churn
 	cr.Stats = summarize(r.lk.Deliveries[first:], cr.Issued)
 	cr.Lost = cr.Issued - cr.Stats.Delivered
@@ -416,6 +420,12 @@ func (r *run) churn() error {
 	if liveTime > 0 {
 		cr.ControlMsgsNS = round(float64(m)/liveTime, 4)
 		cr.ControlBytesNS = round(float64(b)/liveTime, 2)
+		cr.ControlByType = map[string]float64{}
+		for t, c := range during.msgs {
+			if c > 0 && !workload(core.MsgType(t)) {
+				cr.ControlByType[core.MsgType(t).String()] = round(float64(c)/liveTime, 4)
+			}
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -37,6 +38,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&c.SessionShape, "session-shape", 0, "Weibull shape of session times (0: exponential)")
 	fs.Float64Var(&c.LookupRate, "lookup-rate", c.LookupRate, "with --churn-median: lookups per node per minute")
 	fs.DurationVar(&c.JoinGap, "join-gap", c.JoinGap, "virtual time between successive joins")
+	fs.Float64Var(&c.ProbeLossTarget, "probe-loss", c.ProbeLossTarget, "target raw loss rate the nodes tune their table probing to (0: probe every StateProbeInterval)")
 	fs.IntVar(&c.OracleBlock, "oracle-block", 0, "analysis aid, not Pastry: a node whose next table slot's block has at most this many live nodes forwards lookups straight to the root")
 	fs.IntVar(&c.Groups, "groups", 0, "run Scribe's experiments with this many groups (sizes N x rank^-1.25): delay penalty, node and link stress, repair, root failover")
 	fs.Float64Var(&c.GroupFail, "group-fail", 0, "with --groups: crash this fraction of nodes and measure when subscribers receive again")
@@ -91,10 +93,15 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 			c.Gammas = append(c.Gammas, g)
 		}
 	}
-	batchGC()
-	if !*asJSON {
-		c.Progress = progressBar(stderr)
-	}
+	batchGC(c.Nodes)
+	var events *uint64
+	c.Events = func(p *uint64) { events = p }
+	c.Progress = progressLine(stderr, !*asJSON, func() uint64 {
+		if events == nil {
+			return 0
+		}
+		return *events
+	})
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -138,43 +145,85 @@ func writeHeapProfile(path string) error {
 // batchGC trades memory for less GC work in a batch run, within a soft cap
 // that GOMEMLIMIT overrides. The 100,000-node run's live heap is about
 // 1.3 GiB; with the cap at 3 GiB it took 580 s, at 3.5 GiB 495 s (peak
-// heap 3.0 GB), on the same 2-core machine.
-func batchGC() {
+// heap 3.0 GB), on the same 2-core machine. Larger runs get a cap of
+// 36 KB a node, at most three quarters of the machine's memory: a fixed
+// cap below a million nodes' live heap would make the collector run
+// without pause.
+func batchGC(nodes int) {
 	debug.SetGCPercent(200)
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(3584 << 20)
+		limit := max(int64(3584<<20), int64(nodes)*36<<10)
+		if total := memTotal(); total > 0 {
+			limit = min(limit, max(int64(3584<<20), total/4*3))
+		}
+		debug.SetMemoryLimit(limit)
 	}
 }
 
-// progressBar draws one line per phase on w, redrawn in place when w is a
-// terminal and printed at 25% steps otherwise.
-func progressBar(w io.Writer) func(phase string, done, total int) {
+// memTotal is the machine's memory in bytes from /proc/meminfo, or 0.
+func memTotal() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// progressLine reports each phase's progress on w: on a terminal (when
+// bar) one line redrawn in place; otherwise a line every 30 s of wall time
+// and at each phase's end, so that a run of hours shows it is alive. Each
+// report has the events per second since the last, an estimate of the
+// phase's time left and the heap in use.
+func progressLine(w io.Writer, bar bool, events func() uint64) func(phase string, done, total int) {
 	tty := false
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(*os.File); ok && bar {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
 	start := time.Now()
-	lastPhase, lastQuarter := "", -1
+	lastPhase := ""
+	var lastAt time.Time
+	var lastEv uint64
+	var rate float64
 	return func(phase string, done, total int) {
+		now := time.Now()
 		if phase != lastPhase {
-			lastPhase, lastQuarter, start = phase, -1, time.Now()
+			lastPhase, start, lastAt, lastEv = phase, now, now, events()
+		}
+		if !tty && done < total && now.Sub(lastAt) < 30*time.Second {
+			return
+		}
+		if dt := now.Sub(lastAt).Seconds(); dt > 0.5 {
+			ev := events()
+			rate, lastAt, lastEv = float64(ev-lastEv)/dt, now, ev
 		}
 		frac := float64(done) / float64(max(total, 1))
+		el := now.Sub(start)
+		eta := "?"
+		if frac > 0 {
+			eta = (time.Duration(float64(el)/frac) - el).Round(time.Second).String()
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		line := fmt.Sprintf("%s: %d/%d (%.1f%%) %.0fs, %.0f events/s, ETA %s, heap %d MiB",
+			phase, done, total, 100*frac, el.Seconds(), rate, eta, ms.HeapAlloc>>20)
 		if tty {
-			const width = 40
-			n := int(frac * width)
-			fmt.Fprintf(w, "\r%-14s [%s%s] %5.1f%% %6.1fs", phase, strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac, time.Since(start).Seconds())
+			fmt.Fprintf(w, "\r%-100s", line)
 			if done >= total {
 				fmt.Fprintln(w)
 			}
 			return
 		}
-		if q := int(frac * 4); q != lastQuarter {
-			lastQuarter = q
-			fmt.Fprintf(w, "%s: %d/%d (%.1fs)\n", phase, done, total, time.Since(start).Seconds())
-		}
+		fmt.Fprintln(w, line)
 	}
 }
 
@@ -287,7 +336,7 @@ func runSimReport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("report: %w", err) // -h stays flag.ErrHelp through the wrap
 	}
-	batchGC()
+	batchGC(opts.MaxNodes)
 	opts.Progress = stderr
 	res, err := report.Run(opts)
 	if err != nil {
