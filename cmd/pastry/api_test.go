@@ -160,6 +160,8 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 	})
 
 	t.Run("secure route, redundant on request, ends at the closest node", func(t *testing.T) {
+		// Asked for, redundant routing runs; otherwise it runs when the
+		// failure test fails, which in a network this small it may.
 		r := rand.New(rand.NewPCG(3, 4))
 		for i := range 4 {
 			key := id.Random(r)
@@ -178,7 +180,7 @@ func TestAPIAgainstRealNodes(t *testing.T) {
 					want = x
 				}
 			}
-			if !rt.Secure || rt.Root != want.String() || (i%2 == 1) != rt.Redundant || rt.Redundant && (rt.Rounds < 1 || rt.Claims < 1) {
+			if !rt.Secure || rt.Root != want.String() || i%2 == 1 && !rt.Redundant || rt.Redundant && (rt.Rounds < 1 || rt.Claims < 1) {
 				t.Fatalf("secure route %s%s: %s, want root %s", key, q, body, want)
 			}
 		}
