@@ -90,17 +90,7 @@ func storeStatus(err error) uint8 {
 // status, at once or when a diversion ends.
 func (p *Past) place(from id.Handle, rec *Record, e Entry, enc []byte, done func(uint8)) {
 	finish := func(st uint8) {
-		switch st {
-		case statusOK:
-		case statusFull:
-			p.stats.Full++
-			p.stats.Refused++
-		case statusQuota:
-			p.stats.OverQuota++
-			p.stats.Refused++
-		default:
-			p.stats.Refused++
-		}
+		p.countRefusal(st)
 		if done != nil {
 			done(st)
 		}
@@ -265,6 +255,13 @@ func (p *Past) onDivert(from id.Handle, m *pmsg) {
 			p.held[e.Key] = from.ID
 		}
 	}
+	p.countRefusal(st)
+	reply(st, e)
+}
+
+// countRefusal counts a store's status other than statusOK: refused, and
+// why when it is space or quota.
+func (p *Past) countRefusal(st uint8) {
 	switch st {
 	case statusOK:
 	case statusFull:
@@ -276,7 +273,6 @@ func (p *Past) onDivert(from id.Handle, m *pmsg) {
 	default:
 		p.stats.Refused++
 	}
-	reply(st, e)
 }
 
 // holdsOther reports whether this node holds a copy of key other than

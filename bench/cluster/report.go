@@ -6,13 +6,13 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pastrynet/pastry/bench/report"
 )
 
 // Report is a run's result, written as JSON (raw, samples included) and
@@ -191,34 +191,6 @@ func machine() Machine {
 	return m
 }
 
-// commit is the binary's VCS revision, else the working tree's (git), else "unknown".
-func commit() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "+dirty"
-				}
-			}
-		}
-		if rev != "" {
-			return rev + dirty
-		}
-	}
-	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-		rev := strings.TrimSpace(string(out))
-		if exec.Command("git", "diff", "--quiet", "HEAD").Run() != nil {
-			rev += "+dirty"
-		}
-		return rev + " (working tree)"
-	}
-	return "unknown"
-}
-
 // quantile is the q-quantile of xs (nearest rank); 0 for none.
 func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
@@ -378,4 +350,13 @@ func (r *Report) WriteMarkdown(w io.Writer, figures []string) error {
 		p("- error: %s\n", e)
 	}
 	return nil
+}
+
+// commit is the binary's or the working tree's commit (report.Revision),
+// else "unknown".
+func commit() string {
+	if r := report.Revision(); r != "" {
+		return r
+	}
+	return "unknown"
 }

@@ -84,7 +84,10 @@ func TestCompareEightNodes(t *testing.T) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
-	if res.GossipSub == nil || res.GossipSub.SetupMsgs == 0 {
+	// GossipSub is ready within milliseconds at 8 nodes, sometimes before
+	// its tracer has seen the subscriptions' RPCs: the bytes the hosts
+	// counted show its set-up traffic either way.
+	if res.GossipSub == nil || res.GossipSub.SetupBytes == 0 {
 		t.Errorf("gossipsub: %+v", res.GossipSub)
 	}
 	for _, f := range []string{LookupFigure, RecordFigure, MessagesFigure, FootprintFigure, PubsubFigure} {

@@ -3,12 +3,13 @@ package main
 import (
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pastrynet/pastry/bench/report"
 )
 
 // The protocols.
@@ -239,7 +240,7 @@ func newResult(cfg Config) *Result {
 		Command: commandLine(), Started: time.Now().UTC().Format(time.RFC3339),
 		Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, CPU: cpuModel(), Cores: runtime.NumCPU(),
 		MemTotal: procField("/proc/meminfo", "MemTotal:"), Load: loadAvg(),
-		Revision: revision(), Kad: kadVersion(), Libp2p: depVersion("github.com/libp2p/go-libp2p"), Config: cfg,
+		Revision: report.Revision(), Kad: kadVersion(), Libp2p: depVersion("github.com/libp2p/go-libp2p"), Config: cfg,
 		Protocols: []*ProtoResult{{Name: Pastry}, {Name: Kad}},
 	}
 }
@@ -310,37 +311,6 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// revision is the commit the binary was built from, as the Go toolchain
-// stamped it ("(modified)" when the tree had changes).
-func revision() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = " (modified)"
-			}
-		}
-	}
-	if rev == "" { // go run stamps none: ask git
-		out, err := exec.Command("git", "rev-parse", "HEAD").Output()
-		if err != nil {
-			return ""
-		}
-		rev = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			dirty = " (modified)"
-		}
-	}
-	return rev + dirty
 }
 
 func depVersion(path string) string {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/pastrynet/pastry/bench/sim"
@@ -68,7 +67,7 @@ func Run(o Options) (*Results, error) {
 		Started:  start.UTC().Format(time.RFC3339),
 		Go:       runtime.Version(),
 		Platform: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
-		Revision: revision(),
+		Revision: Revision(),
 	}
 	plan := o.plan()
 	for i, spec := range plan {
@@ -183,29 +182,6 @@ func writeFile(dir, name string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// revision is the VCS commit the binary was built from, if stamped.
-func revision() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = " (modified)"
-			}
-		}
-	}
-	if rev == "" {
-		return ""
-	}
-	return rev + dirty
 }
 
 func round3(x float64) float64 {
