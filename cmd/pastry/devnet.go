@@ -31,6 +31,7 @@ import (
 	"github.com/pastrynet/pastry/core"
 	"github.com/pastrynet/pastry/id"
 	"github.com/pastrynet/pastry/lookup"
+	"github.com/pastrynet/pastry/replication/pebblestore"
 	"github.com/pastrynet/pastry/secure"
 	"github.com/pastrynet/pastry/transport"
 )
@@ -54,6 +55,7 @@ type devnetConfig struct {
 	malicious  int  // the last malicious nodes are attackers
 	attack     lookup.Attack
 	attackIn   string
+	dataDir    string // the nodes' record stores on disk, DIR/node-I; "": in memory
 }
 
 // Bounds and defaults of the devnet.
@@ -104,6 +106,7 @@ func parseDevnetFlags(args []string, stderr io.Writer) (devnetConfig, error) {
 	fs.BoolVar(&c.pprof, "pprof", false, "serve the process's Go profiles on node 0's API under /debug/pprof/")
 	fs.IntVar(&c.malicious, "malicious", 0, "the last K of the -n nodes are colluding attackers (lookup.Adversary): they attack the lookups routed through them as --attack says")
 	fs.StringVar(&c.attackIn, "attack", "fake-root", "with --malicious: drop (drop lookups), misroute (to a colluder, which answers as root) or fake-root (answer as the root)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "keep node i's records on disk (Pebble) in DIR/node-i instead of in memory; the directory is created")
 	fs.BoolVar(&c.secure, "secure", false, "certificate mode: an authority made in memory certifies every node for the network \"devnet\" (valid 24h); node ids are the certified ones")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: pastry devnet [-n N] [flags]
@@ -166,9 +169,10 @@ flags:
 
 // devNode is one node of the devnet.
 type devNode struct {
-	host host.Host
-	node *pastry.Node
-	api  *apiServer
+	host  host.Host
+	node  *pastry.Node
+	api   *apiServer
+	store *pebblestore.Store // --data-dir only; nil: in memory
 }
 
 // devnet is the running set of nodes.
@@ -305,6 +309,15 @@ func (dn *devnet) start(ctx context.Context) error {
 		}
 		if dn.attacker(i) {
 			opts = append(opts, pastry.WithAdversary(lookup.AdversaryOptions{Attack: dn.cfg.attack, Colluders: colluders}))
+		}
+		if dn.cfg.dataDir != "" {
+			dir := filepath.Join(dn.cfg.dataDir, fmt.Sprintf("node-%d", i))
+			if dnode.store, err = pebblestore.Open(dir, pebblestore.Config{Logf: func(format string, args ...any) {
+				log.Error("store: " + fmt.Sprintf(format, args...))
+			}}); err != nil {
+				return fmt.Errorf("node %d: the record store %s: %w", i, dir, err)
+			}
+			opts = append(opts, pastry.WithStore(dnode.store))
 		}
 		dnode.node, err = pastry.New(h, opts...)
 		if err != nil {
@@ -522,6 +535,11 @@ func (dn *devnet) close() (nodesIn, hostsIn time.Duration) {
 		}
 		if d.node != nil {
 			d.node.Close()
+		}
+		if d.store != nil {
+			if err := d.store.Close(); err != nil {
+				dn.log.Warn("closing a record store", "err", err)
+			}
 		}
 	})
 	nodesDone := time.Now()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/replication/pebblestore"
 	"github.com/pastrynet/pastry/secure"
 )
 
@@ -320,5 +322,34 @@ func TestDevnetMalicious(t *testing.T) {
 		if _, err := parseDevnetFlags(args, io.Discard); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
+	}
+}
+
+// TestDevnetDataDir: --data-dir puts each node's record store on disk in
+// DIR/node-i, closed cleanly at exit (each opens again); a --data-dir that
+// is a file is refused with the store's error.
+func TestDevnetDataDir(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	var out, errOut syncBuffer
+	if c := run([]string{"devnet", "-n", "3", "--data-dir", dir, "--api-base", "0", "--exit-after", "300ms"}, &out, &errOut); c != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", c, out.String(), errOut.String())
+	}
+	for i := range 3 {
+		st, err := pebblestore.Open(filepath.Join(dir, fmt.Sprintf("node-%d", i)), pebblestore.Config{})
+		if err != nil {
+			t.Fatalf("node %d's store after the devnet: %v", i, err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out2, errOut2 syncBuffer
+	if c := run([]string{"devnet", "-n", "2", "--data-dir", file, "--api-base", "0", "--exit-after", "100ms"}, &out2, &errOut2); c == 0 || !strings.Contains(errOut2.String(), "record store") {
+		t.Fatalf("--data-dir on a file: exit code %d, stderr:\n%s", c, errOut2.String())
 	}
 }
