@@ -242,6 +242,11 @@ func (p *Past) onDivert(from id.Handle, m *pmsg) {
 		// One diverted copy of a key a node (the paper's rule): the
 		// replica asks another neighbour.
 		st = statusRefused
+	case len(p.held) >= p.opts.MaxPointers && !p.isHeld(e.Key):
+		// Bounded like the pointers: a neighbour cannot make this node
+		// hold diverted copies without end (a store without a capacity
+		// never refuses for space).
+		st = statusFull
 	default:
 		if _, capacity := p.space(); capacity > 0 && float64(e.Size) > p.opts.TDiv*float64(p.freeFor(e)) {
 			st = statusFull
@@ -258,6 +263,9 @@ func (p *Past) onDivert(from id.Handle, m *pmsg) {
 	p.countRefusal(st)
 	reply(st, e)
 }
+
+// isHeld reports whether this node holds a diverted copy of key.
+func (p *Past) isHeld(key id.ID) bool { _, ok := p.held[key]; return ok }
 
 // countRefusal counts a store's status other than statusOK: refused, and
 // why when it is space or quota.

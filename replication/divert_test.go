@@ -286,3 +286,41 @@ func TestBadDiversionRefused(t *testing.T) {
 	w.nw.RunFor(10 * time.Second)
 	delete(p.diverts, 77)
 }
+
+// TestDivertedCopiesBounded: a node holds at most MaxPointers diverted
+// copies for its neighbours; beyond, a replica's divert is refused as full
+// and nothing is stored (a store without a capacity never refuses for
+// space, so this is the bound).
+func TestDivertedCopiesBounded(t *testing.T) {
+	w := newPastWorld(t, 25, 60)
+	rec := w.record("bounded-divert", 1, "value")
+	enc, _ := rec.Marshal()
+	replica := w.closest(rec.Key(), 5)[0]
+	target := -1
+	for _, h := range w.apps[replica].divertCandidates(rec.Key(), id.ID{}) {
+		hi, _ := w.nw.Lookup(h.ID)
+		if !w.apps[hi.Index].isReplica(h.ID, rec.Key()) && w.apps[hi.Index].isReplica(w.nw.Node(replica).Self().ID, rec.Key()) {
+			target = hi.Index
+			break
+		}
+	}
+	if target < 0 {
+		t.Fatal("no divert candidate")
+	}
+	p := w.apps[target]
+	p.opts.MaxPointers = 1
+	p.held[id.ID{1}] = id.ID{2} // one copy held already
+	full := p.Stats().Full
+	b, _ := (&pmsg{kind: kindDivert, req: 9, record: enc}).encode()
+	w.nw.RunOn(replica, func() { _ = w.apps[replica].ep.Send(w.nw.Node(target).Self(), b) })
+	w.nw.RunFor(time.Second)
+	if _, ok, _ := w.stores[target].Get(rec.Key()); ok || p.Stats().Full != full+1 {
+		t.Fatalf("a divert beyond MaxPointers was taken (full %d -> %d)", full, p.Stats().Full)
+	}
+	delete(p.held, id.ID{1})
+	w.nw.RunOn(replica, func() { _ = w.apps[replica].ep.Send(w.nw.Node(target).Self(), b) })
+	w.nw.RunFor(time.Second)
+	if _, ok, _ := w.stores[target].Get(rec.Key()); !ok {
+		t.Fatal("with room again, the replica's divert was refused")
+	}
+}

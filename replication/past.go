@@ -66,7 +66,8 @@ type PastOptions struct {
 	// in its capacity and refuses the rest (the comparison run of the
 	// storage experiment).
 	NoDivert bool
-	// MaxPointers bounds the diverted copies a replica points to.
+	// MaxPointers bounds the diverted copies a replica points to, and
+	// those a node holds for its neighbours.
 	// Default 65,536.
 	MaxPointers int
 	// CacheBytes is the size of the cache of records from the reads
