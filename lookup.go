@@ -28,6 +28,12 @@ type LookupResult struct {
 	// it visited, origin first, root last.
 	Hops int
 	Path []id.ID
+	// AnswerHops is how many overlay hops the answer took back: 1 when
+	// the root was connected to this node and sent it straight, the
+	// routed answer's hops otherwise (a root not connected to the origin
+	// routes its answer rather than dialling it), 0 when this node is the
+	// root.
+	AnswerHops int
 	// Latency is the round trip: request routed to the root, answer sent
 	// back (see Lookup).
 	Latency time.Duration
@@ -138,7 +144,7 @@ func (n *Node) lookup(ctx context.Context, key id.ID, lo LookupOptions, start ti
 			return LookupResult{}, r.err
 		}
 		res := LookupResult{Key: key, Root: r.res.Root.ID, RootPeer: peer.ID(r.res.Root.Addr), Hops: r.res.Hops,
-			Path: r.res.Path, Latency: time.Since(start)}
+			Path: r.res.Path, AnswerHops: r.res.AnswerHops, Latency: time.Since(start)}
 		if lo.Secure {
 			res.Secure, res.Redundant, res.Rounds, res.Claims = true, r.res.Redundant, r.res.Rounds, r.res.Claims
 			res.TestPassed = r.res.Answered && r.res.AnswerTest.Passed

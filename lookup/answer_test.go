@@ -61,30 +61,31 @@ func TestAnswerAccepted(t *testing.T) {
 		return x.append(nil)
 	}
 	routed := func(p []byte, to id.ID, from id.Handle) *core.Message {
-		return &core.Message{Type: core.MsgRoute, Key: to, App: AppID, Origin: from, From: other, Payload: p}
+		return &core.Message{Type: core.MsgRoute, Key: to, App: AppID, Origin: from, From: other, Hops: 3, Payload: p}
 	}
 	sign := func(p []byte, by id.ID) []byte { return append(p, fakeSig(by, signed(p))...) }
 	direct := func(p []byte, from id.Handle) *core.Message {
 		return &core.Message{Type: core.MsgDirect, App: AppID, Origin: from, From: from, Payload: p}
 	}
 	for _, tc := range []struct {
-		name string
-		m    *core.Message
-		want bool
+		name       string
+		m          *core.Message
+		want       bool
+		answerHops int
 	}{
-		{"routed, keyed to another node", routed(sign(ans(req, key, root.ID), root.ID), other.ID, root), false},
-		{"routed by a node that is not the root it names", routed(sign(ans(req, key, root.ID), other.ID), self.ID, other), false},
-		{"routed from the root, unsigned", routed(ans(req, key, root.ID), self.ID, root), false},
-		{"routed from the root, signed by another", routed(sign(ans(req, key, root.ID), other.ID), self.ID, root), false},
-		{"routed from the root, signature cut", routed(sign(ans(req, key, root.ID), root.ID)[:len(ans(req, key, root.ID))+63], self.ID, root), false},
-		{"direct from the root, with a signature", direct(sign(ans(req, key, root.ID), root.ID), root), false},
-		{"direct from a node that is not the root it names", direct(ans(req, key, root.ID), other), false},
-		{"for another request", direct(ans(req+1, key, root.ID), root), false},
-		{"for another key", direct(ans(req, other.ID, root.ID), root), false},
-		{"a request, not an answer", direct(appendRequest(nil, req), root), false},
-		{"truncated", direct(ans(req, key, root.ID)[:answerHeader-1], root), false},
-		{"routed from the root, signed", routed(sign(ans(req, key, root.ID), root.ID), self.ID, root), true},
-		{"direct from the root", direct(ans(req, key, root.ID), root), true},
+		{"routed, keyed to another node", routed(sign(ans(req, key, root.ID), root.ID), other.ID, root), false, 0},
+		{"routed by a node that is not the root it names", routed(sign(ans(req, key, root.ID), other.ID), self.ID, other), false, 0},
+		{"routed from the root, unsigned", routed(ans(req, key, root.ID), self.ID, root), false, 0},
+		{"routed from the root, signed by another", routed(sign(ans(req, key, root.ID), other.ID), self.ID, root), false, 0},
+		{"routed from the root, signature cut", routed(sign(ans(req, key, root.ID), root.ID)[:len(ans(req, key, root.ID))+63], self.ID, root), false, 0},
+		{"direct from the root, with a signature", direct(sign(ans(req, key, root.ID), root.ID), root), false, 0},
+		{"direct from a node that is not the root it names", direct(ans(req, key, root.ID), other), false, 0},
+		{"for another request", direct(ans(req+1, key, root.ID), root), false, 0},
+		{"for another key", direct(ans(req, other.ID, root.ID), root), false, 0},
+		{"a request, not an answer", direct(appendRequest(nil, req), root), false, 0},
+		{"truncated", direct(ans(req, key, root.ID)[:answerHeader-1], root), false, 0},
+		{"routed from the root, signed", routed(sign(ans(req, key, root.ID), root.ID), self.ID, root), true, 3},
+		{"direct from the root", direct(ans(req, key, root.ID), root), true, 1},
 	} {
 		var got []Result
 		a.pending[req] = &pending{key: key, done: func(r Result, err error) {
@@ -99,7 +100,7 @@ func TestAnswerAccepted(t *testing.T) {
 			continue
 		}
 		if tc.want {
-			if r := got[0]; r.Root != root || r.Key != key || r.Hops != 2 || len(r.Path) != 3 || r.Path[2] != root.ID {
+			if r := got[0]; r.Root != root || r.Key != key || r.Hops != 2 || len(r.Path) != 3 || r.Path[2] != root.ID || r.AnswerHops != tc.answerHops {
 				t.Errorf("%s: result %+v", tc.name, r)
 			}
 			if a.pending[req] != nil {

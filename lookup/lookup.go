@@ -69,6 +69,10 @@ type Result struct {
 	// it visited, origin first, root last (at most MaxAnswerPath).
 	Hops int
 	Path []id.ID
+	// AnswerHops is how many overlay hops the answer took back: 1 when
+	// the root sent it straight (it was connected to this node), the
+	// routed answer's hops otherwise, 0 when this node is the root.
+	AnswerHops int
 	// Took is the time from the start to the answer on the node's clock.
 	Took time.Duration
 	// Leaves is the leaf set the root reported with its answer (at most
@@ -433,8 +437,20 @@ func (a *App) complete(m *core.Message) {
 	a.ep.Cancel(p.timer)
 	if p.done != nil {
 		test := CheckRoute(ans.key, ans.root, ans.leaves, a.ep.Self().ID, ownLeaves(a.ep), a.opts.Gamma)
-		p.done(Result{Key: ans.key, Root: sender, Hops: int(ans.hops), Path: ans.path, Took: a.ep.Now() - p.start,
-			Leaves: ans.leaves, FailureTest: test}, nil)
+		p.done(Result{Key: ans.key, Root: sender, Hops: int(ans.hops), Path: ans.path, AnswerHops: answerHops(m, a.ep.Self().ID),
+			Took: a.ep.Now() - p.start, Leaves: ans.leaves, FailureTest: test}, nil)
+	}
+}
+
+// answerHops is Result.AnswerHops for answer m, which reached self.
+func answerHops(m *core.Message, self id.ID) int {
+	switch {
+	case m.Type == core.MsgRoute:
+		return int(m.Hops)
+	case m.From.ID == self:
+		return 0 // this node is the root and answered itself
+	default:
+		return 1
 	}
 }
 

@@ -108,12 +108,15 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 
 // Route is /v1/route's answer.
 type Route struct {
-	Key       string   `json:"key"`
-	Root      string   `json:"root"`
-	RootPeer  string   `json:"root_peer_id"`
-	Hops      int      `json:"hops"`
-	Path      []string `json:"path"`
-	LatencyMS float64  `json:"latency_ms"`
+	Key      string   `json:"key"`
+	Root     string   `json:"root"`
+	RootPeer string   `json:"root_peer_id"`
+	Hops     int      `json:"hops"`
+	Path     []string `json:"path"`
+	// AnswerHops is the answer's overlay hops back to the origin: 1 when
+	// the root sent it straight, more when it was routed.
+	AnswerHops int     `json:"answer_hops"`
+	LatencyMS  float64 `json:"latency_ms"`
 }
 
 // Route runs a traced lookup of key from the node.

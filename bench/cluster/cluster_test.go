@@ -261,24 +261,32 @@ func TestSummarize(t *testing.T) {
 	for i := range 100 {
 		s = append(s, LookupSample{Hops: i % 3, LatencyMS: float64(50 * (i%3 + 1)), Correct: i != 5})
 	}
+	// Routed answers: 2 hops there, 2 back, 4 legs of 50 ms.
+	for range 10 {
+		s = append(s, LookupSample{Hops: 2, AnswerHops: 2, LatencyMS: 200, Correct: true})
+	}
 	s = append(s, LookupSample{Err: "timeout"})
 	sum := summarize(s, 50*time.Millisecond)
-	if sum.Count != 101 || sum.Correct != 99 || sum.Wrong != 1 || sum.Failed != 1 {
+	if sum.Count != 111 || sum.Correct != 109 || sum.Wrong != 1 || sum.Failed != 1 {
 		t.Fatalf("counts %+v", sum)
 	}
-	if len(sum.ByHops) != 3 {
+	if len(sum.ByHops) != 4 {
 		t.Fatalf("by hops %+v", sum.ByHops)
 	}
-	for _, r := range sum.ByHops {
+	for i, r := range sum.ByHops {
 		if r.Hops == 0 {
-			if r.ExpectedMS != 0 {
-				t.Errorf("0 hops: expected %v ms, want none", r.ExpectedMS)
+			if r.ExpectedMS != 0 || i != 0 {
+				t.Errorf("0 hops: expected %v ms at row %d, want none at row 0", r.ExpectedMS, i)
 			}
 			continue
 		}
-		if r.ExpectedMS != float64(50*(r.Hops+1)) || r.Ratio != 1 {
-			t.Errorf("hops %d: expected %v, ratio %v; want %d ms and 1", r.Hops, r.ExpectedMS, r.Ratio, 50*(r.Hops+1))
+		legs := r.Hops + max(r.AnswerHops, 1)
+		if r.ExpectedMS != float64(50*legs) || r.StraightMS != float64(50*(r.Hops+1)) || r.Ratio != 1 {
+			t.Errorf("hops %d, answer %d: expected %v, straight %v, ratio %v; want %d ms, %d ms and 1", r.Hops, r.AnswerHops, r.ExpectedMS, r.StraightMS, r.Ratio, 50*legs, 50*(r.Hops+1))
 		}
+	}
+	if last := sum.ByHops[3]; last.Hops != 2 || last.AnswerHops != 2 || last.Count != 10 {
+		t.Errorf("last row %+v, want the 10 routed answers", last)
 	}
 	if q := quantile([]float64{5, 1, 4, 2, 3}, 0.5); q != 3 {
 		t.Errorf("median %v", q)

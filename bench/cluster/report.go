@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"runtime"
@@ -77,14 +79,20 @@ type LookupSummary struct {
 	DurationS float64  `json:"duration_s,omitempty"`
 }
 
-// HopRow is the lookups of one hop count; with a uniform one-way delay
-// D, ExpectedMS is (hops+1) x D: the hops to the root and the answer's
-// way straight back (none for 0 hops: the origin is the root).
+// HopRow is the lookups of one hop count and one count of the answer's
+// hops back. With a uniform one-way delay D, StraightMS is (hops+1) x D,
+// the hops to the root and the answer's way straight back, and
+// ExpectedMS (hops + answer hops) x D, the legs the lookup crossed: a
+// root not connected to the origin routes its answer rather than dial
+// (none for 0 hops: the origin is the root). AnswerHops is 0 for nodes
+// that do not report it; ExpectedMS is then StraightMS.
 type HopRow struct {
 	Hops       int     `json:"hops"`
+	AnswerHops int     `json:"answer_hops"`
 	Count      int     `json:"count"`
 	MeanMS     float64 `json:"mean_ms"`
 	P50MS      float64 `json:"p50_ms"`
+	StraightMS float64 `json:"straight_ms,omitempty"`
 	ExpectedMS float64 `json:"expected_ms,omitempty"`
 	Ratio      float64 `json:"ratio,omitempty"` // MeanMS / ExpectedMS
 }
@@ -208,7 +216,8 @@ func summarize(samples []LookupSample, delay time.Duration) LookupSummary {
 	var s LookupSummary
 	s.Count = len(samples)
 	var lat, wall []float64
-	byHops := map[int][]float64{}
+	type hopKey struct{ hops, answer int }
+	byHops := map[hopKey][]float64{}
 	var hops int
 	for _, x := range samples {
 		switch {
@@ -222,7 +231,8 @@ func summarize(samples []LookupSample, delay time.Duration) LookupSummary {
 		}
 		lat = append(lat, x.LatencyMS)
 		wall = append(wall, x.WallMS)
-		byHops[x.Hops] = append(byHops[x.Hops], x.LatencyMS)
+		k := hopKey{x.Hops, x.AnswerHops}
+		byHops[k] = append(byHops[k], x.LatencyMS)
 		hops += x.Hops
 	}
 	if len(lat) > 0 {
@@ -231,25 +241,18 @@ func summarize(samples []LookupSample, delay time.Duration) LookupSummary {
 		s.MeanMS = mean(lat)
 		s.MeanHops = float64(hops) / float64(len(lat))
 	}
-	for _, k := range slices.Sorted(mapsKeys(byHops)) {
-		r := HopRow{Hops: k, Count: len(byHops[k]), MeanMS: mean(byHops[k]), P50MS: quantile(byHops[k], 0.5)}
-		if delay > 0 && k > 0 { // with no hop the origin is the root: nothing crosses a link
-			r.ExpectedMS = float64(k+1) * ms(delay)
+	keys := slices.Collect(maps.Keys(byHops))
+	slices.SortFunc(keys, func(a, b hopKey) int { return cmp.Or(cmp.Compare(a.hops, b.hops), cmp.Compare(a.answer, b.answer)) })
+	for _, k := range keys {
+		r := HopRow{Hops: k.hops, AnswerHops: k.answer, Count: len(byHops[k]), MeanMS: mean(byHops[k]), P50MS: quantile(byHops[k], 0.5)}
+		if delay > 0 && k.hops > 0 { // with no hop the origin is the root: nothing crosses a link
+			r.StraightMS = float64(k.hops+1) * ms(delay)
+			r.ExpectedMS = float64(k.hops+max(k.answer, 1)) * ms(delay)
 			r.Ratio = r.MeanMS / r.ExpectedMS
 		}
 		s.ByHops = append(s.ByHops, r)
 	}
 	return s
-}
-
-func mapsKeys(m map[int][]float64) func(func(int) bool) {
-	return func(yield func(int) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func mean(xs []float64) float64 {
@@ -298,14 +301,14 @@ func (r *Report) WriteMarkdown(w io.Writer, figures []string) error {
 	p("## Lookups\n\n")
 	p("| lookups | correct root | wrong root | failed | p50 ms | p90 ms | p99 ms | mean ms | mean hops | wall p50 ms |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	p("| %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n\n", l.Count, l.Correct, l.Wrong, l.Failed, l.P50MS, l.P90MS, l.P99MS, l.MeanMS, l.MeanHops, l.WallP50MS)
-	p("By hops (latency as the origin node measured it: the request's way to the root and the answer's back):\n\n")
-	p("| hops | lookups | mean ms | p50 ms | (hops+1) x delay ms | mean / expected |\n|---|---|---|---|---|---|\n")
+	p("By hops to the root and the answer's hops back (latency as the origin node measured it; the answer comes straight back, 1 hop, when the root is connected to the origin, and is routed otherwise):\n\n")
+	p("| hops | answer hops | lookups | mean ms | p50 ms | (hops+1) x delay ms | (hops + answer hops) x delay ms | mean / expected |\n|---|---|---|---|---|---|---|---|\n")
 	for _, h := range l.ByHops {
-		exp, ratio := "-", "-"
+		straight, exp, ratio := "-", "-", "-"
 		if h.ExpectedMS > 0 {
-			exp, ratio = fmt.Sprintf("%.0f", h.ExpectedMS), fmt.Sprintf("%.3f", h.Ratio)
+			straight, exp, ratio = fmt.Sprintf("%.0f", h.StraightMS), fmt.Sprintf("%.0f", h.ExpectedMS), fmt.Sprintf("%.3f", h.Ratio)
 		}
-		p("| %d | %d | %.2f | %.2f | %s | %s |\n", h.Hops, h.Count, h.MeanMS, h.P50MS, exp, ratio)
+		p("| %d | %d | %d | %.2f | %.2f | %s | %s | %s |\n", h.Hops, h.AnswerHops, h.Count, h.MeanMS, h.P50MS, straight, exp, ratio)
 	}
 	p("\n")
 	if rec := r.Records; rec != nil {

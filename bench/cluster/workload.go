@@ -16,15 +16,17 @@ import (
 
 // LookupSample is one lookup through /v1/route.
 type LookupSample struct {
-	From      int     `json:"from"`
-	Key       string  `json:"key"`
-	Root      string  `json:"root,omitempty"`
-	Want      string  `json:"want"`
-	Hops      int     `json:"hops"`
-	LatencyMS float64 `json:"latency_ms"` // as the node measured it
-	WallMS    float64 `json:"wall_ms"`    // as the controller did, HTTP included
-	Err       string  `json:"err,omitempty"`
-	Correct   bool    `json:"correct"`
+	From int    `json:"from"`
+	Key  string `json:"key"`
+	Root string `json:"root,omitempty"`
+	Want string `json:"want"`
+	Hops int    `json:"hops"`
+	// AnswerHops is the answer's hops back (see Route.AnswerHops).
+	AnswerHops int     `json:"answer_hops"`
+	LatencyMS  float64 `json:"latency_ms"` // as the node measured it
+	WallMS     float64 `json:"wall_ms"`    // as the controller did, HTTP included
+	Err        string  `json:"err,omitempty"`
+	Correct    bool    `json:"correct"`
 }
 
 // lookups runs count lookups of random keys from random live members,
@@ -65,7 +67,7 @@ func (h *harness) lookups(ctx context.Context, count int) []LookupSample {
 		if err != nil {
 			s.Err = err.Error()
 		} else {
-			s.Root, s.Hops, s.LatencyMS = r.Root, r.Hops, r.LatencyMS
+			s.Root, s.Hops, s.AnswerHops, s.LatencyMS = r.Root, r.Hops, r.AnswerHops, r.LatencyMS
 			s.Correct = r.Root == s.Want
 		}
 		out[i] = s

@@ -143,8 +143,13 @@ type OpResult struct {
 	// Disconnected counts FindPeers for which the origin's connection to
 	// the target was closed first (no unconnected pair was found).
 	Disconnected int `json:"disconnected,omitempty"`
+	// ByType is Pastry's messages per operation by kind (the transport's
+	// frame types, and "ping"/"pong"), before the idle rate is taken off:
+	// where MsgsPerOpRaw goes.
+	ByType map[string]float64 `json:"messages_by_type,omitempty"`
 
 	msgs, bytes, seconds float64
+	byType               map[string]uint64
 }
 
 func (o *OpResult) add(d time.Duration, err error, wrong bool, per int) {
@@ -187,6 +192,12 @@ func (o *OpResult) finish(idleMsgs, idleBytes float64) {
 		o.MsgsPerOpRaw, o.BytesPerOpRaw = round3(o.msgs/c), round3(o.bytes/c)
 		o.MsgsPerOp = round3(math.Max(0, o.msgs-idleMsgs*o.seconds) / c)
 		o.BytesPerOp = round3(math.Max(0, o.bytes-idleBytes*o.seconds) / c)
+		for k, v := range o.byType {
+			if o.ByType == nil {
+				o.ByType = map[string]float64{}
+			}
+			o.ByType[k] = round3(float64(v) / c)
+		}
 	}
 	if o.Delivered > 0 {
 		d := float64(o.Delivered)

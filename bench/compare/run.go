@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"runtime"
@@ -119,6 +121,9 @@ func run(ctx context.Context, cfg Config, out io.Writer) (_ *Result, err error) 
 		pr := b.res.proto(op.Protocol)
 		op.finish(pr.IdleMsgsPerNodeS*float64(cfg.Nodes), pr.IdleBytesPerNodeS*float64(cfg.Nodes))
 		b.logf("%-9s %-22s n=%d failed=%d wrong=%d p50 %.2f ms p99 %.2f ms, %.1f messages/op", op.Protocol, op.Call, op.Count, op.Failed, op.Wrong, op.P50Ms, op.P99Ms, op.MsgsPerOp)
+		if len(op.ByType) > 0 {
+			b.logf("%-9s %-22s messages/op by type (raw): %s", op.Protocol, op.Call, byTypeString(op.ByType))
+		}
 	}
 	b.res.AfterOps = footprint()
 	if b.closeGossip != nil {
@@ -253,6 +258,34 @@ func (b *bench) pastryMsgs() (msgs, frameBytes uint64) {
 		msgs += st.PingsSent + st.PongsReceived + st.PongsLate
 	}
 	return msgs, frameBytes
+}
+
+// byTypeString lists m's kinds, largest first.
+func byTypeString(m map[string]float64) string {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(x, y string) int { return cmp.Or(cmp.Compare(m[y], m[x]), cmp.Compare(x, y)) })
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pastryByType is pastryMsgs by kind: frames by their message type's
+// name, and pings and pongs.
+func (b *bench) pastryByType() map[string]uint64 {
+	m := map[string]uint64{}
+	for _, n := range b.nodes {
+		st := n.Transport().Stats()
+		for i, v := range st.SentMsgs {
+			if v > 0 {
+				m[core.MsgType(i).String()] += v
+			}
+		}
+		m["ping"] += st.PingsSent
+		m["pong"] += st.PongsReceived + st.PongsLate
+	}
+	return m
 }
 
 // counts returns protocol p's messages and stream bytes so far.
@@ -529,12 +562,17 @@ type segment struct {
 	b      *bench
 	op     *OpResult
 	m0, b0 uint64
+	types0 map[string]uint64
 	t0     time.Time
 }
 
 func (b *bench) begin(op *OpResult) *segment {
 	m, by := b.counts(op.Protocol)
-	return &segment{b: b, op: op, m0: m, b0: by, t0: time.Now()}
+	s := &segment{b: b, op: op, m0: m, b0: by, t0: time.Now()}
+	if op.Protocol == Pastry {
+		s.types0 = b.pastryByType()
+	}
+	return s
 }
 
 func (s *segment) end() {
@@ -542,6 +580,16 @@ func (s *segment) end() {
 	s.op.msgs += float64(m - s.m0)
 	s.op.bytes += float64(by - s.b0)
 	s.op.seconds += time.Since(s.t0).Seconds()
+	if s.types0 != nil {
+		if s.op.byType == nil {
+			s.op.byType = map[string]uint64{}
+		}
+		for k, v := range s.b.pastryByType() {
+			if d := v - s.types0[k]; d > 0 {
+				s.op.byType[k] += d
+			}
+		}
+	}
 }
 
 // operations runs the lookups and the record operations of both

@@ -271,12 +271,15 @@ type (
 		Version             string      `json:"version"` // versionInfo.Short
 	}
 	routeJSON struct {
-		Key       string   `json:"key"`
-		Root      string   `json:"root"`
-		RootPeer  string   `json:"root_peer_id"`
-		Hops      int      `json:"hops"`
-		Path      []string `json:"path"`
-		LatencyMS float64  `json:"latency_ms"`
+		Key      string   `json:"key"`
+		Root     string   `json:"root"`
+		RootPeer string   `json:"root_peer_id"`
+		Hops     int      `json:"hops"`
+		Path     []string `json:"path"`
+		// AnswerHops: the answer's hops back (1: sent straight; more:
+		// routed, the root having no connection to the origin).
+		AnswerHops int     `json:"answer_hops"`
+		LatencyMS  float64 `json:"latency_ms"`
 		// Secure lookups (?secure=1) only.
 		Secure     bool `json:"secure,omitempty"`
 		TestPassed bool `json:"failure_test_passed,omitempty"`
@@ -446,8 +449,8 @@ func (a *apiServer) handleRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	out := routeJSON{
 		Key: key.String(), Root: res.Root.String(), RootPeer: res.RootPeer.String(), Hops: res.Hops, Path: []string{},
-		LatencyMS: float64(res.Latency.Microseconds()) / 1000,
-		Secure:    res.Secure, TestPassed: res.TestPassed, Redundant: res.Redundant, Rounds: res.Rounds, Claims: res.Claims,
+		AnswerHops: res.AnswerHops, LatencyMS: float64(res.Latency.Microseconds()) / 1000,
+		Secure: res.Secure, TestPassed: res.TestPassed, Redundant: res.Redundant, Rounds: res.Rounds, Claims: res.Claims,
 	}
 	for _, p := range res.Path {
 		out.Path = append(out.Path, p.String())

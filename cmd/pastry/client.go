@@ -393,7 +393,7 @@ func printRoute(w io.Writer, rt *routeJSON) {
 	if rt.RootPeer != "" { // older nodes did not say
 		fmt.Fprintf(w, "peer id  %s\n", rt.RootPeer)
 	}
-	fmt.Fprintf(w, "hops     %d\n", rt.Hops)
+	fmt.Fprintf(w, "hops     %d (answer back: %d)\n", rt.Hops, rt.AnswerHops)
 	for i, p := range rt.Path {
 		label := ""
 		if i == 0 {
