@@ -408,6 +408,15 @@ func (n *Machine) checkWatched() {
 	}
 }
 
+// SendUnacked sends payload to node to directly, in one hop, as Send
+// does, but asks for no acknowledgement (FlagNoAck): it is not sent again,
+// no Undelivered upcall comes back, and to is not suspected if it is lost.
+// It is for answers whose asker has its own timeout and asks again (a
+// lookup's answer): it saves the acknowledgement's message.
+func (e *Endpoint) SendUnacked(to id.Handle, payload []byte) error {
+	return e.m.sendDirectUnacked(e.app, to, payload)
+}
+
 func sortHandles(hs []id.Handle) {
 	for i := 1; i < len(hs); i++ {
 		for j := i; j > 0 && hs[j].ID.Cmp(hs[j-1].ID) < 0; j-- {
@@ -431,10 +440,30 @@ func (n *Machine) sendDirect(app AppID, to id.Handle, payload []byte) error {
 	return nil
 }
 
-// onDirect handles a message sent with Send: acknowledge it, and deliver
-// it unless a copy was delivered already.
+// sendDirectUnacked sends payload to to in one hop, asking for no
+// acknowledgement (Endpoint.SendUnacked).
+func (n *Machine) sendDirectUnacked(app AppID, to id.Handle, payload []byte) error {
+	if n.status != StatusJoined && n.status != StatusJoining {
+		return fmt.Errorf("%w: send while %s", ErrState, n.status)
+	}
+	m := Message{Type: MsgDirect, Flags: FlagNoAck, App: app, Payload: payload, Origin: n.self, Sent: n.stamp()}
+	if to.ID == n.self.ID {
+		m.From, m.To = n.self, n.self
+		n.deliverDirect(&m)
+		return nil
+	}
+	m.Hops, m.To, m.Seq = 1, to, n.nextSeq()
+	n.send(m)
+	return nil
+}
+
+// onDirect handles a message sent with Send: acknowledge it (unless its
+// sender asked for none: SendUnacked), and deliver it unless a copy was
+// delivered already.
 func (n *Machine) onDirect(m *Message) {
-	n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
+	if m.Flags&FlagNoAck == 0 {
+		n.send(Message{Type: MsgRouteAck, To: m.From, Seq: m.Seq})
+	}
 	msg := *m
 	msg.Origin, msg.Key = m.From, id.ID{}
 	if _, seen := n.seen.add(fingerprint(&msg), 0); seen {

@@ -70,6 +70,9 @@ const (
 	// routing.ModeConstrained) and its leaf set: secure routing. A node
 	// without a constrained table routes it as any other.
 	FlagSecure
+	// FlagNoAck on a direct message (Endpoint.SendUnacked) asks its
+	// receiver not to acknowledge it: the sender keeps no state for it.
+	FlagNoAck
 )
 
 // AppID names an application multiplexed over one node.

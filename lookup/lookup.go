@@ -357,15 +357,17 @@ func replyKind(ep *core.Endpoint, m *core.Message, req uint64, kind byte, leaves
 }
 
 // send sends answer b to its origin: straight when connected (or when
-// the node cannot sign), else routed and signed.
+// the node cannot sign), else routed and signed. Straight, it asks for no
+// acknowledgement: the origin's timeout covers a lost answer, and the
+// root would do nothing with a failure.
 func send(ep *core.Endpoint, origin id.Handle, b []byte) {
 	if ep.Connected(origin) || !ep.CanSign() {
-		_ = ep.Send(origin, b) // a failure leaves the origin to its timeout
+		_ = ep.SendUnacked(origin, b)
 		return
 	}
 	sig, err := ep.Sign(signed(b))
 	if err != nil {
-		_ = ep.Send(origin, b)
+		_ = ep.SendUnacked(origin, b)
 		return
 	}
 	_ = ep.Route(origin.ID, append(b, sig...), nil)

@@ -314,7 +314,7 @@ func TestReport(t *testing.T) {
 	if err := r.WriteMarkdown(&md, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"pastry bench cluster -n 2", "| 1 | 1 | 101.00 | 101.00 | 100 | 1.010 |", "**2.5 s**", "abc"} {
+	for _, want := range []string{"pastry bench cluster -n 2", "| 1 | 0 | 1 | 101.00 | 101.00 | 100 | 100 | 1.010 |", "**2.5 s**", "abc"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}

@@ -96,6 +96,9 @@ type ProtoResult struct {
 	// Traffic with nothing asked of the protocol.
 	IdleMsgsPerNodeS  float64 `json:"idle_messages_per_node_s"`
 	IdleBytesPerNodeS float64 `json:"idle_bytes_per_node_s"`
+	// IdleByType is Pastry's idle messages per node per second by kind
+	// (as OpResult.ByType).
+	IdleByType map[string]float64 `json:"idle_messages_by_type,omitempty"`
 }
 
 func (p *ProtoResult) setup(msgs, byts uint64, n int) {
@@ -140,12 +143,15 @@ type OpResult struct {
 	Delivered        int     `json:"delivered,omitempty"`
 	MsgsPerDelivery  float64 `json:"messages_per_delivery,omitempty"`
 	BytesPerDelivery float64 `json:"bytes_per_delivery,omitempty"`
+	// AnswersStraight counts Pastry lookups whose answer came straight
+	// back from the root (or was the origin's own), not routed.
+	AnswersStraight int `json:"answers_straight,omitempty"`
 	// Disconnected counts FindPeers for which the origin's connection to
 	// the target was closed first (no unconnected pair was found).
 	Disconnected int `json:"disconnected,omitempty"`
 	// ByType is Pastry's messages per operation by kind (the transport's
-	// frame types, and "ping"/"pong"), before the idle rate is taken off:
-	// where MsgsPerOpRaw goes.
+	// frame types, and "ping"/"pong"), less each kind's idle rate over
+	// the operation's time: where MsgsPerOp goes.
 	ByType map[string]float64 `json:"messages_by_type,omitempty"`
 
 	msgs, bytes, seconds float64
@@ -170,7 +176,7 @@ func (o *OpResult) add(d time.Duration, err error, wrong bool, per int) {
 
 // finish computes the summary figures; idleMsgs and idleBytes are the
 // protocol's idle rates, all nodes, per second.
-func (o *OpResult) finish(idleMsgs, idleBytes float64) {
+func (o *OpResult) finish(idleMsgs, idleBytes float64, idleByType map[string]float64) {
 	s := slices.Sorted(slices.Values(o.LatencyMs))
 	o.P50Ms, o.P90Ms, o.P99Ms = quantile(s, 0.5), quantile(s, 0.9), quantile(s, 0.99)
 	var sum float64
@@ -196,7 +202,7 @@ func (o *OpResult) finish(idleMsgs, idleBytes float64) {
 			if o.ByType == nil {
 				o.ByType = map[string]float64{}
 			}
-			o.ByType[k] = round3(float64(v) / c)
+			o.ByType[k] = round3(math.Max(0, float64(v)-idleByType[k]*o.seconds) / c)
 		}
 	}
 	if o.Delivered > 0 {

@@ -119,10 +119,14 @@ func run(ctx context.Context, cfg Config, out io.Writer) (_ *Result, err error) 
 	}
 	for _, op := range b.res.Ops {
 		pr := b.res.proto(op.Protocol)
-		op.finish(pr.IdleMsgsPerNodeS*float64(cfg.Nodes), pr.IdleBytesPerNodeS*float64(cfg.Nodes))
+		idleTypes := map[string]float64{}
+		for k, v := range pr.IdleByType {
+			idleTypes[k] = v * float64(cfg.Nodes)
+		}
+		op.finish(pr.IdleMsgsPerNodeS*float64(cfg.Nodes), pr.IdleBytesPerNodeS*float64(cfg.Nodes), idleTypes)
 		b.logf("%-9s %-22s n=%d failed=%d wrong=%d p50 %.2f ms p99 %.2f ms, %.1f messages/op", op.Protocol, op.Call, op.Count, op.Failed, op.Wrong, op.P50Ms, op.P99Ms, op.MsgsPerOp)
 		if len(op.ByType) > 0 {
-			b.logf("%-9s %-22s messages/op by type (raw): %s", op.Protocol, op.Call, byTypeString(op.ByType))
+			b.logf("%-9s %-22s messages/op by type (net of idle): %s", op.Protocol, op.Call, byTypeString(op.ByType))
 		}
 	}
 	b.res.AfterOps = footprint()
@@ -258,6 +262,17 @@ func (b *bench) pastryMsgs() (msgs, frameBytes uint64) {
 		msgs += st.PingsSent + st.PongsReceived + st.PongsLate
 	}
 	return msgs, frameBytes
+}
+
+// coreStats sums the Pastry nodes' protocol counters.
+func (b *bench) coreStats(ctx context.Context) core.Stats {
+	var sum core.Stats
+	for _, n := range b.nodes {
+		if st, err := n.Stats(ctx); err == nil {
+			sum.Add(st.Core)
+		}
+	}
+	return sum
 }
 
 // byTypeString lists m's kinds, largest first.
@@ -538,6 +553,7 @@ func (b *bench) kadClosest(target kb.ID, count int) []peer.ID {
 // idle measures each protocol's traffic while nothing is asked of it.
 func (b *bench) idle(ctx context.Context) error {
 	pm0, pb0 := b.counts(Pastry)
+	pt0 := b.pastryByType()
 	km0, kb0 := b.counts(Kad)
 	t0 := time.Now()
 	select {
@@ -547,12 +563,20 @@ func (b *bench) idle(ctx context.Context) error {
 	}
 	s := time.Since(t0).Seconds()
 	pm1, pb1 := b.counts(Pastry)
+	pt1 := b.pastryByType()
 	km1, kb1 := b.counts(Kad)
 	n := float64(b.cfg.Nodes)
 	p, k := b.res.proto(Pastry), b.res.proto(Kad)
+	p.IdleByType = map[string]float64{}
+	for t, v := range pt1 {
+		if d := v - pt0[t]; d > 0 {
+			p.IdleByType[t] = round3(float64(d) / s / n)
+		}
+	}
 	p.IdleMsgsPerNodeS, p.IdleBytesPerNodeS = float64(pm1-pm0)/s/n, float64(pb1-pb0)/s/n
 	k.IdleMsgsPerNodeS, k.IdleBytesPerNodeS = float64(km1-km0)/s/n, float64(kb1-kb0)/s/n
 	b.logf("idle %.0f s: pastry %.2f messages/node/s, kad-dht %.2f", s, p.IdleMsgsPerNodeS, k.IdleMsgsPerNodeS)
+	b.logf("pastry idle messages/node/s by type: %s", byTypeString(p.IdleByType))
 	return nil
 }
 
@@ -575,7 +599,8 @@ func (b *bench) begin(op *OpResult) *segment {
 	return s
 }
 
-func (s *segment) end() {
+// end closes the stretch and returns the messages sent in it.
+func (s *segment) end() uint64 {
 	m, by := s.b.counts(s.op.Protocol)
 	s.op.msgs += float64(m - s.m0)
 	s.op.bytes += float64(by - s.b0)
@@ -590,6 +615,7 @@ func (s *segment) end() {
 			}
 		}
 	}
+	return m - s.m0
 }
 
 // operations runs the lookups and the record operations of both
@@ -621,8 +647,10 @@ func (b *bench) operations(ctx context.Context) error {
 	for round := range b.cfg.Rounds {
 		share := func(total int) int { return total/b.cfg.Rounds + btoi(round < total%b.cfg.Rounds) }
 		b.logf("round %d of %d", round+1, b.cfg.Rounds)
+		cs0 := b.coreStats(ctx)
 		seg := b.begin(lk)
-		for range share(b.cfg.Lookups) {
+		straight, count := 0, share(b.cfg.Lookups)
+		for range count {
 			key := id.Random(b.r)
 			from := b.r.IntN(n)
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -631,8 +659,17 @@ func (b *bench) operations(ctx context.Context) error {
 			d := time.Since(t)
 			cancel()
 			lk.add(d, err, err == nil && r.Root != b.trueRoot(key), r.Hops)
+			if err == nil && r.AnswerHops <= 1 {
+				straight++
+			}
+			lk.AnswersStraight += btoi(err == nil && r.AnswerHops <= 1)
 		}
-		seg.end()
+		if sent := seg.end(); count > 0 {
+			cs := b.coreStats(ctx)
+			b.logf("pastry lookups, round %d: %.1f messages per lookup (raw), %d of %d answers straight back; hop timeouts %d (spurious %d), reroutes %d, suspected %d, candidate probes %d",
+				round+1, float64(sent)/float64(count), straight, count, cs.HopTimeouts-cs0.HopTimeouts, cs.SpuriousTimeouts-cs0.SpuriousTimeouts,
+				cs.Reroutes-cs0.Reroutes, cs.Suspected-cs0.Suspected, cs.CandidateProbes-cs0.CandidateProbes)
+		}
 		seg = b.begin(gcp)
 		for range share(b.cfg.KadLookups) {
 			key := make([]byte, 32)
