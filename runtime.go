@@ -203,7 +203,10 @@ type runtimeEnv struct {
 	rng *rand.Rand
 }
 
-var _ core.Connectivity = (*runtimeEnv)(nil)
+var (
+	_ core.Connectivity   = (*runtimeEnv)(nil)
+	_ core.ProximityCache = (*runtimeEnv)(nil)
+)
 
 func (e *runtimeEnv) Uint64() uint64 { return e.rng.Uint64() }
 
@@ -211,11 +214,20 @@ func (e *runtimeEnv) Uint64() uint64 { return e.rng.Uint64() }
 // measurement is started in the background, charged to the sender of the
 // message being stepped.
 func (e *runtimeEnv) Proximity(h id.Handle) uint32 {
-	if rtt, ok := e.n.tr.RTT(h); ok {
-		return uint32(min(rtt.Microseconds(), int64(routing.UnknownProximity-1)))
+	if p := e.KnownProximity(h); p != routing.UnknownProximity {
+		return p
 	}
 	if h.ID != e.n.self.ID {
 		e.n.tr.Measure(h, e.n.stepFrom)
+	}
+	return routing.UnknownProximity
+}
+
+// KnownProximity implements core.ProximityCache: the measured RTT to h,
+// or UnknownProximity, with no measurement started.
+func (e *runtimeEnv) KnownProximity(h id.Handle) uint32 {
+	if rtt, ok := e.n.tr.RTT(h); ok {
+		return uint32(min(rtt.Microseconds(), int64(routing.UnknownProximity-1)))
 	}
 	return routing.UnknownProximity
 }

@@ -18,6 +18,23 @@ type Environment interface {
 	Proximity(h id.Handle) uint32
 }
 
+// ProximityCache is implemented by environments for which Proximity
+// costs a measurement (the runtime: a ping in the background).
+// KnownProximity returns the proximity measured already, or
+// routing.UnknownProximity, and starts nothing. A node asks it about a
+// stranger that sent it a message unasked (probeStranger): the origins and
+// hops of the routed traffic a node sees are mostly strangers, and
+// measuring each would cost a ping per new pair of nodes only to compare
+// it with the occupant of a routing-table slot that is full already. Such
+// a stranger is probed, then measured, only when the leaf set or an empty
+// table slot would take it, or when its proximity is known and earns it a
+// place. The simulator's proximity costs nothing, and its environment does
+// not implement this. Called only from inside the node's inputs, never
+// concurrently.
+type ProximityCache interface {
+	KnownProximity(h id.Handle) uint32
+}
+
 // Connectivity is implemented by environments whose transport pays to
 // open a connection (libp2p: a dial and a security handshake), so that
 // applications can prefer paths that need none (Endpoint.Connected).

@@ -166,11 +166,20 @@ func (n *Machine) probeStranger(x id.Handle, announced bool) {
 	if n.probes[x.ID] != nil || n.candidates >= maxCandidateProbes {
 		return
 	}
-	e := routing.Entry{Handle: x, Prox: n.env.Proximity(x)}
+	e := routing.Entry{Handle: x, Prox: n.knownProximity(x)}
 	if !n.state.Leaves.Wants(x.ID) && !n.tableWants(e) && !n.neighborsWant(e) {
 		return // the state would not take it: nothing to probe for
 	}
 	n.probeFirst(x, announced)
+}
+
+// knownProximity is the proximity of h without a measurement, where one
+// would cost (ProximityCache); Proximity otherwise.
+func (n *Machine) knownProximity(h id.Handle) uint32 {
+	if c, ok := n.env.(ProximityCache); ok {
+		return c.KnownProximity(h)
+	}
+	return n.env.Proximity(h)
 }
 
 // probeFirst probes x, which sent a message unasked, before it is
