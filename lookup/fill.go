@@ -57,9 +57,13 @@ const (
 // nodes closest to the point, on either side of it.
 const maxFillAnswer = 2
 
-// fillTag is the timer tag of the fill's retries (lookup ids are never
-// densityTag or fillTag).
-const fillTag = 1
+// fillTag is the timer tag of the fill's retries, fillNextTag that of
+// the next periodic fill (lookup ids are never densityTag, fillTag or
+// fillNextTag).
+const (
+	fillTag     = 1
+	fillNextTag = 2
+)
 
 // fillSlot is a slot whose fill probe waits for its answer.
 type fillSlot struct {
@@ -72,7 +76,14 @@ type fill struct {
 	slots   map[uint64]*fillSlot // by the probe's tag
 	running bool
 	next    bool // a periodic fill is scheduled
+	retry   core.TimerID
 }
+
+// FillDelay is how long after registering a node with
+// Options.FillInterval tries its first fill, and how often it tries again
+// until it has joined: by then its leaf set has settled (the fill leaves
+// out the points the leaf set covers).
+const FillDelay = 30 * time.Second
 
 // FillStats are the counts of the constrained-table fills this node ran.
 type FillStats struct {
@@ -119,7 +130,7 @@ func (a *App) FillConstrained() bool {
 		a.endFill()
 		return true
 	}
-	_, _ = a.ep.After(a.opts.FillTimeout, fillTag)
+	a.fill.retry, _ = a.ep.After(a.opts.FillTimeout, fillTag)
 	return true
 }
 
@@ -142,13 +153,20 @@ func (a *App) sendFill(tag uint64, s *fillSlot) {
 	}
 }
 
+// fillNext starts the next periodic fill.
+func (a *App) fillNext() {
+	if a.fill.next {
+		a.fill.next = false
+		if !a.FillConstrained() && !a.fill.running {
+			a.fill.next = true // not joined yet: try again later
+			_, _ = a.ep.After(FillDelay, fillNextTag)
+		}
+	}
+}
+
 // fillTimer retries the probes that brought no answer.
 func (a *App) fillTimer() {
 	if !a.fill.running {
-		if a.fill.next {
-			a.fill.next = false
-			a.FillConstrained()
-		}
 		return
 	}
 	tags := make([]uint64, 0, len(a.fill.slots))
@@ -168,15 +186,16 @@ func (a *App) fillTimer() {
 		a.endFill()
 		return
 	}
-	_, _ = a.ep.After(a.opts.FillTimeout, fillTag)
+	a.fill.retry, _ = a.ep.After(a.opts.FillTimeout, fillTag)
 }
 
 // endFill ends the fill, and schedules the next with FillInterval.
 func (a *App) endFill() {
-	a.fill.running, a.fill.slots = false, nil
+	a.ep.Cancel(a.fill.retry)
+	a.fill.running, a.fill.slots, a.fill.retry = false, nil, 0
 	if a.opts.FillInterval > 0 && !a.fill.next {
 		a.fill.next = true
-		_, _ = a.ep.After(a.opts.FillInterval, fillTag)
+		_, _ = a.ep.After(a.opts.FillInterval, fillNextTag)
 	}
 }
 

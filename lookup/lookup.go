@@ -138,8 +138,10 @@ type Options struct {
 	// FillTimeout is how long a fill probe waits for its answer before it
 	// is sent again through another first hop (default 2 s), FillAttempts
 	// how many times it is sent at most (default 3), and FillInterval, if
-	// > 0, how long after a fill ends the node fills its table again
-	// (0: only when FillConstrained is called).
+	// > 0, how long after a fill ends the node fills its table again,
+	// the first fill starting once the node has joined and FillDelay has
+	// passed since it registered (0: only when FillConstrained is called,
+	// as the simulator does).
 	FillTimeout  time.Duration
 	FillAttempts int
 	FillInterval time.Duration
@@ -208,6 +210,10 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.ep = ep
+	if opts.FillInterval > 0 {
+		a.fill.next = true
+		_, _ = ep.After(FillDelay, fillNextTag)
+	}
 	return a, nil
 }
 
@@ -233,7 +239,7 @@ func (a *App) StartWith(key id.ID, so StartOptions, done func(Result, error)) (u
 	// Request ids are random, so that a node off the request's path
 	// cannot guess one and answer it.
 	req := a.ep.Rand().Uint64()
-	for req == densityTag || req == fillTag || a.pending[req] != nil {
+	for req == densityTag || req == fillTag || req == fillNextTag || a.pending[req] != nil {
 		req = a.ep.Rand().Uint64()
 	}
 	p := &pending{key: key, start: a.ep.Now(), done: done}
@@ -279,6 +285,9 @@ func (a *App) Timer(req uint64) {
 		return
 	case fillTag:
 		a.fillTimer()
+		return
+	case fillNextTag:
+		a.fillNext()
 		return
 	}
 	p := a.pending[req]
