@@ -115,4 +115,7 @@ func TestConstrainedFillResistsPoison(t *testing.T) {
 		after.ConstrainedWrongColluder > before.ConstrainedWrongColluder/2 || after.Constrained > 0.27 {
 		t.Errorf("the fill did not hold against poisoning: %+v -> %+v (%d nodes filled)", before, after, f.Nodes)
 	}
+	if s := a.Secure; s.PCorrect < 0.998 || s.Wrong > 0 {
+		t.Errorf("poison F=0.25: secure lookups found the true root %.4f, %d wrong", s.PCorrect, s.Wrong)
+	}
 }
