@@ -90,6 +90,7 @@ type FillStats struct {
 	Fills   int // fills started
 	Probes  int // fill probes sent, retries included
 	Answers int // answers taken
+	Refused int // answers not credible (credibleFill), ignored
 	Hellos  int // nodes greeted
 }
 
@@ -236,9 +237,11 @@ func fillCandidates(ep *core.Endpoint, p id.ID, row int, self id.Handle) []id.Ha
 	return in[:min(len(in), maxFillAnswer)]
 }
 
-// fillAnswer takes a fill probe's answer at its origin: each node it
-// names that the slot would take is greeted, so that the core probes
-// and admits it (the answer's sender was heard from already).
+// fillAnswer takes a fill probe's answer at its origin, if it is
+// credible: each node it names that the slot would take is greeted, so
+// that the core probes and admits it (the answer's sender was heard from
+// already), and the slot's probe is done. An answer that is not credible
+// is ignored: the probe is sent again at the next retry.
 func (a *App) fillAnswer(m *core.Message) {
 	tag, hs, ok := parseFillAnswer(m.Payload)
 	if !ok || m.Type != core.MsgDirect || !a.fill.running {
@@ -248,9 +251,13 @@ func (a *App) fillAnswer(m *core.Message) {
 	if s == nil {
 		return
 	}
+	t := a.ep.State().Constrained
+	if !credibleFill(t, s, m.From.ID, hs) {
+		a.fillStats.Refused++
+		return
+	}
 	delete(a.fill.slots, tag)
 	a.fillStats.Answers++
-	t := a.ep.State().Constrained
 	for _, h := range hs {
 		r, c, ok := t.Position(h.ID)
 		if !ok || r != s.row || c != s.col || h.ID == m.From.ID || !a.ep.ValidHandle(h) || !t.Wants(routing.Entry{Handle: h}) {
@@ -263,6 +270,26 @@ func (a *App) fillAnswer(m *core.Message) {
 	if len(a.fill.slots) == 0 {
 		a.endFill()
 	}
+}
+
+// credibleFill reports whether an answer from answerer naming hs could
+// come from the root of slot s's point p: p's root is the live node
+// closest to p, so it is at least as close to p as every node it names
+// and as the slot's occupant. A node that answers a probe routed through
+// it, far from p, in p's root's place (a fake root) fails this unless it
+// names only nodes farther from p than itself and the occupant, which
+// plants nothing; so the colluders it would plant, closer to p than the
+// occupant but not the closest, are never greeted, and the probe is sent
+// again through another first hop.
+func credibleFill(t *routing.RoutingTable, s *fillSlot, answerer id.ID, hs []id.Handle) bool {
+	p := t.Point(s.row, s.col)
+	for _, h := range hs {
+		if h.ID != answerer && id.Closer(p, h.ID, answerer) {
+			return false
+		}
+	}
+	cur, ok := t.Get(s.row, s.col)
+	return !ok || cur.ID == answerer || !id.Closer(p, cur.ID, answerer)
 }
 
 // hello answers a greeting: the reply is what makes the greeter's core

@@ -155,8 +155,12 @@ func (a *App) redundantRound(req uint64, p *pending) {
 	s.rounds++
 	hops := a.firstHops(s)
 	probe := append([]byte{kindProbe}, appendRequest(nil, req)[1:]...)
+	flags := core.FlagSecure
+	if s.rounds > 1 && s.rounds == a.opts.Rounds {
+		flags = 0 // the last round through the proximity tables
+	}
 	for i := range hops {
-		if err := a.ep.RouteMessage(core.Message{Key: p.key, Flags: core.FlagSecure, Payload: probe}, &hops[i]); err == nil {
+		if err := a.ep.RouteMessage(core.Message{Key: p.key, Flags: flags, Payload: probe}, &hops[i]); err == nil {
 			s.probes++
 		}
 	}
@@ -229,11 +233,35 @@ func (s *secureState) addClaim(key id.ID, claimer id.Handle, leaves []id.ID) {
 func (s *secureState) agreeing(key, root id.ID, mu, gamma float64) int {
 	n := 0
 	for c, x := range s.closest {
-		if x == root && CheckRouteSpacing(key, root, s.sets[c], mu, gamma).Passed {
+		if x == root && brackets(key, root, s.sets[c]) && CheckRouteSpacing(key, root, s.sets[c], mu, gamma).Passed {
 			n++
 		}
 	}
 	return n
+}
+
+// brackets reports whether set holds an id on the other side of the key
+// from root at least as far from the key as root: a leaf set that
+// reaches that far past the key holds every node between, so no node is
+// closer to the key than root. An honest node whose leaf set ends just
+// past the key, short of the true root on the far side, names the
+// closest node it knows on its own side; this keeps its claim from
+// agreeing with a suppressing fake root that names itself.
+func brackets(key, root id.ID, set []id.ID) bool {
+	d := id.RingDistance(key, root)
+	if d.IsZero() {
+		return true
+	}
+	side := id.Clockwise(key, root).Less(id.Clockwise(root, key))
+	for _, z := range set {
+		if z == root {
+			continue
+		}
+		if zs := id.Clockwise(key, z).Less(id.Clockwise(z, key)); zs != side && !id.RingDistance(key, z).Less(d) {
+			return true
+		}
+	}
+	return false
 }
 
 // minAgreeing is how many claims must name the union's root before a
