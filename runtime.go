@@ -42,7 +42,7 @@ func (n *Node) startCore() error {
 		if _, err = lookup.RegisterAdversary(c, *n.opts.adversary); err != nil {
 			return err
 		}
-	} else if n.lk, err = lookup.Register(c, lookup.Options{}); err != nil {
+	} else if n.lk, err = lookup.Register(c, lookup.Options{FillInterval: n.fillInterval()}); err != nil {
 		return err
 	}
 	mo := n.opts.multicast
@@ -261,4 +261,14 @@ func (e *runtimeEnv) ValidHandle(h id.Handle) bool {
 type signingEnv struct {
 	*runtimeEnv
 	transport.Signer
+}
+
+// fillInterval is how often a node with a constrained table (certificate
+// mode) fills it by probes to its points (lookup.Options.FillInterval;
+// docs/decisions/0082); 0 without one.
+func (n *Node) fillInterval() time.Duration {
+	if n.opts.core.ConstrainedTable {
+		return 10 * time.Minute
+	}
+	return 0
 }

@@ -212,6 +212,9 @@ func (a *Adversary) poison() {
 // Forward attacks a request (or a probe of redundant routing) this node
 // would forward.
 func (a *Adversary) Forward(m *core.Message, next *id.Handle) bool {
+	if len(m.Payload) > 0 && m.Payload[0] == kindFillProbe {
+		return a.forwardFill(m, next)
+	}
 	req, kind, ok := parseAnyRequest(m.Payload)
 	if !ok {
 		return true
@@ -249,6 +252,16 @@ func (a *Adversary) Deliver(m *core.Message) {
 		answerLeaves(a.ep, m, thin)
 		return
 	}
+	if len(m.Payload) > 0 && m.Payload[0] == kindFillProbe {
+		if a.attack != AttackDrop && a.attack != AttackPoison {
+			a.answerFill(m)
+		}
+		return
+	}
+	if len(m.Payload) == 1 && m.Payload[0] == kindHello && m.Type == core.MsgDirect {
+		_ = a.ep.Send(m.From, []byte{kindHelloReply}) // glad to be taken
+		return
+	}
 	req, kind, ok := parseAnyRequest(m.Payload)
 	if !ok || m.Type != core.MsgRoute || m.Origin.ID == a.ep.Self().ID {
 		return
@@ -263,6 +276,56 @@ func (a *Adversary) Deliver(m *core.Message) {
 
 // Update is not used.
 func (a *Adversary) Update(id.Handle, bool) {}
+
+// forwardFill attacks a fill probe of a constrained table (fill.go)
+// this node would forward: droppers and poisoners drop it, misrouters
+// send it to a colluder, fake roots answer it at once with the
+// colluders closest to the slot's point.
+func (a *Adversary) forwardFill(m *core.Message, next *id.Handle) bool {
+	switch a.attack {
+	case AttackMisroute:
+		if a.opts.Colluders.Contains(m.From.ID) {
+			*next = a.ep.Self()
+			return true
+		}
+		if c, ok := a.otherColluder(); ok {
+			*next = c
+			return true
+		}
+	case AttackFakeRoot, AttackSuppress:
+		a.answerFill(m)
+	}
+	return false
+}
+
+// answerFill answers a fill probe with the colluders of the slot's
+// block closest to its point: the poisoned offer the fill must resist.
+func (a *Adversary) answerFill(m *core.Message) {
+	tag, row, ok := parseFillProbe(m.Payload)
+	if !ok || m.Type != core.MsgRoute || m.Origin.ID == a.ep.Self().ID {
+		return
+	}
+	c := a.opts.Colluders
+	c.sort()
+	b := a.ep.State().B()
+	var in []id.Handle
+	i, _ := slices.BinarySearchFunc(c.hs, m.Key, func(h id.Handle, x id.ID) int { return h.ID.Cmp(x) })
+	for j := i - maxFillAnswer; j < i+maxFillAnswer; j++ { // the colluders either side of the point
+		if j >= 0 && j < len(c.hs) && id.SharedPrefixLen(c.hs[j].ID, m.Key, b) > row {
+			in = append(in, c.hs[j])
+		}
+	}
+	slices.SortFunc(in, func(x, y id.Handle) int {
+		switch {
+		case x.ID == y.ID:
+			return 0
+		case id.Closer(m.Key, x.ID, y.ID):
+			return -1
+		}
+		return 1
+	})
+	_ = a.ep.Send(m.Origin, appendFillAnswer(nil, tag, in[:min(len(in), maxFillAnswer)]))
+}
 
 // otherColluder picks a colluder other than this node at random.
 func (a *Adversary) otherColluder() (id.Handle, bool) {

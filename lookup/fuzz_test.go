@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -93,6 +94,44 @@ func FuzzLeavesReply(f *testing.F) {
 		}
 		if out := appendLeavesReply(nil, nonce, ids); !bytes.Equal(out, in) {
 			t.Fatalf("accepted %x, re-encoded %x", in, out)
+		}
+	})
+}
+
+// FuzzFillPayloads: the constrained-table fill's probe and answer
+// parsers (payloads other nodes send, fill.go) never panic, accept at
+// most maxFillAnswer handles, and what they accept re-encodes to the
+// same bytes.
+func FuzzFillPayloads(f *testing.F) {
+	var a, b id.ID
+	a[0], b[15] = 0xab, 0xcd
+	probe := func(tag uint64, row byte) []byte {
+		return append(binary.BigEndian.AppendUint64([]byte{kindFillProbe}, tag), row)
+	}
+	f.Add(probe(7, 0))
+	f.Add(probe(1, 31))
+	f.Add(probe(1, 200))
+	f.Add(appendFillAnswer(nil, 9, nil))
+	f.Add(appendFillAnswer(nil, 9, []id.Handle{{ID: a, Addr: "x"}}))
+	f.Add(appendFillAnswer(nil, 9, []id.Handle{{ID: a, Addr: "x"}, {ID: b, Addr: "yz"}}))
+	f.Add(append(appendFillAnswer(nil, 9, []id.Handle{{ID: a, Addr: "x"}}), 0)) // trailing byte
+	f.Add([]byte{kindFillAnswer, 0, 0, 0, 0, 0, 0, 0, 1, 3})
+	f.Add([]byte{kindHello})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if tag, row, ok := parseFillProbe(in); ok {
+			if out := probe(tag, byte(row)); !bytes.Equal(out, in) {
+				t.Fatalf("probe %x re-encoded %x", in, out)
+			}
+		}
+		tag, hs, ok := parseFillAnswer(in)
+		if !ok {
+			return
+		}
+		if len(hs) > maxFillAnswer {
+			t.Fatalf("accepted %d handles", len(hs))
+		}
+		if out := appendFillAnswer(nil, tag, hs); !bytes.Equal(out, in) {
+			t.Fatalf("answer %x re-encoded %x", in, out)
 		}
 	})
 }

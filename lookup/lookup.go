@@ -138,6 +138,17 @@ type Options struct {
 	// DensityMaxAge how long it keeps that estimate (default 10 min).
 	DensitySets   int
 	DensityMaxAge time.Duration
+	// The constrained table's fill (FillConstrained; fill.go):
+	// FillTimeout is how long a fill probe waits for its answer before it
+	// is sent again through another first hop (default 2 s), FillAttempts
+	// how many times it is sent at most (default 3), and FillInterval, if
+	// > 0, how long after a fill ends the node fills its table again,
+	// the first fill starting once the node has joined and FillDelay has
+	// passed since it registered (0: only when FillConstrained is called,
+	// as the simulator does).
+	FillTimeout  time.Duration
+	FillAttempts int
+	FillInterval time.Duration
 }
 
 // App is the lookup application on one node. Like every application it
@@ -148,6 +159,9 @@ type App struct {
 	opts    Options
 	pending map[uint64]*pending
 	dens    density
+	fill    fill
+	// fillStats counts the fills (FillStats).
+	fillStats FillStats
 }
 
 type pending struct {
@@ -175,6 +189,7 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 		opts.Gamma = DefaultGamma
 	}
 	opts.secureDefaults(m.Config().LeafSetSize)
+	opts.fillDefaults()
 	if opts.DensitySets == 0 {
 		opts.DensitySets = 7
 	}
@@ -184,6 +199,8 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 	switch {
 	case opts.SecureTimeout < 0 || opts.RoundTimeout < 0 || opts.Redundancy < 0 || opts.Rounds < 0:
 		return nil, fmt.Errorf("lookup: SecureTimeout, RoundTimeout, Redundancy and Rounds want > 0")
+	case opts.FillTimeout < 0 || opts.FillAttempts < 0 || opts.FillInterval < 0:
+		return nil, fmt.Errorf("lookup: FillTimeout, FillAttempts and FillInterval want >= 0")
 	case opts.Timeout < 0:
 		return nil, fmt.Errorf("lookup: Timeout %v, want > 0", opts.Timeout)
 	case opts.MaxPending < 0:
@@ -197,6 +214,10 @@ func Register(m *core.Machine, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.ep = ep
+	if opts.FillInterval > 0 {
+		a.fill.next = true
+		_, _ = ep.After(FillDelay, fillNextTag)
+	}
 	return a, nil
 }
 
@@ -222,7 +243,7 @@ func (a *App) StartWith(key id.ID, so StartOptions, done func(Result, error)) (u
 	// Request ids are random, so that a node off the request's path
 	// cannot guess one and answer it.
 	req := a.ep.Rand().Uint64()
-	for req == 0 || a.pending[req] != nil {
+	for req == densityTag || req == fillTag || req == fillNextTag || a.pending[req] != nil {
 		req = a.ep.Rand().Uint64()
 	}
 	p := &pending{key: key, start: a.ep.Now(), done: done}
@@ -262,8 +283,15 @@ func (a *App) Cancel(req uint64) {
 
 // Timer ends a lookup that had no answer in time.
 func (a *App) Timer(req uint64) {
-	if req == densityTag {
+	switch req {
+	case densityTag:
 		a.endRefresh()
+		return
+	case fillTag:
+		a.fillTimer()
+		return
+	case fillNextTag:
+		a.fillNext()
 		return
 	}
 	p := a.pending[req]
@@ -317,6 +345,12 @@ func (a *App) Deliver(m *core.Message) {
 		answerLeaves(a.ep, m, ownLeaves(a.ep))
 	case kindLeavesReply:
 		a.leavesReply(m)
+	case kindFillProbe:
+		a.fillProbe(m)
+	case kindFillAnswer:
+		a.fillAnswer(m)
+	case kindHello:
+		a.hello(m)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/pastrynet/pastry/id"
+	"github.com/pastrynet/pastry/routing"
 )
 
 // The root redundant routing picks is the union's id closest to the key,
@@ -57,5 +58,53 @@ func TestSecurePickAndAgreeing(t *testing.T) {
 	}
 	if _, _, ok := (&secureState{}).pick(key, 16); ok {
 		t.Fatal("an empty union picked a root")
+	}
+}
+
+// An honest node whose leaf set ends just past the key, short of the
+// true root on the far side, names the closest node on its own side:
+// such a claim does not count towards a root (brackets), where one whose
+// set reaches past the key at least as far as the root does.
+func TestBrackets(t *testing.T) {
+	const step = 1000
+	key := at(0, step).U128().Add(id.U128{Lo: 400}).ID() // between 0 and 1, closer to 0
+	edge := ring(-20, 0, step)                           // ends at 0: the root at 1 unseen
+	if !brackets(key, at(0, step), ring(-3, 3, step)) {
+		t.Error("a set reaching 3 ids past the key does not bracket its root")
+	}
+	if brackets(key, at(0, step), edge) {
+		t.Error("a set ending at its root brackets it")
+	}
+	if brackets(key, at(-1, step), edge) || !brackets(key, at(1, step), ring(-5, 5, step)) {
+		t.Error("brackets on the far side")
+	}
+}
+
+// A fill answer is taken only from a node that could be the point's
+// root: at least as close to the point as every node it names and as
+// the slot's occupant.
+func TestCredibleFill(t *testing.T) {
+	self := id.ID{0x12, 0x34}
+	tb, err := routing.NewConstrainedTable(self, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fillSlot{row: 0, col: 5}
+	p := tb.Point(0, 5)
+	near := func(off uint64) id.ID { return p.U128().Add(id.U128{Lo: off}).ID() }
+	h := func(x id.ID) id.Handle { return id.Handle{ID: x, Addr: "a"} }
+	root, second, far := near(10), near(20), near(1<<40)
+	if !credibleFill(tb, s, root, []id.Handle{h(root), h(second)}) {
+		t.Error("the root naming itself and a farther node, empty slot: refused")
+	}
+	if credibleFill(tb, s, far, []id.Handle{h(second)}) {
+		t.Error("a far node naming a closer one: taken")
+	}
+	tb.Consider(routing.Entry{Handle: h(second)})
+	if credibleFill(tb, s, far, []id.Handle{h(far)}) {
+		t.Error("a node farther than the occupant: taken")
+	}
+	if !credibleFill(tb, s, root, nil) || !credibleFill(tb, s, second, nil) {
+		t.Error("the root, or the occupant itself, naming nobody: refused")
 	}
 }

@@ -27,7 +27,10 @@ type leafSnap struct {
 	members []member
 	// whole is true when the set covers the ring (a side is short, or the
 	// sides overlap): every key is then in range.
-	whole  bool
+	whole bool
+	// ring is true when the sides overlap: the set holds every node of
+	// the overlay (a short side alone may be a leaf not yet replaced).
+	ring   bool
 	lo, hi id.U128 // farthest left and right ids, when !whole
 	// spacing is the mean gap between adjacent ids in the set's range
 	// (its span over L), when !whole: an estimate of the overlay's
@@ -259,6 +262,7 @@ func (s *LeafSet) publish(left, right []Entry) {
 		}
 	}
 	p.whole = overlap || len(left) < s.half || len(right) < s.half
+	p.ring = overlap
 	if !p.whole {
 		p.lo = left[len(left)-1].ID.U128()
 		p.hi = right[len(right)-1].ID.U128()
@@ -267,6 +271,12 @@ func (s *LeafSet) publish(left, right []Entry) {
 	s.snap.Store(p)
 	s.gen++
 }
+
+// Ring reports whether the set's two sides overlap: walking either way
+// round the ring from this node meets the other side's members, so the
+// set holds every node of the overlay (a small one). Safe for concurrent
+// readers.
+func (s *LeafSet) Ring() bool { return s.snap.Load().ring }
 
 // Generation changes whenever the leaf set is published anew. Writer only.
 func (s *LeafSet) Generation() uint64 { return s.gen }

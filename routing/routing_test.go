@@ -60,6 +60,11 @@ func TestLeafSetMatchesBruteForce(t *testing.T) {
 			if n <= l && !ls.Covers(id.Random(r)) {
 				t.Fatalf("L=%d n=%d: small overlay leaf set must cover the ring", l, n)
 			}
+			// The sides overlap (Ring) exactly when fewer than L others
+			// exist: each side then reaches round to the other's members.
+			if want := n-1 >= 1 && n-1 < l; ls.Ring() != want {
+				t.Fatalf("L=%d n=%d: Ring %v, want %v", l, n, ls.Ring(), want)
+			}
 			// Removing a member and re-offering the rest restores the truth.
 			if len(others) > 0 {
 				gone := ls.Left()[0].ID

@@ -88,6 +88,10 @@ func (l *Lookups) Attach(n *Host) error {
 	return nil
 }
 
+// App is node i's lookup application, nil if it has none (an attacker's
+// node, or one not attached).
+func (l *Lookups) App(i int) *lookup.App { return l.apps[i] }
+
 // AttachAdversary registers on n, instead of the lookup application, the
 // adversary's (lookup.Adversary): n is then one of the attacker's nodes.
 // It answers or drops the requests routed through it as opts.Attack

@@ -287,9 +287,14 @@ func securityTables(w func(string, ...any), runs []RunResult) {
 	first := runs[0].Result
 	w("%s nodes, b=%d, leaf set %d; at each fraction F of colluding attackers (each attacker\n", commas(first.Nodes), first.B, first.Leaf)
 	w("runs one of drop, misroute, fake-root, suppress, poison), %s lookups from honest nodes\n", commas(first.Lookups))
-	w("to random keys: plain lookups, then the same ones as secure lookups (constrained tables, the\n")
-	w("failure test, redundant routing when it fails), then again with redundant routing always\n")
-	w("(the failure test does not stop suppression). Paper: above %.3f for f <= %.2f.\n\n", SecureSuccess, SecureSuccessMaxF)
+	gamma := 0.0
+	if a := first.Attack; a != nil && a.Secure != nil {
+		gamma = a.Secure.Gamma
+	}
+	w("to random keys: plain lookups, then the same ones as secure lookups (constrained tables filled\n")
+	w("by probes to their points, the failure test at γ=%g, redundant routing when it fails), then\n", gamma)
+	w("again with redundant routing always (the failure test does not stop suppression). Paper: above\n")
+	w("%.3f for f <= %.2f.\n\n", SecureSuccess, SecureSuccessMaxF)
 	w("| F | plain: reached the true root | (1-F)^hops | secure: found the true root | redundant routing | always redundant: found | test msgs / bytes per lookup | redundant routing msgs / bytes per run |\n")
 	w("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range runs {

@@ -3,6 +3,7 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/pastrynet/pastry/core"
@@ -64,6 +65,28 @@ type AttackResult struct {
 	// routing whatever the test says, with Config.SecureRedundant.
 	Secure       *SecureResult `json:"secure,omitempty"`
 	SecureAlways *SecureResult `json:"secure_always,omitempty"`
+	// Fill is the constrained tables' fill (lookup.App.FillConstrained)
+	// every honest node runs before the secure lookups, with
+	// Config.Secure unless Config.NoFill; Tables has the state before it,
+	// Fill.Tables after it.
+	Fill *FillResult `json:"fill,omitempty"`
+}
+
+// FillResult is the fill phase of the attack experiment: every honest
+// node fills its constrained table once (lookup.App.FillConstrained),
+// the starts spread over the lookup window, then 30 s for the last
+// probes and their retries.
+type FillResult struct {
+	Nodes   int `json:"nodes"`   // honest nodes that ran a fill
+	Probes  int `json:"probes"`  // fill probes sent, retries included
+	Answers int `json:"answers"` // answers taken
+	Hellos  int `json:"hellos"`  // nodes greeted
+	// Msgs and Bytes per filling node: the lookup application's fill
+	// probes (each overlay hop), answers, hellos and their replies; the
+	// core's probes of the nodes greeted are not counted.
+	Msgs   float64     `json:"msgs_per_node"`
+	Bytes  float64     `json:"bytes_per_node"`
+	Tables TableShares `json:"tables"`
 }
 
 // TableShares is the share of attacker entries in the honest nodes'
@@ -72,6 +95,16 @@ type TableShares struct {
 	Proximity   float64 `json:"proximity"`
 	Constrained float64 `json:"constrained,omitempty"`
 	Leaves      float64 `json:"leaves"`
+	// ConstrainedExact is the share of the honest nodes' filled
+	// constrained slots that hold the live node closest to the slot's
+	// point among those in the slot's block (what the constrained table
+	// should hold); ConstrainedWrongColluder the share held by a colluder
+	// that is not that node, and ConstrainedHoles the share of slots
+	// whose block has a live node but that are empty, of all slots whose
+	// block has one.
+	ConstrainedExact         float64 `json:"constrained_exact,omitempty"`
+	ConstrainedWrongColluder float64 `json:"constrained_wrong_colluder,omitempty"`
+	ConstrainedHoles         float64 `json:"constrained_holes,omitempty"`
 }
 
 // SecureResult is the secure lookups of the attack experiment: the same
@@ -160,6 +193,9 @@ type attackRun struct {
 	origins []int
 	keys    []id.ID
 	sec     *secureRun // the secure phase, while it runs
+	// the fill phase's messages and bytes, while it runs
+	filling             bool
+	fillMsgs, fillBytes uint64
 }
 
 // secureRun counts the secure phase.
@@ -297,6 +333,9 @@ func (a *attackRun) finish(ds []simnet.Delivery, issued int) {
 // secure runs the secure phase: every plain lookup's origin and key
 // again, as secure lookups, over the same window.
 func (a *attackRun) secure() error {
+	if !a.r.cfg.NoFill {
+		a.fillPhase()
+	}
 	res, err := a.securePhase(false)
 	if err != nil {
 		return err
@@ -308,6 +347,50 @@ func (a *attackRun) secure() error {
 		}
 	}
 	return nil
+}
+
+// fillPhase has every honest node fill its constrained table, the
+// starts spread over the lookup window.
+func (a *attackRun) fillPhase() {
+	r := a.r
+	fr := &FillResult{}
+	a.res.Fill = fr
+	a.filling = true
+	defer func() { a.filling = false }()
+	var nodes []int
+	for i := range r.cfg.Nodes {
+		if !a.malicious(i) && r.lk.App(i) != nil {
+			nodes = append(nodes, i)
+		}
+	}
+	gap := time.Duration(0)
+	if len(nodes) > 0 {
+		gap = r.cfg.LookupWindow / time.Duration(len(nodes))
+	}
+	for k, i := range nodes {
+		app := r.lk.App(i)
+		r.nw.RunOn(i, func() {
+			if app.FillConstrained() {
+				fr.Nodes++
+			}
+		})
+		r.nw.RunFor(gap)
+		r.progress("fill", k+1, len(nodes))
+	}
+	r.nw.RunFor(30 * time.Second)
+	for _, i := range nodes {
+		st := r.lk.App(i).FillStats()
+		fr.Probes += st.Probes
+		fr.Answers += st.Answers
+		fr.Hellos += st.Hellos
+	}
+	if fr.Nodes > 0 {
+		fr.Msgs = round(float64(a.fillMsgs)/float64(fr.Nodes), 2)
+		fr.Bytes = round(float64(a.fillBytes)/float64(fr.Nodes), 1)
+	}
+	before := a.res.Tables
+	a.tables(true)
+	fr.Tables, a.res.Tables = a.res.Tables, before
 }
 
 // securePhase runs one secure phase; always: every lookup runs
@@ -373,6 +456,16 @@ func (a *attackRun) onSend(m *core.Message) {
 		return
 	}
 	b := uint64(transport.ModelFrameSize(m, handleSize))
+	if a.filling {
+		if m.Payload[0] >= 7 && m.Payload[0] <= 10 { // fill probe, answer, hello, hello reply
+			a.fillMsgs++
+			a.fillBytes += b
+		}
+		return
+	}
+	if a.sec == nil {
+		return
+	}
 	switch m.Payload[0] {
 	case 1, 2: // request, answer
 		a.sec.testMsgs++
@@ -437,6 +530,8 @@ func (a *attackRun) secureAnswered(key id.ID, res lookup.Result, err error) {
 // tables measures the share of colluders in the honest nodes' state.
 func (a *attackRun) tables(constrained bool) {
 	var prox, cons, leaves [2]int // attackers, all
+	var exact, wrongCol, holes, blocks int
+	live := a.r.nw.Live()
 	count := func(c *[2]int, x id.ID) {
 		c[1]++
 		if n, ok := a.r.nw.Lookup(x); ok && a.malicious(n.Index) {
@@ -451,6 +546,33 @@ func (a *attackRun) tables(constrained bool) {
 		st.Table.ForEach(func(_, _ int, e routing.Entry) bool { count(&prox, e.ID); return true })
 		if constrained && st.Constrained != nil {
 			st.Constrained.ForEach(func(_, _ int, e routing.Entry) bool { count(&cons, e.ID); return true })
+			ct := st.Constrained
+			for r := range ct.Rows() {
+				if r > 0 && ct.RowFill(r-1) == 0 && ct.RowFill(r) == 0 {
+					break
+				}
+				for c := range ct.Cols() {
+					if c == st.Self.ID.Digit(r, st.B()) {
+						continue
+					}
+					want, ok := closestInBlock(live, ct.Point(r, c), r, st.B())
+					if !ok || want == st.Self.ID {
+						continue
+					}
+					blocks++
+					e, filled := ct.Get(r, c)
+					switch {
+					case !filled:
+						holes++
+					case e.ID == want:
+						exact++
+					default:
+						if n, ok := a.r.nw.Lookup(e.ID); ok && a.malicious(n.Index) {
+							wrongCol++
+						}
+					}
+				}
+			}
 		}
 		for _, e := range st.Leaves.Members(nil) {
 			count(&leaves, e.ID)
@@ -463,4 +585,36 @@ func (a *attackRun) tables(constrained bool) {
 		return round(float64(c[0])/float64(c[1]), 6)
 	}
 	a.res.Tables = TableShares{Proximity: share(prox), Constrained: share(cons), Leaves: share(leaves)}
+	if filled := blocks - holes; filled > 0 {
+		a.res.Tables.ConstrainedExact = round(float64(exact)/float64(filled), 6)
+		a.res.Tables.ConstrainedWrongColluder = round(float64(wrongCol)/float64(filled), 6)
+		a.res.Tables.ConstrainedHoles = round(float64(holes)/float64(blocks), 6)
+	}
+}
+
+// closestInBlock returns the id of live (sorted) closest to p among
+// those that share p's first row+1 digits (base 2^b), false if none
+// does.
+func closestInBlock(live []id.ID, p id.ID, row, b int) (id.ID, bool) {
+	if len(live) == 0 {
+		return id.ID{}, false
+	}
+	w := id.Bits - b*(row+1)
+	if w < 0 {
+		return id.ID{}, false
+	}
+	pu := p.U128()
+	lo := pu.Sub(pu.Low(w))
+	in := func(x id.ID) bool { return x.U128().Sub(lo).Less(id.Pow2(w)) || w == id.Bits }
+	i, _ := slices.BinarySearchFunc(live, p, func(x, y id.ID) int { return x.Cmp(y) })
+	best, found := id.ID{}, false
+	for _, j := range []int{i - 1, i} {
+		if j < 0 || j >= len(live) || !in(live[j]) {
+			continue
+		}
+		if !found || id.Closer(p, live[j], best) {
+			best, found = live[j], true
+		}
+	}
+	return best, found
 }

@@ -100,6 +100,10 @@ type Config struct {
 	Secure          bool
 	Gamma           float64
 	SecureRedundant bool
+	// NoFill, with Secure, leaves out the constrained tables' fill
+	// before the secure lookups (AttackResult.Fill): the tables are then
+	// only what the core's offers made them (an ablation).
+	NoFill bool
 
 	// Progress, if set, is told how far each long phase has got.
 	Progress func(phase string, done, total int)
@@ -171,7 +175,7 @@ func (c *Config) defaults() {
 		}
 	}
 	if c.Attack != "" && len(c.Gammas) == 0 {
-		c.Gammas = []float64{1.0, 1.2, 1.4, 1.58, lookup.DefaultGamma, 2.0, 2.2, 2.5}
+		c.Gammas = []float64{1.0, 1.2, 1.4, 1.58, 1.72, 2.0, 2.2, 2.5}
 	}
 }
 

@@ -82,7 +82,7 @@ func Run(cfg Config) (*Result, error) {
 			if r.sc != nil {
 				r.sc.onSend(from, m)
 			}
-			if r.att != nil && r.att.sec != nil {
+			if r.att != nil && (r.att.sec != nil || r.att.filling) {
 				r.att.onSend(m)
 			}
 		}})

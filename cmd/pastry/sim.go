@@ -46,7 +46,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&c.Malicious, "malicious", 0, "with --attack: this fraction of the nodes are colluding attackers (chosen with the seed); lookups start at honest nodes")
 	fs.StringVar(&c.Attack, "attack", "", "what the attackers do to lookups routed through them: drop, misroute, fake-root, suppress, poison (fill the routing state they hand out with colluders, and drop) or mix (each attacker one of the five); reports plain routing's success against (1-F)^hops and the routing failure test's error rates")
 	fs.BoolVar(&c.Secure, "secure", false, "with --attack: constrained routing tables, and every lookup run again as a secure lookup (failure test, redundant routing when it fails); reports how often it finds the true root, the redundant-routing share and their costs")
-	fs.Float64Var(&c.Gamma, "gamma", 0, "with --secure: the failure test's threshold for the secure lookups (default 1.72)")
+	fs.Float64Var(&c.Gamma, "gamma", 0, "with --secure: the failure test's threshold for the secure lookups (default 2)")
 	fs.BoolVar(&c.SecureRedundant, "secure-redundant", false, "with --secure: run the lookups a third time as secure lookups that always use redundant routing, whatever the test says")
 	fs.StringVar(&c.Past, "past", "", "run a PAST experiment with the same replication code: storage (insert failures by utilisation), caching (hit rate and hops by Zipf parameter) byzantine (reads while lying replicas forge, serve stale data or withhold) or crash (objects lost and repaired after --fail, default 0.1, crash at once)")
 	fs.IntVar(&c.PastByzantine, "past-byzantine", 0, "with --past byzantine: lying replicas of each object's K (default 2)")
