@@ -699,11 +699,7 @@ func (n *Machine) askForHole(row, col int) {
 
 // onRowReply learns a row and follows up on holes in it.
 func (n *Machine) onRowReply(m *Message) {
-	repair := false
-	for k := range n.holes {
-		repair = repair || k[0] == int(m.Row)
-	}
-	n.learnAll(m.Handles, false, !repair)
+	n.learnAll(m.Handles, false, true)
 	for k := range n.holes {
 		if k[0] != int(m.Row) {
 			continue
@@ -769,7 +765,9 @@ func (n *Machine) probeState() {
 	if len(nb) == 0 {
 		return
 	}
-	ticks := max(1, int(iv/n.cfg.HeartbeatInterval))
+	// Not at the tuned period: the neighbourhood set does not route, and
+	// the tuning is for the lookups' loss rate (tuning.go).
+	ticks := max(1, int(n.cfg.StateProbeInterval/n.cfg.HeartbeatInterval))
 	for range (len(nb) + ticks - 1) / ticks {
 		n.probeCursor = (n.probeCursor + 1) % len(nb)
 		if e := nb[n.probeCursor]; !n.state.Table.Contains(e.ID) {
