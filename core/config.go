@@ -70,7 +70,7 @@ type Config struct {
 	// meet a dead entry on its way with about this probability (the
 	// raw loss rate), but at most once per StateProbeMin and at least once
 	// per StateProbeInterval. With no failures seen the period is
-	// StateProbeInterval. 0 disables self-tuning. Defaults 0.07 and 30 s.
+	// StateProbeInterval. 0 disables self-tuning. Defaults 0.1 and 30 s.
 	ProbeLossTarget float64
 	StateProbeMin   time.Duration
 
@@ -119,7 +119,7 @@ func DefaultConfig() Config {
 		HopTimeoutFactor: 3, HopTimeoutMin: 50 * time.Millisecond, HopTimeoutMax: 2 * time.Second,
 		MaxReroutes: 16, MaxHops: 64,
 		RowExchangeInterval: 10 * time.Minute, StateProbeInterval: 20 * time.Minute,
-		ProbeLossTarget: 0.07, StateProbeMin: 30 * time.Second,
+		ProbeLossTarget: 0.1, StateProbeMin: 30 * time.Second,
 		JoinTimeout: 10 * time.Second, JoinRetries: 3,
 		DeadRetention: 5 * time.Minute,
 		MaxHandles:    512, MaxPayload: 1 << 20,

@@ -14,7 +14,7 @@ import (
 // detection time is the time a dead entry may stay, (ProbeLossTarget /
 // (hops-1)) / mu.
 func TestProbePeriodFollowsFailureRate(t *testing.T) {
-	cfg := SimConfig() // ProbeLossTarget 0.07, detection 2 x 1 s
+	cfg := SimConfig() // ProbeLossTarget 0.1, detection 2 x 1 s
 	self := id.Handle{ID: id.MustParse("00000000000000000000000000000001"), Addr: "self"}
 	n, err := NewMachine(cfg, self, fixedEnv{prox: 1000})
 	if err != nil {
