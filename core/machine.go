@@ -372,7 +372,7 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgLeave:
 		n.onLeave(msg.From)
 	case MsgSuspect:
-		n.onSuspect(msg.Subject)
+		n.onSuspect(msg.From, msg.Subject, msg.Handles)
 	}
 	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply) {
 		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq})

@@ -31,6 +31,9 @@ type probe struct {
 	// would take, if it is the one recorded for it in slotProbes; 0 if
 	// not.
 	slot int
+	// leaves: the leaf set of the leaf that reported the node failed
+	// (onSuspect), to repair our own leaf set from if it was a leaf.
+	leaves []id.Handle
 }
 
 // maxCandidateProbes bounds the candidates probed at once; others are
@@ -129,6 +132,12 @@ func (n *Machine) heard(m *Message) {
 		if p.stranger && n.state.Leaves.Wants(x.ID) {
 			n.askAboutLater(x)
 		}
+	case !known && m.Type == MsgProbeReply:
+		// An answer to a probe of ours that other news from the node had
+		// already settled (a node probed by a stranger probes it back
+		// before it answers, and that probe settles the stranger's): it
+		// was admitted then as far as the state takes it. Probing it
+		// again would only repeat that.
 	case !known:
 		n.probeStranger(x, m.Type == MsgAnnounce)
 		if m.Type == MsgHeartbeat && n.state.Leaves.Wants(x.ID) {
@@ -338,7 +347,10 @@ func (n *Machine) learnAll(hs []id.Handle, fromLeaf, row bool) {
 			(n.state.Leaves.Contains(h.ID) || n.state.Table.Contains(h.ID)) && !n.state.Leaves.Wants(h.ID) {
 			continue
 		}
-		if len(n.dead) > 0 && n.recentlyDead(h.ID) && !fromLeaf {
+		if len(n.dead) > 0 && n.recentlyDead(h.ID) && (!fromLeaf || n.now-n.dead[h.ID] < n.cfg.HeartbeatInterval) {
+			// A leaf's word readmits a node declared failed (after a
+			// partition heals, say), but not within a heartbeat of the
+			// verdict: a leaf that names it then has not heard yet.
 			continue
 		}
 		es = append(es, routing.Entry{Handle: h, Prox: n.env.Proximity(h)})
@@ -528,14 +540,14 @@ func (n *Machine) onProbeTimeout(seq uint64) {
 	}
 	if p.tries > n.cfg.ProbeRetries {
 		n.dropProbe(x)
-		n.declareDead(p.h, p.notify)
+		n.declareDead(p.h, p.notify, p.leaves)
 		return
 	}
 	n.sendProbe(p)
 }
 
 // declareDead removes a failed node from all state and starts repairs.
-func (n *Machine) declareDead(h id.Handle, notify bool) {
+func (n *Machine) declareDead(h id.Handle, notify bool, leaves []id.Handle) {
 	n.stats.DeclaredDead++
 	// Every verdict keeps the node out of the routing table and
 	// neighbourhood set when offered second-hand, for DeadRetention: those
@@ -554,9 +566,14 @@ func (n *Machine) declareDead(h id.Handle, notify bool) {
 	}
 	// Only a leaf's failure is news to our leaf set: the failed node's
 	// other leaves are among ours. A distant routing-table entry's is not.
-	if wasLeaf := n.remove(h); notify && wasLeaf {
+	// The notice carries our leaf set (without the failed node): most of
+	// our leaves find in it the node that takes the failed one's place in
+	// theirs, and repair from it instead of asking a leaf of their own
+	// (see onSuspect).
+	if wasLeaf := n.remove(h, leaves); notify && wasLeaf {
+		hs := n.leafHandles(true)
 		for _, e := range n.state.Leaves.Members(nil) {
-			n.send(Message{Type: MsgSuspect, To: e.Handle, Subject: h})
+			n.send(Message{Type: MsgSuspect, To: e.Handle, Subject: h, Handles: hs})
 		}
 	}
 }
@@ -564,7 +581,7 @@ func (n *Machine) declareDead(h id.Handle, notify bool) {
 // remove deletes h from all state and repairs what it leaves behind: the
 // leaf set from the farthest live leaves, a routing-table hole from the
 // same row (or later rows).
-func (n *Machine) remove(h id.Handle) (wasLeaf bool) {
+func (n *Machine) remove(h id.Handle, leaves []id.Handle) (wasLeaf bool) {
 	row, col, inTable := n.state.Table.Position(h.ID)
 	inTable = inTable && n.state.Table.Contains(h.ID)
 	onLeft := containsHandle(n.state.Leaves.Left(), h.ID)
@@ -572,12 +589,35 @@ func (n *Machine) remove(h id.Handle) (wasLeaf bool) {
 	if wasLeaf = n.state.Remove(h.ID); wasLeaf {
 		n.notifyLeaf(h, false)
 		n.watchNeighbors()
-		n.repairLeaves(onLeft, onRight)
+		if !n.repairLeavesFrom(leaves) {
+			n.repairLeaves(onLeft, onRight)
+		}
 	}
 	if inTable {
 		n.repairHole(row, col)
 	}
 	return wasLeaf
+}
+
+// repairLeavesFrom repairs the leaf set from the leaf set a leaf sent
+// with its notice of the failure (leaves, nil if none): if it holds a node
+// the leaf set would now take, that node is probed as a leaf's word makes
+// it (learnAll), and no leaf needs asking. Reports whether it did.
+func (n *Machine) repairLeavesFrom(leaves []id.Handle) bool {
+	if len(leaves) == 0 {
+		return false
+	}
+	es := make([]routing.Entry, 0, len(leaves))
+	for _, h := range leaves {
+		if h.ID != n.self.ID && !n.state.Leaves.Contains(h.ID) && !n.recentlyDead(h.ID) {
+			es = append(es, routing.Entry{Handle: h})
+		}
+	}
+	if len(n.state.Leaves.Preview(es)) == 0 {
+		return false
+	}
+	n.learnAll(leaves, true, false)
+	return true
 }
 
 // repairLeaves asks the farthest live leaf on each side that lost a member
@@ -621,6 +661,9 @@ func (n *Machine) repairHole(row, col int) {
 	if _, ok := n.state.Table.Get(row, col); ok {
 		return
 	}
+	if !n.rowDense(row) {
+		return
+	}
 	if n.holes == nil {
 		n.holes = map[[2]int]uint8{}
 	}
@@ -628,7 +671,17 @@ func (n *Machine) repairHole(row, col int) {
 	n.askForHole(row, col)
 }
 
-const holeRequests = 3
+const holeRequests = 1
+
+// rowDense reports whether a slot of routing-table row r is expected to
+// have at least two candidates (nodes with that prefix), from the
+// overlay's size estimated by the leaf set's density (sizeBits): a
+// hole in a sparser row was most likely its slot's only node, which no
+// row request can replace; the periodic row exchange fills it if it can.
+func (n *Machine) rowDense(r int) bool {
+	size, ok := n.sizeBits()
+	return ok && n.cfg.B*(r+1)+1 <= size
+}
 
 // askForHole sends one row request for a hole, spending one of its tries.
 func (n *Machine) askForHole(row, col int) {
@@ -721,7 +774,9 @@ func (n *Machine) probeState() {
 	if len(nb) == 0 {
 		return
 	}
-	ticks := max(1, int(iv/n.cfg.HeartbeatInterval))
+	// Not at the tuned period: the neighbourhood set does not route, and
+	// the tuning is for the lookups' loss rate (tuning.go).
+	ticks := max(1, int(n.cfg.StateProbeInterval/n.cfg.HeartbeatInterval))
 	for range (len(nb) + ticks - 1) / ticks {
 		n.probeCursor = (n.probeCursor + 1) % len(nb)
 		if e := nb[n.probeCursor]; !n.state.Table.Contains(e.ID) {
@@ -828,12 +883,36 @@ func (n *Machine) onRowExchangeTimer() {
 }
 
 // onSuspect checks a failure another node reported, by probing the
-// subject; reports are never trusted on their own.
-func (n *Machine) onSuspect(subject id.Handle) {
+// subject; reports are never trusted on their own. A report from a leaf
+// (which found the subject dead itself, and tells its leaf set) is
+// evidence enough to skip the retries: one unanswered probe declares the
+// subject failed, and routing avoids it meanwhile. If this node was about
+// to tell its own leaf set of the same failure, the report's sender has
+// told most of it already.
+func (n *Machine) onSuspect(from, subject id.Handle, leaves []id.Handle) {
 	if subject.ID == n.self.ID || !n.state.Knows(subject.ID) {
 		return
 	}
-	n.suspect(subject, false)
+	if !n.state.Leaves.Contains(from.ID) {
+		n.suspect(subject, false)
+		return
+	}
+	if n.state.Leaves.Contains(subject.ID) {
+		leaves = append([]id.Handle(nil), leaves...)
+	} else {
+		leaves = nil
+	}
+	if p := n.probes[subject.ID]; p != nil {
+		if !p.candidate {
+			p.suspect = true
+			p.notify = false
+			p.tries = max(p.tries, n.cfg.ProbeRetries)
+			p.leaves = leaves
+		}
+		return
+	}
+	n.stats.Suspected++
+	n.startProbe(subject, probe{suspect: true, tries: n.cfg.ProbeRetries, leaves: leaves})
 }
 
 // onLeave removes a node that said it is leaving (the transport vouches
@@ -847,7 +926,7 @@ func (n *Machine) onLeave(h id.Handle) {
 		n.endProbe(p)
 	}
 	n.watchFailed(h)
-	n.remove(h)
+	n.remove(h, nil)
 }
 
 // Leave tells the leaf set and neighbourhood set that this node is leaving,
@@ -903,9 +982,18 @@ func (n *Machine) crossCheck(from id.Handle, hs []id.Handle, rightCount int) {
 		}
 		return false
 	}
+	// A side shorter than L/2 claims every node on that side of the ring
+	// when the other side is short too (a small overlay); beside a full
+	// side it has a hole (a member just removed, its replacement still
+	// being probed) and claims no more than its farthest member: during a
+	// repair, those holes made live leaves beyond them suspects.
+	small := len(sides[0]) < half && len(sides[1]) < half
 	inside := func(k int, u id.U128) bool {
 		side := sides[k]
-		return len(side) < half || dist(k, u).Less(dist(k, side[len(side)-1].ID.U128()))
+		if len(side) < half && (small || len(side) == 0) {
+			return small
+		}
+		return dist(k, u).Less(dist(k, side[len(side)-1].ID.U128()))
 	}
 	for _, e := range n.state.Leaves.Members(nil) {
 		if e.ID == from.ID || n.probes[e.ID] != nil {

@@ -319,10 +319,14 @@ func TestPaperLeafSetRepair(t *testing.T) {
 	var nw *simnet.Network
 	type req struct{ from, to int }
 	var reqs []req
+	notified := map[int]bool{} // got a leaf's notice of the failure, with its leaf set
 	onSend := func(from int, m *core.Message) {
-		if m.Type == core.MsgLeafRequest {
-			to, _ := nw.Lookup(m.To.ID)
+		to, _ := nw.Lookup(m.To.ID)
+		switch {
+		case m.Type == core.MsgLeafRequest:
 			reqs = append(reqs, req{from, to.Index})
+		case m.Type == core.MsgSuspect && len(m.Handles) > 0:
+			notified[to.Index] = true
 		}
 	}
 	nw, _ = simnet.New(simnet.Options{Seed: 61, Node: leafCfg(8), Topology: simnet.NewPlane(), OnSend: onSend})
@@ -330,8 +334,13 @@ func TestPaperLeafSetRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	nw.RunFor(time.Minute)
+	// A neighbour that hears of the failure from a leaf first (MSPastry's
+	// shared liveness evidence) repairs from the leaf set in that notice
+	// instead of asking; one of the two neighbours finds the failure
+	// itself and asks.
 	for _, x := range []int{10, 20, 30} {
 		reqs = nil
+		clear(notified)
 		fx := nw.Node(x).Self().ID
 		left, right := nw.TrueLeaves(fx)
 		rn, _ := nw.Lookup(right[0]) // the failed node's right neighbour: x is its first left leaf
@@ -342,11 +351,14 @@ func TestPaperLeafSetRepair(t *testing.T) {
 		wantL, _ := nw.Lookup(ln.State().Leaves.Right()[len(ln.State().Leaves.Right())-1].ID)
 		nw.Crash(x)
 		nw.RunFor(3 * time.Minute)
-		if !slices.Contains(reqs, req{rn.Index, wantR.Index}) {
+		if !slices.Contains(reqs, req{rn.Index, wantR.Index}) && !notified[rn.Index] {
 			t.Errorf("crash %d: right neighbour %d did not ask %d (farthest left leaf): requests %v", x, rn.Index, wantR.Index, reqs)
 		}
-		if !slices.Contains(reqs, req{ln.Index, wantL.Index}) {
+		if !slices.Contains(reqs, req{ln.Index, wantL.Index}) && !notified[ln.Index] {
 			t.Errorf("crash %d: left neighbour %d did not ask %d (farthest right leaf): requests %v", x, ln.Index, wantL.Index, reqs)
+		}
+		if !slices.Contains(reqs, req{rn.Index, wantR.Index}) && !slices.Contains(reqs, req{ln.Index, wantL.Index}) {
+			t.Errorf("crash %d: neither neighbour asked its farthest leaf on the failed node's side: requests %v", x, reqs)
 		}
 		if bad := nw.CheckLeafSets(3); len(bad) > 0 {
 			t.Fatalf("crash %d: not repaired: %v", x, bad)
@@ -438,21 +450,24 @@ func TestPaperRoutingTableRepair(t *testing.T) {
 		}
 	})
 
-	// Case 2: X, the only row-1 entry, fails; with no other entry in row 1
-	// Y asks an entry of row 2.
+	// Case 2: X, the only row-1 entry, fails. The paper has Y ask an entry
+	// of row 2 for row 1; here a row so sparse that its slots are expected
+	// to hold under two nodes each (14 nodes: under one) is not asked for
+	// at all: the failed node was most likely its slot's only node, and
+	// the periodic row exchange fills the hole if anything can (the
+	// repair's cost, bench/sim).
 	reqs = nil
 	nw.Crash(x.Index)
 	if err := nw.RouteFrom(0, core.Message{Key: x.Self().ID, App: testAppID}); err != nil {
 		t.Fatal(err)
 	}
 	nw.RunFor(10 * time.Second)
-	t.Run("next row asked", func(t *testing.T) {
+	t.Run("sparse row not asked", func(t *testing.T) {
 		for _, r := range reqs {
-			if r.from == 0 && r.row == 1 && id.SharedPrefixLen(nw.Node(r.to).Self().ID, y.Self().ID, 4) == 2 {
-				return
+			if r.from == 0 && r.row == 1 {
+				t.Errorf("requests %v, want none from Y for row 1", reqs)
 			}
 		}
-		t.Errorf("requests %v, want Y asking a row-2 entry for row 1", reqs)
 	})
 	if tb.Contains(x.Self().ID) {
 		t.Error("failed X still in Y's table")
@@ -634,5 +649,45 @@ func TestPaperPerHopAckReroute(t *testing.T) {
 			t.Fatalf("trial %d: hop timeouts %d->%d reroutes %d->%d", trial, before.HopTimeouts, after.HopTimeouts, before.Reroutes, after.Reroutes)
 		}
 		o.nw.RunFor(3 * time.Minute)
+	}
+}
+
+// MSPastry's shared liveness evidence in leaf-set repair: a node that
+// finds a leaf failed tells its leaf set, and the notice carries its leaf
+// set, from which most receivers take the failed node's replacement in
+// theirs instead of each asking a leaf of its own (Pastry's repair: one
+// leaf request and one reply per leaf of the failed node). The leaf sets
+// end exact either way.
+func TestLeafRepairFromNotices(t *testing.T) {
+	var nw *simnet.Network
+	requests, notices := 0, 0
+	onSend := func(from int, m *core.Message) {
+		switch {
+		case m.Type == core.MsgLeafRequest:
+			requests++
+		case m.Type == core.MsgSuspect && len(m.Handles) > 0:
+			notices++
+		}
+	}
+	nw, _ = simnet.New(simnet.Options{Seed: 62, Node: leafCfg(8), Topology: simnet.NewPlane(), OnSend: onSend})
+	if err := nw.Grow(60, 300*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	nw.RunFor(time.Minute)
+	for _, x := range []int{10, 25, 40} {
+		requests, notices = 0, 0
+		left, right := nw.TrueLeaves(nw.Node(x).Self().ID)
+		holders := len(left) + len(right) // the failed node's leaves
+		nw.Crash(x)
+		nw.RunFor(3 * time.Minute)
+		if notices == 0 {
+			t.Errorf("crash %d: no failure notice carried a leaf set", x)
+		}
+		if requests >= holders/2 {
+			t.Errorf("crash %d: %d leaf requests for %d leaves of the failed node; want most to repair from a notice", x, requests, holders)
+		}
+		if bad := nw.CheckLeafSets(3); len(bad) > 0 {
+			t.Fatalf("crash %d: not repaired: %v", x, bad)
+		}
 	}
 }

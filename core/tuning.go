@@ -112,15 +112,23 @@ func (n *Machine) retune() {
 // estimated from the leaf set's density: 2^128 over the mean gap between
 // adjacent ids.
 func (n *Machine) tableHops16() int {
-	sp := n.state.Leaves.Spacing()
-	var gap int // bits of the gap
-	switch {
-	case sp.Hi != 0:
-		gap = 64 + bits.Len64(sp.Hi)
-	case sp.Lo != 0:
-		gap = bits.Len64(sp.Lo)
-	default:
+	size, ok := n.sizeBits()
+	if !ok {
 		return 16 // the leaf set covers the ring
 	}
-	return max(16, (128-gap)*16/n.cfg.B-16)
+	return max(16, size*16/n.cfg.B-16)
+}
+
+// sizeBits is log2 of the overlay's size estimated from the leaf set's
+// density (2^128 over the mean gap between adjacent ids, rounded); false
+// if the leaf set covers the ring.
+func (n *Machine) sizeBits() (int, bool) {
+	sp := n.state.Leaves.Spacing()
+	switch {
+	case sp.Hi != 0:
+		return 128 - 64 - bits.Len64(sp.Hi), true
+	case sp.Lo != 0:
+		return 128 - bits.Len64(sp.Lo), true
+	}
+	return 0, false
 }
