@@ -42,6 +42,10 @@ type leafSnap struct {
 	// (its span over L), when !whole: an estimate of the overlay's
 	// density near this node.
 	spacing id.U128
+	// rightFull and leftFull: the side holds L/2 nodes; rightReach and
+	// leftReach are then the distance to its farthest (for Wants).
+	rightFull, leftFull   bool
+	rightReach, leftReach id.U128
 }
 
 // NewLeafSet returns an empty leaf set of size l (l/2 each side) for self.
@@ -140,18 +144,18 @@ func (s *LeafSet) Wants(x id.ID) bool {
 	}
 	p := s.snap.Load()
 	u := x.U128()
-	if p.index(x) < 0 { // not on either side: the common case, without scanning them
-		return s.fits(p.right, u.Sub(s.selfU), true) || s.fits(p.left, s.selfU.Sub(u), false)
+	// Where x would fit, from the snapshot's own fields (no load of the
+	// sides' entries); membership only matters where it fits, and is
+	// looked up only then.
+	fr := !p.rightFull || u.Sub(s.selfU).Less(p.rightReach)
+	fl := !p.leftFull || s.selfU.Sub(u).Less(p.leftReach)
+	if !fr && !fl {
+		return false
 	}
-	return !containsEntry(p.right, x) && s.fits(p.right, u.Sub(s.selfU), true) ||
-		!containsEntry(p.left, x) && s.fits(p.left, s.selfU.Sub(u), false)
-}
-
-func (s *LeafSet) fits(side []Entry, d id.U128, cw bool) bool {
-	if len(side) < s.half {
+	if p.index(x) < 0 { // on neither side
 		return true
 	}
-	return d.Less(s.dist(side[len(side)-1].ID, cw))
+	return fr && !containsEntry(p.right, x) || fl && !containsEntry(p.left, x)
 }
 
 func (s *LeafSet) dist(x id.ID, cw bool) id.U128 {
@@ -279,6 +283,12 @@ func (s *LeafSet) publish(left, right []Entry) {
 	}
 	if p.members == nil {
 		p.members = all[:0]
+	}
+	if p.rightFull = len(right) >= s.half; p.rightFull {
+		p.rightReach = s.dist(right[len(right)-1].ID, true)
+	}
+	if p.leftFull = len(left) >= s.half; p.leftFull {
+		p.leftReach = s.dist(left[len(left)-1].ID, false)
 	}
 	p.whole = overlap || len(left) < s.half || len(right) < s.half
 	if !p.whole {
