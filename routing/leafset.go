@@ -105,6 +105,13 @@ func (s *LeafSet) Lookup(x id.ID) (Entry, bool) {
 
 // index returns x's position in members, or -1.
 func (p *leafSnap) index(x id.ID) int {
+	// Every member of a set that does not cover the ring lies on the arc
+	// from its farthest left to its farthest right member: most nodes
+	// asked about (routing-table entries, senders) are refused here,
+	// from the snapshot's own fields.
+	if !p.whole && !id.Between(p.lo, x.U128(), p.hi) {
+		return -1
+	}
 	k := binary.BigEndian.Uint64(x[8:])
 	for i, v := range p.keys {
 		if v == k && p.members[i].ID == x {
@@ -257,7 +264,7 @@ func without(side []Entry, x id.ID) ([]Entry, bool) {
 
 func (s *LeafSet) publish(left, right []Entry) {
 	n := len(left) + len(right)
-	p := &leafSnap{keys: make([]uint64, 0, n)}
+	p := &leafSnap{keys: make([]uint64, 0, n), whole: true} // whole (index scans every key) until the members are known
 	// Both sides in one array, right then left; the distinct members are
 	// that array unless a node is on both sides.
 	all := make([]Entry, 0, n)
