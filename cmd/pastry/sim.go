@@ -256,8 +256,9 @@ func printSummary(w io.Writer, r *sim.Result) {
 	if p := r.Past; p != nil {
 		printPast(w, p)
 	}
-	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB\n",
-		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20))
+	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB, live heap %.0f MiB (%.1f KB a node), join gap %gms\n",
+		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20), float64(r.LiveHeapBytes)/(1<<20),
+		float64(r.LiveHeapBytes)/1000/float64(max(r.Nodes, 1)), r.JoinGapS*1000)
 }
 
 func printScribe(w io.Writer, s *sim.ScribeResult) {
