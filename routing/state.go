@@ -113,6 +113,21 @@ func (s *State) Knows(x id.ID) bool {
 		s.Constrained != nil && s.Constrained.Contains(x)
 }
 
+// ForEachTableNearLeaves calls fn, in ForEach's order, for the routing
+// table's entries that may lie within the leaf set's range: every entry
+// while the set covers the ring; otherwise those of the slots that meet the
+// arc from its farthest left to its farthest right member (ForEachIn). No
+// node outside that arc is one the leaf set Wants. Safe for concurrent
+// readers; stops early when fn returns false.
+func (s *State) ForEachTableNearLeaves(fn func(row, col int, e Entry) bool) {
+	ls := s.Leaves.snap.Load()
+	if ls.whole {
+		s.Table.ForEach(fn)
+		return
+	}
+	s.Table.ForEachIn(ls.lo, ls.hi, fn)
+}
+
 // SkipFunc marks nodes that routing must avoid (suspected failed). Nil
 // skips nothing.
 type SkipFunc func(id.ID) bool

@@ -218,6 +218,35 @@ func (t *RoutingTable) ForEach(fn func(row, col int, e Entry) bool) {
 	}
 }
 
+// ForEachIn is ForEach over the slots whose block of ids (the ids that
+// would take the slot) meets the clockwise arc from lo to hi, both
+// included: the others are skipped without being read. A node's table
+// spans several kilobytes of memory, and the leaf set's range, which
+// recheckLeaves looks for entries in on every heartbeat, meets only a few
+// slots of it. Safe for concurrent readers; stops early when fn returns
+// false.
+func (t *RoutingTable) ForEachIn(lo, hi id.U128, fn func(row, col int, e Entry) bool) {
+	one := id.U128{Lo: 1}
+	for r := range t.rows {
+		p := t.row(r)
+		if p == nil {
+			continue
+		}
+		w := id.Bits - t.b*(r+1) // a slot's block is 2^w ids wide
+		width := id.Pow2(w)
+		start := t.selfU.Sub(t.selfU.Low(w + t.b)) // column 0's block: self's first r digits, then zeros
+		for c := range p {
+			end := start.Add(width).Sub(one)
+			if id.Between(lo, start, hi) || id.Between(start, lo, end) {
+				if s := &p[c]; s.ok && !fn(r, c, s.entry()) {
+					return
+				}
+			}
+			start = start.Add(width)
+		}
+	}
+}
+
 // Contains reports whether x occupies its slot. Safe for concurrent readers.
 func (t *RoutingTable) Contains(x id.ID) bool {
 	_, ok := t.Lookup(x)
