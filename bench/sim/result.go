@@ -8,8 +8,9 @@ import (
 )
 
 // Result is one run's figures. Field names are the JSON keys the report
-// and `pastry sim --json` use; wall_s, events_per_s and peak_heap_bytes measure the
-// engine and are the only fields that differ between runs of one Config.
+// and `pastry sim --json` use; wall_s, events_per_s, peak_heap_bytes,
+// live_heap_bytes and peak_rss_bytes measure the engine and are the only
+// fields that differ between runs of one Config.
 type Result struct {
 	Nodes    int    `json:"nodes"`
 	Topology string `json:"topology"`
