@@ -467,4 +467,8 @@ func TestInclude(t *testing.T) {
 	if _, err := Run(o); err == nil {
 		t.Error("a missing --include file was accepted")
 	}
+	po, err := ParseArgs([]string{"--out", dir, "--include", "a.json,b.json"}, io.Discard)
+	if err != nil || !slices.Equal(po.Include, []string{"a.json", "b.json"}) {
+		t.Errorf("--include a.json,b.json: %v, %q", err, po.Include)
+	}
 }
