@@ -1050,7 +1050,7 @@ func (n *Machine) recheckLeaves() {
 			cands = append(cands, e)
 		}
 	}
-	n.state.Table.ForEach(func(_, _ int, e routing.Entry) bool { add(e); return true })
+	n.state.ForEachTableNearLeaves(func(_, _ int, e routing.Entry) bool { add(e); return true }) // no other entry is wanted
 	for _, e := range n.state.Neighbors.Members() {
 		add(e)
 	}

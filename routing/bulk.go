@@ -33,7 +33,7 @@ func (t *RoutingTable) ConsiderAll(es []Entry) int {
 		}
 		switch {
 		case cur.ok && cur.ID == e.ID:
-			if cur.Entry == e {
+			if cur.entry() == e {
 				continue
 			}
 		case !t.better(e, &cur, r, c):
@@ -50,7 +50,7 @@ func (t *RoutingTable) ConsiderAll(es []Entry) int {
 		if !cur.ok {
 			t.size++
 		}
-		s := slot{Entry: e, ok: true}
+		s := filled(e)
 		if cur.ok && cur.ID == e.ID {
 			s.alive = cur.alive
 		}

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 
@@ -22,9 +23,17 @@ type LeafSet struct {
 // leafSnap is an immutable leaf set.
 type leafSnap struct {
 	left, right []Entry
-	// members holds every distinct node with its id as a U128, for the
-	// routing scan.
-	members []member
+	// members holds every distinct node, for the routing scan: right then
+	// left. Unless the sides overlap (an overlay of L nodes or fewer) it
+	// is the one array both sides are slices of, so that a leaf set holds
+	// its entries once rather than twice (16 entries, 640 bytes, a node
+	// with L = 16).
+	members []Entry
+	// keys[i] is the low 64 bits of members[i]'s id. Membership tests
+	// (every message received makes a few) scan these, one or two cache
+	// lines, rather than the members, about ten; a match is checked
+	// against the whole id.
+	keys []uint64
 	// whole is true when the set covers the ring (a side is short, or the
 	// sides overlap): every key is then in range.
 	whole bool
@@ -36,11 +45,10 @@ type leafSnap struct {
 	// (its span over L), when !whole: an estimate of the overlay's
 	// density near this node.
 	spacing id.U128
-}
-
-type member struct {
-	u id.U128
-	e Entry
+	// rightFull and leftFull: the side holds L/2 nodes; rightReach and
+	// leftReach are then the distance to its farthest (for Wants).
+	rightFull, leftFull   bool
+	rightReach, leftReach id.U128
 }
 
 // NewLeafSet returns an empty leaf set of size l (l/2 each side) for self.
@@ -72,35 +80,48 @@ func (s *LeafSet) Len() int { return len(s.snap.Load().members) }
 
 // Members appends every distinct member to dst.
 func (s *LeafSet) Members(dst []Entry) []Entry {
-	for _, m := range s.snap.Load().members {
-		dst = append(dst, m.e)
-	}
-	return dst
+	return append(dst, s.snap.Load().members...)
 }
 
 // AppendHandles appends every distinct member's handle to dst.
 func (s *LeafSet) AppendHandles(dst []id.Handle) []id.Handle {
-	for _, m := range s.snap.Load().members {
-		dst = append(dst, m.e.Handle)
+	ms := s.snap.Load().members
+	for i := range ms {
+		dst = append(dst, ms[i].Handle)
 	}
 	return dst
 }
 
 // Contains reports whether x is a member.
 func (s *LeafSet) Contains(x id.ID) bool {
-	_, ok := s.Lookup(x)
-	return ok
+	return s.snap.Load().index(x) >= 0
 }
 
 // Lookup returns x's entry if x is a member.
 func (s *LeafSet) Lookup(x id.ID) (Entry, bool) {
-	ms := s.snap.Load().members
-	for i := range ms {
-		if ms[i].e.ID == x {
-			return ms[i].e, true
-		}
+	p := s.snap.Load()
+	if i := p.index(x); i >= 0 {
+		return p.members[i], true
 	}
 	return Entry{}, false
+}
+
+// index returns x's position in members, or -1.
+func (p *leafSnap) index(x id.ID) int {
+	// Every member of a set that does not cover the ring lies on the arc
+	// from its farthest left to its farthest right member: most nodes
+	// asked about (routing-table entries, senders) are refused here,
+	// from the snapshot's own fields.
+	if !p.whole && !id.Between(p.lo, x.U128(), p.hi) {
+		return -1
+	}
+	k := binary.BigEndian.Uint64(x[8:])
+	for i, v := range p.keys {
+		if v == k && p.members[i].ID == x {
+			return i
+		}
+	}
+	return -1
 }
 
 // Complete reports whether both sides are full. A node whose leaf set is not
@@ -133,15 +154,18 @@ func (s *LeafSet) Wants(x id.ID) bool {
 	}
 	p := s.snap.Load()
 	u := x.U128()
-	return !containsEntry(p.right, x) && s.fits(p.right, u.Sub(s.selfU), true) ||
-		!containsEntry(p.left, x) && s.fits(p.left, s.selfU.Sub(u), false)
-}
-
-func (s *LeafSet) fits(side []Entry, d id.U128, cw bool) bool {
-	if len(side) < s.half {
+	// Where x would fit, from the snapshot's own fields (no load of the
+	// sides' entries); membership only matters where it fits, and is
+	// looked up only then.
+	fr := !p.rightFull || u.Sub(s.selfU).Less(p.rightReach)
+	fl := !p.leftFull || s.selfU.Sub(u).Less(p.leftReach)
+	if !fr && !fl {
+		return false
+	}
+	if p.index(x) < 0 { // on neither side
 		return true
 	}
-	return d.Less(s.dist(side[len(side)-1].ID, cw))
+	return fr && !containsEntry(p.right, x) || fl && !containsEntry(p.left, x)
 }
 
 func (s *LeafSet) dist(x id.ID, cw bool) id.U128 {
@@ -242,24 +266,39 @@ func without(side []Entry, x id.ID) ([]Entry, bool) {
 }
 
 func (s *LeafSet) publish(left, right []Entry) {
-	p := &leafSnap{left: left, right: right, members: make([]member, 0, len(left)+len(right))}
-	seen := func(x id.ID) bool {
-		for _, m := range p.members {
-			if m.e.ID == x {
-				return true
-			}
-		}
-		return false
-	}
+	n := len(left) + len(right)
+	p := &leafSnap{keys: make([]uint64, 0, n), whole: true} // whole (index scans every key) until the members are known
+	// Both sides in one array, right then left; the distinct members are
+	// that array unless a node is on both sides.
+	all := make([]Entry, 0, n)
+	all = append(append(all, right...), left...)
+	p.right, p.left = all[:len(right):len(right)], all[len(right):]
 	overlap := false
-	for _, side := range [][]Entry{right, left} {
-		for _, e := range side {
-			if seen(e.ID) {
-				overlap = true
-				continue
-			}
-			p.members = append(p.members, member{u: e.ID.U128(), e: e})
+	for i := range all {
+		if p.index(all[i].ID) >= 0 {
+			overlap = true
+			break
 		}
+		p.members = all[:i+1]
+		p.keys = append(p.keys, binary.BigEndian.Uint64(all[i].ID[8:]))
+	}
+	if overlap {
+		p.members, p.keys = nil, p.keys[:0]
+		for _, e := range all {
+			if p.index(e.ID) < 0 {
+				p.members = append(p.members, e)
+				p.keys = append(p.keys, binary.BigEndian.Uint64(e.ID[8:]))
+			}
+		}
+	}
+	if p.members == nil {
+		p.members = all[:0]
+	}
+	if p.rightFull = len(right) >= s.half; p.rightFull {
+		p.rightReach = s.dist(right[len(right)-1].ID, true)
+	}
+	if p.leftFull = len(left) >= s.half; p.leftFull {
+		p.leftReach = s.dist(left[len(left)-1].ID, false)
 	}
 	p.whole = overlap || len(left) < s.half || len(right) < s.half
 	p.ring = overlap

@@ -35,7 +35,7 @@ func (m *rowAtomic) lookup(k id.U128) (Entry, bool) {
 	l := m.self.SharedPrefixLen(k, 4)
 	if r := m.rows[l].Load(); r != nil {
 		s := &(*r)[k.Digit(l, 4)]
-		return s.Entry, s.ok
+		return s.entry(), s.ok
 	}
 	return Entry{}, false
 }
@@ -45,7 +45,7 @@ func (m *rowAtomic) write(row, col int, e Entry) {
 	if old := m.rows[row].Load(); old != nil {
 		copy(nr, *old)
 	}
-	nr[col] = slot{Entry: e, ok: true}
+	nr[col] = filled(e)
 	m.rows[row].Store(&nr)
 }
 
@@ -58,7 +58,7 @@ func (m *tableAtomic) lookup(k id.U128) (Entry, bool) {
 	l := m.self.SharedPrefixLen(k, 4)
 	if r := m.t.Load()[l]; r != nil {
 		s := &r[k.Digit(l, 4)]
-		return s.Entry, s.ok
+		return s.entry(), s.ok
 	}
 	return Entry{}, false
 }
@@ -68,7 +68,7 @@ func (m *tableAtomic) write(row, col int, e Entry) {
 	nt := *old
 	nr := make([]slot, 16)
 	copy(nr, old[row])
-	nr[col] = slot{Entry: e, ok: true}
+	nr[col] = filled(e)
 	nt[row] = nr
 	m.t.Store(&nt)
 }
@@ -85,7 +85,7 @@ func (m *rwmutex) lookup(k id.U128) (Entry, bool) {
 	defer m.mu.RUnlock()
 	if r := m.rows[l]; r != nil {
 		s := &r[k.Digit(l, 4)]
-		return s.Entry, s.ok
+		return s.entry(), s.ok
 	}
 	return Entry{}, false
 }
@@ -95,7 +95,7 @@ func (m *rwmutex) write(row, col int, e Entry) {
 	if m.rows[row] == nil {
 		m.rows[row] = make([]slot, 16)
 	}
-	m.rows[row][col] = slot{Entry: e, ok: true}
+	m.rows[row][col] = filled(e)
 	m.mu.Unlock()
 }
 

@@ -113,6 +113,21 @@ func (s *State) Knows(x id.ID) bool {
 		s.Constrained != nil && s.Constrained.Contains(x)
 }
 
+// ForEachTableNearLeaves calls fn, in ForEach's order, for the routing
+// table's entries that may lie within the leaf set's range: every entry
+// while the set covers the ring; otherwise those of the slots that meet the
+// arc from its farthest left to its farthest right member (ForEachIn). No
+// node outside that arc is one the leaf set Wants. Safe for concurrent
+// readers; stops early when fn returns false.
+func (s *State) ForEachTableNearLeaves(fn func(row, col int, e Entry) bool) {
+	ls := s.Leaves.snap.Load()
+	if ls.whole {
+		s.Table.ForEach(fn)
+		return
+	}
+	s.Table.ForEachIn(ls.lo, ls.hi, fn)
+}
+
 // SkipFunc marks nodes that routing must avoid (suspected failed). Nil
 // skips nothing.
 type SkipFunc func(id.ID) bool
@@ -165,8 +180,8 @@ func (s *State) nextHop(key id.ID, skip SkipFunc, t *RoutingTable, secure bool) 
 		best, bestU, found := id.Handle{}, self, false
 		for i := range ls.members {
 			m := &ls.members[i]
-			if k.Closer(m.u, bestU) && (skip == nil || !skip(m.e.ID)) {
-				best, bestU, found = m.e.Handle, m.u, true
+			if u := m.ID.U128(); k.Closer(u, bestU) && (skip == nil || !skip(m.ID)) {
+				best, bestU, found = m.Handle, u, true
 			}
 		}
 		return best, found
@@ -204,21 +219,21 @@ func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu
 	}
 	// k is outside the leaf set's range: the member nearest to it is the
 	// farthest one on its side.
-	var cands [3]*Entry
+	var cands [3]*id.Handle
 	var us [3]id.U128
 	n := 0
 	if k.Sub(ls.hi).Less(ls.lo.Sub(k)) {
-		cands[0], us[0] = &ls.right[len(ls.right)-1], ls.hi
+		cands[0], us[0] = &ls.right[len(ls.right)-1].Handle, ls.hi
 	} else {
-		cands[0], us[0] = &ls.left[len(ls.left)-1], ls.lo
+		cands[0], us[0] = &ls.left[len(ls.left)-1].Handle, ls.lo
 	}
 	n++
 	if d > 0 && row[d-1].ok {
-		cands[n], us[n] = &row[d-1].Entry, row[d-1].ID.U128()
+		cands[n], us[n] = &row[d-1].Handle, row[d-1].ID.U128()
 		n++
 	}
 	if d+1 < len(row) && row[d+1].ok {
-		cands[n], us[n] = &row[d+1].Entry, row[d+1].ID.U128()
+		cands[n], us[n] = &row[d+1].Handle, row[d+1].ID.U128()
 		n++
 	}
 	best, bestU, found := id.Handle{}, cu, false
@@ -228,7 +243,7 @@ func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu
 			u.SharedPrefixLen(k, s.b) < l || skip != nil && skip(cands[i].ID) {
 			continue
 		}
-		best, bestU, found = cands[i].Handle, u, true
+		best, bestU, found = *cands[i], u, true
 	}
 	return best, found
 }
@@ -237,27 +252,27 @@ func (s *State) nearRoot(k, self id.U128, l, d int, row []slot, ls *leafSnap, cu
 // is numerically closer to k than this node, and returns the closest.
 func (s *State) rareCase(k, self id.U128, l int, ls *leafSnap, skip SkipFunc, t *RoutingTable, secure bool) (id.Handle, bool) {
 	best, bestU, found := id.Handle{}, self, false
-	consider := func(e *Entry) {
-		u := e.ID.U128()
-		if u.SharedPrefixLen(k, s.b) >= l && k.Closer(u, bestU) && (skip == nil || !skip(e.ID)) {
-			best, bestU, found = e.Handle, u, true
+	consider := func(h *id.Handle) {
+		u := h.ID.U128()
+		if u.SharedPrefixLen(k, s.b) >= l && k.Closer(u, bestU) && (skip == nil || !skip(h.ID)) {
+			best, bestU, found = *h, u, true
 		}
 	}
 	for i := range ls.members {
-		consider(&ls.members[i].e)
+		consider(&ls.members[i].Handle)
 	}
 	for r := l; r < len(t.rows); r++ { // rows above l share fewer than l digits with k
 		if row := t.row(r); row != nil {
 			for c := range row {
 				if row[c].ok {
-					consider(&row[c].Entry)
+					consider(&row[c].Handle)
 				}
 			}
 		}
 	}
 	if !secure {
 		for _, e := range *s.Neighbors.snap.Load() {
-			consider(&e)
+			consider(&e.Handle)
 		}
 	}
 	return best, found
@@ -321,7 +336,7 @@ func (s *State) Range(x id.ID, rank int) (lo, hi id.ID, ok bool) {
 func (s *State) rangeWhole(x id.ID, rank int, p *leafSnap) (lo, hi id.ID, ok bool) {
 	ring := []id.ID{s.Self.ID}
 	for _, m := range p.members {
-		ring = append(ring, m.e.ID)
+		ring = append(ring, m.ID)
 	}
 	sortRing(ring, s.Self.ID)
 	n := len(ring)

@@ -33,16 +33,27 @@ type RoutingTable struct {
 	inline      [32]atomic.Pointer[slot]
 }
 
-// slot is one routing-table cell; ok is false for a hole.
+// slot is one routing-table cell; ok is false for a hole. Its entry's
+// fields are laid out flat rather than as an embedded Entry, so that ok
+// sits in what would be Entry's padding: 48 bytes rather than 56, a row of
+// 16 slots 768 bytes rather than 896 (the table is the largest part of a
+// simulated node's memory).
 type slot struct {
-	Entry
-	ok bool
+	id.Handle
+	Prox uint32
+	ok   bool
 	// alive is the writer's clock time until which the occupant is taken
 	// to be alive without a probe (0: never heard from since it took the
 	// slot). Written in place by the writer and never read by readers, who
-	// copy only Entry and ok.
+	// copy only the entry and ok.
 	alive time.Duration
 }
+
+// entry is the slot's entry.
+func (s *slot) entry() Entry { return Entry{Handle: s.Handle, Prox: s.Prox} }
+
+// filled is a slot holding e.
+func filled(e Entry) slot { return slot{Handle: e.Handle, Prox: e.Prox, ok: true} }
 
 // NewRoutingTable returns an empty table for node self with digits of b bits.
 func NewRoutingTable(self id.ID, b int) (*RoutingTable, error) {
@@ -151,13 +162,13 @@ func (t *RoutingTable) Get(row, col int) (Entry, bool) {
 		return Entry{}, false
 	}
 	s := &r[col]
-	return s.Entry, s.ok
+	return s.entry(), s.ok
 }
 
 // Row appends row r's filled entries to dst and returns it. Safe for
 // concurrent readers.
 func (t *RoutingTable) Row(r int, dst []Entry) []Entry {
-	return appendRow(t, r, dst, func(s *slot) Entry { return s.Entry })
+	return appendRow(t, r, dst, func(s *slot) Entry { return s.entry() })
 }
 
 // AppendRowHandles appends the handles of row r's filled entries to dst.
@@ -200,9 +211,38 @@ func (t *RoutingTable) ForEach(fn func(row, col int, e Entry) bool) {
 			continue
 		}
 		for c := range p {
-			if s := &p[c]; s.ok && !fn(r, c, s.Entry) {
+			if s := &p[c]; s.ok && !fn(r, c, s.entry()) {
 				return
 			}
+		}
+	}
+}
+
+// ForEachIn is ForEach over the slots whose block of ids (the ids that
+// would take the slot) meets the clockwise arc from lo to hi, both
+// included: the others are skipped without being read. A node's table
+// spans several kilobytes of memory, and the leaf set's range, which
+// recheckLeaves looks for entries in on every heartbeat, meets only a few
+// slots of it. Safe for concurrent readers; stops early when fn returns
+// false.
+func (t *RoutingTable) ForEachIn(lo, hi id.U128, fn func(row, col int, e Entry) bool) {
+	one := id.U128{Lo: 1}
+	for r := range t.rows {
+		p := t.row(r)
+		if p == nil {
+			continue
+		}
+		w := id.Bits - t.b*(r+1) // a slot's block is 2^w ids wide
+		width := id.Pow2(w)
+		start := t.selfU.Sub(t.selfU.Low(w + t.b)) // column 0's block: self's first r digits, then zeros
+		for c := range p {
+			end := start.Add(width).Sub(one)
+			if id.Between(lo, start, hi) || id.Between(start, lo, end) {
+				if s := &p[c]; s.ok && !fn(r, c, s.entry()) {
+					return
+				}
+			}
+			start = start.Add(width)
 		}
 	}
 }
@@ -217,7 +257,7 @@ func (t *RoutingTable) Contains(x id.ID) bool {
 // readers.
 func (t *RoutingTable) Lookup(x id.ID) (Entry, bool) {
 	if s := t.find(x); s != nil {
-		return s.Entry, true
+		return s.entry(), true
 	}
 	return Entry{}, false
 }
@@ -244,7 +284,9 @@ func (t *RoutingTable) Wants(e Entry) bool {
 		return false
 	}
 	var cur slot
-	cur.Entry, cur.ok = t.Get(r, c)
+	if row := t.row(r); row != nil {
+		cur = row[c]
+	}
 	return t.better(e, &cur, r, c)
 }
 
@@ -258,20 +300,22 @@ func (t *RoutingTable) Consider(e Entry) bool {
 	if !ok {
 		return false
 	}
-	var cs slot
-	cs.Entry, cs.ok = t.Get(r, c)
-	cur, had := cs.Entry, cs.ok
+	var cur slot
+	if row := t.row(r); row != nil {
+		cur = row[c]
+	}
+	had := cur.ok
 	switch {
 	case had && cur.ID == e.ID:
 		if cur.Prox == e.Prox && cur.Addr == e.Addr {
 			return false
 		}
-	case !t.better(e, &cs, r, c):
+	case !t.better(e, &cur, r, c):
 		return false
 	}
-	s := slot{Entry: e, ok: true}
+	s := filled(e)
 	if had && cur.ID == e.ID {
-		s.alive = t.row(r)[c].alive
+		s.alive = cur.alive
 	}
 	t.set(r, c, s)
 	if !had {
@@ -286,7 +330,7 @@ func (t *RoutingTable) Consider(e Entry) bool {
 func (t *RoutingTable) Alive(x id.ID, until time.Duration) (Entry, bool) {
 	if s := t.find(x); s != nil {
 		s.alive = max(s.alive, until)
-		return s.Entry, true
+		return s.entry(), true
 	}
 	return Entry{}, false
 }
@@ -299,7 +343,7 @@ func (t *RoutingTable) UpdateAlive(fn func(e Entry, until time.Duration) time.Du
 		row := t.row(r)
 		for c := range row {
 			if s := &row[c]; s.ok {
-				s.alive = fn(s.Entry, s.alive)
+				s.alive = fn(s.entry(), s.alive)
 			}
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // travel back to the origins as they do in the daemon.
 type Lookups struct {
 	nw        *Network
-	apps      map[int]*lookup.App
+	apps      []*lookup.App // by node index; nil where none is attached
 	next      uint64
 	inflight  map[uint64]lookupStart // by request id
 	Issued    int
@@ -71,7 +71,7 @@ type lookupStart struct {
 
 // NewLookups returns a tracker for nw; call Attach for every node.
 func NewLookups(nw *Network) *Lookups {
-	return &Lookups{nw: nw, apps: map[int]*lookup.App{}, inflight: map[uint64]lookupStart{}}
+	return &Lookups{nw: nw, inflight: map[uint64]lookupStart{}}
 }
 
 // Attach registers the lookup application on n.
@@ -83,6 +83,9 @@ func (l *Lookups) Attach(n *Host) error {
 	})
 	if err != nil {
 		return err
+	}
+	for len(l.apps) <= n.Index {
+		l.apps = append(l.apps, nil)
 	}
 	l.apps[n.Index] = a
 	return nil
@@ -108,7 +111,10 @@ func (l *Lookups) Lookup(i int, key id.ID) (uint64, error) {
 
 // LookupWith is Lookup with the lookup's options (a secure lookup).
 func (l *Lookups) LookupWith(i int, key id.ID, so lookup.StartOptions) (uint64, error) {
-	a := l.apps[i]
+	var a *lookup.App
+	if i >= 0 && i < len(l.apps) {
+		a = l.apps[i]
+	}
 	if a == nil {
 		return 0, fmt.Errorf("simnet: no lookup application on node %d", i)
 	}

@@ -164,12 +164,12 @@ func writeMarkdown(dir string, res *Results, figs []Figure) error {
 	w("%s\n\n", SectionEngine)
 	w("One row per simulation: the engine's cost (these are the only figures that\n" +
 		"differ between two runs of the same seed).\n\n")
-	w("| run | nodes | lookups | events | virtual s | wall s | events/s | peak heap MiB |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("| run | nodes | lookups | events | virtual s | wall s | events/s | peak heap MiB | live heap KB a node |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range res.Runs {
 		r := x.Result
-		w("| %s | %s | %s | %s | %.0f | %.1f | %s | %.0f |\n", x.Name, commas(r.Nodes), commas(issued(x)), commas(int(r.Events)),
-			r.VirtualS, r.WallS, commas(int(r.EventsPerS)), float64(r.PeakHeapBytes)/(1<<20))
+		w("| %s | %s | %s | %s | %.0f | %.1f | %s | %.0f | %.1f |\n", x.Name, commas(r.Nodes), commas(issued(x)), commas(int(r.Events)),
+			r.VirtualS, r.WallS, commas(int(r.EventsPerS)), float64(r.PeakHeapBytes)/(1<<20), float64(r.LiveHeapBytes)/1000/float64(max(r.Nodes, 1)))
 	}
 	w("\n")
 

@@ -1,11 +1,13 @@
 package report
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +51,13 @@ type Options struct {
 	// SecurityNodes is the overlay size of the security section's runs;
 	// 0 means SecurityNodes, or MaxNodes if smaller.
 	SecurityNodes int
+
+	// Include are results of `pastry sim --json` runs (files) added to
+	// the report as hops runs after the suite's: a size too large for the
+	// suite's one sitting (the million-node run) is run once on its own
+	// and its point reported beside the others. Only lookup runs (no
+	// --fail, --churn-median, --groups, --past or --attack) are taken.
+	Include []string
 
 	SkipFail, SkipChurn, SkipScribe bool
 	SkipSecurity                    bool
@@ -95,6 +104,7 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	fs.IntVar(&o.SecurityNodes, "security-nodes", 0, fmt.Sprintf("overlay size of the secure-routing runs (default %d, or --max-nodes if smaller)", SecurityNodes))
 	fs.BoolVar(&o.SkipSecurity, "skip-security", false, "skip the secure-routing experiment (attackers at F = 0, 0.1, 0.2, 0.3)")
 	fs.BoolVar(&o.JSONOnly, "json-only", false, "write results.json only: no report.md, no figures")
+	include := fs.String("include", "", "comma-separated files of `pastry sim --json` lookup runs to add as hops points after the suite's (a 1M-node run made on its own)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: pastry sim report --out DIR [flags]\n\n"+
 			"Runs the Pastry paper suite (hops and RDP vs N, the hop distribution, a %.0f%% failure,\n"+
@@ -106,6 +116,9 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return Options{}, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	if *include != "" {
+		o.Include = strings.Split(*include, ",")
 	}
 	o.CommandLine = commandLine(args)
 	return o, o.Validate()
@@ -165,6 +178,27 @@ func (o Options) Validate() error {
 		}
 	}
 	return nil
+}
+
+// readIncluded reads the results Options.Include names, as hops runs
+// named hops-SIZE.
+func (o Options) readIncluded() ([]RunResult, error) {
+	var out []RunResult
+	for _, path := range o.Include {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--include: %w", err)
+		}
+		var r sim.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("--include %s: not the JSON of pastry sim --json: %w", path, err)
+		}
+		if r.Nodes < 1 || r.Lookups < 1 || r.Fail != nil || r.Churn != nil || r.Scribe != nil || r.Past != nil || r.Attack != nil {
+			return nil, fmt.Errorf("--include %s: want a lookup run (pastry sim --nodes N --lookups K --json, without other experiments)", path)
+		}
+		out = append(out, RunResult{Name: "hops-" + short(r.Nodes), Experiment: ExpHops, Result: &r})
+	}
+	return out, nil
 }
 
 func checkSize(flag string, n, maxNodes int) error {

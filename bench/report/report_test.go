@@ -420,3 +420,55 @@ func TestCommandLineQuoting(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+// TestInclude adds a lookup run made on its own (the million-node point)
+// to the report as a hops run after the suite's, and refuses files that
+// are not a lookup run's JSON before simulating anything.
+func TestInclude(t *testing.T) {
+	dir := t.TempDir()
+	big := fullSuite().Runs[len(SuiteSizes)-1].Result // a 100k hops result
+	big.Nodes, big.LookupStats.MeanHops = 1_000_000, 4.81
+	good := filepath.Join(dir, "1m.json")
+	if err := os.WriteFile(good, []byte(mustJSON(t, big)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	res, progress := smallSuite(t, out, func(o *Options) {
+		o.JSONOnly, o.SkipFail, o.SkipChurn, o.SkipScribe, o.SkipSecurity, o.LookupsPerNode = true, true, true, true, true, 0.2
+		o.Include = []string{good}
+	})
+	hops := res.byExperiment(ExpHops)
+	if len(hops) != 2 || hops[1].Result.Nodes != 1_000_000 || hops[1].Result.MeanHops != 4.81 || hops[1].Name != "hops-1000k" {
+		t.Fatalf("hops runs %s", mustJSON(t, hops))
+	}
+	if !strings.Contains(progress, "included hops-1000k") {
+		t.Errorf("progress lacks the included run:\n%s", progress)
+	}
+	disk := readResults(t, filepath.Join(out, ResultsFile))
+	if len(disk.Runs) != 2 || disk.Runs[1].Result.Nodes != 1_000_000 {
+		t.Fatalf("results.json: %s", mustJSON(t, disk))
+	}
+
+	failRun := fullSuite().Runs[len(SuiteSizes)].Result
+	bad := map[string]string{"garbage": "not json", "fail": mustJSON(t, failRun)}
+	for name, body := range bad {
+		path := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o := DefaultOptions()
+		o.Out, o.Include = filepath.Join(dir, "out-"+name), []string{path}
+		if _, err := Run(o); err == nil || !strings.Contains(err.Error(), "--include") {
+			t.Errorf("%s: err %v, want an --include error", name, err)
+		}
+	}
+	o := DefaultOptions()
+	o.Out, o.Include = filepath.Join(dir, "out-missing"), []string{filepath.Join(dir, "missing.json")}
+	if _, err := Run(o); err == nil {
+		t.Error("a missing --include file was accepted")
+	}
+	po, err := ParseArgs([]string{"--out", dir, "--include", "a.json,b.json"}, io.Discard)
+	if err != nil || !slices.Equal(po.Include, []string{"a.json", "b.json"}) {
+		t.Errorf("--include a.json,b.json: %v, %q", err, po.Include)
+	}
+}

@@ -60,6 +60,10 @@ func Run(o Options) (*Results, error) {
 	if err := prepareDir(o.Out); err != nil {
 		return nil, err
 	}
+	included, err := o.readIncluded() // before the first run: a bad file fails at once
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	res := &Results{
 		Command:  o.CommandLine,
@@ -85,6 +89,10 @@ func Run(o Options) (*Results, error) {
 			}
 		}
 	}
+	for _, x := range included {
+		o.progress("included %s (%s nodes) from a run of its own", x.Name, commas(x.Result.Nodes))
+	}
+	res.Runs = append(res.Runs, included...)
 	res.Finished = time.Now().UTC().Format(time.RFC3339)
 	res.WallS = round3(time.Since(start).Seconds())
 	if err := writeResults(o.Out, res); err != nil {

@@ -8,8 +8,9 @@ import (
 )
 
 // Result is one run's figures. Field names are the JSON keys the report
-// and `pastry sim --json` use; wall_s, events_per_s and peak_heap_bytes measure the
-// engine and are the only fields that differ between runs of one Config.
+// and `pastry sim --json` use; wall_s, events_per_s, peak_heap_bytes,
+// live_heap_bytes and peak_rss_bytes measure the engine and are the only
+// fields that differ between runs of one Config.
 type Result struct {
 	Nodes    int    `json:"nodes"`
 	Topology string `json:"topology"`
@@ -48,6 +49,16 @@ type Result struct {
 	WallS         float64 `json:"wall_s"`
 	EventsPerS    float64 `json:"events_per_s"`
 	PeakHeapBytes uint64  `json:"peak_heap_bytes"`
+	// LiveHeapBytes is the heap in use at the end of the run after a
+	// collection, the overlay still held: the run's live memory, of which
+	// nearly all is the nodes' state (LiveHeapBytes / Nodes a node).
+	LiveHeapBytes uint64 `json:"live_heap_bytes"`
+	// PeakRSSBytes is the process's peak resident set (Linux VmHWM; 0
+	// where unknown), for runs near the machine's memory.
+	PeakRSSBytes uint64 `json:"peak_rss_bytes,omitempty"`
+	// JoinGapS is the virtual time between successive joins (Config.
+	// JoinGap: by default AutoJoinGap(Nodes)).
+	JoinGapS float64 `json:"join_gap_s"`
 }
 
 // LookupStats summarises a set of lookups.

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pastrynet/pastry/core"
@@ -477,4 +480,31 @@ func (r *run) finish(start time.Time) {
 		res.EventsPerS = math.Round(float64(res.Events) / res.WallS)
 	}
 	res.PeakHeapBytes = r.peakHeap
+	res.JoinGapS = r.cfg.JoinGap.Seconds()
+	// The live heap, the run's state still referenced: after the wall time
+	// is taken, as the collection costs seconds at a million nodes.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.LiveHeapBytes = ms.HeapAlloc
+	runtime.KeepAlive(r.nw)
+	res.PeakRSSBytes = peakRSS()
+}
+
+// peakRSS is the process's peak resident set size from /proc/self/status
+// (VmHWM), or 0 where there is none.
+func peakRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }

@@ -37,7 +37,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&c.Duration, "duration", 0, "with --churn-median: how long to run churn")
 	fs.Float64Var(&c.SessionShape, "session-shape", 0, "Weibull shape of session times (0: exponential)")
 	fs.Float64Var(&c.LookupRate, "lookup-rate", c.LookupRate, "with --churn-median: lookups per node per minute")
-	fs.DurationVar(&c.JoinGap, "join-gap", c.JoinGap, "virtual time between successive joins")
+	fs.DurationVar(&c.JoinGap, "join-gap", 0, "virtual time between successive joins (default 2s x 1000 / nodes, within 1ms to 200ms: 20ms at 100,000 nodes)")
 	fs.Float64Var(&c.ProbeLossTarget, "probe-loss", c.ProbeLossTarget, "target raw loss rate the nodes tune their table probing to (0: probe every StateProbeInterval)")
 	fs.IntVar(&c.OracleBlock, "oracle-block", 0, "analysis aid, not Pastry: a node whose next table slot's block has at most this many live nodes forwards lookups straight to the root")
 	fs.IntVar(&c.Groups, "groups", 0, "run Scribe's experiments with this many groups (sizes N x rank^-1.25): delay penalty, node and link stress, repair, root failover")
@@ -256,8 +256,9 @@ func printSummary(w io.Writer, r *sim.Result) {
 	if p := r.Past; p != nil {
 		printPast(w, p)
 	}
-	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB\n",
-		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20))
+	fmt.Fprintf(w, "engine      %.1fs wall, %.0fs virtual, %d events (%.0f/s), peak heap %.0f MiB, live heap %.0f MiB (%.1f KB a node), join gap %gms\n",
+		r.WallS, r.VirtualS, r.Events, r.EventsPerS, float64(r.PeakHeapBytes)/(1<<20), float64(r.LiveHeapBytes)/(1<<20),
+		float64(r.LiveHeapBytes)/1000/float64(max(r.Nodes, 1)), r.JoinGapS*1000)
 }
 
 func printScribe(w io.Writer, s *sim.ScribeResult) {
