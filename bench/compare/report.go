@@ -353,6 +353,15 @@ func markdown(res *Result) []byte {
 	}
 	w(".\n\n")
 	for _, o := range res.Ops {
+		if len(o.ByType) > 0 {
+			w("Pastry's %s, messages per operation by kind, each net of its idle rate: %s.", o.Call, byTypeString(o.ByType))
+			if o.Op == "lookup" && o.Count > 0 {
+				w(" Answers that came straight back from the root (not routed): %d of %d.", o.AnswersStraight, o.Count)
+			}
+			w("\n\n")
+		}
+	}
+	for _, o := range res.Ops {
 		if len(o.Errors) > 0 {
 			w("- %s %s errors (first %d): %q\n", o.Protocol, o.Call, len(o.Errors), o.Errors)
 		}
