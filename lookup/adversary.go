@@ -221,15 +221,7 @@ func (a *Adversary) Forward(m *core.Message, next *id.Handle) bool {
 	}
 	switch a.attack {
 	case AttackMisroute:
-		if a.opts.Colluders.Contains(m.From.ID) {
-			*next = a.ep.Self() // misrouted here: deliver, and answer (Deliver)
-			return true
-		}
-		if c, ok := a.otherColluder(); ok {
-			*next = c
-			return true
-		}
-		return false
+		return a.misroute(m, next)
 	case AttackFakeRoot, AttackSuppress:
 		send(a.ep, m.Origin, replyKind(a.ep, m, req, kind, a.fakeLeaves(m.Key)))
 	}
@@ -284,16 +276,24 @@ func (a *Adversary) Update(id.Handle, bool) {}
 func (a *Adversary) forwardFill(m *core.Message, next *id.Handle) bool {
 	switch a.attack {
 	case AttackMisroute:
-		if a.opts.Colluders.Contains(m.From.ID) {
-			*next = a.ep.Self()
-			return true
-		}
-		if c, ok := a.otherColluder(); ok {
-			*next = c
-			return true
-		}
+		return a.misroute(m, next)
 	case AttackFakeRoot, AttackSuppress:
 		a.answerFill(m)
+	}
+	return false
+}
+
+// misroute sends m to a colluder: here, when a colluder sent it (this node
+// delivers and answers it: Deliver), else to another colluder. It reports
+// false, forwarding m as routed, when there is no other colluder.
+func (a *Adversary) misroute(m *core.Message, next *id.Handle) bool {
+	if a.opts.Colluders.Contains(m.From.ID) {
+		*next = a.ep.Self()
+		return true
+	}
+	if c, ok := a.otherColluder(); ok {
+		*next = c
+		return true
 	}
 	return false
 }
