@@ -11,8 +11,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/pastrynet/pastry/bench/report"
 )
 
 // Figure files.
@@ -61,14 +61,9 @@ var (
 	red  = color.RGBA{R: 214, G: 39, B: 40, A: 255}
 )
 
+// svgOf draws p on a 6 x 4 inch SVG titled like the plot.
 func svgOf(p *plot.Plot) ([]byte, error) {
-	c := vgsvg.New(6*vg.Inch, 4*vg.Inch)
-	p.Draw(draw.New(c))
-	var b bytes.Buffer
-	if _, err := c.WriteTo(&b); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return report.RenderSVG(p.Title.Text, 6*vg.Inch, 4*vg.Inch, [][]*plot.Plot{{p}})
 }
 
 // latencyCDF is the CDF of the main workload's lookup latencies; nil

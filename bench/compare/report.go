@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"image/color"
 	"math"
@@ -14,8 +13,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/pastrynet/pastry/bench/report"
 )
 
 // Report files.
@@ -81,7 +80,7 @@ func writeReport(dir string, res *Result) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.file, err)
 		}
-		svg, err := renderSVG(f.title, f.w, f.h, ps)
+		svg, err := report.RenderSVG(f.title, f.w, f.h, [][]*plot.Plot{ps})
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.file, err)
 		}
@@ -93,42 +92,6 @@ func writeReport(dir string, res *Result) error {
 }
 
 func one(p *plot.Plot, err error) ([]*plot.Plot, error) { return []*plot.Plot{p}, err }
-
-// renderSVG draws plots side by side and gives the SVG a <title>.
-func renderSVG(title string, w, h vg.Length, plots []*plot.Plot) ([]byte, error) {
-	c := vgsvg.New(w, h)
-	dc := draw.New(c)
-	if len(plots) == 1 {
-		plots[0].Draw(dc)
-	} else {
-		tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Points(24), PadTop: vg.Points(6),
-			PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
-		canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
-		for j, p := range plots {
-			p.Draw(canvases[0][j])
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	i := bytes.Index(buf.Bytes(), []byte("<svg"))
-	if i < 0 {
-		return nil, fmt.Errorf("no <svg> element in the canvas output")
-	}
-	j := bytes.IndexByte(buf.Bytes()[i:], '>')
-	if j < 0 {
-		return nil, fmt.Errorf("unterminated <svg> element")
-	}
-	at := i + j + 1
-	var t bytes.Buffer
-	t.WriteString("\n<title>")
-	if err := xml.EscapeText(&t, []byte(title)); err != nil {
-		return nil, err
-	}
-	t.WriteString("</title>")
-	return slices.Concat(buf.Bytes()[:at], t.Bytes(), buf.Bytes()[at:]), nil
-}
 
 func styleOf(o *OpResult) (color.Color, []vg.Length) {
 	switch {

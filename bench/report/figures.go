@@ -84,7 +84,7 @@ func writeFigures(dir string, res *Results) ([]Figure, error) {
 		if err != nil {
 			return figs, fmt.Errorf("figure %s: %w", f.File, err)
 		}
-		svg, err := renderSVG(f.Title, f.w, f.h, plots)
+		svg, err := RenderSVG(f.Title, f.w, f.h, plots)
 		if err != nil {
 			return figs, fmt.Errorf("figure %s: %w", f.File, err)
 		}
@@ -100,9 +100,10 @@ func one(p *plot.Plot, err error) ([][]*plot.Plot, error) {
 	return [][]*plot.Plot{{p}}, err
 }
 
-// renderSVG draws plots as one row of panels and gives the SVG a <title>,
-// which gonum's SVG canvas does not write.
-func renderSVG(title string, w, h vg.Length, plots [][]*plot.Plot) ([]byte, error) {
+// RenderSVG draws plots as rows of panels, their axes aligned, on a w x h
+// SVG and gives it a <title>, which gonum's SVG canvas does not write.
+// The other reports (bench/compare, bench/cluster) draw with it too.
+func RenderSVG(title string, w, h vg.Length, plots [][]*plot.Plot) ([]byte, error) {
 	c := vgsvg.New(w, h)
 	drawPanels(draw.New(c), plots)
 	var buf bytes.Buffer
