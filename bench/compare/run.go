@@ -286,6 +286,35 @@ func byTypeString(m map[string]float64) string {
 	return strings.Join(parts, ", ")
 }
 
+// inBatches starts nodes 1 to n-1 in batches of cfg.Batch at once, each
+// batch after the one before has finished (node 0 is started by the
+// caller): step(i, done) is called on this goroutine, with done the nodes
+// started so far, and returns the work that starts node i. It logs
+// progress (format: done, n, seconds since start) each tenth of the way,
+// and stops at a batch with an error.
+func (b *bench) inBatches(n int, start time.Time, format string, step func(i, done int) func() error) error {
+	tenth := 0
+	for done := 1; done < n; {
+		if t := 10 * done / n; t > tenth {
+			tenth = t
+			b.logf(format, done, n, time.Since(start).Seconds())
+		}
+		end := min(done+b.cfg.Batch, n)
+		errs := make([]error, end-done)
+		var wg sync.WaitGroup
+		for i := done; i < end; i++ {
+			work := step(i, done)
+			wg.Go(func() { errs[i-done] = work() })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		done = end
+	}
+	return nil
+}
+
 // pastryByType is pastryMsgs by kind: frames by their message type's
 // name, and pings and pongs.
 func (b *bench) pastryByType() map[string]uint64 {
@@ -343,24 +372,11 @@ func (b *bench) setupPastry(ctx context.Context) (*ProtoResult, error) {
 	if err := b.nodes[0].Join(ctx); err != nil {
 		return nil, err
 	}
-	tenth := 0
-	for joined := 1; joined < len(b.nodes); {
-		if t := 10 * joined / len(b.nodes); t > tenth {
-			tenth = t
-			b.logf("pastry: %d of %d joined (%.1f s)", joined, len(b.nodes), time.Since(start).Seconds())
-		}
-		end := min(joined+b.cfg.Batch, len(b.nodes))
-		errs := make([]error, end-joined)
-		var wg sync.WaitGroup
-		for i := joined; i < end; i++ {
-			via := b.r.Perm(joined)[:min(joined, 6)]
-			wg.Go(func() { errs[i-joined] = b.joinPastry(ctx, i, via) })
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		joined = end
+	if err := b.inBatches(len(b.nodes), start, "pastry: %d of %d joined (%.1f s)", func(i, joined int) func() error {
+		via := b.r.Perm(joined)[:min(joined, 6)]
+		return func() error { return b.joinPastry(ctx, i, via) }
+	}); err != nil {
+		return nil, err
 	}
 	pr.JoinedS = time.Since(start).Seconds()
 	deadline := time.Now().Add(b.cfg.ReadyTimeout)
@@ -458,24 +474,11 @@ func (b *bench) setupKad(ctx context.Context) (*ProtoResult, error) {
 		}
 		b.dhts = append(b.dhts, d)
 	}
-	tenth := 0
-	for started := 1; started < len(b.dhts); {
-		if t := 10 * started / len(b.dhts); t > tenth {
-			tenth = t
-			b.logf("kad-dht: %d of %d bootstrapped (%.1f s)", started, len(b.dhts), time.Since(start).Seconds())
-		}
-		end := min(started+b.cfg.Batch, len(b.dhts))
-		errs := make([]error, end-started)
-		var wg sync.WaitGroup
-		for i := started; i < end; i++ {
-			via := b.r.IntN(started)
-			wg.Go(func() { errs[i-started] = b.bootstrapKad(ctx, i, via) })
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		started = end
+	if err := b.inBatches(len(b.dhts), start, "kad-dht: %d of %d bootstrapped (%.1f s)", func(i, started int) func() error {
+		via := b.r.IntN(started)
+		return func() error { return b.bootstrapKad(ctx, i, via) }
+	}); err != nil {
+		return nil, err
 	}
 	// Node 0 bootstrapped nobody: refresh it too, now that others know it.
 	if err := b.refreshKad(ctx, 0); err != nil {
