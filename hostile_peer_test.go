@@ -546,16 +546,34 @@ func TestHostileRouteFlood(t *testing.T) {
 				Sent: int64(i + 1), Seq: uint64(i + 1), Hops: 1, Payload: make([]byte, 64)})
 		}
 	}()
-	var during []time.Duration
-	for flooding := true; flooding || len(during) < 50; {
-		during = append(during, lookups(1)...)
+	// The flood lasts until the attacker's transport has sent (or
+	// dropped) all of it and the victim has received what was sent, or
+	// 30 s: Send only queues a message.
+	arrived := func() bool {
 		select {
 		case <-done:
-			flooding = false
 		default:
+			return false
 		}
+		st := a.tr.Stats()
+		settled := st.SentMsgs[core.MsgRoute]
+		for _, d := range st.Dropped {
+			settled += d
+		}
+		s, _ := victim.Stats(context.Background())
+		return settled >= 20000 && s.Transport.RecvMsgs[core.MsgRoute]-before.Transport.RecvMsgs[core.MsgRoute] >= st.SentMsgs[core.MsgRoute]
+	}
+	var during []time.Duration
+	for deadline := time.Now().Add(30 * time.Second); !arrived() || len(during) < 50; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the flood did not arrive in 30 s (%d lookups meanwhile)", len(during))
+		}
+		during = append(during, lookups(1)...)
 	}
 	after, _ := victim.Stats(context.Background())
+	if got := after.Transport.RecvMsgs[core.MsgRoute] - before.Transport.RecvMsgs[core.MsgRoute]; got < 10000 {
+		t.Fatalf("the victim received %d of the flood's 20,000 route messages: no flood to measure", got)
+	}
 	flood := p50(during)
 	t.Logf("quiet p50 %v; during the flood (%d route messages received, %d forwarded) %d lookups, p50 %v; suspected %d -> %d; inbox drops %d, rate-limited %d",
 		quiet, after.Transport.RecvMsgs[core.MsgRoute]-before.Transport.RecvMsgs[core.MsgRoute], after.Core.Forwarded-before.Core.Forwarded,
