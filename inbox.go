@@ -18,9 +18,11 @@ import (
 // messages dropped unacknowledged, so its hops time out and it routes
 // around this node, as it would around a slow one.
 //
-// Bounds: perPeer messages in one peer's queue, max in all. When all are
-// full, a message from a peer with a shorter queue than the longest takes
-// the place of the longest queue's newest message. The per-peer state
+// Bounds: perPeer messages in one peer's queue, max in all. A peer's full
+// queue makes room for its control message by dropping its newest routed
+// one. When all are full, a message from a peer with a shorter queue than
+// the longest takes the place of the longest queue's newest routed
+// message, or of its newest message if it has none. The per-peer state
 // (queue and rate bucket) of peers with nothing queued and a full bucket
 // is forgotten when more than maxInboxPeers are kept (then that of others
 // with nothing queued). Safe for concurrent
@@ -82,7 +84,7 @@ func (b *inbox) queue(m *core.Message, now time.Time) bool {
 		p = &inboxPeer{key: m.From.Addr, tokens: b.burst, at: now}
 		b.peers[p.key] = p
 	}
-	if b.rate > 0 && (m.Type == core.MsgRoute || m.Type == core.MsgJoin) {
+	if b.rate > 0 && routed(m) {
 		p.tokens = min(b.burst, p.tokens+now.Sub(p.at).Seconds()*b.rate)
 		p.at = now
 		if p.tokens < 1 {
@@ -93,8 +95,16 @@ func (b *inbox) queue(m *core.Message, now time.Time) bool {
 	}
 	switch {
 	case len(p.q) >= b.perPeer:
+		// A peer's full queue keeps its control messages (acks, probes,
+		// replies) before its routed ones: a node that forwards a flood
+		// must not have its own probes and acks dropped behind it, and be
+		// suspected for it.
+		if routed(m) || !p.dropRouted() {
+			b.drops.Add(1)
+			return false
+		}
+		b.total--
 		b.drops.Add(1)
-		return false
 	case b.total >= b.max:
 		long := p
 		for _, x := range b.ring {
@@ -106,8 +116,10 @@ func (b *inbox) queue(m *core.Message, now time.Time) bool {
 			b.drops.Add(1)
 			return false
 		}
-		long.q[len(long.q)-1] = nil
-		long.q = long.q[:len(long.q)-1]
+		if !long.dropRouted() {
+			long.q[len(long.q)-1] = nil
+			long.q = long.q[:len(long.q)-1]
+		}
 		b.total--
 		b.drops.Add(1)
 	}
@@ -118,6 +130,24 @@ func (b *inbox) queue(m *core.Message, now time.Time) bool {
 		b.ring = append(b.ring, p)
 	}
 	return true
+}
+
+// routed reports whether m is a message the node would forward (the kind
+// rate-limited per peer).
+func routed(m *core.Message) bool { return m.Type == core.MsgRoute || m.Type == core.MsgJoin }
+
+// dropRouted removes the newest routed message from p's queue, if it has
+// one, and reports whether it did.
+func (p *inboxPeer) dropRouted() bool {
+	for i := len(p.q) - 1; i >= 0; i-- {
+		if routed(p.q[i]) {
+			copy(p.q[i:], p.q[i+1:])
+			p.q[len(p.q)-1] = nil
+			p.q = p.q[:len(p.q)-1]
+			return true
+		}
+	}
+	return false
 }
 
 // pop takes the next message, round robin over the peers, or nil.

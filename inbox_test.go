@@ -120,3 +120,65 @@ func TestInboxForgetsIdlePeers(t *testing.T) {
 		t.Fatalf("%d peers kept, bound %d", len(b.peers), maxInboxPeers)
 	}
 }
+
+// A peer's full queue makes room for its control messages by dropping its
+// newest routed ones: a node forwarding a flood still has its acks and
+// probes served. Its routed messages find no room once the queue is full.
+func TestInboxKeepsAPeersControlBeforeItsRoutes(t *testing.T) {
+	b := newInbox(128, 0, 0) // 16 per peer (the floor)
+	now := time.Unix(1000, 0)
+	for range 16 {
+		b.push(from("fwd", core.MsgRoute), now)
+	}
+	for range 4 {
+		b.push(from("fwd", core.MsgRouteAck), now)
+		b.push(from("fwd", core.MsgProbe), now)
+	}
+	b.push(from("fwd", core.MsgRoute), now)
+	if b.queued() != 16 || b.drops.Load() != 8+1 {
+		t.Fatalf("%d queued, %d dropped; want 16 and 9", b.queued(), b.drops.Load())
+	}
+	got := map[core.MsgType]int{}
+	for _, m := range drain(t, b) {
+		got[m.Type]++
+	}
+	if got[core.MsgRouteAck] != 4 || got[core.MsgProbe] != 4 || got[core.MsgRoute] != 8 {
+		t.Fatalf("served %v; want the 8 control messages and 8 routes", got)
+	}
+	// A queue of control messages only still drops what finds no room.
+	for range 17 {
+		b.push(from("ctl", core.MsgProbe), now)
+	}
+	if b.queued() != 16 || b.drops.Load() != 9+1 {
+		t.Fatalf("%d queued, %d dropped; want 16 and 10", b.queued(), b.drops.Load())
+	}
+}
+
+// A full inbox makes room in the longest queue by its newest routed
+// message first.
+func TestInboxFullEvictsARouteFirst(t *testing.T) {
+	b := newInbox(32, 0, 0) // 16 per peer (the floor)
+	now := time.Unix(1000, 0)
+	for i := range 16 {
+		typ := core.MsgRoute
+		if i >= 12 {
+			typ = core.MsgProbe // the newest four
+		}
+		b.push(from("x", typ), now)
+	}
+	for range 15 {
+		b.push(from("y", core.MsgProbe), now)
+	}
+	b.push(from("y", core.MsgProbe), now) // the 32nd: full
+	b.push(from("z", core.MsgProbe), now)
+	got := map[string]map[core.MsgType]int{}
+	for _, m := range drain(t, b) {
+		if got[m.From.Addr] == nil {
+			got[m.From.Addr] = map[core.MsgType]int{}
+		}
+		got[m.From.Addr][m.Type]++
+	}
+	if got["z"][core.MsgProbe] != 1 || got["x"][core.MsgProbe] != 4 || got["x"][core.MsgRoute]+got["y"][core.MsgProbe] != 27 {
+		t.Fatalf("served %v; want z's probe, x's 4 probes and 27 of x's routes and y's probes", got)
+	}
+}
