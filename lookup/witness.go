@@ -31,8 +31,8 @@ import (
 // the answer's root; otherwise, or when the replies are not all in within
 // Options.SecureTimeout, redundant routing runs. Colluders asked vouch
 // for the root, so a suppressing root passes only when every witness
-// picked is a colluder: F^Witnesses of the time (0.0039 at F=0.25 with
-// 4), against about a third of the suppressing answers before.
+// picked is a colluder: about F^Witnesses of the time (0.001 at F=0.25
+// with 5), against about a third of the suppressing answers before.
 //
 // The witnesses are asked as soon as the answer comes, beside the density
 // refresh when one runs; an honest overlay pays their routed requests and
@@ -50,7 +50,7 @@ const (
 )
 
 // DefaultWitnesses is Options.Witnesses' default.
-const DefaultWitnesses = 4
+const DefaultWitnesses = 5
 
 // witnessState is the witnesses' progress for one secure lookup.
 type witnessState struct {
