@@ -240,7 +240,8 @@ func (a *App) Start(key id.ID, done func(Result, error)) (uint64, error) {
 
 // StartWith is Start with options: StartOptions.Secure makes it a secure
 // lookup (secure.go), which ends, with its result or ErrTimeout, at most
-// Options.SecureTimeout + Options.Rounds x Options.RoundTimeout later.
+// 2 x Options.SecureTimeout (the answer, then its witnesses' replies) +
+// Options.Rounds x Options.RoundTimeout later.
 func (a *App) StartWith(key id.ID, so StartOptions, done func(Result, error)) (uint64, error) {
 	if len(a.pending) >= a.opts.MaxPending {
 		return 0, ErrBusy
