@@ -30,7 +30,9 @@
 // plain lookup does not act on it. A secure lookup (StartWith,
 // StartOptions.Secure; secure.go) routes through the constrained routing
 // tables, tests the answer against a density estimate pooled from 8 leaf
-// sets (density.go), and runs redundant routing when the test fails.
+// sets (density.go) and asks nodes it names near the key whether they
+// know a closer node (witness.go), and runs redundant routing when
+// either fails.
 //
 // Like every application it is deterministic: no goroutines, no clock, no
 // global randomness. Its state is a map of the lookups in flight, bounded

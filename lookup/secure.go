@@ -10,10 +10,12 @@ import (
 
 // Secure lookups (Castro et al., OSDI 2002, sections 4 and 5): the same
 // lookup, in a mode that routes through the constrained routing tables
-// (core.FlagSecure), runs the routing failure test on the root's answer,
-// and when the test fails, when no answer comes within
-// Options.SecureTimeout, or always when the operation asks for it
-// (StartOptions.Redundant), falls back to redundant routing:
+// (core.FlagSecure), runs the routing failure test on the root's answer
+// and asks the answer's witnesses (witness.go) whether they know a node
+// closer to the key than its root, and when the test or the witnesses
+// fail, when no answer comes within Options.SecureTimeout, or always
+// when the operation asks for it (StartOptions.Redundant), falls back to
+// redundant routing:
 //
 //   - a round sends Options.Redundancy copies of a probe for the key, each
 //     through a different first hop (the origin's leaf-set members, then
