@@ -25,7 +25,7 @@ func (s *secureMetrics) create(counter func(name, unit, desc string) metric.Int6
 	s.diversityRejected = counter("pastry.secure.diversity_rejected", "{offer}", "Offers of a node to a routing-table row or the neighbourhood set refused by address diversity (more than MaxPerAddrGroup of its IPv4 /16 or IPv6 /32 already there); a node offered again is counted again.")
 	s.certsBatched = counter("pastry.secure.certs_batched", "{certificate}", "Certificates whose signatures were checked in batches of more than one (join answers, rows, leaf sets).")
 	s.lookups = counter("pastry.secure.lookups", "{lookup}", "Secure lookups this node started and that ended (with a root or an error).")
-	s.tests = counter("pastry.secure.failure_tests", "{test}", "Routing failure tests of secure lookups' routed answers, by result: passed, or failed (then redundant routing ran).")
+	s.tests = counter("pastry.secure.failure_tests", "{test}", "Routing failure tests of secure lookups' routed answers, the answer's witnesses included, by result: passed, or failed (then redundant routing ran).")
 	s.redundant = counter("pastry.secure.redundant_routings", "{lookup}", "Secure lookups that ran redundant routing (the test failed, no answer came in time, or the caller asked for it).")
 	s.rounds = counter("pastry.secure.redundant_rounds", "{round}", "Rounds of redundant routing run, over all secure lookups (at most 3 each).")
 	s.passed = attribute.NewSet(attribute.String("result", "passed"))

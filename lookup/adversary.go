@@ -215,6 +215,21 @@ func (a *Adversary) Forward(m *core.Message, next *id.Handle) bool {
 	if len(m.Payload) > 0 && m.Payload[0] == kindFillProbe {
 		return a.forwardFill(m, next)
 	}
+	if len(m.Payload) > 0 && m.Payload[0] == kindWitnessRequest {
+		// A witness request for a lookup's answer (witness.go): droppers
+		// and poisoners drop it, misrouters send it to a colluder (who
+		// vouches, but is not the witness asked); fake roots and
+		// suppressors let it go on: the witness replies from its own id,
+		// which they cannot forge, and a request that does not arrive
+		// fails the answer as a contradiction does.
+		switch a.attack {
+		case AttackDrop, AttackPoison:
+			return false
+		case AttackMisroute:
+			return a.misroute(m, next)
+		}
+		return true
+	}
 	req, kind, ok := parseAnyRequest(m.Payload)
 	if !ok {
 		return true
@@ -247,6 +262,12 @@ func (a *Adversary) Deliver(m *core.Message) {
 	if len(m.Payload) > 0 && m.Payload[0] == kindFillProbe {
 		if a.attack != AttackDrop && a.attack != AttackPoison {
 			a.answerFill(m)
+		}
+		return
+	}
+	if len(m.Payload) > 0 && m.Payload[0] == kindWitnessRequest {
+		if a.attack != AttackDrop && a.attack != AttackPoison {
+			a.vouch(m)
 		}
 		return
 	}
@@ -325,6 +346,21 @@ func (a *Adversary) answerFill(m *core.Message) {
 		return 1
 	})
 	_ = a.ep.Send(m.Origin, appendFillAnswer(nil, tag, in[:min(len(in), maxFillAnswer)]))
+}
+
+// vouch answers a witness request as a colluder: it names no node
+// closer to the key than itself (it does not know which root the
+// origin is checking, and any honest id it named could be closer than
+// a suppressing colluder's), so it contradicts no colluder's answer that
+// reported it.
+func (a *Adversary) vouch(m *core.Message) {
+	req, key, ok := parseWitnessRequest(m.Payload)
+	if !ok || m.Type != core.MsgRoute || m.Origin.ID == a.ep.Self().ID {
+		return
+	}
+	self := a.ep.Self().ID
+	ans := answer{kind: kindWitnessReply, req: req, key: key, hops: m.Hops, root: self, leaves: []id.ID{self}}
+	send(a.ep, m.Origin, ans.append(nil))
 }
 
 // otherColluder picks a colluder other than this node at random.

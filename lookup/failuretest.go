@@ -35,8 +35,24 @@ type FailureTest struct {
 	// Ratio μ_rn/μ_p (+Inf when either set has fewer than 2 ids). Spacings
 	// are in units of the id space (2^128 ids).
 	RootSpacing, OwnSpacing, Ratio float64
-	// Passed is Pass(γ) for the γ of the lookup that ran the test.
+	// Passed is Pass(γ) for the γ of the lookup that ran the test; for a
+	// secure lookup's answer, also that its witnesses passed it.
 	Passed bool
+	// Secure lookups' answers only (witness.go): how many of the ids the
+	// root reported were asked as witnesses, how many of them replied
+	// before the lookup went on, and whether a reply named an id closer
+	// to the key than the root. The witnesses pass the answer when all
+	// replied and none contradicted it (WitnessesPassed).
+	Witnesses      int  `json:"witnesses,omitempty"`
+	WitnessReplies int  `json:"witness_replies,omitempty"`
+	Contradicted   bool `json:"contradicted,omitempty"`
+}
+
+// WitnessesPassed reports whether the answer's witnesses, if any were
+// asked, all replied and none named an id closer to the key than the
+// root.
+func (t FailureTest) WitnessesPassed() bool {
+	return !t.Contradicted && t.WitnessReplies >= t.Witnesses
 }
 
 // Pass reports whether the test accepts the answer at threshold gamma:

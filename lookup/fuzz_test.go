@@ -37,6 +37,8 @@ func FuzzLookupAnswer(f *testing.F) {
 	f.Add(many.append(nil))
 	claim := answer{kind: kindClaim, req: 6, key: b, root: a, leaves: []id.ID{a, b}}
 	f.Add(claim.append(nil))
+	witness := answer{kind: kindWitnessReply, req: 8, key: b, hops: 3, root: a, leaves: []id.ID{b}}
+	f.Add(witness.append(nil))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		x, err := parseAnswer(in)
 		if err != nil {
@@ -132,6 +134,25 @@ func FuzzFillPayloads(f *testing.F) {
 		}
 		if out := appendFillAnswer(nil, tag, hs); !bytes.Equal(out, in) {
 			t.Fatalf("answer %x re-encoded %x", in, out)
+		}
+	})
+}
+
+// FuzzWitnessRequest: the witness request's parser (witness.go) accepts
+// exactly what askWitnesses writes: a kind byte, a request id and a key.
+func FuzzWitnessRequest(f *testing.F) {
+	var k id.ID
+	k[0], k[15] = 0x12, 0x34
+	f.Add(append(binary.BigEndian.AppendUint64([]byte{kindWitnessRequest}, 7), k[:]...))
+	f.Add([]byte{kindWitnessRequest, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add(append(appendRequest(nil, 3), k[:]...))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		req, key, ok := parseWitnessRequest(in)
+		if !ok {
+			return
+		}
+		if out := append(binary.BigEndian.AppendUint64([]byte{kindWitnessRequest}, req), key[:]...); !bytes.Equal(out, in) {
+			t.Fatalf("accepted %x, re-encoded %x", in, out)
 		}
 	})
 }

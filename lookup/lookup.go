@@ -30,7 +30,9 @@
 // plain lookup does not act on it. A secure lookup (StartWith,
 // StartOptions.Secure; secure.go) routes through the constrained routing
 // tables, tests the answer against a density estimate pooled from 8 leaf
-// sets (density.go), and runs redundant routing when the test fails.
+// sets (density.go) and asks nodes it names near the key whether they
+// know a closer node (witness.go), and runs redundant routing when
+// either fails.
 //
 // Like every application it is deterministic: no goroutines, no clock, no
 // global randomness. Its state is a map of the lookups in flight, bounded
@@ -132,6 +134,11 @@ type Options struct {
 	// how long a round collects claims (default 2 s).
 	SecureTimeout, RoundTimeout time.Duration
 	Redundancy, Rounds          int
+	// Witnesses is how many of the ids a secure lookup's answer reports
+	// the origin asks whether they know a node closer to the key than the
+	// root (witness.go; default DefaultWitnesses, negative: none). They
+	// reply within SecureTimeout, or redundant routing runs.
+	Witnesses int
 	// DensitySets is how many other nodes' leaf sets a secure lookup's
 	// origin pools with its own for the failure test's μ_p (density.go;
 	// default 7, 256 gaps with l=32; negative: its own leaf set only), and
@@ -235,7 +242,8 @@ func (a *App) Start(key id.ID, done func(Result, error)) (uint64, error) {
 
 // StartWith is Start with options: StartOptions.Secure makes it a secure
 // lookup (secure.go), which ends, with its result or ErrTimeout, at most
-// Options.SecureTimeout + Options.Rounds x Options.RoundTimeout later.
+// 2 x Options.SecureTimeout (the answer, then its witnesses' replies) +
+// Options.Rounds x Options.RoundTimeout later.
 func (a *App) StartWith(key id.ID, so StartOptions, done func(Result, error)) (uint64, error) {
 	if len(a.pending) >= a.opts.MaxPending {
 		return 0, ErrBusy
@@ -351,6 +359,10 @@ func (a *App) Deliver(m *core.Message) {
 		a.fillAnswer(m)
 	case kindHello:
 		a.hello(m)
+	case kindWitnessRequest:
+		a.witnessRequest(m)
+	case kindWitnessReply:
+		a.complete(m)
 	}
 }
 
@@ -459,6 +471,10 @@ func (a *App) complete(m *core.Message) {
 		return // not sent by the root it names
 	}
 	if p.sec != nil {
+		if ans.kind == kindWitnessReply {
+			a.witnessReply(ans.req, p, &ans, sender)
+			return
+		}
 		if ans.kind == kindClaim {
 			p.sec.addClaim(p.key, sender, ans.leaves)
 		} else {
@@ -466,8 +482,8 @@ func (a *App) complete(m *core.Message) {
 		}
 		return
 	}
-	if ans.kind == kindClaim {
-		return // a plain lookup sends no probes
+	if ans.kind != kindAnswer {
+		return // a plain lookup sends no probes and asks no witnesses
 	}
 	delete(a.pending, ans.req)
 	a.ep.Cancel(p.timer)
@@ -499,6 +515,7 @@ func answerHops(m *core.Message, self id.ID) int {
 //	probe:   [3][request id u64]  (a copy of redundant routing; secure.go)
 //	claim:   [4] then as an answer, from a node whose leaf set covers the key,
 //	         naming itself in the root field (secure.go)
+//	witness reply: [12] then as an answer (witness.go)
 const (
 	kindRequest = 1
 	kindAnswer  = 2
@@ -570,7 +587,7 @@ func (x *answer) append(b []byte) []byte {
 // parseAnswer reads what answer.append wrote; anything else is ErrAnswer.
 func parseAnswer(b []byte) (answer, error) {
 	var x answer
-	if len(b) < answerHeader || b[0] != kindAnswer && b[0] != kindClaim {
+	if len(b) < answerHeader || b[0] != kindAnswer && b[0] != kindClaim && b[0] != kindWitnessReply {
 		return x, ErrAnswer
 	}
 	x.kind = b[0]

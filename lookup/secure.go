@@ -10,10 +10,12 @@ import (
 
 // Secure lookups (Castro et al., OSDI 2002, sections 4 and 5): the same
 // lookup, in a mode that routes through the constrained routing tables
-// (core.FlagSecure), runs the routing failure test on the root's answer,
-// and when the test fails, when no answer comes within
-// Options.SecureTimeout, or always when the operation asks for it
-// (StartOptions.Redundant), falls back to redundant routing:
+// (core.FlagSecure), runs the routing failure test on the root's answer
+// and asks the answer's witnesses (witness.go) whether they know a node
+// closer to the key than its root, and when the test or the witnesses
+// fail, when no answer comes within Options.SecureTimeout, or always
+// when the operation asks for it (StartOptions.Redundant), falls back to
+// redundant routing:
 //
 //   - a round sends Options.Redundancy copies of a probe for the key, each
 //     through a different first hop (the origin's leaf-set members, then
@@ -63,6 +65,7 @@ type secureState struct {
 	union     map[id.ID]struct{}
 	test      FailureTest
 	firstHops []id.Handle // the first hops used so far, by round
+	wit       witnessState
 }
 
 // secureDefaults fills in the secure lookup's options.
@@ -79,6 +82,9 @@ func (o *Options) secureDefaults(leafSize int) {
 	if o.Rounds == 0 {
 		o.Rounds = 3
 	}
+	if o.Witnesses == 0 {
+		o.Witnesses = DefaultWitnesses
+	}
 }
 
 // startSecure begins the secure part of lookup req: redundant routing at
@@ -91,14 +97,23 @@ func (a *App) startSecure(req uint64, p *pending) {
 	p.timer, _ = a.ep.After(a.opts.SecureTimeout, req)
 }
 
-// secureTimer: the answer did not come in time, or a round is over.
+// secureTimer: the answer (or its witnesses' replies) did not come in
+// time, or a round is over.
 func (a *App) secureTimer(req uint64, p *pending) {
-	if p.sec.awaiting { // the refresh did not end in time: test with what there is
-		p.sec.awaiting = false
+	s := p.sec
+	if s.answer != nil && !s.redundant {
+		s.wit.expired = true // the witnesses that have not replied will not count
+	}
+	if s.awaiting { // the refresh did not end in time: test with what there is
+		s.awaiting = false
 		a.testAnswer(req, p)
 		return
 	}
-	if !p.sec.redundant {
+	if !s.redundant {
+		if s.answered {
+			a.settle(req, p)
+			return
+		}
 		a.redundantRound(req, p)
 		return
 	}
@@ -117,6 +132,13 @@ func (a *App) secureAnswer(req uint64, p *pending, ans *answer, sender id.Handle
 	}
 	s.answer = ans
 	s.addClaim(p.key, sender, ans.leaves)
+	if !s.redundant {
+		// The witnesses are asked at once, beside the density refresh;
+		// the timer now bounds their replies.
+		a.askWitnesses(ans.req, p)
+		a.ep.Cancel(p.timer)
+		p.timer, _ = a.ep.After(a.opts.SecureTimeout, req)
+	}
 	if a.dens.refreshing {
 		s.awaiting = true
 		a.dens.waiters = append(a.dens.waiters, req)
@@ -139,13 +161,27 @@ func (a *App) testAnswer(req uint64, p *pending) {
 	if s.redundant {
 		return // its ids have joined the union; the round's end decides
 	}
-	if s.test.Passed && !s.always {
-		a.ep.Cancel(p.timer)
-		a.finishSecure(req, p)
+	a.settle(req, p)
+}
+
+// settle acts on secure lookup req's answer once it has been tested: it
+// ends the lookup when the test and the witnesses passed it, starts
+// redundant routing when either failed it, and otherwise waits for the
+// witnesses (witness.go).
+func (a *App) settle(req uint64, p *pending) {
+	s := p.sec
+	if s.redundant || !s.answered {
 		return
 	}
-	a.ep.Cancel(p.timer)
-	a.redundantRound(req, p)
+	w := &s.wit
+	switch {
+	case !s.test.Passed || s.always || w.settled() && !w.ok():
+		a.ep.Cancel(p.timer)
+		a.redundantRound(req, p)
+	case w.settled():
+		a.ep.Cancel(p.timer)
+		a.finishSecure(req, p)
+	}
 }
 
 // redundantRound sends the next round's copies.
@@ -355,9 +391,15 @@ func (a *App) finishSecure(req uint64, p *pending) {
 	if p.done == nil {
 		return
 	}
+	ansTest := s.ansTest
+	ansTest.Witnesses, ansTest.WitnessReplies, ansTest.Contradicted = s.wit.n, s.wit.replied, s.wit.contradicted
+	ansTest.Passed = ansTest.Passed && s.wit.ok()
 	res := Result{Key: p.key, Took: a.ep.Now() - p.start, Secure: true, Redundant: s.redundant,
 		Rounds: s.rounds, Probes: s.probes, Claims: len(s.claims), FailureTest: s.test,
-		AnswerTest: s.ansTest, Answered: s.answered}
+		AnswerTest: ansTest, Answered: s.answered}
+	if !s.redundant {
+		res.FailureTest = ansTest
+	}
 	if s.answer != nil {
 		res.AnswerRoot = s.answer.root
 	}

@@ -108,3 +108,36 @@ func TestCredibleFill(t *testing.T) {
 		t.Error("the root, or the occupant itself, naming nobody: refused")
 	}
 }
+
+// The witnesses of an answer are picked among the ids it reports closest
+// to the key, never the root or the origin itself, k of the 2k closest.
+func TestPickWitnesses(t *testing.T) {
+	const step = 1000
+	key := at(0, step).U128().Add(id.U128{Lo: 10}).ID()
+	root, self := at(0, step), at(-1, step)
+	set := ring(-16, 16, step)
+	near := map[id.ID]bool{}
+	for _, c := range []int64{-4, -3, -2, 1, 2, 3, 4, 5} { // the 8 closest but the root and self
+		near[at(c, step)] = true
+	}
+	seen := map[id.ID]bool{}
+	for seed := range 50 {
+		n := seed
+		ws := pickWitnesses(key, root, self, set, 4, func(k int) int { n = (n*7 + 3) % 101; return n % k })
+		if len(ws) != 4 {
+			t.Fatalf("%d witnesses, want 4", len(ws))
+		}
+		for i, w := range ws {
+			if !near[w] || slices.Contains(ws[:i], w) {
+				t.Fatalf("witnesses %v: %s is not one of the 8 closest to the key (not the root or self), or twice", ws, w)
+			}
+			seen[w] = true
+		}
+	}
+	if len(seen) < 6 {
+		t.Errorf("50 picks used %d of the 8 candidates", len(seen))
+	}
+	if ws := pickWitnesses(key, root, self, []id.ID{root, self, at(3, step)}, 4, func(int) int { return 0 }); len(ws) != 1 || ws[0] != at(3, step) {
+		t.Errorf("a set with one other id: witnesses %v", ws)
+	}
+}

@@ -292,11 +292,11 @@ func securityTables(w func(string, ...any), runs []RunResult) {
 		gamma = a.Secure.Gamma
 	}
 	w("to random keys: plain lookups, then the same ones as secure lookups (constrained tables filled\n")
-	w("by probes to their points, the failure test at γ=%g, redundant routing when it fails), then\n", gamma)
-	w("again with redundant routing always (the failure test does not stop suppression). Paper: above\n")
+	w("by probes to their points, the failure test at γ=%g and the answer's witnesses, redundant routing\n", gamma)
+	w("when either fails), then again with redundant routing always. Paper: above\n")
 	w("%.3f for f <= %.2f.\n\n", SecureSuccess, SecureSuccessMaxF)
-	w("| F | plain: reached the true root | (1-F)^hops | secure: found the true root | redundant routing | always redundant: found | test msgs / bytes per lookup | redundant routing msgs / bytes per run |\n")
-	w("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("| F | plain: reached the true root | (1-F)^hops | secure: found the true root | redundant routing | always redundant: found | test msgs / bytes per lookup | witness msgs / bytes per lookup | redundant routing msgs / bytes per run |\n")
+	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range runs {
 		a := x.Result.Attack
 		if a == nil || a.Secure == nil {
@@ -307,22 +307,30 @@ func securityTables(w func(string, ...any), runs []RunResult) {
 		if a.SecureAlways != nil {
 			always = fmt.Sprintf("%.4f", a.SecureAlways.PCorrect)
 		}
-		w("| %.2f | %.4f | %.4f | %.4f | %.4f | %s | %.2f / %.0f | %.1f / %.0f |\n", a.Fraction, a.PReached, a.Expected, s.PCorrect,
-			s.RedundantShare, always, s.TestMsgs, s.TestBytes, s.RedundantMsgs, s.RedundantBytes)
+		w("| %.2f | %.4f | %.4f | %.4f | %.4f | %s | %.2f / %.0f | %.2f / %.0f | %.1f / %.0f |\n", a.Fraction, a.PReached, a.Expected, s.PCorrect,
+			s.RedundantShare, always, s.TestMsgs, s.TestBytes, s.WitnessMsgs, s.WitnessBytes, s.RedundantMsgs, s.RedundantBytes)
 	}
 	w("\nThe failure test on the secure lookups' routed answers (μ_p pooled from 8 leaf sets):\n")
 	w("false positives over the honest true roots' answers at F=%.2f, false negatives over other nodes'\n", runs[0].Result.Attack.Fraction)
 	last := runs[len(runs)-1].Result.Attack
 	w("answers at F=%.2f (suppressing fake roots included: the mix has them). Paper: %.4f at γ=%.2f.\n\n",
 		last.Fraction, SecureTestError, SecureTestGamma)
-	w("| γ | false positive | false negative |\n|---:|---:|---:|\n")
+	w("The witnessed columns count an answer as passing only if its witnesses all replied and none\n")
+	w("named a node closer to the key than its root (what a secure lookup acts on).\n\n")
+	w("| γ | false positive | false negative | witnessed: false positive | witnessed: false negative |\n|---:|---:|---:|---:|---:|\n")
 	if fp, fn := runs[0].Result.Attack.Secure, last.Secure; fp != nil && fn != nil {
 		for i, g := range fp.FailureTest {
-			neg := 0.0
+			neg, wpos, wneg := 0.0, 0.0, 0.0
 			if i < len(fn.FailureTest) {
 				neg = fn.FailureTest[i].FalseNegative
 			}
-			w("| %g | %.4f | %.4f |\n", g.Gamma, g.FalsePositive, neg)
+			if i < len(fp.WitnessedTest) {
+				wpos = fp.WitnessedTest[i].FalsePositive
+			}
+			if i < len(fn.WitnessedTest) {
+				wneg = fn.WitnessedTest[i].FalseNegative
+			}
+			w("| %g | %.4f | %.4f | %.4f | %.4f |\n", g.Gamma, g.FalsePositive, neg, wpos, wneg)
 		}
 	}
 	w("\n")

@@ -152,12 +152,27 @@ type SecureResult struct {
 	// origin here, as each origin runs few lookups).
 	DensityMsgs  float64 `json:"density_msgs_per_lookup"`
 	DensityBytes float64 `json:"density_bytes_per_lookup"`
+	// WitnessMsgs and WitnessBytes are the witness requests' hops and
+	// the witnesses' replies per lookup (lookup.Options.Witnesses).
+	WitnessMsgs  float64 `json:"witness_msgs_per_lookup"`
+	WitnessBytes float64 `json:"witness_bytes_per_lookup"`
+	// Contradicted is how many routed answers a witness contradicted (a
+	// reply named an id closer to the key than the answer's root), and
+	// WitnessesMissing how many lacked a witness's reply when the lookup
+	// went on, of the answers whose witnesses were asked (Witnessed).
+	Witnessed        int `json:"witnessed"`
+	Contradicted     int `json:"contradicted"`
+	WitnessesMissing int `json:"witnesses_missing"`
 	// FailureTest is the error of the failure test the secure lookups
 	// ran on their routed answers, with μ_p pooled from 8 leaf sets
 	// (lookup.PoolSpacing), at each of Config.Gammas: false positives
 	// over the answers of honest true roots, false negatives over those
 	// of nodes that are not the key's root (the oracle columns unused).
-	FailureTest     []GammaRates `json:"failure_test"`
+	FailureTest []GammaRates `json:"failure_test"`
+	// WitnessedTest is the same with the witnesses' verdict: an answer
+	// passes at γ when it passes FailureTest's test and its witnesses
+	// all replied, none contradicting it (lookup.FailureTest.WitnessesPassed).
+	WitnessedTest   []GammaRates `json:"failure_test_witnessed"`
 	TrueRootAnswers int          `json:"true_root_answers"`
 	OtherAnswers    int          `json:"other_answers"`
 }
@@ -204,7 +219,9 @@ type secureRun struct {
 	testMsgs, testBytes     uint64
 	redundMsgs, redundBytes uint64
 	densMsgs, densBytes     uint64
+	witMsgs, witBytes       uint64
 	truth, other            []float64 // the routed answers' ratios μ_rn/μ_p (checks failed: +Inf)
+	truthW, otherW          []float64 // the same, +Inf also when the witnesses failed the answer
 }
 
 type verdict struct {
@@ -423,6 +440,8 @@ func (a *attackRun) securePhase(always bool) (*SecureResult, error) {
 		res.TestBytes = round(float64(s.testBytes)/float64(res.Lookups), 1)
 		res.DensityMsgs = round(float64(s.densMsgs)/float64(res.Lookups), 3)
 		res.DensityBytes = round(float64(s.densBytes)/float64(res.Lookups), 1)
+		res.WitnessMsgs = round(float64(s.witMsgs)/float64(res.Lookups), 3)
+		res.WitnessBytes = round(float64(s.witBytes)/float64(res.Lookups), 1)
 	}
 	if res.RedundantRuns > 0 {
 		res.RedundantMsgs = round(float64(s.redundMsgs)/float64(res.RedundantRuns), 3)
@@ -433,6 +452,9 @@ func (a *attackRun) securePhase(always bool) (*SecureResult, error) {
 		res.FailureTest = append(res.FailureTest, GammaRates{Gamma: g,
 			FalsePositive: shareOf(s.truth, func(x float64) bool { return x > g }),
 			FalseNegative: shareOf(s.other, func(x float64) bool { return x <= g })})
+		res.WitnessedTest = append(res.WitnessedTest, GammaRates{Gamma: g,
+			FalsePositive: shareOf(s.truthW, func(x float64) bool { return x > g }),
+			FalseNegative: shareOf(s.otherW, func(x float64) bool { return x <= g })})
 	}
 	return res, nil
 }
@@ -476,6 +498,9 @@ func (a *attackRun) onSend(m *core.Message) {
 	case 5, 6: // the density refresh's request and reply
 		a.sec.densMsgs++
 		a.sec.densBytes += b
+	case 11, 12: // a witness request's hops, a witness's reply
+		a.sec.witMsgs++
+		a.sec.witBytes += b
 	}
 }
 
@@ -497,13 +522,28 @@ func (a *attackRun) secureAnswered(key id.ID, res lookup.Result, err error) {
 		if !t.Closest || !t.Covers {
 			ratio = math.Inf(1)
 		}
+		wratio := ratio
+		if !t.WitnessesPassed() {
+			wratio = math.Inf(1)
+		}
+		if t.Witnesses > 0 {
+			s.Witnessed++
+			if t.Contradicted {
+				s.Contradicted++
+			}
+			if t.WitnessReplies < t.Witnesses {
+				s.WitnessesMissing++
+			}
+		}
 		switch {
 		case ok && res.AnswerRoot == root.Self().ID:
 			if honest {
 				a.sec.truth = append(a.sec.truth, ratio)
+				a.sec.truthW = append(a.sec.truthW, wratio)
 			}
 		default:
 			a.sec.other = append(a.sec.other, ratio)
+			a.sec.otherW = append(a.sec.otherW, wratio)
 		}
 	}
 	if res.Redundant {

@@ -54,23 +54,60 @@ func TestSecureRouting(t *testing.T) {
 	if al.PCorrect < 0.995 || al.RedundantShare != 1 {
 		t.Errorf("always redundant: true root found %.4f, redundant routing in %.4f", al.PCorrect, al.RedundantShare)
 	}
-	if a.PReached > 0.7 || s.PCorrect < a.PReached+0.2 || s.RedundantShare < 0.2 {
-		t.Errorf("plain %.4f, secure %.4f with redundant routing in %.4f: the attack did little, or secure routing did not help", a.PReached, s.PCorrect, s.RedundantShare)
+	if a.PReached > 0.7 || s.PCorrect < 0.995 || s.RedundantShare < 0.2 {
+		t.Errorf("plain %.4f, secure (test first) %.4f with redundant routing in %.4f: the attack did little, or secure routing did not hold",
+			a.PReached, s.PCorrect, s.RedundantShare)
 	}
 
 	c.Malicious, c.SecureRedundant = 0, false
 	h := mustRun(t, c).Attack
 	s = h.Secure
-	fp := -1.0
-	for _, g := range s.FailureTest {
-		if g.Gamma == lookup.DefaultGamma {
-			fp = g.FalsePositive
+	fp := rateAt(s.FailureTest, lookup.DefaultGamma).FalsePositive
+	fpw := rateAt(s.WitnessedTest, lookup.DefaultGamma).FalsePositive
+	t.Logf("honest: secure %.4f, redundant routing in %.4f, false positives at γ=%g %.4f (witnessed %.4f); per lookup %.2f msgs for the test, %.2f for the density estimate, %.2f for the witnesses",
+		s.PCorrect, s.RedundantShare, lookup.DefaultGamma, fp, fpw, s.TestMsgs, s.DensityMsgs, s.WitnessMsgs)
+	if s.PCorrect != 1 || s.RedundantShare > 0.01 || fp < 0 || fp > 0.002 || fpw < 0 || fpw > 0.002 || s.TrueRootAnswers != n || s.Contradicted != 0 {
+		t.Errorf("honest: true root found %.4f, redundant routing in %.4f, false positives %.4f (witnessed %.4f) over %d answers, %d contradicted",
+			s.PCorrect, s.RedundantShare, fp, fpw, s.TrueRootAnswers, s.Contradicted)
+	}
+}
+
+// rateAt is the failure test's error at γ, -1 for both rates when it
+// was not measured there.
+func rateAt(rs []GammaRates, gamma float64) GammaRates {
+	for _, g := range rs {
+		if g.Gamma == gamma {
+			return g
 		}
 	}
-	t.Logf("honest: secure %.4f, redundant routing in %.4f, false positives at γ=%g %.4f; per lookup %.2f msgs for the test, %.2f for the density estimate",
-		s.PCorrect, s.RedundantShare, lookup.DefaultGamma, fp, s.TestMsgs, s.DensityMsgs)
-	if s.PCorrect != 1 || s.RedundantShare > 0.01 || fp < 0 || fp > 0.002 || s.TrueRootAnswers != n {
-		t.Errorf("honest: true root found %.4f, redundant routing in %.4f, false positives %.4f over %d answers", s.PCorrect, s.RedundantShare, fp, s.TrueRootAnswers)
+	return GammaRates{Gamma: gamma, FalsePositive: -1, FalseNegative: -1}
+}
+
+// Suppression at F=0.25 (issue 21's acceptance, at 1,000 nodes): a
+// suppressing attacker near the key answers as the root with the key's
+// neighbourhood minus the nodes closer than itself, which the density
+// test cannot tell from the true one (it passed about a third of these
+// answers), so before the witnesses (docs/decisions/0089) secure
+// lookups that trust a passing test found the true root only 0.81 of the
+// time here. The answer's witnesses, honest nodes near the key, know the
+// true root: with them, test-first secure lookups find it at least 0.998
+// of the time.
+func TestSecureRoutingUnderSuppression(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulation of 1,000 nodes")
+	}
+	c := DefaultConfig()
+	c.Nodes, c.Lookups, c.Seed, c.LeafSetSize = 1000, 1000, 3, 32
+	c.Attack, c.Malicious, c.Secure = "suppress", 0.25, true
+	a := mustRun(t, c).Attack
+	s := a.Secure
+	fn := rateAt(s.FailureTest, lookup.DefaultGamma).FalseNegative
+	fnw := rateAt(s.WitnessedTest, lookup.DefaultGamma).FalseNegative
+	t.Logf("suppress F=0.25: plain reached %.4f; secure (test first) %.4f, %d wrong, redundant routing in %.4f; false negatives at γ=%g: density test %.4f, witnessed %.4f over %d answers (%d contradicted); %.2f witness msgs per lookup",
+		a.PReached, s.PCorrect, s.Wrong, s.RedundantShare, lookup.DefaultGamma, fn, fnw, s.OtherAnswers, s.Contradicted, s.WitnessMsgs)
+	if s.Lookups != c.Lookups || s.PCorrect < 0.998 || fn < 0.1 || fnw < 0 || fnw > 0.005 || s.Contradicted == 0 {
+		t.Errorf("suppress: true root found %.4f (%d wrong) of %d; false negatives %.4f, witnessed %.4f; %d contradicted",
+			s.PCorrect, s.Wrong, s.Lookups, fn, fnw, s.Contradicted)
 	}
 }
 

@@ -309,9 +309,16 @@ func printSecurePhase(w io.Writer, s *sim.SecureResult) {
 		s.TestMsgs, s.TestBytes, s.RedundantMsgs, s.RedundantBytes)
 	fmt.Fprintf(w, "            density refreshes %.2f msgs %.0f bytes per lookup; failure test on the routed answers (mu_p pooled from 8 leaf sets; %d true-root, %d other answers):\n",
 		s.DensityMsgs, s.DensityBytes, s.TrueRootAnswers, s.OtherAnswers)
-	for _, g := range s.FailureTest {
-		fmt.Fprintf(w, "  γ=%-6g  false positive %.4f, false negative %.4f\n", g.Gamma, g.FalsePositive, g.FalseNegative)
+	for i, g := range s.FailureTest {
+		fmt.Fprintf(w, "  γ=%-6g  false positive %.4f, false negative %.4f", g.Gamma, g.FalsePositive, g.FalseNegative)
+		if i < len(s.WitnessedTest) {
+			wg := s.WitnessedTest[i]
+			fmt.Fprintf(w, "; with the witnesses %.4f, %.4f", wg.FalsePositive, wg.FalseNegative)
+		}
+		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "            witnesses asked for %d answers: %d contradicted, %d with a reply missing; %.2f msgs %.0f bytes per lookup\n",
+		s.Witnessed, s.Contradicted, s.WitnessesMissing, s.WitnessMsgs, s.WitnessBytes)
 }
 
 func printAttack(w io.Writer, a *sim.AttackResult) {
