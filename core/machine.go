@@ -282,6 +282,7 @@ func (n *Machine) Advance() {
 		n.out = nil
 	}
 	n.taken = nil
+	n.state.Quiesce()
 }
 
 // Bootstrap starts a new overlay with this node as its only member.
