@@ -451,7 +451,7 @@ func (n *Machine) addProbe(h id.Handle, p probe) {
 			slot := r<<8 | c
 			if _, taken := n.slotProbes[slot]; !taken {
 				if n.slotProbes == nil {
-					n.slotProbes = map[int]id.ID{}
+					n.slotProbes = getSlotProbes()
 				}
 				n.slotProbes[slot] = h.ID
 				p.slot = slot + 1
@@ -508,6 +508,7 @@ func (n *Machine) dropProbe(x id.ID) {
 		if p.slot > 0 && n.slotProbes[p.slot-1] == x {
 			delete(n.slotProbes, p.slot-1)
 			if len(n.slotProbes) == 0 {
+				slotProbeMaps.Put(n.slotProbes)
 				n.slotProbes = nil
 			}
 		}

@@ -62,3 +62,13 @@ func putProbeMaps(a map[id.ID]*probe, b map[uint64]id.ID) {
 	p.probes, p.seq = a, b
 	probeMaps.Put(p)
 }
+
+// slotProbeMaps recycles the emptied slotProbes maps of nodes (dropProbe).
+var slotProbeMaps sync.Pool // map[int]id.ID, empty
+
+func getSlotProbes() map[int]id.ID {
+	if m, _ := slotProbeMaps.Get().(map[int]id.ID); m != nil {
+		return m
+	}
+	return map[int]id.ID{}
+}

@@ -84,10 +84,10 @@ func (s *NeighborhoodSet) ConsiderAll(es []Entry) bool {
 			continue
 		}
 		if out == nil {
-			if box = s.rc.newNb(s.max + 1); box != nil {
+			if box = s.rc.newNb(s.max); box != nil {
 				out = append((*box)[:0], cur...)
 			} else {
-				out = slices.Clone(cur)
+				out = append(make([]Entry, 0, s.max), cur...)
 			}
 		}
 		if i := slices.IndexFunc(out, func(x Entry) bool { return x.ID == e.ID }); i >= 0 {
@@ -102,10 +102,13 @@ func (s *NeighborhoodSet) ConsiderAll(es []Entry) bool {
 			}
 			return 1
 		})
-		out = slices.Insert(out, pos, e)
-		if len(out) > s.max {
-			out = out[:s.max]
+		// A full set loses its farthest member first, so that out never
+		// outgrows its M entries of room: e is closer than it (the
+		// refusal above), so it is what the insertion would push out.
+		if len(out) == s.max {
+			out = out[:s.max-1]
 		}
+		out = slices.Insert(out, pos, e)
 	}
 	if out == nil || slices.Equal(out, cur) {
 		s.rc.unused(box)

@@ -63,44 +63,53 @@ func (s *NeighborhoodSet) Consider(e Entry) bool {
 			return false
 		}
 	}
+	// out is built in order and never past M entries (an append past its
+	// capacity would copy it, and leave the set with twice its room): the
+	// one entry that does not fit, the farthest, is dropped.
 	var out []Entry
-	box := s.rc.newNb(s.max + 1)
+	box := s.rc.newNb(s.max)
 	if box != nil {
 		out = (*box)[:0]
 	} else {
 		out = make([]Entry, 0, min(len(cur)+1, s.max))
 	}
+	droppedSelf := false
+	add := func(y Entry) {
+		if len(out) < s.max {
+			out = append(out, y)
+		} else {
+			droppedSelf = y.ID == e.ID
+		}
+	}
 	placed := false
 	for _, x := range cur {
 		if x.ID == e.ID {
 			if x == e {
+				s.rc.unused(box)
 				return false
 			}
 			continue // re-placed below by its new proximity
 		}
 		if !placed && e.Prox < x.Prox {
-			out = append(out, e)
+			add(e)
 			placed = true
 		}
-		out = append(out, x)
+		add(x)
 	}
 	if !placed {
-		out = append(out, e)
+		add(e)
 	}
-	if len(out) > s.max {
-		if out[s.max].ID == e.ID {
-			s.rc.unused(box)
-			return false
-		}
-		out = out[:s.max]
+	if droppedSelf {
+		s.rc.unused(box)
+		return false
 	}
 	s.store(box, out)
 	return true
 }
 
 // store publishes out as the set. box, when the state recycles, is the
-// recycled snapshot out was built in (newNb: room for one entry past M,
-// so that out never outgrew it); the snapshot replaced is retired.
+// recycled snapshot out was built in (newNb: room for M entries, which
+// out never outgrows); the snapshot replaced is retired.
 func (s *NeighborhoodSet) store(box *[]Entry, out []Entry) {
 	if box == nil {
 		box = &out
@@ -138,7 +147,7 @@ func (s *NeighborhoodSet) Remove(x id.ID) bool {
 		return false
 	}
 	var out []Entry
-	box := s.rc.newNb(s.max + 1)
+	box := s.rc.newNb(s.max)
 	if box != nil {
 		out = (*box)[:0]
 	} else {
