@@ -265,6 +265,13 @@ const outCap = 8
 // through has no effect on what the protocol does.
 var outBufs = sync.Pool{New: func() any { return new([outCap]Message) }}
 
+// bigOutBufs lends the larger buffers of bursts (*[]Message, capacity
+// above outCap and at most maxBigOut), which were a seventh of the bytes
+// a simulation allocated.
+var bigOutBufs sync.Pool
+
+const maxBigOut = 1024
+
 // Advance tells the node that the driver is done with the last Ready's
 // messages, so that their buffer can be reused (etcd raft's RawNode.Advance).
 // A driver that never calls it is still correct: each Ready then gets a
@@ -274,14 +281,20 @@ func (n *Machine) Advance() {
 	// it; a larger one (a join's burst of announcements) is left to the
 	// collector.
 	if len(n.out) == 0 {
-		if cap(n.taken) == outCap {
+		switch c := cap(n.taken); {
+		case c == outCap:
 			b := (*[outCap]Message)(n.taken[:outCap])
 			clear(b[:]) // drop references to handles and payloads
 			outBufs.Put(b)
+		case c > outCap && c <= maxBigOut:
+			b := n.taken[:0]
+			clear(b[:c])
+			bigOutBufs.Put(&b)
 		}
 		n.out = nil
 	}
 	n.taken = nil
+	n.state.Quiesce()
 }
 
 // Bootstrap starts a new overlay with this node as its only member.
@@ -430,8 +443,19 @@ func (n *Machine) send(m Message) {
 		m.Flags |= FlagJoining
 	}
 	n.stats.Sent[m.Type]++
-	if cap(n.out) == 0 {
+	switch {
+	case cap(n.out) == 0:
 		n.out = outBufs.Get().(*[outCap]Message)[:0]
+	case len(n.out) == cap(n.out) && cap(n.out) >= outCap:
+		// A burst (a joiner's announcements): a larger buffer, from
+		// bigOutBufs when it has one large enough.
+		var b []Message
+		if p, _ := bigOutBufs.Get().(*[]Message); p != nil && cap(*p) >= 2*len(n.out) {
+			b = (*p)[:0]
+		} else {
+			b = make([]Message, 0, 2*len(n.out))
+		}
+		n.out = append(b, n.out...)
 	}
 	n.out = append(n.out, m)
 }

@@ -73,9 +73,13 @@ const (
 // removed.
 func (n *Machine) heard(m *Message) {
 	x := m.From
-	p := n.probes[x.ID]
-	if p != nil {
-		n.endProbe(p)
+	// The probe's record goes back to the pool when it ends: what this
+	// function needs of it is copied first.
+	var p *probe
+	var pr probe
+	if q := n.probes[x.ID]; q != nil {
+		pr, p = *q, &pr
+		n.endProbe(q)
 	}
 	if n.watched != nil {
 		if w := n.watched[x.ID]; w != nil {
@@ -267,7 +271,10 @@ func (n *Machine) askAbout(x id.Handle) {
 	var after, before routing.Entry
 	var da, db id.U128
 	found := [2]bool{}
-	for _, e := range n.state.Leaves.Members(nil) {
+	ms := getEntries()
+	defer putEntries(ms)
+	*ms = n.state.Leaves.Members(*ms)
+	for _, e := range *ms {
 		cw, ccw := id.Clockwise(x.ID, e.ID), id.Clockwise(e.ID, x.ID)
 		if cw.Less(ccw) {
 			if !found[0] || cw.Less(da) {
@@ -288,9 +295,12 @@ func (n *Machine) askAbout(x id.Handle) {
 // pushLeaves sends this node's leaf set to every leaf (see Admission).
 func (n *Machine) pushLeaves() {
 	hs := n.leafHandles(true)
-	for _, e := range n.state.Leaves.Members(nil) {
+	ms := getEntries()
+	*ms = n.state.Leaves.Members(*ms)
+	for _, e := range *ms {
 		n.send(Message{Type: MsgLeafReply, To: e.Handle, Handles: hs})
 	}
+	putEntries(ms)
 }
 
 // admit puts h into the routing table and neighbourhood set with its
@@ -433,7 +443,7 @@ func (n *Machine) startProbe(h id.Handle, p probe) {
 func (n *Machine) addProbe(h id.Handle, p probe) {
 	p.h = h
 	if n.probes == nil {
-		n.probes, n.probeSeq = map[id.ID]*probe{}, map[uint64]id.ID{}
+		n.probes, n.probeSeq = getProbeMaps()
 	}
 	if p.candidate {
 		n.candidates++
@@ -441,14 +451,16 @@ func (n *Machine) addProbe(h id.Handle, p probe) {
 			slot := r<<8 | c
 			if _, taken := n.slotProbes[slot]; !taken {
 				if n.slotProbes == nil {
-					n.slotProbes = map[int]id.ID{}
+					n.slotProbes = getSlotProbes()
 				}
 				n.slotProbes[slot] = h.ID
 				p.slot = slot + 1
 			}
 		}
 	}
-	n.probes[h.ID] = &p
+	q := probePool.Get().(*probe)
+	*q = p
+	n.probes[h.ID] = q
 }
 
 func (n *Machine) sendProbe(p *probe) {
@@ -483,23 +495,31 @@ func (n *Machine) endProbe(p *probe) {
 	n.dropProbe(p.h.ID)
 }
 
-// dropProbe forgets the probe of x. Emptied maps are dropped, not kept:
+// dropProbe forgets the probe of x, whose record goes back to probePool:
+// no caller uses it afterwards. Emptied maps are not kept by the node:
 // most of the time a node has no probe in flight, and Go maps never
 // shrink, so a hundred thousand simulated nodes kept the maps of their
 // largest burst (a join's leaf probes); a nil map also answers len and
-// lookups without touching memory of its own.
+// lookups without touching memory of its own. They go back to a pool
+// shared by every node of the process.
 func (n *Machine) dropProbe(x id.ID) {
 	if p := n.probes[x]; p != nil && p.candidate {
 		n.candidates--
 		if p.slot > 0 && n.slotProbes[p.slot-1] == x {
 			delete(n.slotProbes, p.slot-1)
 			if len(n.slotProbes) == 0 {
+				slotProbeMaps.Put(n.slotProbes)
 				n.slotProbes = nil
 			}
 		}
 	}
-	delete(n.probes, x)
-	if len(n.probes) == 0 {
+	if p := n.probes[x]; p != nil {
+		delete(n.probes, x)
+		*p = probe{}
+		probePool.Put(p)
+	}
+	if len(n.probes) == 0 && n.probes != nil {
+		putProbeMaps(n.probes, n.probeSeq)
 		n.probes, n.probeSeq = nil, nil
 	}
 }
@@ -539,8 +559,9 @@ func (n *Machine) onProbeTimeout(seq uint64) {
 		n.stats.Suspected++
 	}
 	if p.tries > n.cfg.ProbeRetries {
+		h, notify, leaves := p.h, p.notify, p.leaves
 		n.dropProbe(x)
-		n.declareDead(p.h, p.notify, p.leaves)
+		n.declareDead(h, notify, leaves)
 		return
 	}
 	n.sendProbe(p)
@@ -995,7 +1016,10 @@ func (n *Machine) crossCheck(from id.Handle, hs []id.Handle, rightCount int) {
 		}
 		return dist(k, u).Less(dist(k, side[len(side)-1].ID.U128()))
 	}
-	for _, e := range n.state.Leaves.Members(nil) {
+	ms := getEntries() // a copy: suspect may change the leaf set
+	defer putEntries(ms)
+	*ms = n.state.Leaves.Members(*ms)
+	for _, e := range *ms {
 		if e.ID == from.ID || n.probes[e.ID] != nil {
 			continue
 		}

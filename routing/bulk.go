@@ -43,7 +43,7 @@ func (t *RoutingTable) ConsiderAll(es []Entry) int {
 			rows = map[int][]slot{}
 		}
 		if rows[r] == nil { // first change to this row: take a private copy
-			nr := make([]slot, t.cols)
+			nr := t.rc.newRow(t.b)
 			copy(nr, row)
 			rows[r] = nr
 		}
@@ -71,6 +71,7 @@ func (s *NeighborhoodSet) ConsiderAll(es []Entry) bool {
 	}
 	cur := *s.snap.Load()
 	var out []Entry
+	var box *[]Entry
 	for _, e := range es {
 		if e.ID == s.self || e.Prox == UnknownProximity {
 			continue
@@ -83,7 +84,11 @@ func (s *NeighborhoodSet) ConsiderAll(es []Entry) bool {
 			continue
 		}
 		if out == nil {
-			out = slices.Clone(cur)
+			if box = s.rc.newNb(s.max); box != nil {
+				out = append((*box)[:0], cur...)
+			} else {
+				out = append(make([]Entry, 0, s.max), cur...)
+			}
 		}
 		if i := slices.IndexFunc(out, func(x Entry) bool { return x.ID == e.ID }); i >= 0 {
 			if out[i] == e {
@@ -97,16 +102,19 @@ func (s *NeighborhoodSet) ConsiderAll(es []Entry) bool {
 			}
 			return 1
 		})
-		out = slices.Insert(out, pos, e)
-		if len(out) > s.max {
-			out = out[:s.max]
+		// A full set loses its farthest member first, so that out never
+		// outgrows its M entries of room: e is closer than it (the
+		// refusal above), so it is what the insertion would push out.
+		if len(out) == s.max {
+			out = out[:s.max-1]
 		}
+		out = slices.Insert(out, pos, e)
 	}
 	if out == nil || slices.Equal(out, cur) {
+		s.rc.unused(box)
 		return false
 	}
-	s.snap.Store(&out)
-	s.gen++
+	s.store(box, out)
 	return true
 }
 

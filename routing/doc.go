@@ -21,6 +21,11 @@
 // sync.RWMutex) with and without a concurrent writer; the figures are
 // recorded in docs/decisions/0001-lock-free-routing-rows.md.
 //
+// A state whose readers all run on the writer's goroutine, between the
+// writer's inputs (State.Exclusive: the simulator's), reuses the memory of
+// the rows and snapshots it superseded once the input is over
+// (State.Quiesce); see recycle.go. The daemon's state never does.
+//
 // Writer methods (Consider, Remove, Set) must not be called concurrently
 // with each other. Slices returned by readers are shared and immutable:
 // callers must not modify them.

@@ -3,6 +3,7 @@ package routing
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/pastrynet/pastry/id"
@@ -18,6 +19,7 @@ type LeafSet struct {
 	half  int
 	snap  atomic.Pointer[leafSnap]
 	gen   uint64 // writer-only: bumped on every publish
+	rc    *recycler
 }
 
 // leafSnap is an immutable leaf set.
@@ -49,6 +51,16 @@ type leafSnap struct {
 	// leftReach are then the distance to its farthest (for Wants).
 	rightFull, leftFull   bool
 	rightReach, leftReach id.U128
+	// buf and mbuf are the arrays the sides and (when the sides overlap)
+	// members are slices of, kept for a recycled snapshot (Exclusive).
+	buf, mbuf []Entry
+}
+
+// reset empties a superseded snapshot for reuse, keeping its arrays.
+func (p *leafSnap) reset() {
+	clear(p.buf[:cap(p.buf)])
+	clear(p.mbuf[:cap(p.mbuf)])
+	*p = leafSnap{buf: p.buf[:0], mbuf: p.mbuf[:0], keys: p.keys[:0]}
 }
 
 // NewLeafSet returns an empty leaf set of size l (l/2 each side) for self.
@@ -183,17 +195,25 @@ func (s *LeafSet) Consider(e Entry) (added bool, evicted []Entry) {
 		return false, nil
 	}
 	p := s.snap.Load()
-	right, addR, outR := s.insert(p.right, e, true)
-	left, addL, outL := s.insert(p.left, e, false)
+	// Scratch copies of the sides, on the stack for the usual L <= 32:
+	// publish copies them into the new snapshot.
+	var lb, rb [17]Entry
+	left, right := lb[:0], rb[:0]
+	if s.half+1 > len(lb) {
+		left, right = make([]Entry, 0, s.half+1), make([]Entry, 0, s.half+1)
+	}
+	right, addR, outR, dropR := s.insert(append(right, p.right...), e, true)
+	left, addL, outL, dropL := s.insert(append(left, p.left...), e, false)
 	if !addR && !addL {
 		return false, nil
 	}
 	wasMember := s.Contains(e.ID)
 	s.publish(left, right)
-	for _, o := range []*Entry{outR, outL} {
-		if o != nil && !s.Contains(o.ID) && !containsEntry(evicted, o.ID) {
-			evicted = append(evicted, *o)
-		}
+	if dropR && !s.Contains(outR.ID) {
+		evicted = append(evicted, outR)
+	}
+	if dropL && !s.Contains(outL.ID) && !containsEntry(evicted, outL.ID) {
+		evicted = append(evicted, outL)
 	}
 	return !wasMember, evicted
 }
@@ -207,71 +227,76 @@ func containsEntry(es []Entry, x id.ID) bool {
 	return false
 }
 
-// insert returns side with e placed by distance, whether side changed, and
-// the entry that fell off the end, if any.
-func (s *LeafSet) insert(side []Entry, e Entry, cw bool) ([]Entry, bool, *Entry) {
+// insert places e by distance in side, a private copy with room for one
+// more entry, and returns it, whether it changed, and the entry that fell
+// off the end, if one did.
+func (s *LeafSet) insert(side []Entry, e Entry, cw bool) ([]Entry, bool, Entry, bool) {
 	d := s.dist(e.ID, cw)
 	pos := len(side)
 	for i, x := range side {
 		if x.ID == e.ID {
 			if x == e {
-				return side, false, nil
+				return side, false, Entry{}, false
 			}
-			out := append([]Entry(nil), side...)
-			out[i] = e
-			return out, true, nil
+			side[i] = e
+			return side, true, Entry{}, false
 		}
 		if pos == len(side) && d.Less(s.dist(x.ID, cw)) {
 			pos = i
 		}
 	}
 	if pos == s.half {
-		return side, false, nil
+		return side, false, Entry{}, false
 	}
-	out := make([]Entry, 0, min(len(side)+1, s.half))
-	out = append(out, side[:pos]...)
-	out = append(out, e)
-	out = append(out, side[pos:]...)
-	var dropped *Entry
-	if len(out) > s.half {
-		d := out[s.half]
-		dropped = &d
-		out = out[:s.half]
+	side = slices.Insert(side, pos, e)
+	if len(side) > s.half {
+		out := side[s.half]
+		return side[:s.half], true, out, true
 	}
-	return out, true, dropped
+	return side, true, Entry{}, false
 }
 
 // Remove deletes x from both sides and reports whether it was a member.
 // Writer only.
 func (s *LeafSet) Remove(x id.ID) bool {
 	p := s.snap.Load()
-	left, l := without(p.left, x)
-	right, r := without(p.right, x)
-	if !l && !r {
+	if p.index(x) < 0 {
 		return false
 	}
-	s.publish(left, right)
+	var lb, rb [16]Entry
+	left, right := lb[:0], rb[:0]
+	if s.half > len(lb) {
+		left, right = make([]Entry, 0, s.half), make([]Entry, 0, s.half)
+	}
+	s.publish(without(left, p.left, x), without(right, p.right, x))
 	return true
 }
 
-func without(side []Entry, x id.ID) ([]Entry, bool) {
-	for i, e := range side {
-		if e.ID == x {
-			out := make([]Entry, 0, len(side)-1)
-			out = append(out, side[:i]...)
-			return append(out, side[i+1:]...), true
+// without appends side but x to dst.
+func without(dst, side []Entry, x id.ID) []Entry {
+	for _, e := range side {
+		if e.ID != x {
+			dst = append(dst, e)
 		}
 	}
-	return side, false
+	return dst
 }
 
 func (s *LeafSet) publish(left, right []Entry) {
 	n := len(left) + len(right)
-	p := &leafSnap{keys: make([]uint64, 0, n), whole: true} // whole (index scans every key) until the members are known
+	p := s.rc.newSnap()
+	p.whole = true // index scans every key until the members are known
+	if c := max(n, 2*s.half); cap(p.keys) < n {
+		if s.rc == nil || !s.rc.on {
+			c = n
+		}
+		p.keys = make([]uint64, 0, c)
+		p.buf = make([]Entry, 0, c)
+	}
 	// Both sides in one array, right then left; the distinct members are
 	// that array unless a node is on both sides.
-	all := make([]Entry, 0, n)
-	all = append(append(all, right...), left...)
+	all := append(append(p.buf[:0], right...), left...)
+	p.buf = all
 	p.right, p.left = all[:len(right):len(right)], all[len(right):]
 	overlap := false
 	for i := range all {
@@ -283,13 +308,14 @@ func (s *LeafSet) publish(left, right []Entry) {
 		p.keys = append(p.keys, binary.BigEndian.Uint64(all[i].ID[8:]))
 	}
 	if overlap {
-		p.members, p.keys = nil, p.keys[:0]
+		p.members, p.keys = p.mbuf[:0], p.keys[:0]
 		for _, e := range all {
 			if p.index(e.ID) < 0 {
 				p.members = append(p.members, e)
 				p.keys = append(p.keys, binary.BigEndian.Uint64(e.ID[8:]))
 			}
 		}
+		p.mbuf = p.members
 	}
 	if p.members == nil {
 		p.members = all[:0]
@@ -307,8 +333,9 @@ func (s *LeafSet) publish(left, right []Entry) {
 		p.hi = right[len(right)-1].ID.U128()
 		p.spacing = p.hi.Sub(p.lo).Div(uint64(len(left) + len(right)))
 	}
-	s.snap.Store(p)
+	old := s.snap.Swap(p)
 	s.gen++
+	s.rc.retireSnap(old)
 }
 
 // Ring reports whether the set's two sides overlap: walking either way

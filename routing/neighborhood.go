@@ -2,6 +2,7 @@ package routing
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/pastrynet/pastry/id"
@@ -15,6 +16,7 @@ type NeighborhoodSet struct {
 	max  int
 	snap atomic.Pointer[[]Entry]
 	gen  uint64 // writer-only: bumped on every change
+	rc   *recycler
 }
 
 // NewNeighborhoodSet returns an empty set of capacity m.
@@ -61,33 +63,62 @@ func (s *NeighborhoodSet) Consider(e Entry) bool {
 			return false
 		}
 	}
-	out := make([]Entry, 0, min(len(cur)+1, s.max))
+	// out is built in order and never past M entries (an append past its
+	// capacity would copy it, and leave the set with twice its room): the
+	// one entry that does not fit, the farthest, is dropped.
+	var out []Entry
+	box := s.rc.newNb(s.max)
+	if box != nil {
+		out = (*box)[:0]
+	} else {
+		out = make([]Entry, 0, min(len(cur)+1, s.max))
+	}
+	droppedSelf := false
+	add := func(y Entry) {
+		if len(out) < s.max {
+			out = append(out, y)
+		} else {
+			droppedSelf = y.ID == e.ID
+		}
+	}
 	placed := false
 	for _, x := range cur {
 		if x.ID == e.ID {
 			if x == e {
+				s.rc.unused(box)
 				return false
 			}
 			continue // re-placed below by its new proximity
 		}
 		if !placed && e.Prox < x.Prox {
-			out = append(out, e)
+			add(e)
 			placed = true
 		}
-		out = append(out, x)
+		add(x)
 	}
 	if !placed {
-		out = append(out, e)
+		add(e)
 	}
-	if len(out) > s.max {
-		if out[s.max].ID == e.ID {
-			return false
-		}
-		out = out[:s.max]
+	if droppedSelf {
+		s.rc.unused(box)
+		return false
 	}
-	s.snap.Store(&out)
-	s.gen++
+	s.store(box, out)
 	return true
+}
+
+// store publishes out as the set. box, when the state recycles, is the
+// recycled snapshot out was built in (newNb: room for M entries, which
+// out never outgrows); the snapshot replaced is retired.
+func (s *NeighborhoodSet) store(box *[]Entry, out []Entry) {
+	if box == nil {
+		box = &out
+	} else {
+		*box = out
+	}
+	old := s.snap.Swap(box)
+	s.gen++
+	s.rc.retireNb(old)
 }
 
 // Generation changes whenever the members change. Writer only.
@@ -110,10 +141,19 @@ func (s *NeighborhoodSet) Wants(x id.ID, prox uint32) bool {
 
 // Remove deletes x and reports whether it was a member. Writer only.
 func (s *NeighborhoodSet) Remove(x id.ID) bool {
-	out, ok := without(*s.snap.Load(), x)
-	if ok {
-		s.snap.Store(&out)
-		s.gen++
+	cur := *s.snap.Load()
+	i := slices.IndexFunc(cur, func(e Entry) bool { return e.ID == x })
+	if i < 0 {
+		return false
 	}
-	return ok
+	var out []Entry
+	box := s.rc.newNb(s.max)
+	if box != nil {
+		out = (*box)[:0]
+	} else {
+		out = make([]Entry, 0, len(cur)-1)
+	}
+	out = append(append(out, cur[:i]...), cur[i+1:]...)
+	s.store(box, out)
+	return true
 }

@@ -17,6 +17,7 @@ type State struct {
 	// EnableConstrained was called.
 	Constrained *RoutingTable
 	b           int
+	rc          recycler
 }
 
 // EnableConstrained gives the state a constrained routing table, filled
@@ -26,6 +27,7 @@ type State struct {
 func (s *State) EnableConstrained() {
 	if s.Constrained == nil {
 		s.Constrained, _ = NewConstrainedTable(s.Self.ID, s.b)
+		s.Constrained.rc = &s.rc
 	}
 }
 
@@ -90,6 +92,7 @@ func NewState(self id.Handle, b, l, m int) (*State, error) {
 		return nil, err
 	}
 	blk.s = State{Self: self, Table: &blk.t, Leaves: &blk.l, Neighbors: &blk.n, b: b}
+	blk.t.rc, blk.l.rc, blk.n.rc = &blk.s.rc, &blk.s.rc, &blk.s.rc
 	return &blk.s, nil
 }
 

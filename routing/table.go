@@ -30,6 +30,7 @@ type RoutingTable struct {
 	// proximity.
 	constrained bool
 	gen         uint64 // writer-only: bumped on every publish
+	rc          *recycler
 	inline      [32]atomic.Pointer[slot]
 }
 
@@ -124,8 +125,9 @@ func (t *RoutingTable) row(r int) []slot {
 
 // publish makes row (cols slots, not to be changed afterwards) row r.
 func (t *RoutingTable) publish(r int, row []slot) {
-	t.rows[r].Store(&row[0])
+	old := t.rows[r].Swap(&row[0])
 	t.gen++
+	t.rc.retireRow(old)
 }
 
 // Generation changes whenever a slot changes (not when Alive or
@@ -367,8 +369,10 @@ func (t *RoutingTable) Remove(x id.ID) bool {
 
 // set copies row r with slot c replaced and publishes the copy.
 func (t *RoutingTable) set(r, c int, s slot) {
-	row := make([]slot, t.cols)
+	row := t.rc.newRow(t.b)
 	copy(row, t.row(r))
 	row[c] = s
 	t.publish(r, row)
 }
+
+func unsafeRow(p *slot, n int) []slot { return unsafe.Slice(p, n) }

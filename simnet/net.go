@@ -232,6 +232,10 @@ func (nw *Network) AddNodeWithID(x id.ID) *Host {
 	if err != nil {
 		panic(err) // config validated in New
 	}
+	// One goroutine steps every node and reads their state only between
+	// inputs: superseded routing snapshots can be reused (routing.State.
+	// Exclusive; Machine.Advance quiesces the state after each input).
+	cn.State().Exclusive()
 	nw.opts.Topology.Place(i, nw.rng)
 	n := &Host{Machine: cn, Index: i, alive: true, env: e}
 	nw.nodes = append(nw.nodes, n)
