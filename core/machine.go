@@ -374,7 +374,10 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgRowReply:
 		n.onRowReply(msg)
 	case MsgProbe:
-		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent})
+		r := Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent}
+		n.probeOn(&r, msg.From) // our probe of a stranger (heard), if any
+		n.send(r)
+		n.sendUnsentProbe(msg.From)
 	case MsgProbeReply:
 		// heard() already settled the probe.
 	case MsgLeafRequest:
@@ -386,7 +389,7 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgSuspect:
 		n.onSuspect(msg.From, msg.Subject, msg.Handles)
 	}
-	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply) {
+	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply || msg.Type == MsgProbeReply) {
 		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq})
 	}
 	if n.activating {

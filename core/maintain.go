@@ -124,7 +124,7 @@ func (n *Machine) heard(m *Message) {
 		delete(n.rooted, x.ID)
 		n.pushLeaves()
 	case !leaf && rooted:
-		n.probeFirst(x, m.Type == MsgAnnounce) // its announcement: the probe rides on the reply
+		n.probeFirst(x, ridesReply(m)) // its announcement or probe: our probe rides on the reply
 	case !leaf && p != nil && p.vouched:
 		n.admit(x, true)
 	case !known && p != nil:
@@ -139,7 +139,7 @@ func (n *Machine) heard(m *Message) {
 		// was admitted then as far as the state takes it. Probing it
 		// again would only repeat that.
 	case !known:
-		n.probeStranger(x, m.Type == MsgAnnounce)
+		n.probeStranger(x, ridesReply(m))
 		if m.Type == MsgHeartbeat && n.state.Leaves.Wants(x.ID) {
 			// It takes us for its neighbour and we hold it nowhere (no
 			// structure may take it even once it answers): our leaf set
@@ -168,9 +168,18 @@ func (n *Machine) heard(m *Message) {
 	}
 }
 
+// ridesReply reports whether this node's probe of m's sender can ride
+// on its reply to m (FlagProbe): an announcement's reply (onAnnounce) and
+// a probe's (Step). A node that probes a candidate it is not known to
+// (a would-be leaf, a hole's candidate) is usually one the candidate would
+// take too, and is probed back before it is admitted: on the reply, that
+// costs one message (the prober's answer) instead of two.
+func ridesReply(m *Message) bool { return m.Type == MsgAnnounce || m.Type == MsgProbe }
+
 // probeStranger probes a node that sent a message unasked and is in none
 // of our state, if the state would take it (see Admission). For an
-// announcement the probe rides on the reply (FlagProbe; see onAnnounce).
+// announcement or a probe the probe rides on the reply (FlagProbe; see
+// ridesReply).
 func (n *Machine) probeStranger(x id.Handle, announced bool) {
 	if n.probes[x.ID] != nil || n.candidates >= maxCandidateProbes {
 		return
@@ -192,8 +201,8 @@ func (n *Machine) knownProximity(h id.Handle) uint32 {
 }
 
 // probeFirst probes x, which sent a message unasked, before it is
-// admitted; for an announcement the probe rides on the reply (FlagProbe;
-// see onAnnounce).
+// admitted; for an announcement or a probe (announced) the probe rides on
+// the reply (FlagProbe; see ridesReply).
 func (n *Machine) probeFirst(x id.Handle, announced bool) {
 	if n.probes[x.ID] != nil || n.candidates >= maxCandidateProbes {
 		return
