@@ -347,6 +347,7 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 		return nil // not part of an overlay: ignore silently
 	}
 	n.stats.Received[msg.Type]++
+	crossed := msg.Type == MsgProbe && n.crossed(msg.From.ID)
 	n.heard(msg)
 	switch msg.Type {
 	case MsgRoute, MsgJoin:
@@ -374,6 +375,9 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgRowReply:
 		n.onRowReply(msg)
 	case MsgProbe:
+		if crossed {
+			break // our probe, on its way, answers it (crossed)
+		}
 		r := Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent}
 		n.probeOn(&r, msg.From) // our probe of a stranger (heard), if any
 		n.send(r)

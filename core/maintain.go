@@ -27,6 +27,9 @@ type probe struct {
 	stranger bool
 	// unsent: the probe is to ride on a reply (FlagProbe) not yet sent.
 	unsent bool
+	// sent: a Probe message of it is on its way (sendProbe), not a ride
+	// on a reply or another message's expected reply (expectReply).
+	sent bool
 	// slot: 1 + the routing-table slot (row<<8 | column) the candidate
 	// would take, if it is the one recorded for it in slotProbes; 0 if
 	// not.
@@ -463,8 +466,22 @@ func (n *Machine) addProbe(h id.Handle, p probe) {
 func (n *Machine) sendProbe(p *probe) {
 	p.seq = n.nextSeq()
 	n.probeSeq[p.seq] = p.h.ID
+	p.sent = true
 	n.send(Message{Type: MsgProbe, To: p.h, Seq: p.seq, Sent: int64(n.now)})
 	n.arm(n.now+n.cfg.ProbeTimeout, timerProbe, p.seq)
+}
+
+// crossed reports whether a probe from x crossed this node's probe of x
+// on the way: ours was sent and nothing from x has come since. Ours then
+// answers x's (any message settles a probe, heard), as x's answers ours,
+// and neither needs a reply. On links that keep order that is always so:
+// had x sent its probe after ours reached it, its reply to ours would
+// have come first. Where a reordering or a loss leaves x's probe
+// unsettled, x probes again (a failure check) or drops the candidate, and
+// the next probe finds ours settled and is answered.
+func (n *Machine) crossed(x id.ID) bool {
+	p := n.probes[x]
+	return p != nil && p.sent
 }
 
 // expectReply watches a node we just sent a message that asks for a
