@@ -734,7 +734,13 @@ func (n *Machine) askForHole(row, col int) {
 
 // onRowReply learns a row and follows up on holes in it.
 func (n *Machine) onRowReply(m *Message) {
-	n.learnAll(m.Handles, false, true)
+	forHole := false
+	for k := range n.holes {
+		if k[0] == int(m.Row) {
+			forHole = true
+		}
+	}
+	n.learnAll(m.Handles, false, !forHole)
 	for k := range n.holes {
 		if k[0] != int(m.Row) {
 			continue
