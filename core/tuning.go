@@ -48,6 +48,14 @@ func (n *Machine) tableProbeInterval() time.Duration {
 	return n.cfg.StateProbeInterval
 }
 
+// churning reports whether this node's entries fail often: the period
+// tuned for them (retune) is under a quarter of StateProbeInterval. With
+// the defaults that is sessions of under about two hours; a one-off
+// failure of a tenth of the nodes tunes it to 15 minutes or more.
+func (n *Machine) churning() bool {
+	return n.probeIv > 0 && n.probeIv < n.cfg.StateProbeInterval*3/4
+}
+
 // sawFailure counts a failure of an entry of this node's state.
 func (n *Machine) sawFailure() {
 	n.failsSeen += failOne
