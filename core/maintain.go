@@ -596,11 +596,47 @@ func (n *Machine) declareDead(h id.Handle, notify bool, leaves []id.Handle) {
 	// our leaves find in it the node that takes the failed one's place in
 	// theirs, and repair from it instead of asking a leaf of their own
 	// (see onSuspect).
+	iL, iR := sideIndex(n.state.Leaves.Left(), h.ID), sideIndex(n.state.Leaves.Right(), h.ID)
 	if wasLeaf := n.remove(h, leaves); notify && wasLeaf {
 		hs := n.leafHandles(true)
+		l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 		for _, e := range n.state.Leaves.Members(nil) {
-			n.send(Message{Type: MsgSuspect, To: e.Handle, Subject: h, Handles: hs})
+			if n.heldAsLeaf(e.ID, iL, iR, l, r) {
+				n.send(Message{Type: MsgSuspect, To: e.Handle, Subject: h, Handles: hs})
+			}
 		}
+	}
+}
+
+// sideIndex is 1 + x's index in side, or 0 if x is not in it.
+func sideIndex(side []routing.Entry, x id.ID) int {
+	for i, e := range side {
+		if e.ID == x {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// heldAsLeaf reports whether our leaf x (on sides l and r, after the
+// removal) is likely to hold as a leaf the node that was iL-th on our left
+// side, or iR-th on our right (1-based; 0 if not on that side): the leaves
+// on its side do, and those on our other side only if it is among their
+// L/2 nearest, j + i <= L/2 for the j-th on that side. A failure notice
+// goes to those only: the others do not hold the failed node as a leaf,
+// and a notice would only have them probe it for a table entry, if that.
+// (A node on both sides, in a small overlay, is held by every leaf.)
+func (n *Machine) heldAsLeaf(x id.ID, iL, iR int, l, r []routing.Entry) bool {
+	half := n.state.Leaves.Half()
+	switch {
+	case iL > 0 && iR > 0, iL == 0 && iR == 0:
+		return true
+	case iL > 0:
+		j := sideIndex(r, x)
+		return j == 0 || j+iL <= half
+	default:
+		j := sideIndex(l, x)
+		return j == 0 || j+iR <= half
 	}
 }
 
