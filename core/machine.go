@@ -360,6 +360,7 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 		return nil // not part of an overlay: ignore silently
 	}
 	n.stats.Received[msg.Type]++
+	crossed := msg.Type == MsgProbe && n.crossed(msg.From.ID)
 	n.heard(msg)
 	switch msg.Type {
 	case MsgRoute, MsgJoin:
@@ -387,7 +388,13 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgRowReply:
 		n.onRowReply(msg)
 	case MsgProbe:
-		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent})
+		if crossed {
+			break // our probe, on its way, answers it (crossed)
+		}
+		r := Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent}
+		n.probeOn(&r, msg.From) // our probe of a stranger (heard), if any
+		n.send(r)
+		n.sendUnsentProbe(msg.From)
 	case MsgProbeReply:
 		// heard() already settled the probe.
 	case MsgLeafRequest:
@@ -399,7 +406,7 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgSuspect:
 		n.onSuspect(msg.From, msg.Subject, msg.Handles)
 	}
-	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply) {
+	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply || msg.Type == MsgProbeReply) {
 		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq})
 	}
 	if n.activating {
