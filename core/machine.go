@@ -360,7 +360,6 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 		return nil // not part of an overlay: ignore silently
 	}
 	n.stats.Received[msg.Type]++
-	crossed := msg.Type == MsgProbe && n.crossed(msg.From.ID)
 	n.heard(msg)
 	switch msg.Type {
 	case MsgRoute, MsgJoin:
@@ -388,13 +387,7 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgRowReply:
 		n.onRowReply(msg)
 	case MsgProbe:
-		if crossed {
-			break // our probe, on its way, answers it (crossed)
-		}
-		r := Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent}
-		n.probeOn(&r, msg.From) // our probe of a stranger (heard), if any
-		n.send(r)
-		n.sendUnsentProbe(msg.From)
+		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq, Sent: msg.Sent})
 	case MsgProbeReply:
 		// heard() already settled the probe.
 	case MsgLeafRequest:
@@ -406,7 +399,7 @@ func (n *Machine) Step(now time.Duration, msg *Message) error {
 	case MsgSuspect:
 		n.onSuspect(msg.From, msg.Subject, msg.Handles)
 	}
-	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply || msg.Type == MsgProbeReply) {
+	if msg.Flags&FlagProbe != 0 && (msg.Type == MsgAnnounceAck || msg.Type == MsgRowReply) {
 		n.send(Message{Type: MsgProbeReply, To: msg.From, Seq: msg.Seq})
 	}
 	if n.activating {

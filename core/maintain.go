@@ -27,9 +27,6 @@ type probe struct {
 	stranger bool
 	// unsent: the probe is to ride on a reply (FlagProbe) not yet sent.
 	unsent bool
-	// sent: a Probe message of it is on its way (sendProbe), not a ride
-	// on a reply or another message's expected reply (expectReply).
-	sent bool
 	// slot: 1 + the routing-table slot (row<<8 | column) the candidate
 	// would take, if it is the one recorded for it in slotProbes; 0 if
 	// not.
@@ -131,7 +128,7 @@ func (n *Machine) heard(m *Message) {
 		delete(n.rooted, x.ID)
 		n.pushLeaves()
 	case !leaf && rooted:
-		n.probeFirst(x, ridesReply(m)) // its announcement or probe: our probe rides on the reply
+		n.probeFirst(x, m.Type == MsgAnnounce) // its announcement: the probe rides on the reply
 	case !leaf && p != nil && p.vouched:
 		n.admit(x, true)
 	case !known && p != nil:
@@ -146,7 +143,7 @@ func (n *Machine) heard(m *Message) {
 		// was admitted then as far as the state takes it. Probing it
 		// again would only repeat that.
 	case !known:
-		n.probeStranger(x, ridesReply(m))
+		n.probeStranger(x, m.Type == MsgAnnounce)
 		if m.Type == MsgHeartbeat && n.state.Leaves.Wants(x.ID) {
 			// It takes us for its neighbour and we hold it nowhere (no
 			// structure may take it even once it answers): our leaf set
@@ -175,18 +172,9 @@ func (n *Machine) heard(m *Message) {
 	}
 }
 
-// ridesReply reports whether this node's probe of m's sender can ride
-// on its reply to m (FlagProbe): an announcement's reply (onAnnounce) and
-// a probe's (Step). A node that probes a candidate it is not known to
-// (a would-be leaf, a hole's candidate) is usually one the candidate would
-// take too, and is probed back before it is admitted: on the reply, that
-// costs one message (the prober's answer) instead of two.
-func ridesReply(m *Message) bool { return m.Type == MsgAnnounce || m.Type == MsgProbe }
-
 // probeStranger probes a node that sent a message unasked and is in none
 // of our state, if the state would take it (see Admission). For an
-// announcement or a probe the probe rides on the reply (FlagProbe; see
-// ridesReply).
+// announcement the probe rides on the reply (FlagProbe; see onAnnounce).
 func (n *Machine) probeStranger(x id.Handle, announced bool) {
 	if n.probes[x.ID] != nil || n.candidates >= maxCandidateProbes {
 		return
@@ -208,8 +196,8 @@ func (n *Machine) knownProximity(h id.Handle) uint32 {
 }
 
 // probeFirst probes x, which sent a message unasked, before it is
-// admitted; for an announcement or a probe (announced) the probe rides on
-// the reply (FlagProbe; see ridesReply).
+// admitted; for an announcement the probe rides on the reply (FlagProbe;
+// see onAnnounce).
 func (n *Machine) probeFirst(x id.Handle, announced bool) {
 	if n.probes[x.ID] != nil || n.candidates >= maxCandidateProbes {
 		return
@@ -478,22 +466,8 @@ func (n *Machine) addProbe(h id.Handle, p probe) {
 func (n *Machine) sendProbe(p *probe) {
 	p.seq = n.nextSeq()
 	n.probeSeq[p.seq] = p.h.ID
-	p.sent = true
 	n.send(Message{Type: MsgProbe, To: p.h, Seq: p.seq, Sent: int64(n.now)})
 	n.arm(n.now+n.cfg.ProbeTimeout, timerProbe, p.seq)
-}
-
-// crossed reports whether a probe from x crossed this node's probe of x
-// on the way: ours was sent and nothing from x has come since. Ours then
-// answers x's (any message settles a probe, heard), as x's answers ours,
-// and neither needs a reply. On links that keep order that is always so:
-// had x sent its probe after ours reached it, its reply to ours would
-// have come first. Where a reordering or a loss leaves x's probe
-// unsettled, x probes again (a failure check) or drops the candidate, and
-// the next probe finds ours settled and is answered.
-func (n *Machine) crossed(x id.ID) bool {
-	p := n.probes[x]
-	return p != nil && p.sent
 }
 
 // expectReply watches a node we just sent a message that asks for a
@@ -617,47 +591,11 @@ func (n *Machine) declareDead(h id.Handle, notify bool, leaves []id.Handle) {
 	// our leaves find in it the node that takes the failed one's place in
 	// theirs, and repair from it instead of asking a leaf of their own
 	// (see onSuspect).
-	iL, iR := sideIndex(n.state.Leaves.Left(), h.ID), sideIndex(n.state.Leaves.Right(), h.ID)
 	if wasLeaf := n.remove(h, leaves); notify && wasLeaf {
 		hs := n.leafHandles(true)
-		l, r := n.state.Leaves.Left(), n.state.Leaves.Right()
 		for _, e := range n.state.Leaves.Members(nil) {
-			if n.heldAsLeaf(e.ID, iL, iR, l, r) {
-				n.send(Message{Type: MsgSuspect, To: e.Handle, Subject: h, Handles: hs})
-			}
+			n.send(Message{Type: MsgSuspect, To: e.Handle, Subject: h, Handles: hs})
 		}
-	}
-}
-
-// sideIndex is 1 + x's index in side, or 0 if x is not in it.
-func sideIndex(side []routing.Entry, x id.ID) int {
-	for i, e := range side {
-		if e.ID == x {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-// heldAsLeaf reports whether our leaf x (on sides l and r, after the
-// removal) is likely to hold as a leaf the node that was iL-th on our left
-// side, or iR-th on our right (1-based; 0 if not on that side): the leaves
-// on its side do, and those on our other side only if it is among their
-// L/2 nearest, j + i <= L/2 for the j-th on that side. A failure notice
-// goes to those only: the others do not hold the failed node as a leaf,
-// and a notice would only have them probe it for a table entry, if that.
-// (A node on both sides, in a small overlay, is held by every leaf.)
-func (n *Machine) heldAsLeaf(x id.ID, iL, iR int, l, r []routing.Entry) bool {
-	half := n.state.Leaves.Half()
-	switch {
-	case iL > 0 && iR > 0, iL == 0 && iR == 0:
-		return true
-	case iL > 0:
-		j := sideIndex(r, x)
-		return j == 0 || j+iL <= half
-	default:
-		j := sideIndex(l, x)
-		return j == 0 || j+iR <= half
 	}
 }
 
@@ -789,21 +727,9 @@ func (n *Machine) askForHole(row, col int) {
 	delete(n.holes, k)
 }
 
-// onRowReply learns a row and follows up on holes in it. A reply to a
-// hole's request probes better-proximity candidates (learnAll) only while
-// this node's entries fail often (churning): under churn the holes'
-// replies are what keeps the tables' proximity (without them the 2,000-node
-// churn stretch rose from 1.85 to 1.89); after a one-off failure the
-// periodic row exchange does that, and the reply is for the hole.
+// onRowReply learns a row and follows up on holes in it.
 func (n *Machine) onRowReply(m *Message) {
-	better := true
-	for k := range n.holes {
-		if k[0] == int(m.Row) {
-			better = n.churning()
-			break
-		}
-	}
-	n.learnAll(m.Handles, false, better)
+	n.learnAll(m.Handles, false, true)
 	for k := range n.holes {
 		if k[0] != int(m.Row) {
 			continue

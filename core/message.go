@@ -60,12 +60,10 @@ const (
 	// FlagWantRow asks an announcement's receiver for its routing-table row
 	// Row: the joiner's locality pass (Pastry paper 2.5, PNS).
 	FlagWantRow
-	// FlagProbe on an announcement's reply (AnnounceAck, RowReply) or a
-	// probe's (ProbeReply) is a probe riding on it: the receiver answers
-	// with a ProbeReply for Seq, as to a Probe (a plain one: no probe rides
-	// on it). The announcer or prober has to answer one before it is
-	// admitted (see Admission in maintain.go); this saves the probe's own
-	// message.
+	// FlagProbe on an announcement's reply (AnnounceAck, RowReply) is a
+	// probe riding on it: the receiver answers with a ProbeReply for Seq,
+	// as to a Probe. The announcer has to answer one before it is admitted
+	// (see Admission in maintain.go); this saves the probe's own message.
 	FlagProbe
 	// FlagSecure on a routed message asks every hop to choose the next
 	// hop from its constrained routing table (Config.ConstrainedTable;

@@ -48,16 +48,6 @@ func (n *Machine) tableProbeInterval() time.Duration {
 	return n.cfg.StateProbeInterval
 }
 
-// churning reports whether this node's entries fail often: the period
-// tuned for them (retune) is under three quarters of StateProbeInterval
-// (with the defaults, entries that live under about two and a half hours
-// on average). A one-off failure of a tenth of the nodes leaves it at 15
-// minutes or more (bench/sim, 5,000 nodes); 30-minute sessions tune it to
-// a few minutes.
-func (n *Machine) churning() bool {
-	return n.probeIv > 0 && n.probeIv < n.cfg.StateProbeInterval*3/4
-}
-
 // sawFailure counts a failure of an entry of this node's state.
 func (n *Machine) sawFailure() {
 	n.failsSeen += failOne
