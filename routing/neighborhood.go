@@ -66,13 +66,7 @@ func (s *NeighborhoodSet) Consider(e Entry) bool {
 	// out is built in order and never past M entries (an append past its
 	// capacity would copy it, and leave the set with twice its room): the
 	// one entry that does not fit, the farthest, is dropped.
-	var out []Entry
-	box := s.rc.newNb(s.max)
-	if box != nil {
-		out = (*box)[:0]
-	} else {
-		out = make([]Entry, 0, min(len(cur)+1, s.max))
-	}
+	box, out := s.newEntries(min(len(cur)+1, s.max))
 	droppedSelf := false
 	add := func(y Entry) {
 		if len(out) < s.max {
@@ -146,14 +140,18 @@ func (s *NeighborhoodSet) Remove(x id.ID) bool {
 	if i < 0 {
 		return false
 	}
-	var out []Entry
-	box := s.rc.newNb(s.max)
-	if box != nil {
-		out = (*box)[:0]
-	} else {
-		out = make([]Entry, 0, len(cur)-1)
-	}
+	box, out := s.newEntries(len(cur) - 1)
 	out = append(append(out, cur[:i]...), cur[i+1:]...)
 	s.store(box, out)
 	return true
+}
+
+// newEntries gives an empty slice to build the next snapshot in: a
+// reused one of capacity M and its box (exclusive states), else a new one
+// of capacity n and a nil box.
+func (s *NeighborhoodSet) newEntries(n int) (*[]Entry, []Entry) {
+	if box := s.rc.newNb(s.max); box != nil {
+		return box, (*box)[:0]
+	}
+	return nil, make([]Entry, 0, n)
 }
